@@ -120,16 +120,24 @@ napi_value SetAutocast(napi_env env, napi_callback_info info) {
   auto d = deviceType(env, a[0]);
   bool prevOn = m6compat::autocastEnabled(d);
   auto prevDtype = m6compat::autocastDtype(d);
-  bool on = getBool(env, a[1], "enabled");
-  m6compat::setAutocastEnabled(d, on);
+  m6compat::setAutocastEnabled(d, getBool(env, a[1], "enabled"));
   m6compat::setAutocastDtype(d, static_cast<at::ScalarType>(getInt(env, a[2], "dtype")));
-  // Leaving the outermost autocast region drops the cache of casted weights, as torch.autocast does.
-  if (on) at::autocast::increment_nesting();
-  else if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
   napi_value r = array(env, 2);
   setElement(env, r, 0, boolean(env, prevOn));
   setElement(env, r, 1, number(env, static_cast<int>(prevDtype)));
   return r;
+  M6_CATCH(env)
+}
+
+// autocastNesting(+1 | -1): entering/leaving an autocast region. Leaving the outermost one drops the
+// cache of weights cast to the low-precision dtype, as torch.autocast's __exit__ does.
+napi_value AutocastNesting(napi_env env, napi_callback_info info) {
+  M6_TRY
+  auto a = args(env, info, 1);
+  if (getInt(env, a[0], "delta") > 0) return number(env, at::autocast::increment_nesting());
+  int depth = at::autocast::decrement_nesting();
+  if (depth == 0) at::autocast::clear_cache();
+  return number(env, depth);
   M6_CATCH(env)
 }
 
@@ -196,6 +204,7 @@ void registerRuntime(napi_env env, napi_value exports) {
   exportFn(env, exports, "setGrad", SetGrad);
   exportFn(env, exports, "backward", Backward);
   exportFn(env, exports, "setAutocast", SetAutocast);
+  exportFn(env, exports, "autocastNesting", AutocastNesting);
   exportFn(env, exports, "manualSeed", ManualSeed);
   exportFn(env, exports, "setNumThreads", SetNumThreads);
   exportFn(env, exports, "getNumThreads", GetNumThreads);

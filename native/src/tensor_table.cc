@@ -156,10 +156,27 @@ void release(napi_env env, uint32_t id) {
 size_t liveCount() { return slots.size() - 1 - freeIds.size(); }
 int64_t liveBytes() { return totalBytes; }
 
+// m6's dtype names (those of the TypeScript API), not c10's "Float"/"Long".
+static const char* dtypeName(at::ScalarType t) {
+  switch (t) {
+    case at::kFloat: return "float32";
+    case at::kDouble: return "float64";
+    case at::kHalf: return "float16";
+    case at::kBFloat16: return "bfloat16";
+    case at::kLong: return "int64";
+    case at::kInt: return "int32";
+    case at::kShort: return "int16";
+    case at::kChar: return "int8";
+    case at::kByte: return "uint8";
+    case at::kBool: return "bool";
+    default: return c10::toString(t);
+  }
+}
+
 std::string describe(const at::Tensor& t) {
   if (!t.defined()) return "undefined";
   std::ostringstream s;
-  s << t.sizes() << " " << c10::toString(t.scalar_type());
+  s << t.sizes() << " " << dtypeName(t.scalar_type());
   if (!t.device().is_cpu()) s << " " << t.device();
   return s.str();
 }
@@ -202,6 +219,13 @@ napi_value Device(napi_env env, napi_callback_info info) {
   M6_TRY
   auto a = args(env, info, 1);
   return string(env, get(env, a[0]).device().str());
+  M6_CATCH(env)
+}
+
+napi_value IsContiguous(napi_env env, napi_callback_info info) {
+  M6_TRY
+  auto a = args(env, info, 1);
+  return boolean(env, get(env, a[0]).is_contiguous());
   M6_CATCH(env)
 }
 
@@ -294,6 +318,7 @@ void registerTable(napi_env env, napi_value exports) {
   exportFn(env, exports, "dtype", Dtype);
   exportFn(env, exports, "device", Device);
   exportFn(env, exports, "describe", Describe);
+  exportFn(env, exports, "isContiguous", IsContiguous);
   exportFn(env, exports, "fromBytes", FromBytes);
   exportFn(env, exports, "toBytes", ToBytes);
   exportFn(env, exports, "item", Item);

@@ -1,0 +1,34 @@
+// `m6 <verb>`: one commander program; each verb group lives in its own file under commands/ and
+// registers itself here. Errors meant for the user (UsageError) print one clear line, not a stack.
+import { Command, CommanderError } from 'commander';
+import { registerInfo } from './commands/info.js';
+import { UsageError } from './errors.js';
+
+// Each entry adds one verb group. Keep one line per group.
+const groups: Array<(program: Command) => void> = [
+  registerInfo,
+];
+
+export function buildProgram(): Command {
+  const program = new Command('m6')
+    .description('M6: one multimodal model for product descriptions, designs, answers and search')
+    .showHelpAfterError()
+    .exitOverride();
+  for (const register of groups) register(program);
+  return program;
+}
+
+export async function run(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+    return 0;
+  } catch (err) {
+    if (err instanceof CommanderError) return err.exitCode;
+    if (err instanceof UsageError) {
+      console.error(`m6: ${err.message}`);
+      return err.exitCode;
+    }
+    throw err;
+  }
+}

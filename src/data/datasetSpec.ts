@@ -1,0 +1,261 @@
+// The dataset spec: one description of "where the examples are and which columns mean what",
+// shared by every verb that takes data (`m6 data inspect`, later `m6 train`, `m6 eval`, `m6 index`).
+// It comes from command-line flags or from a small JSON/YAML file (`--data FILE`); both go through
+// `resolveDatasetSpec`, so they accept the same keys and fail with the same messages.
+import { readFileSync } from 'node:fs';
+import { dirname, extname, resolve } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+
+/** An error in the spec itself (unknown key, missing manifest, bad split): the user must fix it. */
+export class DatasetSpecError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'DatasetSpecError';
+  }
+}
+
+export type ManifestFormat = 'csv' | 'jsonl';
+
+export interface SplitFraction {
+  name: string;
+  fraction: number;
+}
+
+/** Add the columns of a second table to each row, matched on a key (e.g. class id → class name). */
+export interface JoinSpec {
+  file: string;
+  /** Column of the manifest holding the key. */
+  left: string;
+  /** Column of the joined table holding the same key. */
+  right: string;
+  delimiter?: string;
+}
+
+/** A validated spec with absolute paths. */
+export interface DatasetSpec {
+  manifest?: string;
+  imageFolder?: string;
+  format: ManifestFormat;
+  /** Field delimiter for CSV-like manifests; undefined means sniffed from the header line. */
+  delimiter?: string;
+  /** Column names of a header-less manifest. */
+  columns?: string[];
+  imageRoot?: string;
+  imageCol?: string;
+  imageExt?: string;
+  textCols: string[];
+  /** Columns holding paths (under textRoot) of text files whose contents join the text. */
+  textFileCols: string[];
+  textRoot?: string;
+  /** Put between joined text columns. */
+  textJoin: string;
+  labelCol?: string;
+  idCol?: string;
+  splitCol?: string;
+  split?: SplitFraction[];
+  splitSeed: number;
+  join?: JoinSpec;
+}
+
+/** What a user writes, on the command line or in a spec file; every value still unchecked. */
+export interface DatasetSpecInput {
+  manifest?: string;
+  imageFolder?: string;
+  format?: string;
+  delimiter?: string;
+  columns?: string | string[];
+  imageRoot?: string;
+  imageCol?: string;
+  imageExt?: string;
+  textCol?: string | string[];
+  textFileCol?: string | string[];
+  textRoot?: string;
+  textJoin?: string;
+  labelCol?: string;
+  idCol?: string;
+  splitCol?: string;
+  split?: string | Record<string, number>;
+  splitSeed?: string | number;
+  join?: string | { file: string; on?: string; left?: string; right?: string; delimiter?: string };
+  joinOn?: string;
+}
+
+const SPEC_KEYS: ReadonlyArray<keyof DatasetSpecInput> = [
+  'manifest', 'imageFolder', 'format', 'delimiter', 'columns', 'imageRoot', 'imageCol', 'imageExt',
+  'textCol', 'textFileCol', 'textRoot', 'textJoin', 'labelCol', 'idCol', 'splitCol', 'split',
+  'splitSeed', 'join', 'joinOn',
+];
+/** Keys whose values are paths, resolved against the spec file's folder. */
+const PATH_KEYS: ReadonlyArray<keyof DatasetSpecInput> = ['manifest', 'imageFolder', 'imageRoot', 'textRoot'];
+
+function camelCase(key: string): string {
+  return key.replace(/[-_]([a-z])/g, (_m, c: string) => c.toUpperCase());
+}
+
+function listOf(value: string | string[] | undefined): string[] {
+  if (value === undefined) return [];
+  const items = Array.isArray(value) ? value : value.split(',');
+  return items.map((s) => String(s).trim()).filter((s) => s.length > 0);
+}
+
+const DELIMITER_NAMES: Record<string, string> = { tab: '\t', '\\t': '\t', comma: ',', semicolon: ';', pipe: '|' };
+
+export function parseDelimiter(value: string): string {
+  const named = DELIMITER_NAMES[value.toLowerCase()];
+  if (named !== undefined) return named;
+  if (value.length !== 1) {
+    throw new DatasetSpecError(`delimiter must be one character or tab/comma/semicolon/pipe, got '${value}'`);
+  }
+  return value;
+}
+
+/** `train:0.9,test:0.1` (or {train: 0.9, test: 0.1}) → ordered fractions summing to 1. */
+export function parseSplitFractions(value: string | Record<string, number>): SplitFraction[] {
+  const pairs: Array<[string, number]> = [];
+  if (typeof value === 'string') {
+    for (const part of value.split(',')) {
+      const [name, frac, ...rest] = part.split(':').map((s) => s.trim());
+      const fraction = Number(frac);
+      if (!name || frac === undefined || rest.length > 0 || !Number.isFinite(fraction)) {
+        throw new DatasetSpecError(`--split expects name:fraction pairs like train:0.9,test:0.1, got '${value}'`);
+      }
+      pairs.push([name, fraction]);
+    }
+  } else {
+    for (const [name, fraction] of Object.entries(value)) pairs.push([name, Number(fraction)]);
+  }
+  let total = 0;
+  for (const [name, fraction] of pairs) {
+    if (!(fraction >= 0)) throw new DatasetSpecError(`split '${name}' needs a fraction >= 0, got ${fraction}`);
+    total += fraction;
+  }
+  if (pairs.length === 0 || Math.abs(total - 1) > 1e-6) {
+    throw new DatasetSpecError(`split fractions must add up to 1, got ${total} from '${JSON.stringify(value)}'`);
+  }
+  return pairs.map(([name, fraction]) => ({ name, fraction }));
+}
+
+/** Which split a row belongs to, from its id alone: stable when rows are added, removed or reordered. */
+export function assignSplit(id: string, split: readonly SplitFraction[], seed: number, unit: (id: string, seed: number) => number): string {
+  const u = unit(id, seed);
+  let acc = 0;
+  for (const s of split) {
+    acc += s.fraction;
+    if (u < acc) return s.name;
+  }
+  return split[split.length - 1]!.name;
+}
+
+/** Read a spec file (JSON or YAML); relative paths in it are relative to the file. */
+export function loadDatasetSpecFile(file: string): DatasetSpecInput {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new DatasetSpecError(`cannot read dataset spec ${file}: ${(err as Error).message}`);
+  }
+  let raw: unknown;
+  try {
+    raw = extname(file).toLowerCase() === '.json' ? JSON.parse(text) : parseYaml(text);
+  } catch (err) {
+    throw new DatasetSpecError(`dataset spec ${file} is not valid ${extname(file) === '.json' ? 'JSON' : 'YAML'}: ${(err as Error).message}`);
+  }
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
+    throw new DatasetSpecError(`dataset spec ${file} must be an object of settings, e.g. {"manifest": "items.csv", "imageCol": "image"}`);
+  }
+  const input: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(raw as Record<string, unknown>)) {
+    const name = camelCase(key);
+    if (!(SPEC_KEYS as readonly string[]).includes(name)) {
+      throw new DatasetSpecError(`dataset spec ${file}: unknown key '${key}'; known keys: ${SPEC_KEYS.join(', ')}`);
+    }
+    input[name] = value;
+  }
+  const base = dirname(resolve(file));
+  for (const key of PATH_KEYS) {
+    const value = input[key];
+    if (typeof value === 'string') input[key] = resolve(base, value);
+  }
+  const join = input['join'];
+  if (typeof join === 'string') input['join'] = resolve(base, join);
+  else if (join !== null && typeof join === 'object' && typeof (join as { file?: unknown }).file === 'string') {
+    input['join'] = { ...(join as { file: string }), file: resolve(base, (join as { file: string }).file) };
+  }
+  return input as DatasetSpecInput;
+}
+
+/** Merge spec-file values with flags (flags win), check them, and resolve paths. */
+export function resolveDatasetSpec(input: DatasetSpecInput, cwd = process.cwd()): DatasetSpec {
+  const manifest = input.manifest !== undefined ? resolve(cwd, input.manifest) : undefined;
+  const imageFolder = input.imageFolder !== undefined ? resolve(cwd, input.imageFolder) : undefined;
+  if ((manifest === undefined) === (imageFolder === undefined)) {
+    throw new DatasetSpecError('give exactly one of --manifest FILE (CSV/TSV/JSONL) or --image-folder DIR (one folder per class)');
+  }
+  let format: ManifestFormat = 'csv';
+  if (input.format !== undefined) {
+    const f = input.format.toLowerCase();
+    if (f === 'jsonl' || f === 'ndjson') format = 'jsonl';
+    else if (f === 'csv' || f === 'tsv') format = 'csv';
+    else throw new DatasetSpecError(`--format must be csv, tsv or jsonl, got '${input.format}'`);
+  } else if (manifest !== undefined && ['.jsonl', '.ndjson'].includes(extname(manifest).toLowerCase())) {
+    format = 'jsonl';
+  }
+  let delimiter = input.delimiter !== undefined ? parseDelimiter(input.delimiter) : undefined;
+  if (delimiter === undefined && (input.format?.toLowerCase() === 'tsv' || (manifest !== undefined && extname(manifest).toLowerCase() === '.tsv'))) {
+    delimiter = '\t';
+  }
+  const columns = listOf(input.columns);
+  const textCols = listOf(input.textCol);
+  const textFileCols = listOf(input.textFileCol);
+  if (input.split !== undefined && input.splitCol !== undefined) {
+    throw new DatasetSpecError('give either --split-col NAME or --split train:0.9,test:0.1, not both');
+  }
+  const split = input.split !== undefined ? parseSplitFractions(input.split) : undefined;
+  const splitSeed = input.splitSeed !== undefined ? Number(input.splitSeed) : 0;
+  if (!Number.isInteger(splitSeed)) throw new DatasetSpecError(`--split-seed must be an integer, got '${input.splitSeed}'`);
+  if (imageFolder !== undefined && (input.imageCol !== undefined || textCols.length > 0 || columns.length > 0)) {
+    throw new DatasetSpecError('--image-folder takes images and labels from the folder tree; --image-col, --text-col and --columns need --manifest');
+  }
+  let join: JoinSpec | undefined;
+  if (input.join !== undefined) {
+    const j = typeof input.join === 'string' ? { file: input.join, on: input.joinOn } : input.join;
+    const on = j.on ?? input.joinOn;
+    let left = 'left' in j ? j.left : undefined;
+    let right = 'right' in j ? j.right : undefined;
+    if (on !== undefined) {
+      const eq = on.indexOf('=');
+      if (eq <= 0 || eq === on.length - 1) throw new DatasetSpecError(`--join-on expects MANIFEST_COL=JOINED_COL, got '${on}'`);
+      left = on.slice(0, eq).trim();
+      right = on.slice(eq + 1).trim();
+    }
+    if (left === undefined || right === undefined) throw new DatasetSpecError('--join FILE needs --join-on MANIFEST_COL=JOINED_COL');
+    join = { file: resolve(cwd, j.file), left, right };
+    if ('delimiter' in j && typeof j.delimiter === 'string') join.delimiter = parseDelimiter(j.delimiter);
+  }
+  const home = manifest !== undefined ? dirname(manifest) : imageFolder!;
+  const spec: DatasetSpec = {
+    format,
+    textCols,
+    textFileCols,
+    textJoin: input.textJoin ?? '\n',
+    splitSeed,
+  };
+  if (manifest !== undefined) spec.manifest = manifest;
+  if (imageFolder !== undefined) spec.imageFolder = imageFolder;
+  if (delimiter !== undefined) spec.delimiter = delimiter;
+  if (columns.length > 0) spec.columns = columns;
+  if (input.imageCol !== undefined) spec.imageCol = input.imageCol;
+  if (input.imageCol !== undefined || imageFolder !== undefined) {
+    spec.imageRoot = input.imageRoot !== undefined ? resolve(cwd, input.imageRoot) : home;
+  }
+  if (input.imageExt !== undefined) spec.imageExt = input.imageExt.startsWith('.') ? input.imageExt : `.${input.imageExt}`;
+  if (textFileCols.length > 0) {
+    spec.textRoot = input.textRoot !== undefined ? resolve(cwd, input.textRoot) : join !== undefined ? dirname(join.file) : home;
+  }
+  if (input.labelCol !== undefined) spec.labelCol = input.labelCol;
+  if (input.idCol !== undefined) spec.idCol = input.idCol;
+  if (input.splitCol !== undefined) spec.splitCol = input.splitCol;
+  if (split !== undefined) spec.split = split;
+  if (join !== undefined) spec.join = join;
+  return spec;
+}

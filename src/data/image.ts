@@ -1,0 +1,195 @@
+// Image decode and preparation with sharp (libvips): any of JPEG/PNG/WebP/GIF/TIFF in, EXIF
+// orientation applied, grey/CMYK/alpha made RGB, resized to the model's square by pad or crop,
+// normalised to a Float32Array in CHW order. Training augmentations (random resized crop,
+// horizontal flip) take a seed, so the same seed gives the same pixels on any thread.
+//
+// A pixel limit (default 150 MP) keeps a hostile or absurd image from exhausting memory, but a real
+// 90 MP product photo is fine: sharp checks the limit from the header, and JPEG shrink-on-load
+// decodes at 1/2, 1/4 or 1/8 scale when the target is small, so it never holds the full bitmap.
+import { stat } from 'node:fs/promises';
+import sharp from 'sharp';
+import type { BadRowReason } from './badRows.js';
+import { Rng } from './random.js';
+
+export type ResizeMode = 'pad' | 'crop';
+export type Rgb = readonly [number, number, number];
+
+export interface AugmentOptions {
+  /** Per-example seed: derive it from (run seed, epoch, example) so results do not depend on thread order. */
+  seed: number;
+  /** Random resized crop: area fraction and aspect-ratio ranges; false turns it off. */
+  crop?: { scale: readonly [number, number]; ratio: readonly [number, number] } | false;
+  /** Probability of a horizontal flip. */
+  hflip?: number;
+}
+
+export interface ImageOptions {
+  /** Side of the square output in pixels. */
+  size: number;
+  /** pad: keep the whole picture, fill the rest with padColour; crop: fill the square, cut the overflow. */
+  resize?: ResizeMode;
+  padColour?: Rgb;
+  mean?: Rgb;
+  std?: Rgb;
+  /** Refuse images with more pixels than this (width × height, before any shrink). */
+  maxPixels?: number;
+  augment?: AugmentOptions;
+}
+
+export const DEFAULT_MAX_PIXELS = 150_000_000;
+/** OFA's normalisation: pixels map to [-1, 1], which the VQ image tokenizer also expects. */
+export const DEFAULT_MEAN: Rgb = [0.5, 0.5, 0.5];
+export const DEFAULT_STD: Rgb = [0.5, 0.5, 0.5];
+/** Product photos are mostly shot on white; padding with white looks like more background. */
+export const DEFAULT_PAD: Rgb = [255, 255, 255];
+export const DEFAULT_CROP = { scale: [0.35, 1] as const, ratio: [3 / 4, 4 / 3] as const };
+
+export interface PreparedImage {
+  /** 3 × size × size, channel-major (CHW), normalised. */
+  data: Float32Array;
+  shape: [3, number, number];
+  /** Size of the source after EXIF orientation, before any resize. */
+  sourceWidth: number;
+  sourceHeight: number;
+  format: string;
+}
+
+/** Why an image could not be used; `reason` is the bad-row reason reported to the user. */
+export class ImageDecodeError extends Error {
+  constructor(readonly reason: BadRowReason, readonly file: string, detail: string) {
+    super(`${file}: ${reason}: ${detail}`);
+    this.name = 'ImageDecodeError';
+  }
+}
+
+/** Map sharp/libvips and file-system failures onto the bad-row reasons. */
+export function classifyImageError(file: string, err: unknown): ImageDecodeError {
+  if (err instanceof ImageDecodeError) return err;
+  const message = err instanceof Error ? err.message : String(err);
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  let reason: BadRowReason = 'unreadable image';
+  if (code === 'ENOENT') reason = 'missing file';
+  else if (code === 'EISDIR') reason = 'not an image';
+  else if (/exceeds pixel limit/i.test(message)) reason = 'too many pixels';
+  else if (/unsupported image format|not a known file format|bad seek|improper image header/i.test(message)) reason = 'not an image';
+  else if (/premature end|truncated|end of (input )?file|unexpected end|read error|short read|out of data|corrupt/i.test(message)) reason = 'truncated image';
+  return new ImageDecodeError(reason, file, message.split('\n')[0]!.trim());
+}
+
+async function checkFile(file: string): Promise<void> {
+  let size: number;
+  try {
+    const s = await stat(file);
+    if (!s.isFile()) throw new ImageDecodeError('not an image', file, 'not a regular file');
+    size = s.size;
+  } catch (err) {
+    throw classifyImageError(file, err);
+  }
+  if (size === 0) throw new ImageDecodeError('empty file', file, 'zero bytes');
+}
+
+function open(file: string, maxPixels: number): sharp.Sharp {
+  // failOn 'truncated': a cut-off JPEG is an error, not a grey bottom half in the training set.
+  return sharp(file, { limitInputPixels: maxPixels, failOn: 'truncated', sequentialRead: true });
+}
+
+/** Width and height after EXIF orientation (orientations 5–8 swap them). */
+function orientedSize(meta: sharp.Metadata): [number, number] {
+  const w = meta.width ?? 0;
+  const h = meta.height ?? 0;
+  return (meta.orientation ?? 1) >= 5 ? [h, w] : [w, h];
+}
+
+/** torchvision's RandomResizedCrop rectangle, drawn from rng; falls back to the centre square. */
+export function randomResizedCropRect(
+  width: number, height: number, rng: Rng,
+  scale: readonly [number, number], ratio: readonly [number, number],
+): { left: number; top: number; width: number; height: number } {
+  const area = width * height;
+  const logLo = Math.log(ratio[0]);
+  const logHi = Math.log(ratio[1]);
+  for (let attempt = 0; attempt < 10; attempt++) {
+    const target = area * rng.uniform(scale[0], scale[1]);
+    const aspect = Math.exp(rng.uniform(logLo, logHi));
+    const w = Math.round(Math.sqrt(target * aspect));
+    const h = Math.round(Math.sqrt(target / aspect));
+    if (w > 0 && h > 0 && w <= width && h <= height) {
+      return { left: rng.int(width - w + 1), top: rng.int(height - h + 1), width: w, height: h };
+    }
+  }
+  const side = Math.min(width, height);
+  return { left: Math.floor((width - side) / 2), top: Math.floor((height - side) / 2), width: side, height: side };
+}
+
+/** HWC bytes → normalised CHW floats. */
+export function toNormalisedChw(rgb: Uint8Array, width: number, height: number, mean: Rgb, std: Rgb): Float32Array {
+  const plane = width * height;
+  const out = new Float32Array(3 * plane);
+  for (let c = 0; c < 3; c++) {
+    const scale = 1 / (255 * std[c]!);
+    const shift = mean[c]! / std[c]!;
+    const base = c * plane;
+    for (let i = 0; i < plane; i++) out[base + i] = rgb[i * 3 + c]! * scale - shift;
+  }
+  return out;
+}
+
+/** Decode, orient, RGB, (augment,) resize to a square: the raw HWC bytes. */
+export async function loadImageRgb(file: string, opts: ImageOptions): Promise<{ rgb: Uint8Array; size: number; sourceWidth: number; sourceHeight: number; format: string }> {
+  const size = opts.size;
+  if (!Number.isInteger(size) || size <= 0) throw new RangeError(`image size must be a positive integer, got ${size}`);
+  const maxPixels = opts.maxPixels ?? DEFAULT_MAX_PIXELS;
+  const pad = opts.padColour ?? DEFAULT_PAD;
+  const background = { r: pad[0], g: pad[1], b: pad[2] };
+  await checkFile(file);
+  try {
+    const meta = await open(file, maxPixels).metadata();
+    const [sourceWidth, sourceHeight] = orientedSize(meta);
+    if (sourceWidth * sourceHeight > maxPixels) {
+      throw new ImageDecodeError('too many pixels', file, `${sourceWidth}×${sourceHeight} = ${(sourceWidth * sourceHeight / 1e6).toFixed(1)} MP, limit ${(maxPixels / 1e6).toFixed(1)} MP (raise --max-pixels to accept it)`);
+    }
+    let pipeline = open(file, maxPixels).rotate();
+    let flip = false;
+    const aug = opts.augment;
+    if (aug !== undefined) {
+      const rng = new Rng(aug.seed);
+      const crop = aug.crop === undefined ? DEFAULT_CROP : aug.crop;
+      if (crop !== false) pipeline = pipeline.extract(randomResizedCropRect(sourceWidth, sourceHeight, rng, crop.scale, crop.ratio));
+      flip = rng.bool(aug.hflip ?? 0.5);
+    }
+    pipeline = pipeline
+      .flatten({ background })
+      .resize(size, size, { fit: opts.resize === 'crop' ? 'cover' : 'contain', background, fastShrinkOnLoad: true })
+      .toColourspace('srgb')
+      .removeAlpha();
+    if (flip) pipeline = pipeline.flop();
+    const { data, info } = await pipeline.raw().toBuffer({ resolveWithObject: true });
+    if (info.channels !== 3 || info.width !== size || info.height !== size) {
+      throw new ImageDecodeError('unreadable image', file, `decoded to ${info.width}×${info.height}×${info.channels}, expected ${size}×${size}×3`);
+    }
+    return { rgb: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), size, sourceWidth, sourceHeight, format: meta.format ?? 'unknown' };
+  } catch (err) {
+    throw classifyImageError(file, err);
+  }
+}
+
+/** The model's input for one image: normalised CHW floats. Throws ImageDecodeError. */
+export async function loadImage(file: string, opts: ImageOptions): Promise<PreparedImage> {
+  const img = await loadImageRgb(file, opts);
+  return {
+    data: toNormalisedChw(img.rgb, img.size, img.size, opts.mean ?? DEFAULT_MEAN, opts.std ?? DEFAULT_STD),
+    shape: [3, img.size, img.size],
+    sourceWidth: img.sourceWidth,
+    sourceHeight: img.sourceHeight,
+    format: img.format,
+  };
+}
+
+/**
+ * Check that an image decodes completely (a truncated file fails only when its pixels are read)
+ * and report its oriented size. Decodes to a small thumbnail so shrink-on-load keeps it cheap.
+ */
+export async function probeImage(file: string, opts: { maxPixels?: number } = {}): Promise<{ width: number; height: number; format: string }> {
+  const img = await loadImageRgb(file, { size: 32, maxPixels: opts.maxPixels ?? DEFAULT_MAX_PIXELS });
+  return { width: img.sourceWidth, height: img.sourceHeight, format: img.format };
+}

@@ -1,0 +1,409 @@
+// Reading a dataset's rows: CSV/TSV (with or without a header), JSONL, or a class-per-folder tree.
+// A row that cannot be used (invalid UTF-8, wrong field count, missing value, a path escaping the
+// image root…) is skipped and counted with file, row, field, expected vs got; it never stops the
+// read. A wrong column name is different: every row would fail, so it is an error listing the
+// columns that exist (and the delimiter the header seems to use, when that is the likely cause).
+import { readFile, readdir } from 'node:fs/promises';
+import { isUtf8 } from 'node:buffer';
+import { basename, extname, isAbsolute, join as joinPath, relative, resolve, sep } from 'node:path';
+import { parse as parseCsv, type Options as CsvOptions } from 'csv-parse/sync';
+import { BadRowLog } from './badRows.js';
+import { assignSplit, DatasetSpecError, type DatasetSpec } from './datasetSpec.js';
+import { unitHash } from './random.js';
+
+/** One usable example: where its image is, its text, label and split. */
+export interface DataRow {
+  id: string;
+  source: string;
+  /** 1-based record line in the source file (0 for image-folder files). */
+  row: number;
+  /** Absolute path, already checked to lie inside the image root. */
+  imagePath?: string;
+  text?: string;
+  label?: string;
+  split?: string;
+}
+
+export interface Dataset {
+  source: string;
+  columns: string[];
+  /** Records in the source, usable or not. */
+  totalRows: number;
+  rows: DataRow[];
+  bad: BadRowLog;
+}
+
+/** A parsed table: column names and, per record, its line number and fields. */
+export interface Table {
+  file: string;
+  columns: string[];
+  records: Array<{ row: number; fields: Map<string, string> }>;
+  totalRows: number;
+  delimiter?: string;
+}
+
+const DELIMITER_CANDIDATES = [',', '\t', ';', '|'];
+
+function describeDelimiter(d: string): string {
+  return d === '\t' ? 'tab' : `'${d}'`;
+}
+
+/** Count each candidate delimiter outside quotes on the first line; the most frequent wins. */
+export function sniffDelimiter(firstLine: string): string | undefined {
+  let best: string | undefined;
+  let bestCount = 0;
+  for (const d of DELIMITER_CANDIDATES) {
+    let count = 0;
+    let quoted = false;
+    for (const ch of firstLine) {
+      if (ch === '"') quoted = !quoted;
+      else if (ch === d && !quoted) count++;
+    }
+    if (count > bestCount) {
+      best = d;
+      bestCount = count;
+    }
+  }
+  return best;
+}
+
+function firstLineOf(buf: Buffer): string {
+  const end = buf.indexOf(10);
+  return buf.subarray(0, end < 0 ? Math.min(buf.length, 65536) : end).toString('utf8').replace(/^\uFEFF/, '').replace(/\r$/, '');
+}
+
+async function readSource(file: string, what: string): Promise<Buffer> {
+  try {
+    return await readFile(file);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new DatasetSpecError(`${what} ${file} does not exist`);
+    if (code === 'EISDIR') throw new DatasetSpecError(`${what} ${file} is a folder, expected a file`);
+    throw new DatasetSpecError(`cannot read ${what} ${file}: ${(err as Error).message}`);
+  }
+}
+
+function jsonValueToString(value: unknown): string | undefined {
+  if (value === null || value === undefined) return undefined;
+  if (typeof value === 'string') return value;
+  if (typeof value === 'number' || typeof value === 'boolean') return String(value);
+  return JSON.stringify(value);
+}
+
+/** Read a CSV/TSV or JSONL table; bad records go to `bad`, the rest come back as field maps. */
+export async function readTable(
+  file: string,
+  opts: { format: 'csv' | 'jsonl'; delimiter?: string; columns?: string[]; bad: BadRowLog; what?: string },
+): Promise<Table> {
+  const buf = await readSource(file, opts.what ?? 'manifest');
+  const source = file;
+  if (opts.format === 'jsonl') return readJsonl(buf, source, opts.bad);
+  const delimiter = opts.delimiter ?? sniffDelimiter(firstLineOf(buf)) ?? ',';
+  const skipped: Array<{ lines: number; message: string }> = [];
+  // on_skip exists at runtime (csv-parse 5) but is missing from its typings.
+  const csvOptions: CsvOptions & { on_skip: (err: { lines?: number; message: string } | undefined) => void } = {
+    // null: fields come back as bytes, so invalid UTF-8 can be reported per field (the typings omit null)
+    encoding: null as unknown as BufferEncoding,
+    delimiter,
+    info: true,
+    bom: true,
+    relax_column_count: true,
+    relax_quotes: true,
+    skip_empty_lines: true,
+    skip_records_with_error: true,
+    on_skip: (err: { lines?: number; message: string } | undefined) => {
+      if (err) skipped.push({ lines: err.lines ?? 0, message: err.message });
+    },
+  };
+  const parsed = parseCsv(buf, csvOptions) as Array<{ record: Buffer[]; info: { lines: number } }>;
+  for (const s of skipped) {
+    opts.bad.add({ reason: 'malformed row', source, row: s.lines, expected: 'a CSV record', got: s.message });
+  }
+  let columns: string[];
+  let body = parsed;
+  if (opts.columns !== undefined) {
+    columns = opts.columns;
+  } else {
+    const header = parsed[0];
+    if (header === undefined) throw new DatasetSpecError(`manifest ${file} is empty: expected a header line with column names`);
+    columns = header.record.map((b) => b.toString('utf8').trim());
+    body = parsed.slice(1);
+  }
+  const records: Table['records'] = [];
+  for (const { record, info } of body) {
+    const row = info.lines;
+    if (record.length !== columns.length) {
+      opts.bad.add({
+        reason: 'wrong field count', source, row,
+        expected: `${columns.length} fields (${columns.join(describeDelimiter(delimiter) === 'tab' ? '\\t' : delimiter)})`,
+        got: `${record.length}`,
+      });
+      continue;
+    }
+    const fields = new Map<string, string>();
+    let ok = true;
+    for (let i = 0; i < columns.length; i++) {
+      const bytes = record[i]!;
+      if (!isUtf8(bytes)) {
+        opts.bad.add({ reason: 'invalid UTF-8', source, row, field: columns[i]!, expected: 'UTF-8 text', got: `bytes ${bytes.subarray(0, 24).toString('hex')}` });
+        ok = false;
+        break;
+      }
+      fields.set(columns[i]!, bytes.toString('utf8').trim());
+    }
+    if (ok) records.push({ row, fields });
+  }
+  return { file, columns, records, totalRows: body.length + skipped.length, delimiter };
+}
+
+function readJsonl(buf: Buffer, source: string, bad: BadRowLog): Table {
+  const columns: string[] = [];
+  const seen = new Set<string>();
+  const records: Table['records'] = [];
+  let totalRows = 0;
+  let start = 0;
+  let line = 0;
+  if (buf[0] === 0xef && buf[1] === 0xbb && buf[2] === 0xbf) start = 3;
+  while (start < buf.length) {
+    let end = buf.indexOf(10, start);
+    if (end < 0) end = buf.length;
+    line++;
+    const bytes = buf.subarray(start, end);
+    start = end + 1;
+    if (bytes.toString('latin1').trim() === '') continue;
+    totalRows++;
+    if (!isUtf8(bytes)) {
+      bad.add({ reason: 'invalid UTF-8', source, row: line, expected: 'UTF-8 text', got: `bytes ${bytes.subarray(0, 24).toString('hex')}` });
+      continue;
+    }
+    let value: unknown;
+    try {
+      value = JSON.parse(bytes.toString('utf8'));
+    } catch (err) {
+      bad.add({ reason: 'invalid JSON', source, row: line, expected: 'one JSON object per line', got: (err as Error).message });
+      continue;
+    }
+    if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+      bad.add({ reason: 'invalid JSON', source, row: line, expected: 'a JSON object', got: Array.isArray(value) ? 'an array' : typeof value });
+      continue;
+    }
+    const fields = new Map<string, string>();
+    for (const [key, v] of Object.entries(value as Record<string, unknown>)) {
+      if (!seen.has(key)) {
+        seen.add(key);
+        columns.push(key);
+      }
+      const s = jsonValueToString(v);
+      if (s !== undefined) fields.set(key, s);
+    }
+    records.push({ row: line, fields });
+  }
+  return { file: source, columns, records, totalRows };
+}
+
+/** Throw a DatasetSpecError naming the missing column, the columns there are, and a likely cause. */
+export function checkColumns(table: Table, wanted: Array<[flag: string, column: string | undefined]>): void {
+  for (const [flag, column] of wanted) {
+    if (column === undefined || table.columns.includes(column)) continue;
+    let hint = '';
+    if (table.columns.length === 1 && table.delimiter !== undefined) {
+      const other = sniffDelimiter(table.columns[0]!);
+      if (other !== undefined && other !== table.delimiter) {
+        hint = `; the header looks ${describeDelimiter(other)}-delimited, not ${describeDelimiter(table.delimiter)}-delimited: try --delimiter ${other === '\t' ? 'tab' : other}`;
+      }
+    }
+    throw new DatasetSpecError(
+      `${flag} '${column}' is not a column of ${table.file}; columns are: ${table.columns.map((c) => `'${c}'`).join(', ')}${hint}`,
+    );
+  }
+}
+
+/**
+ * Resolve a manifest's image reference against the root. A leading '/' means "from the root" (as in
+ * grocery's classes.csv); anything that still lands outside the root (../../etc/passwd) is refused.
+ */
+export function resolveInsideRoot(root: string, reference: string): string | undefined {
+  const cleaned = reference.replace(/\\/g, '/').replace(/^\/+/, '');
+  const abs = resolve(root, cleaned);
+  const rel = relative(root, abs);
+  if (rel === '' || rel === '..' || rel.startsWith(`..${sep}`) || isAbsolute(rel)) return undefined;
+  return abs;
+}
+
+const IMAGE_EXTENSIONS = new Set(['.jpg', '.jpeg', '.png', '.webp', '.gif', '.tif', '.tiff', '.avif', '.heic']);
+
+async function walkFiles(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  const entries = await readdir(dir, { withFileTypes: true });
+  entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  for (const e of entries) {
+    if (e.name.startsWith('.')) continue;
+    const p = joinPath(dir, e.name);
+    if (e.isDirectory()) out.push(...(await walkFiles(p)));
+    else if (e.isFile()) out.push(p);
+  }
+  return out;
+}
+
+async function readImageFolder(spec: DatasetSpec, bad: BadRowLog): Promise<Dataset> {
+  const root = spec.imageFolder!;
+  let classes: string[];
+  try {
+    const entries = await readdir(root, { withFileTypes: true });
+    classes = entries.filter((e) => e.isDirectory() && !e.name.startsWith('.')).map((e) => e.name).sort();
+  } catch (err) {
+    throw new DatasetSpecError(`--image-folder ${root}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'does not exist' : (err as Error).message}`);
+  }
+  if (classes.length === 0) throw new DatasetSpecError(`--image-folder ${root} has no class folders; expected ${root}/<class>/<image files>`);
+  const rows: DataRow[] = [];
+  let totalRows = 0;
+  for (const label of classes) {
+    for (const file of await walkFiles(joinPath(root, label))) {
+      totalRows++;
+      const id = relative(root, file).split(sep).join('/');
+      if (!IMAGE_EXTENSIONS.has(extname(file).toLowerCase())) {
+        bad.add({ reason: 'not an image', source: root, row: 0, file: id, expected: [...IMAGE_EXTENSIONS].join('/'), got: extname(file) || 'no extension' });
+        continue;
+      }
+      const row: DataRow = { id, source: root, row: 0, imagePath: file, label };
+      if (spec.split !== undefined) row.split = assignSplit(id, spec.split, spec.splitSeed, unitHash);
+      rows.push(row);
+    }
+  }
+  return { source: root, columns: ['image', 'label'], totalRows, rows, bad };
+}
+
+/** Read every row the spec describes; rows that cannot be used are counted in `bad`. */
+export async function readDataset(spec: DatasetSpec, opts: { bad?: BadRowLog } = {}): Promise<Dataset> {
+  const bad = opts.bad ?? new BadRowLog();
+  if (spec.imageFolder !== undefined) return readImageFolder(spec, bad);
+  const file = spec.manifest!;
+  const tableOpts: Parameters<typeof readTable>[1] = { format: spec.format, bad };
+  if (spec.delimiter !== undefined) tableOpts.delimiter = spec.delimiter;
+  if (spec.columns !== undefined) tableOpts.columns = spec.columns;
+  const table = await readTable(file, tableOpts);
+
+  let joined: Map<string, Map<string, string>> | undefined;
+  let joinedColumns: string[] = [];
+  if (spec.join !== undefined) {
+    checkColumns(table, [['--join-on', spec.join.left]]);
+    const joinOpts: Parameters<typeof readTable>[1] = { format: 'csv', bad: new BadRowLog(), what: 'joined table' };
+    if (spec.join.delimiter !== undefined) joinOpts.delimiter = spec.join.delimiter;
+    const other = await readTable(spec.join.file, joinOpts);
+    checkColumns(other, [['--join-on', spec.join.right]]);
+    joined = new Map();
+    for (const r of other.records) {
+      const key = r.fields.get(spec.join.right);
+      if (key !== undefined && !joined.has(key)) joined.set(key, r.fields);
+    }
+    joinedColumns = other.columns;
+  }
+  const columns = [...table.columns, ...joinedColumns.filter((c) => !table.columns.includes(c))];
+  const all: Table = { ...table, columns };
+  checkColumns(all, [
+    ['--image-col', spec.imageCol],
+    ['--label-col', spec.labelCol],
+    ['--id-col', spec.idCol],
+    ['--split-col', spec.splitCol],
+    ...spec.textCols.map((c): [string, string] => ['--text-col', c]),
+    ...spec.textFileCols.map((c): [string, string] => ['--text-file-col', c]),
+  ]);
+
+  const textFiles = new Map<string, Promise<string | Error>>();
+  const readTextFile = (path: string): Promise<string | Error> => {
+    let p = textFiles.get(path);
+    if (p === undefined) {
+      p = readFile(path).then(
+        (b) => (isUtf8(b) ? b.toString('utf8').trim() : new Error('invalid UTF-8')),
+        (e: Error) => e,
+      );
+      textFiles.set(path, p);
+    }
+    return p;
+  };
+
+  const rows: DataRow[] = [];
+  const source = file;
+  for (const record of table.records) {
+    const { row } = record;
+    let fields = record.fields;
+    if (joined !== undefined && spec.join !== undefined) {
+      const key = fields.get(spec.join.left) ?? '';
+      const extra = joined.get(key);
+      if (extra === undefined) {
+        bad.add({ reason: 'unknown label', source, row, field: spec.join.left, expected: `a '${spec.join.right}' of ${basename(spec.join.file)}`, got: `'${key}'` });
+        continue;
+      }
+      fields = new Map([...extra, ...fields]);
+    }
+    const out: DataRow = { id: '', source, row };
+    if (spec.imageCol !== undefined) {
+      let ref = fields.get(spec.imageCol) ?? '';
+      if (ref === '') {
+        bad.add({ reason: 'missing value', source, row, field: spec.imageCol, expected: 'an image file name', got: 'an empty field' });
+        continue;
+      }
+      if (spec.imageExt !== undefined && !ref.toLowerCase().endsWith(spec.imageExt.toLowerCase())) ref += spec.imageExt;
+      const abs = resolveInsideRoot(spec.imageRoot!, ref);
+      if (abs === undefined) {
+        bad.add({ reason: 'path escapes root', source, row, field: spec.imageCol, expected: `a path inside ${spec.imageRoot}`, got: `'${ref}'` });
+        continue;
+      }
+      out.imagePath = abs;
+    }
+    if (spec.textCols.length > 0 || spec.textFileCols.length > 0) {
+      const parts: string[] = [];
+      for (const c of spec.textCols) {
+        const v = fields.get(c);
+        if (v) parts.push(v);
+      }
+      let failed = false;
+      for (const c of spec.textFileCols) {
+        const ref = fields.get(c);
+        if (!ref) continue;
+        const abs = resolveInsideRoot(spec.textRoot!, ref);
+        if (abs === undefined) {
+          bad.add({ reason: 'path escapes root', source, row, field: c, expected: `a path inside ${spec.textRoot}`, got: `'${ref}'` });
+          failed = true;
+          break;
+        }
+        const text = await readTextFile(abs);
+        if (text instanceof Error) {
+          const code = (text as NodeJS.ErrnoException).code;
+          bad.add({ reason: code === 'ENOENT' ? 'missing file' : text.message === 'invalid UTF-8' ? 'invalid UTF-8' : 'missing file', source, row, field: c, file: abs, got: text.message });
+          failed = true;
+          break;
+        }
+        if (text) parts.push(text);
+      }
+      if (failed) continue;
+      const text = parts.join(spec.textJoin);
+      if (text.trim() === '') {
+        bad.add({ reason: 'empty text', source, row, field: [...spec.textCols, ...spec.textFileCols].join(','), expected: 'some text', got: 'empty' });
+        continue;
+      }
+      out.text = text;
+    }
+    if (spec.labelCol !== undefined) {
+      const label = fields.get(spec.labelCol) ?? '';
+      if (label === '') {
+        bad.add({ reason: 'missing value', source, row, field: spec.labelCol, expected: 'a label', got: 'an empty field' });
+        continue;
+      }
+      out.label = label;
+    }
+    out.id = spec.idCol !== undefined ? fields.get(spec.idCol) ?? `${row}` : spec.imageCol !== undefined ? fields.get(spec.imageCol)! : `${basename(source)}:${row}`;
+    if (spec.splitCol !== undefined) {
+      const s = fields.get(spec.splitCol) ?? '';
+      if (s === '') {
+        bad.add({ reason: 'missing value', source, row, field: spec.splitCol, expected: 'a split name', got: 'an empty field' });
+        continue;
+      }
+      out.split = s;
+    } else if (spec.split !== undefined) {
+      out.split = assignSplit(out.id, spec.split, spec.splitSeed, unitHash);
+    }
+    rows.push(out);
+  }
+  return { source, columns, totalRows: table.totalRows, rows, bad };
+}
