@@ -2,11 +2,13 @@
 // registers itself here. Errors meant for the user (UsageError) print one clear line, not a stack.
 import { Command, CommanderError } from 'commander';
 import { registerInfo } from './commands/info.js';
+import { registerData } from './commands/data.js';
 import { UsageError } from './errors.js';
 
 // Each entry adds one verb group. Keep one line per group.
 const groups: Array<(program: Command) => void> = [
   registerInfo,
+  registerData,
 ];
 
 export function buildProgram(): Command {

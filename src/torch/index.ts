@@ -3,7 +3,7 @@ import { initRuntime } from './runtime.js';
 
 export { Tensor, tensor, zeros, ones, empty, full, arange, linspace, eye, randn, rand, randint,
   zerosLike, onesLike, fullLike, randnLike, emptyLike, cat, stack, where, einsum, baddbmm, addmm, matmul, call,
-  type Scalar, type TensorOrScalar, type Shape, type NestedArray, type IndexSpec, type TensorOptions, type ReduceOpts } from './tensor.js';
+  type Scalar, type TensorOrScalar, type Shape, type NestedArray, type NestedInput, type IndexSpec, type TensorOptions, type ReduceOpts } from './tensor.js';
 export { type DType, DTYPES, isFloatingDtype, dtypeBytes } from './dtype.js';
 export { type Device, cudaAvailable, cudaDeviceCount } from './device.js';
 export { scope, scopeAsync, keep, liveTensors, liveTensorBytes } from './scope.js';
@@ -11,6 +11,7 @@ export { noGrad, enableGrad, isGradEnabled, setGradEnabled, backward } from './a
 export { autocast, type AutocastOptions } from './autocast.js';
 export { manualSeed, setNumThreads, getNumThreads, engineInfo, type EngineInfo } from './runtime.js';
 export { hasOp } from './ops.js';
+export { gradcheck, type GradcheckResult } from './gradcheck.js';
 export * as nn from './functional.js';
 
 initRuntime();

@@ -15,6 +15,8 @@ export type TensorOrScalar = Tensor | Scalar;
 export type Shape = readonly number[];
 /** Nested JS arrays of numbers/booleans, as `torch.tensor` takes and `toArray` gives. */
 export type NestedArray = number | boolean | NestedArray[];
+/** What `tensor()` takes: nested arrays of numbers, booleans or bigints (int64). */
+export type NestedInput = number | boolean | bigint | NestedInput[];
 
 /** One index of `t.index(...)`: a number selects, `'a:b:c'` / `':'` / `{start,end,step}` slice, `null` adds
  * a dimension, `'...'` skips the dimensions it covers, a Tensor indexes by integers or a boolean mask. */
@@ -523,24 +525,25 @@ function dt(opts: TensorOptions, fallback: DType = 'float32'): number { return d
 function dev(opts: TensorOptions): string | undefined { return opts.device ? parseDevice(opts.device) : undefined; }
 
 /** A tensor from nested arrays or a typed array (numbers default to float32, booleans to bool, bigints to int64). */
-export function tensor(data: NestedArray | AnyTypedArray | bigint[], opts: TensorOptions & { shape?: Shape } = {}): Tensor {
+export function tensor(data: NestedInput | AnyTypedArray, opts: TensorOptions & { shape?: Shape } = {}): Tensor {
   let shape: number[];
   let flat: AnyTypedArray;
+  let want: DType;
   if (ArrayBuffer.isView(data)) {
     flat = data as AnyTypedArray;
     shape = opts.shape ? [...opts.shape] : [flat.length];
+    want = opts.dtype ?? dtypeOfArrayLoose(flat);
   } else {
     shape = [];
     const values: (number | boolean | bigint)[] = [];
-    inferShape(data as NestedArray, 0, shape, values);
+    inferShape(data, 0, shape, values);
     const kind = values.length ? typeof values[0] : 'number';
-    const dtype: DType = opts.dtype ?? (kind === 'boolean' ? 'bool' : kind === 'bigint' ? 'int64' : 'float32');
-    flat = toTypedArray(values, dtype);
+    want = opts.dtype ?? (kind === 'boolean' ? 'bool' : kind === 'bigint' ? 'int64' : 'float32');
+    flat = toTypedArray(values, want);
     if (opts.shape) shape = [...opts.shape];
   }
   const srcDtype = dtypeOfArrayLoose(flat);
   let t = wrap(native.fromBytes(flat, shape, dtypeCode(srcDtype)));
-  const want = opts.dtype ?? srcDtype;
   if (want !== srcDtype || (opts.device && opts.device !== 'cpu')) {
     const moved = t.to({ dtype: want, device: opts.device });
     t.dispose();
@@ -560,7 +563,7 @@ function dtypeOfArrayLoose(a: AnyTypedArray): DType {
   throw new TypeError('tensor(): unsupported typed array');
 }
 
-function inferShape(v: NestedArray | bigint, depth: number, shape: number[], out: (number | boolean | bigint)[]): void {
+function inferShape(v: NestedInput, depth: number, shape: number[], out: (number | boolean | bigint)[]): void {
   if (Array.isArray(v)) {
     if (shape.length === depth) shape.push(v.length);
     else if (shape[depth] !== v.length) throw new RangeError(`tensor(): ragged nested array: length ${v.length} at depth ${depth}, expected ${shape[depth]}`);

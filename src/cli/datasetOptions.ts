@@ -1,0 +1,75 @@
+// The dataset-spec flags, shared by every verb that reads data (`m6 data inspect`, `m6 tokenizer
+// train`, later `m6 train`, `m6 eval`, `m6 index`), so they spell and check them the same way.
+import { extname } from 'node:path';
+import type { Command } from 'commander';
+import { DatasetSpecError, loadDatasetSpecFile, resolveDatasetSpec, type DatasetSpec, type DatasetSpecInput } from '../data/datasetSpec.js';
+import { UsageError } from './errors.js';
+
+export interface DatasetFlags {
+  data?: string;
+  manifest?: string;
+  imageFolder?: string;
+  format?: string;
+  delimiter?: string;
+  columns?: string;
+  imageRoot?: string;
+  imageCol?: string;
+  imageExt?: string;
+  textCol?: string;
+  textFileCol?: string;
+  textRoot?: string;
+  labelCol?: string;
+  idCol?: string;
+  splitCol?: string;
+  split?: string;
+  splitSeed?: string;
+  join?: string;
+  joinOn?: string;
+}
+
+export function addDatasetOptions(cmd: Command): Command {
+  return cmd
+    .option('--data <file>', 'dataset spec in a JSON/YAML file (the same keys as these flags; flags override it)')
+    .option('--manifest <file>', 'CSV, TSV or JSONL with one row per example')
+    .option('--image-folder <dir>', 'class-per-folder tree: <dir>/<label>/<image files>')
+    .option('--format <format>', 'csv, tsv or jsonl (default: from the file extension)')
+    .option('--delimiter <char>', 'field delimiter: a character or tab/comma/semicolon/pipe (default: sniffed from the first line)')
+    .option('--columns <names>', 'column names of a header-less manifest, comma-separated')
+    .option('--image-root <dir>', 'folder the image column is relative to (default: the manifest\'s folder)')
+    .option('--image-col <name>', 'column with the image file name, relative path, or id (with --image-ext)')
+    .option('--image-ext <ext>', 'extension appended to image ids, e.g. .jpg')
+    .option('--text-col <names>', 'text column(s), comma-separated; several are joined into one text')
+    .option('--text-file-col <names>', 'column(s) holding paths of text files whose contents join the text')
+    .option('--text-root <dir>', 'folder text-file paths are relative to (default: the joined table\'s or manifest\'s folder)')
+    .option('--label-col <name>', 'label column')
+    .option('--id-col <name>', 'row id column (default: the image column, else the row number)')
+    .option('--split-col <name>', 'column naming each row\'s split')
+    .option('--split <fractions>', 'split by row id, e.g. train:0.9,test:0.1')
+    .option('--split-seed <n>', 'seed of --split (default 0)')
+    .option('--join <file>', 'CSV whose columns are added to each row, matched by --join-on')
+    .option('--join-on <left=right>', 'manifest column = joined table column, e.g. fine="Class ID (int)"');
+}
+
+/** Flags (and the file behind --data, or a positional spec/manifest) → a validated spec. */
+export function datasetSpecFromFlags(flags: DatasetFlags, positional?: string): DatasetSpec {
+  try {
+    let input: DatasetSpecInput = {};
+    let dataFile = flags.data;
+    let manifest = flags.manifest;
+    if (positional !== undefined) {
+      if (['.json', '.yaml', '.yml'].includes(extname(positional).toLowerCase())) dataFile ??= positional;
+      else manifest ??= positional;
+    }
+    if (dataFile !== undefined) input = loadDatasetSpecFile(dataFile);
+    const fromFlags: DatasetSpecInput = { ...flags };
+    delete (fromFlags as { data?: string }).data;
+    if (manifest !== undefined) fromFlags.manifest = manifest;
+    for (const [k, v] of Object.entries(fromFlags)) {
+      if (v !== undefined) (input as Record<string, unknown>)[k] = v;
+    }
+    return resolveDatasetSpec(input);
+  } catch (err) {
+    if (err instanceof DatasetSpecError) throw new UsageError(err.message);
+    throw err;
+  }
+}

@@ -1,0 +1,1 @@
+export { loadSafetensors, saveSafetensors, readSafetensorsHeader, SafetensorsError, type SafetensorsEntry, type SafetensorsHeader } from './safetensors.js';

@@ -1,0 +1,25 @@
+// Gradient clipping by global norm (torch.nn.utils.clip_grad_norm_).
+import { noGrad } from '../torch/autograd.js';
+import { scope } from '../torch/scope.js';
+import { stack, tensor, type Tensor } from '../torch/tensor.js';
+import { foreachNorm } from './foreach.js';
+
+/**
+ * Scales all gradients so their joint p-norm is at most `maxNorm`; returns the norm before clipping
+ * (a number: reading it syncs, which a training loop wants anyway for logging and NaN checks).
+ */
+export function clipGradNorm(params: readonly Tensor[], maxNorm: number, normType = 2): number {
+  return noGrad(() => scope(() => {
+    const grads = params.map((p) => p.grad).filter((g): g is Tensor => g !== undefined);
+    if (!grads.length) return 0;
+    const norms = foreachNorm(grads, normType);
+    const total = normType === Infinity ? stack(norms).max() : stack(norms).norm(normType);
+    const totalNorm = total.item();
+    const coef = maxNorm / (totalNorm + 1e-6);
+    if (coef < 1) {
+      const c = tensor([coef]);
+      for (const g of grads) g.mul_(c.to({ device: g.device, dtype: g.dtype }));
+    }
+    return totalNorm;
+  }));
+}
