@@ -8,7 +8,7 @@ import { zerosLike, type Tensor } from '../torch/tensor.js';
 import { foreachAddcdiv_, foreachAddcmul_, foreachAddList_, foreachAdd_, foreachDiv_, foreachMul_, foreachSqrt } from './foreach.js';
 import { Optimizer, type ParamGroupSpec } from './optimizer.js';
 
-export interface AdamWHyper extends Record<string, number> { lr: number; beta1: number; beta2: number; eps: number; weightDecay: number }
+export interface AdamWHyper { lr: number; beta1: number; beta2: number; eps: number; weightDecay: number }
 
 export class AdamW extends Optimizer<AdamWHyper> {
   private readonly expAvg = new Map<number, Tensor>();

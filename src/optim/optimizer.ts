@@ -12,7 +12,7 @@ export interface OptimizerState {
   meta: { step: number; groups: Record<string, number>[] };
 }
 
-export abstract class Optimizer<H extends Record<string, number>> {
+export abstract class Optimizer<H extends { [K in keyof H]: number }> {
   readonly groups: ParamGroup<H>[];
   /** Optimizer steps taken so far. */
   stepCount = 0;
@@ -52,7 +52,7 @@ export abstract class Optimizer<H extends Record<string, number>> {
     this.params.forEach((_, i) => {
       for (const [k, t] of Object.entries(this.stateOf(i))) tensors[`${i}.${k}`] = t;
     });
-    return { tensors, meta: { step: this.stepCount, groups: this.groups.map((g) => ({ ...g.hyper })) } };
+    return { tensors, meta: { step: this.stepCount, groups: this.groups.map((g) => ({ ...g.hyper }) as Record<string, number>) } };
   }
 
   loadStateDict(state: OptimizerState): void {
@@ -60,7 +60,7 @@ export abstract class Optimizer<H extends Record<string, number>> {
       throw new Error(`optimizer state has ${state.meta.groups.length} parameter groups, this optimizer has ${this.groups.length}`);
     }
     this.stepCount = state.meta.step;
-    state.meta.groups.forEach((h, i) => Object.assign(this.groups[i].hyper, h));
+    state.meta.groups.forEach((h, i) => Object.assign(this.groups[i].hyper as object, h));
     const byParam = new Map<number, Record<string, Tensor>>();
     for (const [key, t] of Object.entries(state.tensors)) {
       const dot = key.indexOf('.');

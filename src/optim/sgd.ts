@@ -5,7 +5,7 @@ import { scope, keep } from '../torch/scope.js';
 import type { Tensor } from '../torch/tensor.js';
 import { Optimizer, type ParamGroupSpec } from './optimizer.js';
 
-export interface SgdHyper extends Record<string, number> { lr: number; momentum: number; dampening: number; weightDecay: number; nesterov: number }
+export interface SgdHyper { lr: number; momentum: number; dampening: number; weightDecay: number; nesterov: number }
 
 export class SGD extends Optimizer<SgdHyper> {
   private readonly buffers = new Map<number, Tensor>();

@@ -100,7 +100,7 @@ export function maxPool2d(x: Tensor, kernelSize: number | number[], stride?: num
   return wrap(native.call(F.maxPool2d, x.handle, kernelSize, stride ?? [], padding));
 }
 export function adaptiveAvgPool2d(x: Tensor, outputSize: number | [number, number]): Tensor {
-  return wrap(native.call(F.adaptiveAvgPool2d, x.handle, outputSize));
+  return wrap(native.call(F.adaptiveAvgPool2d, x.handle, typeof outputSize === 'number' ? [outputSize, outputSize] : outputSize));
 }
 
 /** Pads the last dims: `pad` is [left, right, top, bottom, …] as in PyTorch. */
