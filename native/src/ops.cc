@@ -1,6 +1,7 @@
 // One generic entry point to every ATen operator: look the operator up once by name and overload,
 // then call it with arguments converted by its schema, through the dispatcher's boxed path
 // (autograd, autocast and device dispatch included). Typed wrappers live in TypeScript.
+#include <memory>
 #include <sstream>
 #include "common.h"
 
@@ -84,7 +85,16 @@ at::Scalar toScalar(napi_env env, napi_value v, at::ScalarType like, const ArgSp
 }
 
 c10::IValue toIValue(napi_env env, napi_value v, const ArgSpec& a, at::ScalarType& like, bool& sawTensor) {
-  napi_valuetype vt = typeOf(env, v);
+  if (a.kind == Kind::Tensor) {
+    // The hot path: a tensor handle. One N-API call; anything else falls through to the checks below.
+    uint32_t id;
+    if (v != nullptr && napi_get_value_uint32(env, v, &id) == napi_ok) {
+      const at::Tensor& t = getById(id);
+      if (!sawTensor) { like = t.scalar_type(); sawTensor = true; }
+      return c10::IValue(t);
+    }
+  }
+  napi_valuetype vt = v == nullptr ? napi_undefined : typeOf(env, v);
   if (vt == napi_undefined) {
     if (a.def) return *a.def;
     if (a.optional) return c10::IValue();
@@ -159,7 +169,9 @@ napi_value fromIValue(napi_env env, const c10::IValue& v) {
   if (v.isTensor()) {
     const at::Tensor& t = v.toTensor();
     if (!t.defined()) return undefined(env);
-    return number(env, insert(env, t));
+    napi_value id;
+    napi_create_uint32(env, insert(env, t), &id);
+    return id;
   }
   if (v.isTensorList()) {
     auto list = v.toTensorVector();
@@ -218,16 +230,13 @@ std::string withContext(napi_env env, const OpEntry& op, const napi_value* argv,
 
 constexpr size_t kMaxArgs = 32;
 
-torch::jit::Stack buildStack(napi_env env, const OpEntry& op, const napi_value* argv, size_t argc) {
+void fillStack(napi_env env, torch::jit::Stack& stack, const OpEntry& op, const napi_value* argv, size_t argc) {
   if (argc > op.args.size())
     throw JsError("too many arguments: " + std::to_string(argc) + " given, the schema has " + std::to_string(op.args.size()));
-  torch::jit::Stack stack;
-  stack.reserve(op.args.size());
+  stack.clear();
   at::ScalarType like = at::kFloat;
   bool sawTensor = false;
-  napi_value undef = undefined(env);
-  for (size_t i = 0; i < op.args.size(); i++) stack.push_back(toIValue(env, i < argc ? argv[i] : undef, op.args[i], like, sawTensor));
-  return stack;
+  for (size_t i = 0; i < op.args.size(); i++) stack.push_back(toIValue(env, i < argc ? argv[i] : nullptr, op.args[i], like, sawTensor));
 }
 
 napi_value returnsToJs(napi_env env, const OpEntry& op, torch::jit::Stack& stack) {
@@ -283,21 +292,42 @@ napi_value OpHandle(napi_env env, napi_callback_info info) {
   M6_CATCH(env)
 }
 
+// Most calls pass few arguments: read up to kFewArgs first, and ask again only when there are more
+// (napi_get_cb_info fills every slot it is given).
+constexpr size_t kFewArgs = 10;
+
+size_t readArgs(napi_env env, napi_callback_info info, napi_value* argv) {
+  size_t argc = kFewArgs;
+  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
+  if (argc > kFewArgs) {
+    if (argc > kMaxArgs + 1) throw JsError("too many arguments (at most " + std::to_string(kMaxArgs) + ")");
+    napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
+  }
+  return argc;
+}
+
+// The main thread's argument stack, reused call after call (its capacity stays; no allocation per op).
+torch::jit::Stack mainStack;
+
 // call(opId, ...args): arguments in schema order; undefined means the schema's default.
 napi_value Call(napi_env env, napi_callback_info info) {
-  size_t argc = kMaxArgs + 1;
   napi_value argv[kMaxArgs + 1];
-  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
+  size_t argc = 0;
   const OpEntry* op = nullptr;
   try {
+    argc = readArgs(env, info, argv);
     if (argc == 0) throw JsError("call(op, ...args): missing operator handle");
     op = &opById(env, argv[0]);
-    torch::jit::Stack stack = buildStack(env, *op, argv + 1, argc - 1);
-    op->handle.callBoxed(&stack);
-    return returnsToJs(env, *op, stack);
+    fillStack(env, mainStack, *op, argv + 1, argc - 1);
+    op->handle.callBoxed(&mainStack);
+    napi_value r = returnsToJs(env, *op, mainStack);
+    mainStack.clear();
+    return r;
   } catch (const c10::Error& e) {
+    mainStack.clear();
     throwJs(env, op ? withContext(env, *op, argv + 1, argc - 1, e.what_without_backtrace()) : e.what_without_backtrace());
   } catch (const std::exception& e) {
+    mainStack.clear();
     throwJs(env, op ? withContext(env, *op, argv + 1, argc - 1, e.what()) : e.what());
   }
   return nullptr;
@@ -355,16 +385,17 @@ void completeAsync(napi_env env, napi_status, void* data) {
 }
 
 napi_value CallAsync(napi_env env, napi_callback_info info) {
-  size_t argc = kMaxArgs + 1;
   napi_value argv[kMaxArgs + 1];
-  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
+  size_t argc = 0;
   const OpEntry* op = nullptr;
   try {
+    argc = readArgs(env, info, argv);
     if (argc == 0) throw JsError("callAsync(op, ...args): missing operator handle");
     op = &opById(env, argv[0]);
-    auto* c = new AsyncCall();
+    auto owned = std::make_unique<AsyncCall>();  // freed here if conversion throws, else by completeAsync
+    AsyncCall* c = owned.get();
     c->op = op;
-    c->stack = buildStack(env, *op, argv + 1, argc - 1);
+    fillStack(env, c->stack, *op, argv + 1, argc - 1);
     c->grad = c10::GradMode::is_enabled();
     c->autocastCpu = m6compat::autocastEnabled(c10::DeviceType::CPU);
     c->autocastCpuDtype = m6compat::autocastDtype(c10::DeviceType::CPU);
@@ -373,6 +404,7 @@ napi_value CallAsync(napi_env env, napi_callback_info info) {
     napi_create_string_utf8(env, "m6.callAsync", NAPI_AUTO_LENGTH, &name);
     napi_create_async_work(env, nullptr, name, executeAsync, completeAsync, c, &c->work);
     napi_queue_async_work(env, c->work);
+    owned.release();
     return promise;
   } catch (const c10::Error& e) {
     throwJs(env, op ? withContext(env, *op, argv + 1, argc - 1, e.what_without_backtrace()) : e.what_without_backtrace());

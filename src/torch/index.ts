@@ -2,7 +2,7 @@
 import { initRuntime } from './runtime.js';
 
 export { Tensor, tensor, zeros, ones, empty, full, arange, linspace, eye, randn, rand, randint,
-  zerosLike, onesLike, fullLike, randnLike, emptyLike, cat, stack, where, einsum, baddbmm, addmm, matmul, call,
+  zerosLike, onesLike, fullLike, randnLike, emptyLike, cat, stack, where, einsum, baddbmm, addmm, matmul, call, callAsync, type CallResult,
   type Scalar, type TensorOrScalar, type Shape, type NestedArray, type NestedInput, type IndexSpec, type TensorOptions, type ReduceOpts } from './tensor.js';
 export { type DType, DTYPES, isFloatingDtype, dtypeBytes } from './dtype.js';
 export { type Device, cudaAvailable, cudaDeviceCount } from './device.js';

@@ -28,13 +28,15 @@ export class Scope {
 
   /** Frees what this scope still owns. */
   close(): void {
+    const ids: Handle[] = [];
     for (const t of this.owned) {
       if (t._owner === this && t._id !== 0) {
-        native.free(t._id);
+        ids.push(t._id);
         t._id = 0;
       }
     }
     this.owned.length = 0;
+    if (ids.length) native.freeMany(ids);
   }
 }
 

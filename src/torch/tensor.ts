@@ -2,7 +2,7 @@
 // multimodal transformer needs. Every method is a thin call of one ATen operator through the
 // dispatcher (autograd, autocast and devices come from libtorch); composite helpers live in
 // functional.ts. Method names follow PyTorch's in camelCase; in-place variants end in `_`.
-import { native, type Handle, type NativeArg, type NativeResult } from './native.js';
+import { native, type Handle, type NativeArg, type NativeResult, type OpInfo } from './native.js';
 import { op, opInfo as opInfoFor, orderArgs as orderArgsFor } from './ops.js';
 import { track, release, keep as keepOwned, type Owned, type Scope } from './scope.js';
 import {
@@ -75,8 +75,8 @@ export class Tensor implements Owned, Disposable {
   /** @internal */ _id: Handle;
   /** @internal */ _owner: Scope | null = null;
   /** @internal */ _finalized = false;
-  #shape: number[] | undefined;
-  #dtype: DType | undefined;
+  private _shape: number[] | undefined = undefined;
+  private _dtype: DType | undefined = undefined;
 
   /** @internal Use the factory functions (`tensor`, `zeros`, …); this wraps a fresh handle from the addon. */
   constructor(id: Handle) {
@@ -99,10 +99,10 @@ export class Tensor implements Owned, Disposable {
   keep(): this { return keepOwned(this); }
 
   // ---- metadata -------------------------------------------------------------------------------
-  get shape(): readonly number[] { return (this.#shape ??= native.shape(this.handle)); }
+  get shape(): readonly number[] { return (this._shape ??= native.shape(this.handle)); }
   get ndim(): number { return this.shape.length; }
   get numel(): number { let n = 1; for (const s of this.shape) n *= s; return n; }
-  get dtype(): DType { return (this.#dtype ??= dtypeFromCode(native.dtype(this.handle))); }
+  get dtype(): DType { return (this._dtype ??= dtypeFromCode(native.dtype(this.handle))); }
   get device(): Device { return native.device(this.handle) as Device; }
   size(dim: number): number { return this.shape[normDim(dim, this.ndim)]; }
   isContiguous(): boolean { return native.isContiguous(this.handle); }
@@ -281,9 +281,11 @@ export class Tensor implements Owned, Disposable {
 
   // ---- arithmetic (broadcasting; a number is a Scalar of the tensor's kind) ---------------------
   add(other: TensorOrScalar, alpha?: number): Tensor {
+    if (alpha === undefined) return binary(this, other, O.add, O.addS);
     return wrap(isTensor(other) ? native.call(O.add, this.handle, other.handle, alpha) : native.call(O.addS, this.handle, other, alpha));
   }
   sub(other: TensorOrScalar, alpha?: number): Tensor {
+    if (alpha === undefined) return binary(this, other, O.sub, O.subS);
     return wrap(isTensor(other) ? native.call(O.sub, this.handle, other.handle, alpha) : native.call(O.subS, this.handle, other, alpha));
   }
   /** `other - this` */
@@ -664,8 +666,24 @@ export function addmm(input: Tensor, mat1: Tensor, mat2: Tensor, opts: { beta?: 
 }
 export function matmul(a: Tensor, b: Tensor): Tensor { return a.matmul(b); }
 
+export type CallResult = Tensor | Tensor[] | number | boolean | string | undefined;
+
 /** Calls any ATen operator by name: tensors in, tensors out (`call('aten::frac', '', [t])`). */
-export function call(name: string, overload: string, args: readonly unknown[], kwargs: Record<string, unknown> = {}): Tensor | Tensor[] | number | boolean | string | undefined {
+export function call(name: string, overload: string, args: readonly unknown[], kwargs: Record<string, unknown> = {}): CallResult {
+  const { info, ordered } = prepareCall(name, overload, args, kwargs);
+  return fromNativeResult(info, native.call(info.id, ...ordered));
+}
+
+/**
+ * `call` on libuv's thread pool: a long operator (a big matmul, a conv) runs without blocking the
+ * event loop. Grad mode and CPU autocast travel with the call. Inputs must stay alive until it settles.
+ */
+export async function callAsync(name: string, overload: string, args: readonly unknown[], kwargs: Record<string, unknown> = {}): Promise<CallResult> {
+  const { info, ordered } = prepareCall(name, overload, args, kwargs);
+  return fromNativeResult(info, await native.callAsync(info.id, ...ordered));
+}
+
+function prepareCall(name: string, overload: string, args: readonly unknown[], kwargs: Record<string, unknown>) {
   const toNative = (v: unknown): NativeArg => {
     if (isTensor(v)) return v.handle;
     if (Array.isArray(v)) return v.map(toNative);
@@ -675,8 +693,11 @@ export function call(name: string, overload: string, args: readonly unknown[], k
   const info = opInfoFor(name, overload);
   const positional = args.map(toNative);
   const kw = Object.fromEntries(Object.entries(kwargs).map(([k, v]) => [k, toNative(k === 'dtype' && typeof v === 'string' ? dtypeCode(v as DType) : v)]));
-  const r = native.call(info.id, ...orderArgsFor(info, positional, kw));
-  const fromNative = (x: NativeResult, type: string): Tensor | Tensor[] | number | boolean | string | undefined => {
+  return { info, ordered: orderArgsFor(info, positional, kw) };
+}
+
+function fromNativeResult(info: OpInfo, r: NativeResult): CallResult {
+  const fromNative = (x: NativeResult, type: string): CallResult => {
     if (x === null || x === undefined) return undefined;
     if (type.startsWith('Tensor') && type.endsWith('[]')) return wrapList(x);
     if (type.startsWith('Tensor')) return wrap(x);

@@ -124,3 +124,20 @@ test('autocast runs matmul in bf16 and restores the previous state', () => {
   torch.autocast(() => a.matmul(w).float().sum()).backward();
   assert.equal(w.grad?.dtype, 'float32');
 });
+
+test('callAsync runs off the main thread and carries grad mode with it', async () => {
+  const w = torch.randn([16, 16], { requiresGrad: true });
+  const withGrad = await torch.callAsync('aten::matmul', '', [w, w]) as torch.Tensor;
+  assert.equal(withGrad.requiresGrad, true);
+  torch.setGradEnabled(false);
+  let pending: Promise<torch.CallResult>;
+  try {
+    pending = torch.callAsync('aten::matmul', '', [w, w]);
+  } finally {
+    torch.setGradEnabled(true);
+  }
+  const noGradResult = await pending as torch.Tensor;
+  assert.equal(noGradResult.requiresGrad, false, 'grad mode at the call, not on the worker thread, decides');
+  assertClose(noGradResult.sum().item(), withGrad.sum().item(), 1e-3);
+  await assert.rejects(torch.callAsync('aten::mm', '', [torch.ones([2, 3]), torch.ones([2, 3])]), /aten::mm/);
+});

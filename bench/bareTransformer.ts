@@ -1,0 +1,79 @@
+// The engine bench's workload: a GPT-style pre-LN transformer written directly on the tensor API
+// (no nn.Module), so that its step time measures the engine and nothing else. bench/engine_ref.py is
+// the same model, op for op, in PyTorch; keep the two in step.
+import * as torch from '../src/torch/index.js';
+import { AdamW } from '../src/optim/index.js';
+
+export interface BareConfig { layers: number; dim: number; heads: number; seq: number; batch: number; vocab: number }
+
+export class BareTransformer {
+  readonly params: torch.Tensor[] = [];
+  private readonly wte: torch.Tensor;
+  private readonly wpe: torch.Tensor;
+  private readonly blocks: { ln1w: torch.Tensor; ln1b: torch.Tensor; wqkv: torch.Tensor; bqkv: torch.Tensor; wo: torch.Tensor; bo: torch.Tensor;
+    ln2w: torch.Tensor; ln2b: torch.Tensor; w1: torch.Tensor; b1: torch.Tensor; w2: torch.Tensor; b2: torch.Tensor }[] = [];
+  private readonly lnfw: torch.Tensor;
+  private readonly lnfb: torch.Tensor;
+  readonly opt: AdamW;
+
+  constructor(readonly cfg: BareConfig) {
+    const p = (shape: number[], init: 'normal' | 'zeros' | 'ones') => {
+      const t = (init === 'normal' ? torch.randn(shape).mul_(0.02) : init === 'zeros' ? torch.zeros(shape) : torch.ones(shape)).requiresGrad_().keep();
+      this.params.push(t);
+      return t;
+    };
+    const d = cfg.dim;
+    this.wte = p([cfg.vocab, d], 'normal');
+    this.wpe = p([cfg.seq, d], 'normal');
+    for (let i = 0; i < cfg.layers; i++) {
+      this.blocks.push({
+        ln1w: p([d], 'ones'), ln1b: p([d], 'zeros'), wqkv: p([3 * d, d], 'normal'), bqkv: p([3 * d], 'zeros'), wo: p([d, d], 'normal'), bo: p([d], 'zeros'),
+        ln2w: p([d], 'ones'), ln2b: p([d], 'zeros'), w1: p([4 * d, d], 'normal'), b1: p([4 * d], 'zeros'), w2: p([d, 4 * d], 'normal'), b2: p([d], 'zeros'),
+      });
+    }
+    this.lnfw = p([d], 'ones');
+    this.lnfb = p([d], 'zeros');
+    this.opt = new AdamW(this.params, { lr: 1e-4, weightDecay: 0.1 });
+  }
+
+  get parameterCount(): number { return this.params.reduce((n, t) => n + t.numel, 0); }
+
+  /** Model FLOPs of one training step (forward + backward ≈ 3× forward), as in the PaLM/nanoGPT MFU estimate. */
+  get flopsPerStep(): number {
+    const { layers, dim, seq, batch, vocab } = this.cfg;
+    const matmulParams = layers * 12 * dim * dim + vocab * dim;
+    const attention = layers * 2 * seq * dim;  // QKᵀ and AV per token
+    return 6 * batch * seq * matmulParams + 6 * batch * seq * attention;
+  }
+
+  loss(tokens: torch.Tensor, targets: torch.Tensor): torch.Tensor {
+    const { batch: B, seq: T, dim: D, heads: H, vocab: V } = this.cfg;
+    const F = torch.nn;
+    const causal = torch.ones([T, T], { dtype: 'bool' }).tril();
+    let x = F.embedding(tokens, this.wte).add(this.wpe);  // (B, T, D)
+    for (const b of this.blocks) {
+      const h = F.layerNorm(x, [D], b.ln1w, b.ln1b);
+      const [q, k, v] = F.linear(h, b.wqkv, b.bqkv).split(D, -1)
+        .map((t) => t.view(B, T, H, D / H).transpose(1, 2));  // (B, H, T, hd)
+      const y = F.scaledDotProductAttention(q, k, v, { mask: causal }).transpose(1, 2).reshape(B, T, D);
+      x = x.add(F.linear(y, b.wo, b.bo));
+      const m = F.linear(F.linear(F.layerNorm(x, [D], b.ln2w, b.ln2b), b.w1, b.b1).gelu(), b.w2, b.b2);
+      x = x.add(m);
+    }
+    const logits = F.linear(F.layerNorm(x, [D], this.lnfw, this.lnfb), this.wte);  // tied head
+    return F.crossEntropy(logits.view(B * T, V).float(), targets.view(B * T));
+  }
+
+  /** One training step: forward, backward, AdamW. Returns the loss. */
+  step(tokens: torch.Tensor, targets: torch.Tensor, bf16: boolean): number {
+    return torch.scope(() => {
+      // The forward's own scope frees its activations' handles as soon as it returns: autograd keeps
+      // what backward needs, and backward can then release each buffer as it goes (as in Python).
+      const loss = torch.scope(() => (bf16 ? torch.autocast(() => this.loss(tokens, targets)) : this.loss(tokens, targets)));
+      this.opt.zeroGrad();
+      loss.backward();
+      this.opt.step();
+      return loss.item();
+    });
+  }
+}

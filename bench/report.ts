@@ -1,0 +1,25 @@
+// How every bench prints: one line per figure (name, value, unit, note), or one JSON object with --json.
+export interface Figure { key: string; value: number; unit: string; note?: string }
+
+export function printFigures(title: string, figures: Figure[], json: boolean, extra: Record<string, unknown> = {}): void {
+  if (json) {
+    console.log(JSON.stringify({ ...extra, ...Object.fromEntries(figures.map((f) => [f.key, round(f.value)])) }, null, 2));
+    return;
+  }
+  console.log(`\n${title}`);
+  for (const [k, v] of Object.entries(extra)) console.log(`  ${k.padEnd(28)} ${typeof v === 'object' ? JSON.stringify(v) : String(v)}`);
+  const w = Math.max(...figures.map((f) => f.key.length));
+  for (const f of figures) console.log(`  ${f.key.padEnd(w)}  ${String(round(f.value)).padStart(12)} ${f.unit.padEnd(8)} ${f.note ?? ''}`);
+}
+
+function round(v: number): number {
+  if (!Number.isFinite(v)) return v;
+  const a = Math.abs(v);
+  return a >= 100 ? Math.round(v * 10) / 10 : a >= 1 ? Math.round(v * 1000) / 1000 : Number(v.toPrecision(4));
+}
+
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const n = s.length;
+  return n % 2 ? s[(n - 1) / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
+}

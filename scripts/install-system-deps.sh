@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs the Debian/Ubuntu packages m6 needs, when run as root; otherwise prints the exact command.
+#   libtorch-dev          libtorch (CPU, with Gloo) and its headers: the engine m6 binds
+#   libopenblas0-pthread  the BLAS Debian's libtorch uses for fp32 matmul (without it, ~60x slower)
+#   python3-torch         the same libtorch from Python: the reference of `npm run bench` and of test fixtures
+#   g++ make python3      node-gyp's toolchain for the native addon
+set -euo pipefail
+PACKAGES=(libtorch-dev libopenblas0-pthread python3-torch g++ make python3)
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "m6: system packages present (${PACKAGES[*]})"
+  exit 0
+fi
+if [ "$(id -u)" -ne 0 ]; then
+  echo "m6: missing system packages: ${missing[*]}" >&2
+  echo "m6: run as root:  apt-get update && apt-get install -y ${missing[*]}" >&2
+  exit 1
+fi
+echo "m6: installing ${missing[*]} (libtorch-dev brings ~240 packages, ~900 MB; a few minutes)"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# The BLAS alternative must point at OpenBLAS (pthreads) for fast fp32 matmul.
+update-alternatives --query libblas.so.3-x86_64-linux-gnu 2>/dev/null | grep -q '^Value: .*openblas' \
+  || echo "m6: warning: libblas.so.3 does not point at OpenBLAS; run: update-alternatives --config libblas.so.3-x86_64-linux-gnu" >&2
