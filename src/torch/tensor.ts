@@ -58,7 +58,7 @@ const O = {
   unsqueeze: op('aten::unsqueeze'), expand: op('aten::expand'), contiguous: op('aten::contiguous'), flatten: op('aten::flatten', 'using_ints'),
   narrow: op('aten::narrow'), repeat: op('aten::repeat'), tril: op('aten::tril'), triu: op('aten::triu'),
   split: op('aten::split', 'Tensor'), splitSizes: op('aten::split_with_sizes'), chunk: op('aten::chunk'),
-  alias: op('aten::alias'),
+  alias: op('aten::alias'), setData: op('aten::set_data'),
   toCopy: op('aten::_to_copy'), clone: op('aten::clone'), detach: op('aten::detach'),
   copy_: op('aten::copy_'), fill_: op('aten::fill_', 'Scalar'), zero_: op('aten::zero_'),
   add_: op('aten::add_', 'Tensor'), addS_: op('aten::add_', 'Scalar'), sub_: op('aten::sub_', 'Tensor'),
@@ -449,6 +449,14 @@ export class Tensor implements Owned, Disposable {
   addcdiv_(t1: Tensor, t2: Tensor, value = 1): this { native.call(O.addcdiv_, this.handle, t1.handle, t2.handle, value); return this; }
   /** this += weight * (end - this) */
   lerp_(end: Tensor, weight: number): this { native.call(O.lerp_, this.handle, end.handle, weight); return this; }
+  /** Makes this tensor hold `data` (another shape, dtype or device), keeping its identity: whoever holds
+   * this tensor (an optimizer, a module) sees the new data. PyTorch's `t.data = data`. */
+  setData_(data: Tensor): this {
+    native.call(O.setData, this.handle, data.handle);
+    this._shape = undefined;
+    this._dtype = undefined;
+    return this;
+  }
   normal_(mean = 0, std = 1): this { native.call(O.normal_, this.handle, mean, std); return this; }
   uniform_(from = 0, to = 1): this { native.call(O.uniform_, this.handle, from, to); return this; }
 }
