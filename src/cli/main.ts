@@ -3,12 +3,14 @@
 import { Command, CommanderError } from 'commander';
 import { registerInfo } from './commands/info.js';
 import { registerData } from './commands/data.js';
+import { registerTokenizer } from './commands/tokenizer.js';
 import { UsageError } from './errors.js';
 
 // Each entry adds one verb group. Keep one line per group.
 const groups: Array<(program: Command) => void> = [
   registerInfo,
   registerData,
+  registerTokenizer,
 ];
 
 export function buildProgram(): Command {

@@ -56,7 +56,7 @@ export interface PreparedImage {
 
 /** Why an image could not be used; `reason` is the bad-row reason reported to the user. */
 export class ImageDecodeError extends Error {
-  constructor(readonly reason: BadRowReason, readonly file: string, detail: string) {
+  constructor(readonly reason: BadRowReason, readonly file: string, readonly detail: string) {
     super(`${file}: ${reason}: ${detail}`);
     this.name = 'ImageDecodeError';
   }
@@ -88,7 +88,7 @@ async function checkFile(file: string): Promise<void> {
   if (size === 0) throw new ImageDecodeError('empty file', file, 'zero bytes');
 }
 
-function open(file: string, maxPixels: number): sharp.Sharp {
+function open(file: string, maxPixels: number | false): sharp.Sharp {
   // failOn 'truncated': a cut-off JPEG is an error, not a grey bottom half in the training set.
   return sharp(file, { limitInputPixels: maxPixels, failOn: 'truncated', sequentialRead: true });
 }
@@ -143,7 +143,8 @@ export async function loadImageRgb(file: string, opts: ImageOptions): Promise<{ 
   const background = { r: pad[0], g: pad[1], b: pad[2] };
   await checkFile(file);
   try {
-    const meta = await open(file, maxPixels).metadata();
+    // The header alone (no pixels), without sharp's limit, so a refusal can say how big the image is.
+    const meta = await open(file, false).metadata();
     const [sourceWidth, sourceHeight] = orientedSize(meta);
     if (sourceWidth * sourceHeight > maxPixels) {
       throw new ImageDecodeError('too many pixels', file, `${sourceWidth}×${sourceHeight} = ${(sourceWidth * sourceHeight / 1e6).toFixed(1)} MP, limit ${(maxPixels / 1e6).toFixed(1)} MP (raise --max-pixels to accept it)`);

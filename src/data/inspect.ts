@@ -104,7 +104,7 @@ export async function inspectDataset(spec: DatasetSpec, opts: InspectOptions = {
       } catch (err) {
         if (!(err instanceof ImageDecodeError)) throw err;
         const file = root ? relative(root, row.imagePath) : basename(row.imagePath);
-        bad.add({ reason: err.reason, source: row.source, row: row.row, file, got: err.message.slice(err.file.length + 2) });
+        bad.add({ reason: err.reason, source: row.source, row: row.row, file, got: err.detail });
         return false;
       }
     });

@@ -95,7 +95,9 @@ export async function readTable(
   file: string,
   opts: { format: 'csv' | 'jsonl'; delimiter?: string; columns?: string[]; bad: BadRowLog; what?: string },
 ): Promise<Table> {
-  const buf = await readSource(file, opts.what ?? 'manifest');
+  let buf = await readSource(file, opts.what ?? 'manifest');
+  // Strip a UTF-8 BOM here: csv-parse's own BOM handling switches its output from bytes to strings.
+  if (buf[0] === 0xef && buf[1] === 0xbb && buf[2] === 0xbf) buf = buf.subarray(3);
   const source = file;
   if (opts.format === 'jsonl') return readJsonl(buf, source, opts.bad);
   const delimiter = opts.delimiter ?? sniffDelimiter(firstLineOf(buf)) ?? ',';
@@ -106,7 +108,7 @@ export async function readTable(
     encoding: null as unknown as BufferEncoding,
     delimiter,
     info: true,
-    bom: true,
+    bom: false,
     relax_column_count: true,
     relax_quotes: true,
     skip_empty_lines: true,

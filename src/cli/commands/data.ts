@@ -1,0 +1,64 @@
+// `m6 data inspect` (what a dataset holds and what is wrong with it) and `m6 data synth` (the
+// synthetic garment catalog for the offline demo and tests).
+import type { Command } from 'commander';
+import { DatasetSpecError } from '../../data/datasetSpec.js';
+import { formatInspectReport, inspectDataset } from '../../data/inspect.js';
+import { addDatasetOptions, datasetSpecFromFlags, type DatasetFlags } from '../datasetOptions.js';
+import { UsageError } from '../errors.js';
+
+function positiveInt(name: string, value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n <= 0) throw new UsageError(`${name} must be a positive integer, got '${value}'`);
+  return n;
+}
+
+export function registerData(program: Command): void {
+  const data = program.command('data').description('inspect datasets and generate the synthetic catalog');
+
+  addDatasetOptions(
+    data
+      .command('inspect [spec]')
+      .description('report rows, usable rows, decoded images, bad rows by reason, labels, text and image sizes')
+      .option('--json', 'print one JSON object')
+      .option('--max-pixels <n>', 'refuse images with more pixels than this', '150000000')
+      .option('--no-decode', 'check the manifest only; do not decode the images'),
+  ).action(async (spec: string | undefined, flags: DatasetFlags & { json?: boolean; maxPixels: string; decode: boolean }) => {
+    const { json, maxPixels, decode, ...datasetFlags } = flags;
+    const resolved = datasetSpecFromFlags(datasetFlags, spec);
+    let report;
+    try {
+      report = await inspectDataset(resolved, { maxPixels: positiveInt('--max-pixels', maxPixels), decodeImages: decode });
+    } catch (err) {
+      if (err instanceof DatasetSpecError) throw new UsageError(err.message);
+      throw err;
+    }
+    if (json) {
+      const { badRows, ...rest } = report;
+      const compact = { ...rest, badRows: { total: badRows.total, byReason: badRows.byReason.map(({ details, ...b }) => ({ ...b, first: details[0] })) } };
+      console.log(JSON.stringify(compact, null, 2));
+    } else {
+      console.log(formatInspectReport(report));
+    }
+    if (!report.usable) throw new UsageError('no usable rows: every row was bad (see the report above)', 1);
+  });
+
+  data
+    .command('synth')
+    .description('write the synthetic garment catalog: images/, catalog.jsonl, interactions.jsonl, dataset.json')
+    .requiredOption('--out <dir>', 'output folder')
+    .option('--n <count>', 'number of products', '1000')
+    .option('--seed <n>', 'random seed; the same seed writes byte-identical files', '0')
+    .option('--size <px>', 'image side: 64, 96 or 128', '96')
+    .option('--shoppers <count>', 'simulated shoppers (default: n / 10, at least 10)')
+    .action(async (opts: { out: string; n: string; seed: string; size: string; shoppers?: string }) => {
+      const size = Number(opts.size);
+      if (![64, 96, 128].includes(size)) throw new UsageError(`--size must be 64, 96 or 128, got '${opts.size}'`);
+      const seed = Number(opts.seed);
+      if (!Number.isInteger(seed)) throw new UsageError(`--seed must be an integer, got '${opts.seed}'`);
+      const { writeSyntheticCatalog } = await import('../../data/synth/catalog.js');
+      const synthOpts: Parameters<typeof writeSyntheticCatalog>[0] = { out: opts.out, count: positiveInt('--n', opts.n), seed, size };
+      if (opts.shoppers !== undefined) synthOpts.shoppers = positiveInt('--shoppers', opts.shoppers);
+      const result = await writeSyntheticCatalog(synthOpts);
+      console.log(`wrote ${result.products} products, ${result.interactions} interactions of ${result.shoppers} shoppers to ${opts.out}`);
+    });
+}

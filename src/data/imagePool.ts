@@ -1,0 +1,113 @@
+// A pool of worker threads preparing images (see imageWorker.ts). Jobs go to the worker with the
+// fewest in flight; each worker keeps a few jobs going, because sharp's own work is asynchronous.
+// Results do not depend on which worker ran them: augmentation seeds travel with the job.
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+// Loading sharp on the main thread before any worker does keeps libvips loaded until every worker
+// has exited (sharp's documented requirement for worker threads on glibc Linux).
+import 'sharp';
+import { ImageDecodeError, loadImage, type ImageOptions, type PreparedImage } from './image.js';
+import type { ImageJob, ImageJobResult } from './imageWorker.js';
+
+export interface ImagePreparer {
+  load(file: string, options: ImageOptions): Promise<PreparedImage>;
+  close(): Promise<void>;
+}
+
+/** Prepares images on the calling thread: the baseline, and what `workers: 0` means. */
+export class MainThreadImagePreparer implements ImagePreparer {
+  load(file: string, options: ImageOptions): Promise<PreparedImage> {
+    return loadImage(file, options);
+  }
+
+  async close(): Promise<void> {}
+}
+
+interface WorkerSlot {
+  worker: Worker;
+  inFlight: number;
+}
+
+export function defaultWorkerCount(): number {
+  return Math.max(1, Math.min(4, availableParallelism()));
+}
+
+export class ImageWorkerPool implements ImagePreparer {
+  private readonly slots: WorkerSlot[] = [];
+  private readonly pending = new Map<number, { resolve: (img: PreparedImage) => void; reject: (err: Error) => void; slot: WorkerSlot }>();
+  private nextId = 0;
+  private closed = false;
+
+  constructor(readonly size = defaultWorkerCount()) {
+    if (!Number.isInteger(size) || size < 1) throw new RangeError(`worker count must be a positive integer, got ${size}`);
+    for (let i = 0; i < size; i++) {
+      const slot = { inFlight: 0 } as WorkerSlot;
+      this.start(slot);
+      this.slots.push(slot);
+    }
+  }
+
+  private start(slot: WorkerSlot): void {
+    const worker = new Worker(new URL('./imageWorker.js', import.meta.url));
+    slot.worker = worker;
+    worker.on('message', (msg: ImageJobResult) => this.settle(msg));
+    worker.on('error', (err) => this.failWorker(slot, err));
+    worker.unref(); // an idle pool must not keep the process alive
+  }
+
+  private settle(msg: ImageJobResult): void {
+    const p = this.pending.get(msg.id);
+    if (p === undefined) return;
+    this.pending.delete(msg.id);
+    p.slot.inFlight--;
+    if (msg.ok) {
+      p.resolve({ data: msg.data, shape: msg.shape, sourceWidth: msg.sourceWidth, sourceHeight: msg.sourceHeight, format: msg.format });
+    } else {
+      p.reject(new ImageDecodeError(msg.reason, msg.file, msg.detail));
+    }
+  }
+
+  /** A worker that crashed fails its jobs and is replaced, so a long run keeps its pool size. */
+  private failWorker(slot: WorkerSlot, err: Error): void {
+    slot.inFlight = 0;
+    for (const [id, p] of this.pending) {
+      if (p.slot === slot) {
+        this.pending.delete(id);
+        p.reject(err);
+      }
+    }
+    if (!this.closed) this.start(slot);
+  }
+
+  load(file: string, options: ImageOptions): Promise<PreparedImage> {
+    if (this.closed) return Promise.reject(new Error('image worker pool is closed'));
+    let slot = this.slots[0]!;
+    for (const s of this.slots) if (s.inFlight < slot.inFlight) slot = s;
+    const id = this.nextId++;
+    slot.inFlight++;
+    if (slot.inFlight === 1) slot.worker.ref();
+    return new Promise<PreparedImage>((resolve, reject) => {
+      this.pending.set(id, {
+        resolve: (img) => {
+          if (slot.inFlight === 0) slot.worker.unref();
+          resolve(img);
+        },
+        reject: (err) => {
+          if (slot.inFlight === 0) slot.worker.unref();
+          reject(err);
+        },
+        slot,
+      });
+      const job: ImageJob = { id, file, options };
+      slot.worker.postMessage(job);
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await Promise.all(this.slots.map((s) => s.worker.terminate()));
+    for (const p of this.pending.values()) p.reject(new Error('image worker pool closed'));
+    this.pending.clear();
+  }
+}

@@ -1,0 +1,264 @@
+// The training loader: a seeded multitask mixture of examples, batched with padding and attention
+// masks into plain typed arrays with shapes (the tensor engine turns them into tensors), with the
+// images prepared by worker threads a few batches ahead so a training step never waits on them.
+//
+// Determinism: which examples form batch k depends only on (seed, task weights, dataset sizes, k);
+// each example's augmentation seed is derived from (seed, k, slot). Thread timing changes nothing:
+// same seed, same batches, byte for byte.
+import type { BadRow } from './badRows.js';
+import { ImageDecodeError, type ImageOptions } from './image.js';
+import { ImageWorkerPool, MainThreadImagePreparer, defaultWorkerCount, type ImagePreparer } from './imagePool.js';
+import type { DataRow } from './manifest.js';
+import { deriveSeed, Rng } from './random.js';
+import type { Tokenizer } from './tokenizer.js';
+
+/** One training example before tokenization; what each text means is up to the task. */
+export interface Example {
+  id: string;
+  /** Absolute path of the example's image, if it has one. */
+  imagePath?: string;
+  /** The model's input text (an instruction, a question, a title…). */
+  source?: string;
+  /** The text the model should produce. */
+  target?: string;
+}
+
+export interface TaskSource {
+  name: string;
+  examples: readonly Example[];
+  /** Relative share of batch slots; weights need not sum to 1. */
+  weight?: number;
+}
+
+/** A typed array and its shape, row-major. */
+export interface TensorData<T extends Int32Array | Float32Array | Uint8Array> {
+  data: T;
+  shape: number[];
+}
+
+export interface Batch {
+  step: number;
+  ids: string[];
+  tasks: string[];
+  /** [B, 3, S, S] normalised pixels; null when no example in the batch has an image. */
+  images: TensorData<Float32Array> | null;
+  /** [B]: 1 where the example has an image (the others' pixels are zeros). */
+  imageMask: TensorData<Uint8Array>;
+  /** [B, Ls]: source tokens then <eos>, right-padded with <pad>. */
+  sourceIds: TensorData<Int32Array>;
+  /** [B, Ls]: 1 for real tokens, 0 for padding. */
+  sourceMask: TensorData<Float32Array>;
+  /** [B, Lt]: <bos> target tokens <eos>, right-padded; the decoder reads [:, :-1] and predicts [:, 1:]. */
+  targetIds: TensorData<Int32Array>;
+  targetMask: TensorData<Float32Array>;
+  /** Examples dropped from this batch because their image could not be used. */
+  bad: BadRow[];
+}
+
+export interface ImageLoaderOptions extends Omit<ImageOptions, 'augment'> {
+  /** Random resized crop + horizontal flip; false for evaluation. */
+  augment?: boolean | { crop?: { scale: readonly [number, number]; ratio: readonly [number, number] } | false; hflip?: number };
+}
+
+export interface LoaderOptions {
+  tokenizer: Tokenizer;
+  batchSize: number;
+  seed: number;
+  image?: ImageLoaderOptions;
+  maxSourceLength?: number;
+  maxTargetLength?: number;
+  /** Image worker threads; 0 prepares images on the main thread. Default min(4, cores). */
+  workers?: number;
+  /** Batches prepared ahead of the one being consumed. */
+  prefetch?: number;
+}
+
+/** What batch k is made of: decided on the main thread, in order, from the seed alone. */
+interface BatchPlan {
+  step: number;
+  picks: Array<{ task: number; example: number }>;
+}
+
+/**
+ * Draws (task, example) pairs: each slot's task by weight, then the next example of that task's
+ * current shuffled pass; a task that runs out starts a freshly shuffled pass.
+ */
+export class MixtureSampler {
+  private readonly rng: Rng;
+  private readonly orders: number[][];
+  private readonly cursors: number[];
+  private readonly passes: number[];
+  private readonly weights: number[];
+
+  constructor(private readonly sizes: readonly number[], weights: readonly number[], private readonly seed: number) {
+    if (sizes.length === 0) throw new RangeError('a loader needs at least one task');
+    this.rng = new Rng(deriveSeed(seed, 'mixture'));
+    this.weights = weights.map((w, i) => (sizes[i]! > 0 ? w : 0));
+    if (!this.weights.some((w) => w > 0)) throw new RangeError('every task is empty or has weight 0: nothing to sample');
+    this.orders = sizes.map(() => []);
+    this.cursors = sizes.map(() => 0);
+    this.passes = sizes.map(() => 0);
+    sizes.forEach((_n, t) => this.reshuffle(t));
+  }
+
+  private reshuffle(task: number): void {
+    const order = Array.from({ length: this.sizes[task]! }, (_v, i) => i);
+    new Rng(deriveSeed(this.seed, 'pass', task, this.passes[task]!)).shuffle(order);
+    this.orders[task] = order;
+    this.cursors[task] = 0;
+    this.passes[task]!++;
+  }
+
+  next(): { task: number; example: number } {
+    const task = this.weights.length === 1 ? 0 : this.rng.weighted(this.weights);
+    if (this.cursors[task]! >= this.orders[task]!.length) this.reshuffle(task);
+    const example = this.orders[task]![this.cursors[task]!++]!;
+    return { task, example };
+  }
+}
+
+/** Pad id rows to the longest one: ids [B, L] and a 1/0 mask. */
+export function padBatch(rows: readonly number[][], padId: number): { ids: TensorData<Int32Array>; mask: TensorData<Float32Array> } {
+  const length = Math.max(1, ...rows.map((r) => r.length));
+  const ids = new Int32Array(rows.length * length).fill(padId);
+  const mask = new Float32Array(rows.length * length);
+  rows.forEach((r, b) => {
+    ids.set(r, b * length);
+    mask.fill(1, b * length, b * length + r.length);
+  });
+  return { ids: { data: ids, shape: [rows.length, length] }, mask: { data: mask, shape: [rows.length, length] } };
+}
+
+function truncateWithEnd(ids: number[], max: number | undefined, end: number): number[] {
+  if (max !== undefined && ids.length + 1 > max) ids = ids.slice(0, Math.max(0, max - 1));
+  ids.push(end);
+  return ids;
+}
+
+export class DataLoader {
+  private readonly tasks: readonly TaskSource[];
+  private readonly opts: LoaderOptions;
+  private readonly preparer: ImagePreparer;
+
+  constructor(tasks: readonly TaskSource[], opts: LoaderOptions) {
+    if (!Number.isInteger(opts.batchSize) || opts.batchSize < 1) throw new RangeError(`batch size must be a positive integer, got ${opts.batchSize}`);
+    this.tasks = tasks;
+    this.opts = opts;
+    const workers = opts.workers ?? defaultWorkerCount();
+    const needsImages = opts.image !== undefined && tasks.some((t) => t.examples.some((e) => e.imagePath !== undefined));
+    this.preparer = needsImages && workers > 0 ? new ImageWorkerPool(workers) : new MainThreadImagePreparer();
+  }
+
+  /** Example slots per batch drawn from each task, for a number of steps: a quick check of the mixture. */
+  plan(steps: number, startStep = 0): BatchPlan[] {
+    const sampler = new MixtureSampler(this.tasks.map((t) => t.examples.length), this.tasks.map((t) => t.weight ?? 1), this.opts.seed);
+    const plans: BatchPlan[] = [];
+    for (let step = 0; step < startStep + steps; step++) {
+      const picks = Array.from({ length: this.opts.batchSize }, () => sampler.next());
+      if (step >= startStep) plans.push({ step, picks });
+    }
+    return plans;
+  }
+
+  private imageOptions(step: number, slot: number): ImageOptions | undefined {
+    const img = this.opts.image;
+    if (img === undefined) return undefined;
+    const { augment, ...base } = img;
+    if (augment === undefined || augment === false) return base;
+    const seed = deriveSeed(this.opts.seed, 'augment', step, slot);
+    const options: ImageOptions = { ...base, augment: augment === true ? { seed } : { seed, ...augment } };
+    return options;
+  }
+
+  /** Build one batch from its plan (images through the preparer, text through the tokenizer). */
+  async prepare(plan: BatchPlan): Promise<Batch> {
+    const { tokenizer } = this.opts;
+    const bad: BadRow[] = [];
+    const examples = plan.picks.map((p) => ({ task: this.tasks[p.task]!.name, example: this.tasks[p.task]!.examples[p.example]! }));
+    const images = await Promise.all(
+      examples.map(async ({ example }, slot) => {
+        const options = this.imageOptions(plan.step, slot);
+        if (example.imagePath === undefined || options === undefined) return null;
+        try {
+          return await this.preparer.load(example.imagePath, options);
+        } catch (err) {
+          if (!(err instanceof ImageDecodeError)) throw err;
+          bad.push({ reason: err.reason, source: example.id, row: 0, file: err.file, got: err.detail });
+          return 'bad' as const;
+        }
+      }),
+    );
+    const kept = examples.map((e, i) => ({ ...e, image: images[i]! })).filter((e) => e.image !== 'bad');
+    const size = this.opts.image?.size ?? 0;
+    const withImage = kept.some((e) => e.image !== null);
+    const plane = 3 * size * size;
+    const pixels = withImage ? new Float32Array(kept.length * plane) : null;
+    const imageMask = new Uint8Array(kept.length);
+    kept.forEach((e, b) => {
+      if (e.image !== null && e.image !== 'bad' && pixels !== null) {
+        pixels.set(e.image.data, b * plane);
+        imageMask[b] = 1;
+      }
+    });
+    const source = padBatch(kept.map((e) => truncateWithEnd(tokenizer.encode(e.example.source ?? ''), this.opts.maxSourceLength, tokenizer.eosId)), tokenizer.padId);
+    const target = padBatch(
+      kept.map((e) => [tokenizer.bosId, ...truncateWithEnd(tokenizer.encode(e.example.target ?? ''), this.opts.maxTargetLength === undefined ? undefined : this.opts.maxTargetLength - 1, tokenizer.eosId)]),
+      tokenizer.padId,
+    );
+    return {
+      step: plan.step,
+      ids: kept.map((e) => e.example.id),
+      tasks: kept.map((e) => e.task),
+      images: pixels !== null ? { data: pixels, shape: [kept.length, 3, size, size] } : null,
+      imageMask: { data: imageMask, shape: [kept.length] },
+      sourceIds: source.ids,
+      sourceMask: source.mask,
+      targetIds: target.ids,
+      targetMask: target.mask,
+      bad,
+    };
+  }
+
+  /** Batches startStep … startStep+steps-1, with `prefetch` batches prepared ahead. */
+  async *batches(opts: { steps: number; startStep?: number }): AsyncGenerator<Batch> {
+    const plans = this.plan(opts.steps, opts.startStep ?? 0);
+    const ahead = Math.max(1, (this.opts.prefetch ?? 2) + 1);
+    const inFlight: Array<Promise<Batch>> = [];
+    let next = 0;
+    const fill = (): void => {
+      while (inFlight.length < ahead && next < plans.length) {
+        const p = this.prepare(plans[next++]!);
+        p.catch(() => {}); // surfaced when awaited below; avoids an unhandled-rejection warning meanwhile
+        inFlight.push(p);
+      }
+    };
+    fill();
+    while (inFlight.length > 0) {
+      const batch = await inFlight.shift()!;
+      fill();
+      yield batch;
+    }
+  }
+
+  /** Steps that make one pass over a single task's examples. */
+  stepsPerEpoch(): number {
+    const total = this.tasks.reduce((n, t) => n + t.examples.length, 0);
+    return Math.ceil(total / this.opts.batchSize);
+  }
+
+  async close(): Promise<void> {
+    await this.preparer.close();
+  }
+}
+
+/** Rows of a dataset as examples: the image, and the row's text (or label) as the target. */
+export function examplesFromRows(rows: readonly DataRow[], opts: { source?: string | ((row: DataRow) => string); target?: 'text' | 'label' } = {}): Example[] {
+  return rows.map((row) => {
+    const ex: Example = { id: row.id };
+    if (row.imagePath !== undefined) ex.imagePath = row.imagePath;
+    if (opts.source !== undefined) ex.source = typeof opts.source === 'string' ? opts.source : opts.source(row);
+    const target = opts.target === 'label' ? row.label : row.text;
+    if (target !== undefined) ex.target = target;
+    return ex;
+  });
+}

@@ -1,0 +1,54 @@
+// Helpers for the data tests: temp folders, small generated images (never committed files), and
+// running the m6 CLI as a user would.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import sharp from 'sharp';
+import { repoRoot } from '../helpers.js';
+
+export function tempDir(t: { after: (fn: () => void) => void }, prefix = 'm6-data-'): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** A solid-colour image in any format sharp writes. */
+export async function writeSolidImage(file: string, opts: { width: number; height: number; rgb?: [number, number, number]; format?: 'jpeg' | 'png' | 'webp' | 'gif' | 'tiff' }): Promise<void> {
+  const [r, g, b] = opts.rgb ?? [200, 40, 40];
+  const img = sharp({ create: { width: opts.width, height: opts.height, channels: 3, background: { r, g, b } } });
+  await img.toFormat(opts.format ?? 'jpeg').toFile(file);
+}
+
+/** An image whose left half is one colour and right half another: shows flips and orientation. */
+export async function writeTwoToneImage(file: string, width: number, height: number, left: [number, number, number], right: [number, number, number]): Promise<Buffer> {
+  const raw = Buffer.alloc(width * height * 3);
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      const c = x < width / 2 ? left : right;
+      raw.set(c, (y * width + x) * 3);
+    }
+  }
+  const png = await sharp(raw, { raw: { width, height, channels: 3 } }).png().toBuffer();
+  await sharp(png).toFile(file);
+  return png;
+}
+
+export interface CliResult {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Run `node bin/m6.js …` asynchronously (so other tests keep running meanwhile). */
+export function m6(args: string[], opts: { cwd?: string } = {}): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [join(repoRoot, 'bin/m6.js'), ...args], { cwd: opts.cwd ?? repoRoot });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('close', (status) => resolve({ status, stdout, stderr }));
+  });
+}

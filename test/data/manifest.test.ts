@@ -1,0 +1,174 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { DatasetSpecError, resolveDatasetSpec, type DatasetSpecInput } from '../../src/data/datasetSpec.js';
+import { readDataset, resolveInsideRoot, sniffDelimiter } from '../../src/data/manifest.js';
+import { tempDir } from './fixtures.js';
+
+async function read(dir: string, input: DatasetSpecInput) {
+  return readDataset(resolveDatasetSpec(input, dir));
+}
+
+test('CSV with a header: image, joined text, label, quoted fields with commas', async (t) => {
+  const dir = tempDir(t);
+  writeFileSync(join(dir, 'items.csv'), 'id,image,title,description,label\n1,a.jpg,Red dress,"Soft, light cotton",dress\n2,b.jpg,Blue shirt,,shirt\n');
+  const ds = await read(dir, { manifest: 'items.csv', imageCol: 'image', textCol: 'title,description', labelCol: 'label', idCol: 'id' });
+  assert.equal(ds.totalRows, 2);
+  assert.equal(ds.rows.length, 2);
+  assert.deepEqual(ds.columns, ['id', 'image', 'title', 'description', 'label']);
+  assert.equal(ds.rows[0]!.text, 'Red dress\nSoft, light cotton');
+  assert.equal(ds.rows[1]!.text, 'Blue shirt');
+  assert.equal(ds.rows[0]!.imagePath, join(dir, 'a.jpg'));
+  assert.equal(ds.rows[0]!.id, '1');
+  assert.equal(ds.rows[0]!.row, 2);
+  assert.equal(ds.bad.total, 0);
+});
+
+test('TSV, and a .csv file that is really tab-separated (sniffed)', async (t) => {
+  const dir = tempDir(t);
+  const body = 'question\tanswer\nis it big?\t"it is 5"" wide, yes"\nwhat colour?\tred\n';
+  writeFileSync(join(dir, 'qa.tsv'), body);
+  writeFileSync(join(dir, 'qa.csv'), body);
+  for (const name of ['qa.tsv', 'qa.csv']) {
+    const ds = await read(dir, { manifest: name, textCol: 'question,answer' });
+    assert.equal(ds.rows.length, 2, name);
+    assert.equal(ds.rows[0]!.text, 'is it big?\nit is 5" wide, yes');
+  }
+  assert.equal(sniffDelimiter('a;b;c'), ';');
+  assert.equal(sniffDelimiter('"a,b"\tc'), '\t');
+  assert.equal(sniffDelimiter('single'), undefined);
+});
+
+test('header-less list file with --columns (grocery style: "path, 0, 0")', async (t) => {
+  const dir = tempDir(t);
+  writeFileSync(join(dir, 'train.txt'), 'train/Fruit/Apple/a_001.jpg, 0, 0\ntrain/Fruit/Pear/p_001.jpg, 1, 0\n');
+  const ds = await read(dir, { manifest: 'train.txt', columns: 'image,fine,coarse', imageCol: 'image', labelCol: 'fine' });
+  assert.equal(ds.rows.length, 2);
+  assert.equal(ds.rows[1]!.label, '1');
+  assert.equal(ds.rows[1]!.imagePath, join(dir, 'train/Fruit/Pear/p_001.jpg'));
+  assert.equal(ds.rows[0]!.row, 1, 'no header: the first line is row 1');
+});
+
+test('join a class table and read description files as text', async (t) => {
+  const dir = tempDir(t);
+  mkdirSync(join(dir, 'desc'));
+  writeFileSync(join(dir, 'desc/apple.txt'), 'A crisp apple.\n');
+  writeFileSync(join(dir, 'classes.csv'), 'Class Name (str),Class ID (int),Description Path (str)\nApple,0,/desc/apple.txt\nPear,1,/desc/missing.txt');
+  writeFileSync(join(dir, 'list.txt'), 'a.jpg, 0\nb.jpg, 1\nc.jpg, 7\n');
+  const ds = await read(dir, { manifest: 'list.txt', columns: 'image,id', imageCol: 'image', join: 'classes.csv', joinOn: 'id=Class ID (int)', labelCol: 'Class Name (str)', textFileCol: 'Description Path (str)' });
+  assert.equal(ds.rows.length, 1);
+  assert.equal(ds.rows[0]!.label, 'Apple');
+  assert.equal(ds.rows[0]!.text, 'A crisp apple.');
+  assert.equal(ds.bad.count('missing file'), 1);
+  assert.equal(ds.bad.count('unknown label'), 1);
+  const unknown = ds.bad.summary().find((s) => s.reason === 'unknown label')!.examples[0]!;
+  assert.equal(unknown.row, 3);
+  assert.equal(unknown.got, "'7'");
+});
+
+test('JSONL: nested values become JSON text; bad lines are counted, not fatal', async (t) => {
+  const dir = tempDir(t);
+  writeFileSync(join(dir, 'c.jsonl'), '{"id":"a","title":"Hat","tags":["x"],"n":3}\nnot json\n[1,2]\n\n{"id":"b","title":""}\n');
+  const ds = await read(dir, { manifest: 'c.jsonl', textCol: 'title', idCol: 'id' });
+  assert.equal(ds.totalRows, 4);
+  assert.deepEqual(ds.rows.map((r) => r.id), ['a']);
+  assert.equal(ds.bad.count('invalid JSON'), 2);
+  assert.equal(ds.bad.count('empty text'), 1);
+  assert.deepEqual(ds.columns, ['id', 'title', 'tags', 'n']);
+});
+
+test('bad input: unknown column is an error listing the columns that exist', async (t) => {
+  const dir = tempDir(t);
+  writeFileSync(join(dir, 'items.csv'), 'image,title\na.jpg,Hat\n');
+  await assert.rejects(read(dir, { manifest: 'items.csv', imageCol: 'image', textCol: 'name' }), (err: Error) => {
+    assert.ok(err instanceof DatasetSpecError);
+    assert.match(err.message, /--text-col 'name' is not a column of .*items\.csv; columns are: 'image', 'title'/);
+    return true;
+  });
+});
+
+test('bad input: wrong delimiter names the delimiter the header seems to use', async (t) => {
+  const dir = tempDir(t);
+  writeFileSync(join(dir, 'items.tsv'), 'image;title\na.jpg;Hat\n');
+  await assert.rejects(read(dir, { manifest: 'items.tsv', imageCol: 'image' }), /columns are: 'image;title'; the header looks ';'-delimited, not tab-delimited: try --delimiter ;/);
+  // Header-less with the wrong delimiter: every row has the wrong field count, reported per row.
+  writeFileSync(join(dir, 'list.txt'), 'a.jpg;1\nb.jpg;2\n');
+  const ds = await read(dir, { manifest: 'list.txt', columns: 'image,label', delimiter: ',', imageCol: 'image' });
+  assert.equal(ds.rows.length, 0);
+  assert.equal(ds.bad.count('wrong field count'), 2);
+});
+
+test('bad input: invalid UTF-8 in one row skips that row only, naming row and field', async (t) => {
+  const dir = tempDir(t);
+  const file = join(dir, 'items.csv');
+  writeFileSync(file, Buffer.concat([Buffer.from('title,label\nGood,a\n'), Buffer.from([0x42, 0xff, 0xfe, 0x2c, 0x62, 0x0a]), Buffer.from('Caf\u00e9 \u4f60\u597d,c\n')]));
+  const ds = await read(dir, { manifest: 'items.csv', textCol: 'title', labelCol: 'label' });
+  assert.deepEqual(ds.rows.map((r) => r.text), ['Good', 'Caf\u00e9 \u4f60\u597d']);
+  assert.equal(ds.bad.count('invalid UTF-8'), 1);
+  const bad = ds.bad.summary()[0]!.examples[0]!;
+  assert.equal(bad.row, 3);
+  assert.equal(bad.field, 'title');
+});
+
+test('bad input: missing manifest and empty manifest are clear errors', async (t) => {
+  const dir = tempDir(t);
+  await assert.rejects(read(dir, { manifest: 'nope.csv', textCol: 'x' }), /manifest .*nope\.csv does not exist/);
+  writeFileSync(join(dir, 'empty.csv'), '');
+  await assert.rejects(read(dir, { manifest: 'empty.csv', textCol: 'x' }), /is empty: expected a header line/);
+});
+
+test('bad input: an image path escaping --image-root is refused', async (t) => {
+  const dir = tempDir(t);
+  writeFileSync(join(dir, 'items.csv'), 'image\n../../etc/passwd\nok/a.jpg\n/abs/b.jpg\n..\\..\\win.jpg\n');
+  const ds = await read(dir, { manifest: 'items.csv', imageCol: 'image', imageRoot: 'images' });
+  assert.deepEqual(ds.rows.map((r) => r.imagePath), [join(dir, 'images/ok/a.jpg'), join(dir, 'images/abs/b.jpg')]);
+  assert.equal(ds.bad.count('path escapes root'), 2);
+  assert.equal(ds.bad.summary()[0]!.examples[0]!.got, "'../../etc/passwd'");
+  assert.equal(resolveInsideRoot('/r', 'a/../../x'), undefined);
+  assert.equal(resolveInsideRoot('/r', 'a/../b'), '/r/b');
+});
+
+test('image ids get --image-ext; missing values are bad rows', async (t) => {
+  const dir = tempDir(t);
+  writeFileSync(join(dir, 'items.csv'), 'image,label\nabc,x\nabc.jpg,y\n,z\ndef,\n');
+  const ds = await read(dir, { manifest: 'items.csv', imageCol: 'image', imageExt: '.jpg', labelCol: 'label' });
+  assert.deepEqual(ds.rows.map((r) => r.imagePath), [join(dir, 'abc.jpg'), join(dir, 'abc.jpg')]);
+  assert.equal(ds.bad.count('missing value'), 2);
+});
+
+test('split column and --split fractions', async (t) => {
+  const dir = tempDir(t);
+  const lines = ['id,text,part', ...Array.from({ length: 200 }, (_v, i) => `r${i},t${i},${i % 2 ? 'train' : 'test'}`)];
+  writeFileSync(join(dir, 'items.csv'), lines.join('\n'));
+  const bycol = await read(dir, { manifest: 'items.csv', textCol: 'text', splitCol: 'part', idCol: 'id' });
+  assert.equal(bycol.rows.filter((r) => r.split === 'test').length, 100);
+  const byfrac = await read(dir, { manifest: 'items.csv', textCol: 'text', split: 'train:0.75,test:0.25', idCol: 'id' });
+  const again = await read(dir, { manifest: 'items.csv', textCol: 'text', split: 'train:0.75,test:0.25', idCol: 'id' });
+  assert.deepEqual(byfrac.rows.map((r) => r.split), again.rows.map((r) => r.split));
+  const test = byfrac.rows.filter((r) => r.split === 'test').length;
+  assert.ok(test > 25 && test < 80, `test split ${test}/200`);
+});
+
+test('class-per-folder tree: labels from folder names, non-images reported', async (t) => {
+  const dir = tempDir(t);
+  for (const c of ['hat', 'shoe']) mkdirSync(join(dir, c, 'sub'), { recursive: true });
+  writeFileSync(join(dir, 'hat/1.jpg'), 'x');
+  writeFileSync(join(dir, 'hat/sub/2.png'), 'x');
+  writeFileSync(join(dir, 'shoe/3.JPG'), 'x');
+  writeFileSync(join(dir, 'shoe/notes.txt'), 'x');
+  writeFileSync(join(dir, 'stray.jpg'), 'x');
+  const ds = await read(dir, { imageFolder: '.' });
+  assert.deepEqual(ds.rows.map((r) => [r.id, r.label]), [['hat/1.jpg', 'hat'], ['hat/sub/2.png', 'hat'], ['shoe/3.JPG', 'shoe']]);
+  assert.equal(ds.bad.count('not an image'), 1);
+  await assert.rejects(read(dir, { imageFolder: 'nope' }), /does not exist/);
+});
+
+test('a BOM and Windows line endings are handled', async (t) => {
+  const dir = tempDir(t);
+  writeFileSync(join(dir, 'items.csv'), '\uFEFFimage,title\r\na.jpg,Red hat\r\nb.jpg,"Two\r\nlines"\r\n');
+  const ds = await read(dir, { manifest: 'items.csv', imageCol: 'image', textCol: 'title' });
+  assert.deepEqual(ds.columns, ['image', 'title']);
+  assert.deepEqual(ds.rows.map((r) => r.text), ['Red hat', 'Two\r\nlines']);
+  assert.equal(ds.rows[1]!.imagePath, join(dir, 'b.jpg'));
+});

@@ -1,0 +1,112 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createHash } from 'node:crypto';
+import sharp from 'sharp';
+import { CATEGORIES, COLOURS, colourInfo, categoryInfo, PATTERNS } from '../../src/data/synth/attributes.js';
+import { synthesiseProducts, writeSyntheticCatalog, type SyntheticProduct } from '../../src/data/synth/catalog.js';
+import { tempDir } from './fixtures.js';
+
+function treeDigest(dir: string): Map<string, string> {
+  const out = new Map<string, string>();
+  const walk = (d: string, prefix: string): void => {
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      if (e.isDirectory()) walk(join(d, e.name), `${prefix}${e.name}/`);
+      else out.set(prefix + e.name, createHash('sha256').update(readFileSync(join(d, e.name))).digest('hex'));
+    }
+  };
+  walk(dir, '');
+  return out;
+}
+
+test('the vocabulary is wide enough: 8+ categories, 12+ colours, 4 patterns', () => {
+  assert.ok(CATEGORIES.length >= 8);
+  assert.ok(COLOURS.length >= 12);
+  assert.deepEqual(PATTERNS.map((p) => p.name), ['solid', 'striped', 'polka-dot', 'checked']);
+});
+
+test('same seed → byte-identical files; another seed → different files', async (t) => {
+  const a = tempDir(t);
+  const b = tempDir(t);
+  const c = tempDir(t);
+  await writeSyntheticCatalog({ out: a, count: 40, seed: 5, size: 64 });
+  await writeSyntheticCatalog({ out: b, count: 40, seed: 5, size: 64 });
+  await writeSyntheticCatalog({ out: c, count: 40, seed: 6, size: 64 });
+  const da = treeDigest(a);
+  assert.equal(da.size, 40 + 4, 'images + catalog.jsonl, shoppers.jsonl, interactions.jsonl, dataset.json');
+  assert.deepEqual(da, treeDigest(b));
+  assert.notEqual(da.get('catalog.jsonl'), treeDigest(c).get('catalog.jsonl'));
+});
+
+test('catalog rows: attributes agree with titles, descriptions and Q&A', () => {
+  const products = synthesiseProducts(500, 1).map((p) => p.product);
+  const categories = new Set(products.map((p) => p.category));
+  const colours = new Set(products.map((p) => p.colour));
+  assert.ok(categories.size >= 8 && colours.size >= 12);
+  const descriptions = new Set<string>();
+  for (const p of products) {
+    const info = categoryInfo(p.category);
+    assert.equal(p.sleeve === null, info.sleeves.length === 0, `${p.id}: sleeve only where it applies`);
+    if (p.sleeve !== null) assert.ok(info.sleeves.includes(p.sleeve));
+    assert.equal(p.secondaryColour === null, p.pattern === 'solid');
+    assert.notEqual(p.secondaryColour, p.colour);
+    assert.ok(p.title.toLowerCase().startsWith(p.colour), p.title);
+    assert.ok(p.title.endsWith(info.en), p.title);
+    assert.ok(p.titleZh.startsWith(colourInfo(p.colour).zh) && p.titleZh.endsWith(info.zh), p.titleZh);
+    assert.ok(p.description.toLowerCase().includes(p.colour), p.description);
+    if (p.secondaryColour !== null) assert.ok(p.description.includes(p.secondaryColour), p.description);
+    const sentences = p.description.split(/(?<=\.)\s/).length;
+    assert.ok(sentences >= 1 && sentences <= 3, p.description);
+    const answers = new Map(p.qa.map((q) => [q.question, q.answer]));
+    assert.ok([...answers.values()].includes(p.colour));
+    assert.ok([...answers.values()].includes(p.category));
+    assert.equal(answers.get('How long are the sleeves?'), p.sleeve ?? undefined);
+    const yesNo = p.qa.find((q) => q.question.startsWith('Is this'))!;
+    assert.equal(yesNo.answer, yesNo.question.endsWith(` ${p.colour}?`) ? 'yes' : 'no');
+    descriptions.add(p.description.replace(p.colour, 'C').replace(p.category, 'K'));
+  }
+  assert.ok(descriptions.size > 50, 'descriptions vary in wording');
+});
+
+test('pictures are an exact oracle: a solid garment shows its colour on a contrasting background', async (t) => {
+  const dir = tempDir(t);
+  await writeSyntheticCatalog({ out: dir, count: 60, seed: 2, size: 96 });
+  const rows = readFileSync(join(dir, 'catalog.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as SyntheticProduct);
+  let checked = 0;
+  for (const p of rows.filter((r) => r.pattern === 'solid').slice(0, 12)) {
+    const { data, info } = await sharp(join(dir, p.image)).raw().toBuffer({ resolveWithObject: true });
+    assert.equal(info.width, 96);
+    const want = colourInfo(p.colour).rgb;
+    // Count pixels within a small distance of the garment's colour: a visible share of the picture.
+    let near = 0;
+    for (let i = 0; i < data.length; i += info.channels) {
+      if (Math.hypot(data[i]! - want[0], data[i + 1]! - want[1], data[i + 2]! - want[2]) < 12) near++;
+    }
+    assert.ok(near > 96 * 96 * 0.04, `${p.id} (${p.title}): only ${near} pixels of ${p.colour}`);
+    checked++;
+  }
+  assert.ok(checked >= 5);
+});
+
+test('interactions: known shoppers and items, tastes drive behaviour', async (t) => {
+  const dir = tempDir(t);
+  const result = await writeSyntheticCatalog({ out: dir, count: 300, seed: 9, size: 64, shoppers: 40 });
+  const items = new Map(readFileSync(join(dir, 'catalog.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as SyntheticProduct).map((p) => [p.id, p]));
+  const tastes = new Map(readFileSync(join(dir, 'shoppers.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { id: string; categories: string[] }).map((s) => [s.id, s]));
+  const events = readFileSync(join(dir, 'interactions.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { shopper: string; item: string; event: string });
+  assert.equal(events.length, result.interactions);
+  assert.equal(tastes.size, 40);
+  let liked = 0;
+  let views = 0;
+  for (const e of events) {
+    assert.ok(items.has(e.item) && tastes.has(e.shopper));
+    assert.ok(['view', 'click', 'cart', 'purchase'].includes(e.event));
+    if (e.event === 'view') {
+      views++;
+      if (tastes.get(e.shopper)!.categories.includes(items.get(e.item)!.category)) liked++;
+    }
+  }
+  // Two favourite categories of ten would get ~20% of views by chance.
+  assert.ok(liked / views > 0.5, `only ${((100 * liked) / views).toFixed(0)}% of views in favourite categories`);
+});
