@@ -4,6 +4,7 @@ import { Command, CommanderError } from 'commander';
 import { registerInfo } from './commands/info.js';
 import { registerData } from './commands/data.js';
 import { registerTokenizer } from './commands/tokenizer.js';
+import { registerInspect } from './commands/inspect.js';
 import { UsageError } from './errors.js';
 
 // Each entry adds one verb group. Keep one line per group.
@@ -11,6 +12,7 @@ const groups: Array<(program: Command) => void> = [
   registerInfo,
   registerData,
   registerTokenizer,
+  registerInspect,
 ];
 
 export function buildProgram(): Command {

@@ -1,0 +1,256 @@
+// M6: one transformer that reads image patches and text and writes text or image codes.
+// Read in order: the image stem, the block, the model (embeddings → blocks → head), Pseudo-to-Real.
+//
+// Sequence layout (OFA/M6 prefix-LM):
+//   [ image patches (N = grid²) | source text (S) | target (T) ]
+//   \______ prefix: bidirectional ______/   \_ causal _/
+// One stack is both encoder and decoder: the attention mask lets prefix positions see the whole
+// prefix and target positions see the prefix plus the targets before them.
+import * as torch from '../torch/index.js';
+import type { Tensor } from '../torch/index.js';
+import { Module, ModuleList, Linear, Embedding, LayerNorm, Conv2d, MultiheadAttention, KvCache, type ModuleOptions } from '../nn/index.js';
+import { Ffn, MoeLayer } from './moe.js';
+import { gridSize, isMoeLayer, validateConfig, type M6Config } from './config.js';
+
+/** What the target tokens are: text (describe, answer) or image codes (design). */
+export type TargetKind = 'text' | 'image';
+const SEGMENT = { image: 0, source: 1, targetText: 2, targetImage: 3 } as const;
+
+export interface M6Input {
+  images?: Tensor;        // (B, 3, H, W) float, normalised
+  source?: Tensor;        // (B, S) int64 token ids: the instruction and any input text
+  sourceMask?: Tensor;    // (B, S) bool, true = a real token (false = padding)
+  target: Tensor;         // (B, T) int64 decoder inputs (teacher forcing): BOS then the target shifted right
+  targetMask?: Tensor;    // (B, T) bool
+  targetKind?: TargetKind;
+  labels?: Tensor;        // (B, T) int64 next tokens, -100 where ignored
+}
+
+export interface MoeStats { layer: number; load: Tensor; dropped: Tensor }
+
+export interface M6Output {
+  logits: Tensor;         // (B, T, V) for the target positions only
+  loss?: Tensor;          // cross-entropy + weighted MoE auxiliary losses, when labels are given
+  lmLoss?: Tensor;
+  auxLoss: Tensor;        // Σ over MoE layers (unweighted)
+  zLoss: Tensor;
+  moe: MoeStats[];
+}
+
+// ---------------------------------------------------------------------------------------------
+/** Turns an image into a grid of patch features: log2(patch) stride-2 conv stages, then a projection. */
+export class ImageStem extends Module {
+  readonly stages: ModuleList<Conv2d>;
+  readonly proj: Linear;
+  readonly rowPos: Embedding;
+  readonly colPos: Embedding;
+  constructor(cfg: M6Config, opts: ModuleOptions = {}) {
+    super();
+    const stages = Math.log2(cfg.patchSize);
+    this.stages = this.module('stages', new ModuleList<Conv2d>());
+    let c = 3;
+    for (let i = 0; i < stages; i++) {
+      const out = Math.min(cfg.stemChannels * 2 ** i, cfg.stemChannels * 4);
+      this.stages.push(new Conv2d(c, out, 3, { ...opts, stride: 2, padding: 1 }));
+      c = out;
+    }
+    this.proj = this.module('proj', new Linear(c, cfg.dim, opts));
+    const g = gridSize(cfg);
+    this.rowPos = this.module('rowPos', new Embedding(g, cfg.dim, { ...opts, std: 0.02 }));
+    this.colPos = this.module('colPos', new Embedding(g, cfg.dim, { ...opts, std: 0.02 }));
+  }
+
+  /** (B, 3, H, W) → (B, grid², D) with 2-D position embeddings added. */
+  forward(images: Tensor): Tensor {
+    return torch.scope(() => {
+      let h = images;
+      for (const conv of this.stages) h = conv.forward(h).gelu();
+      const [B, C, G, G2] = h.shape;
+      const feats = this.proj.forward(h.view(B, C, G * G2).transpose(1, 2));  // (B, G·G, D)
+      const rows = torch.arange(G, undefined, 1, { device: images.device });
+      const pos = this.rowPos.forward(rows).unsqueeze(1).add(this.colPos.forward(rows).unsqueeze(0)).view(G * G2, -1);  // (G·G, D)
+      return feats.add(pos);
+    });
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+/** Pre-LN transformer block: x + attn(ln(x)); x + ffn(ln(x)), the FFN dense or MoE. */
+export class Block extends Module {
+  readonly ln1: LayerNorm;
+  readonly attn: MultiheadAttention;
+  readonly ln2: LayerNorm;
+  readonly ffn: Ffn | MoeLayer;
+  constructor(cfg: M6Config, moe: boolean, opts: ModuleOptions = {}) {
+    super();
+    this.ln1 = this.module('ln1', new LayerNorm(cfg.dim, 1e-5, opts));
+    this.attn = this.module('attn', new MultiheadAttention(cfg.dim, cfg.heads, cfg.dropout, opts));
+    this.ln2 = this.module('ln2', new LayerNorm(cfg.dim, 1e-5, opts));
+    this.ffn = this.module('ffn', moe
+      ? new MoeLayer(cfg.dim, cfg.ffnDim, { ...opts, experts: cfg.experts, groups: cfg.expertGroups, topK: cfg.topK, capacityFactor: cfg.capacityFactor })
+      : new Ffn(cfg.dim, cfg.ffnDim, opts));
+  }
+
+  /** x: (B, L, D). Returns the new x and, for an MoE block, its routing outputs. */
+  forward(x: Tensor, mask: Tensor | undefined, cache: KvCache | undefined, dropout: number): { x: Tensor; moe?: { auxLoss: Tensor; zLoss: Tensor; load: Tensor; dropped: Tensor } } {
+    return torch.scope(() => {
+      const a = this.attn.forward(this.ln1.forward(x), { mask, cache });
+      const h = x.add(torch.nn.dropout(a, dropout, this.training));
+      const [B, L, D] = h.shape;
+      const n = this.ln2.forward(h);
+      if (this.ffn instanceof MoeLayer) {
+        const r = this.ffn.forward(n.view(B * L, D));
+        return { x: h.add(torch.nn.dropout(r.out.view(B, L, D), dropout, this.training)), moe: { auxLoss: r.auxLoss, zLoss: r.zLoss, load: r.load, dropped: r.dropped } };
+      }
+      return { x: h.add(torch.nn.dropout(this.ffn.forward(n), dropout, this.training)) };
+    });
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+export class M6Model extends Module {
+  readonly cfg: M6Config;
+  readonly tok: Embedding;        // text tokens and image codes; tied to the output head
+  readonly pos: Embedding;        // 1-D positions of source and target tokens (each counted from 0)
+  readonly segment: Embedding;    // image / source / target text / target image
+  readonly stem: ImageStem;
+  readonly blocks: ModuleList<Block>;
+  readonly lnf: LayerNorm;
+  /** The block used at each layer: L distinct blocks, or one shared block L times (Pseudo-to-Real). */
+  readonly layerBlocks: Block[];
+
+  constructor(config: M6Config, opts: ModuleOptions = {}) {
+    super();
+    const cfg = (this.cfg = validateConfig({ ...config }));
+    this.tok = this.module('tok', new Embedding(cfg.vocabSize, cfg.dim, { ...opts, std: 0.02 }));
+    this.pos = this.module('pos', new Embedding(cfg.maxTextLen, cfg.dim, { ...opts, std: 0.02 }));
+    this.segment = this.module('segment', new Embedding(4, cfg.dim, { ...opts, std: 0.02 }));
+    this.stem = this.module('stem', new ImageStem(cfg, opts));
+    this.blocks = this.module('blocks', new ModuleList<Block>());
+    if (cfg.shareLayers) {
+      const shared = new Block(cfg, isMoeLayer(cfg, 0), opts);
+      this.blocks.push(shared);
+      this.layerBlocks = Array.from({ length: cfg.layers }, () => shared);
+    } else {
+      for (let i = 0; i < cfg.layers; i++) this.blocks.push(new Block(cfg, isMoeLayer(cfg, i), opts));
+      this.layerBlocks = this.blocks.items;
+    }
+    this.lnf = this.module('lnf', new LayerNorm(cfg.dim, 1e-5, opts));
+  }
+
+  /** Image patches and source text as (B, P, D) embeddings, with which prefix positions are real. */
+  embedPrefix(images: Tensor | undefined, source: Tensor | undefined, sourceMask: Tensor | undefined, batch: number): { x: Tensor | undefined; valid: Tensor | undefined } {
+    return torch.scope(() => {
+      const parts: Tensor[] = [], valid: Tensor[] = [];
+      const device = (images ?? source)?.device ?? 'cpu';
+      if (images) {
+        if (images.shape[2] !== this.cfg.imageSize || images.shape[3] !== this.cfg.imageSize) {
+          throw new RangeError(`images are ${images.shape[2]}×${images.shape[3]}; ${this.cfg.name} expects ${this.cfg.imageSize}×${this.cfg.imageSize}`);
+        }
+        const patches = this.stem.forward(images);
+        parts.push(patches.add(this.segment.weight.index(SEGMENT.image)));
+        valid.push(torch.ones([batch, patches.shape[1]], { dtype: 'bool', device }));
+      }
+      if (source) {
+        const S = source.shape[1];
+        if (S > this.cfg.maxTextLen) throw new RangeError(`source has ${S} tokens; ${this.cfg.name} takes at most ${this.cfg.maxTextLen}`);
+        const positions = torch.arange(S, undefined, 1, { device });
+        parts.push(this.tok.forward(source).add(this.pos.forward(positions)).add(this.segment.weight.index(SEGMENT.source)));
+        valid.push(sourceMask ?? torch.ones([batch, S], { dtype: 'bool', device }));
+      }
+      if (!parts.length) return { x: undefined, valid: undefined };
+      return { x: torch.cat(parts, 1), valid: torch.cat(valid, 1) };
+    });
+  }
+
+  /** Target tokens as (B, T, D), positions counted from `offset` (incremental decoding). */
+  embedTarget(target: Tensor, kind: TargetKind, offset = 0): Tensor {
+    return torch.scope(() => {
+      const T = target.shape[1];
+      if (offset + T > this.cfg.maxTextLen) throw new RangeError(`target positions reach ${offset + T}; ${this.cfg.name} has ${this.cfg.maxTextLen}`);
+      const positions = torch.arange(offset, offset + T, 1, { device: target.device });
+      const seg = this.segment.weight.index(kind === 'image' ? SEGMENT.targetImage : SEGMENT.targetText);
+      return this.tok.forward(target).add(this.pos.forward(positions)).add(seg);
+    });
+  }
+
+  /** Runs every layer; with caches, keys/values of these positions are appended for later steps. */
+  runBlocks(x: Tensor, mask: Tensor | undefined, caches?: KvCache[]): { x: Tensor; aux: Tensor; z: Tensor; moe: MoeStats[] } {
+    let aux = torch.zeros([], { device: x.device });
+    let z = torch.zeros([], { device: x.device });
+    const moe: MoeStats[] = [];
+    this.layerBlocks.forEach((block, i) => {
+      const r = block.forward(x, mask, caches?.[i], this.cfg.dropout);
+      x = r.x;
+      if (r.moe) {
+        aux = aux.add(r.moe.auxLoss);
+        z = z.add(r.moe.zLoss);
+        moe.push({ layer: i, load: r.moe.load, dropped: r.moe.dropped });
+      }
+    });
+    return { x, aux, z, moe };
+  }
+
+  /** Final norm and the tied head: (B, T, D) → (B, T, V). */
+  head(x: Tensor): Tensor {
+    return torch.nn.linear(this.lnf.forward(x), this.tok.weight);
+  }
+
+  forward(input: M6Input): M6Output {
+    return torch.scope(() => {
+      const { target } = input;
+      const [B, T] = target.shape;
+      const prefix = this.embedPrefix(input.images, input.source, input.sourceMask, B);
+      const tgt = this.embedTarget(target, input.targetKind ?? 'text');
+      const x = prefix.x ? torch.cat([prefix.x, tgt], 1) : tgt;
+      const P = prefix.x ? prefix.x.shape[1] : 0;
+      const targetValid = input.targetMask ?? torch.ones([B, T], { dtype: 'bool', device: target.device });
+      const valid = prefix.valid ? torch.cat([prefix.valid, targetValid], 1) : targetValid;
+      const mask = prefixLmMask(valid, P);
+      const r = this.runBlocks(torch.nn.dropout(x, this.cfg.dropout, this.training), mask);
+      const logits = this.head(r.x.narrow(1, P, T));
+      const out: M6Output = { logits, auxLoss: r.aux, zLoss: r.z, moe: r.moe };
+      if (input.labels) {
+        const lmLoss = torch.nn.crossEntropy(logits.reshape(B * T, -1).float(), input.labels.reshape(B * T), { ignoreIndex: -100 });
+        out.lmLoss = lmLoss;
+        out.loss = lmLoss.add(r.aux.mul(this.cfg.auxLossWeight)).add(r.z.mul(this.cfg.zLossWeight));
+      }
+      return out;
+    });
+  }
+
+  /**
+   * Pseudo-to-Real (M6-10T): from a model whose layers share one block, a real model with L
+   * independent blocks, each starting from the shared weights; every other weight is copied.
+   */
+  delink(): M6Model {
+    if (!this.cfg.shareLayers) throw new Error('delink(): this model does not share layers');
+    const device = this.tok.weight.device;
+    const real = new M6Model({ ...this.cfg, shareLayers: false }, { device, dtype: this.tok.weight.dtype });
+    const state = new Map<string, Tensor>();
+    for (const [k, t] of this.stateDict()) {
+      if (!k.startsWith('blocks.0.')) { state.set(k, t); continue; }
+      for (let i = 0; i < this.cfg.layers; i++) state.set(`blocks.${i}.${k.slice('blocks.0.'.length)}`, t);
+    }
+    real.loadStateDict(state);
+    real.train(this.training);
+    return real;
+  }
+}
+
+/**
+ * The prefix-LM attention mask, (B, 1, L, L) bool, true = may attend:
+ * key j is real, and j is in the prefix (j < P) or not after the query (j ≤ i). Every query may
+ * attend itself, so no softmax row is empty (an all-masked row would give NaN gradients).
+ */
+export function prefixLmMask(valid: Tensor, prefixLength: number): Tensor {
+  return torch.scope(() => {
+    const L = valid.shape[1];
+    const device = valid.device;
+    const idx = torch.arange(L, undefined, 1, { device });
+    const causal = idx.unsqueeze(0).le(idx.unsqueeze(1));                 // (L, L): j ≤ i
+    const structure = causal.logicalOr(idx.lt(prefixLength).unsqueeze(0));  // or j in the prefix
+    const self = torch.eye(L, { dtype: 'bool', device });
+    return structure.unsqueeze(0).logicalAnd(valid.unsqueeze(1)).logicalOr(self).unsqueeze(1);
+  });
+}

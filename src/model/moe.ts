@@ -1,0 +1,213 @@
+// Sparse Mixture-of-Experts FFN (M6-T; Switch/GShard routing), and the dense FFN it replaces.
+//
+// A router scores every token against every expert; each token goes to its top-1 expert in each of
+// k groups ("expert prototyping", M6-T) or to its top-k experts overall. Total parameters grow with
+// the number of experts, FLOPs per token do not.
+//
+// Two dispatch modes:
+//  - capacity (capacityFactor > 0): each expert takes at most C = ⌈factor · assignments / E⌉ tokens,
+//    first choices before second ones; the rest are dropped (they pass through the residual). All
+//    experts then run as ONE batched matmul over a padded (E, C, D) buffer.
+//  - dropless (capacityFactor = 0, MegaBlocks-style): tokens sorted by expert, one matmul per expert on
+//    its exact slice; nothing dropped, no padding.
+// dispatch() and combine() are separate steps: they are where an all-to-all goes when experts live
+// on other processes (expert parallelism).
+import * as torch from '../torch/index.js';
+import type { Tensor } from '../torch/index.js';
+import { Module, Linear, type ModuleOptions } from '../nn/index.js';
+import { uniform_, normal_ } from '../nn/init.js';
+
+/** The dense FFN: Linear → GELU → Linear. */
+export class Ffn extends Module {
+  readonly fc: Linear;
+  readonly proj: Linear;
+  constructor(dim: number, hidden: number, opts: ModuleOptions = {}) {
+    super();
+    this.fc = this.module('fc', new Linear(dim, hidden, opts));
+    this.proj = this.module('proj', new Linear(hidden, dim, opts));
+  }
+  forward(x: Tensor): Tensor {
+    return torch.scope(() => this.proj.forward(this.fc.forward(x).gelu()));
+  }
+}
+
+export interface MoeOptions extends ModuleOptions {
+  experts: number;
+  /** Expert prototyping: k groups of experts, top-1 in each. 1 = route over all experts with topK. */
+  groups?: number;
+  topK?: number;
+  /** 0 = dropless. */
+  capacityFactor?: number;
+}
+
+export interface MoeOutput {
+  out: Tensor;          // (N, D): Σ gate · expert(x); zero for dropped tokens
+  auxLoss: Tensor;      // load balancing, scalar; 1.0 for a perfectly uniform router
+  zLoss: Tensor;        // router z-loss, scalar
+  load: Tensor;         // (E,) fraction of assignments each expert received (before dropping)
+  dropped: Tensor;      // scalar: fraction of assignments dropped by capacity
+}
+
+/** Where each (token, choice) assignment goes. */
+export interface Routing {
+  expert: Tensor;       // (A,) int64 expert of each assignment, A = N · choices, choice-major (first choices first)
+  token: Tensor;        // (A,) int64 token of each assignment
+  gate: Tensor;         // (A,) router probability of that expert
+  auxLoss: Tensor;
+  zLoss: Tensor;
+  load: Tensor;
+}
+
+export class MoeLayer extends Module {
+  readonly router: Tensor;   // (E, D)
+  readonly w1: Tensor;       // (E, F, D), like E stacked Linear(D, F) weights
+  readonly b1: Tensor;       // (E, F)
+  readonly w2: Tensor;       // (E, D, F)
+  readonly b2: Tensor;       // (E, D)
+  readonly groups: number;
+  readonly topK: number;
+  readonly capacityFactor: number;
+
+  constructor(readonly dim: number, readonly hidden: number, readonly o: MoeOptions) {
+    super();
+    const E = o.experts;
+    this.groups = o.groups ?? 1;
+    this.topK = this.groups > 1 ? 1 : (o.topK ?? 1);
+    this.capacityFactor = o.capacityFactor ?? 1.25;
+    if (E % this.groups !== 0) throw new RangeError(`MoeLayer: ${E} experts do not split into ${this.groups} groups`);
+    const t = { device: o.device, dtype: o.dtype };
+    // Small router init keeps early routing near uniform (Switch Transformer).
+    this.router = this.param('router', normal_(torch.empty([E, dim], t), 0.02 / Math.sqrt(dim / 64)));
+    // Each expert is initialised as a Linear would be: U(±1/√fan_in).
+    const b1 = 1 / Math.sqrt(dim), b2 = 1 / Math.sqrt(hidden);
+    this.w1 = this.param('w1', uniform_(torch.empty([E, hidden, dim], t), -b1, b1));
+    this.b1 = this.param('b1', uniform_(torch.empty([E, hidden], t), -b1, b1));
+    this.w2 = this.param('w2', uniform_(torch.empty([E, dim, hidden], t), -b2, b2));
+    this.b2 = this.param('b2', uniform_(torch.empty([E, dim], t), -b2, b2));
+  }
+
+  get experts(): number { return this.o.experts; }
+  /** Choices per token: k groups (prototyping) or top-k. */
+  get choices(): number { return this.groups > 1 ? this.groups : this.topK; }
+
+  /** Router: scores in float32 (bf16 routing is unstable), choices, and the auxiliary losses. */
+  route(x: Tensor): Routing {
+    return torch.scope(() => {
+      const [N] = x.shape;
+      const E = this.experts, G = this.groups, k = this.choices;
+      const logits = torch.nn.linear(x.float(), this.router.float());  // (N, E)
+      const zLoss = logits.logsumexp(-1).square().mean();
+      let probs: Tensor, expert: Tensor, gate: Tensor;
+      if (G > 1) {
+        const Eg = E / G;
+        probs = torch.nn.softmax(logits.view(N, G, Eg), -1);  // each group is its own router
+        const best = probs.max(-1);  // (N, G)
+        expert = best.indices.add(torch.arange(0, E, Eg, { device: x.device }));  // group g's experts start at g·Eg
+        gate = best.values;
+        probs = probs.view(N, E);
+      } else {
+        probs = torch.nn.softmax(logits, -1);
+        const top = probs.topk(k, -1);
+        expert = top.indices;
+        gate = top.values;
+      }
+      // Choice-major order: every token's first choice outranks any second choice when capacity runs out.
+      const expertFlat = expert.transpose(0, 1).reshape(-1);
+      const gateFlat = gate.transpose(0, 1).reshape(-1);
+      const token = torch.arange(N, undefined, 1, { device: x.device }).repeat(k);
+      // Load balancing (Switch): Eg · Σ_e f_e · P_e per group, averaged over groups, where f_e is the
+      // fraction of the group's assignments sent to e and P_e the mean router probability of e.
+      const counts = torch.zeros([E], { device: x.device }).indexAdd(0, expertFlat, torch.ones([N * k], { device: x.device }));
+      const f = counts.div(N * (G > 1 ? 1 : k));
+      const P = probs.mean(0);
+      const auxLoss = f.mul(P).sum().mul(E / G).div(G);
+      return { expert: expertFlat, token, gate: gateFlat.to(x.dtype), auxLoss, zLoss, load: counts.div(N * k) };
+    });
+  }
+
+  forward(x: Tensor): MoeOutput {
+    return torch.scope(() => {
+      const r = this.route(x);
+      const { out, dropped } = this.capacityFactor > 0 ? this.capacityForward(x, r) : this.droplessForward(x, r);
+      return { out, dropped, auxLoss: r.auxLoss, zLoss: r.zLoss, load: r.load };
+    });
+  }
+
+  /** Expert capacity for `assignments` assignments. */
+  capacity(assignments: number): number {
+    return Math.max(1, Math.ceil((this.capacityFactor * assignments) / this.experts));
+  }
+
+  /** Positions of each assignment within its expert's queue (0, 1, …, in assignment order). */
+  private positions(expert: Tensor): { order: Tensor; position: Tensor; counts: Tensor } {
+    const A = expert.shape[0];
+    // Sorting by expert·A + index is a stable sort by expert with a plain sort.
+    const order = expert.mul(A).add(torch.arange(A, undefined, 1, { device: expert.device })).argsort();
+    const sortedExpert = expert.index(order);
+    const counts = sortedExpert.bincount(undefined, this.experts);
+    const starts = counts.cumsum(0).sub(counts);
+    const posSorted = torch.arange(A, undefined, 1, { device: expert.device }).sub(starts.index(sortedExpert));
+    const position = torch.zerosLike(posSorted).scatter(0, order, posSorted);
+    return { order, position, counts };
+  }
+
+  /** Capacity mode: dispatch into a padded (E, C, D) buffer, one batched matmul, combine. */
+  private capacityForward(x: Tensor, r: Routing): { out: Tensor; dropped: Tensor } {
+    const A = r.expert.shape[0];
+    const C = this.capacity(A);
+    const { buffer, slot, token, gate, kept } = this.dispatch(x, r, C);
+    const y = this.runExpertsPadded(buffer);           // (E·C, D)
+    const out = this.combine(y, slot, token, gate, x.shape[0]);
+    return { out, dropped: kept.logicalNot().float().mean() };
+  }
+
+  /** Scatters kept assignments' token vectors into expert slots. (Expert parallelism: all-to-all #1.) */
+  dispatch(x: Tensor, r: Routing, C: number): { buffer: Tensor; slot: Tensor; token: Tensor; gate: Tensor; kept: Tensor } {
+    const { position } = this.positions(r.expert);
+    const kept = position.lt(C);
+    const slot = r.expert.mul(C).add(position).index(kept);
+    const token = r.token.index(kept);
+    const gate = r.gate.index(kept);
+    const D = x.shape[1];
+    const buffer = torch.zeros([this.experts * C, D], { dtype: x.dtype, device: x.device }).indexAdd(0, slot, x.indexSelect(0, token));
+    return { buffer, slot, token, gate, kept };
+  }
+
+  /** All experts at once on (E·C, D) rows: (E, C, D) @ (E, D, F) → GELU → @ (E, F, D). */
+  private runExpertsPadded(buffer: Tensor): Tensor {
+    const E = this.experts, D = this.dim;
+    const h = buffer.view(E, -1, D);
+    const a = torch.baddbmm(this.b1.unsqueeze(1).to(h.dtype), h, this.w1.transpose(1, 2).to(h.dtype)).gelu();
+    return torch.baddbmm(this.b2.unsqueeze(1).to(h.dtype), a, this.w2.transpose(1, 2).to(h.dtype)).view(-1, D);
+  }
+
+  /** Gathers expert outputs back to their tokens, weighted by the gate. (Expert parallelism: all-to-all #2.) */
+  combine(y: Tensor, slot: Tensor, token: Tensor, gate: Tensor, N: number): Tensor {
+    const rows = y.indexSelect(0, slot).mul(gate.unsqueeze(1).to(y.dtype));
+    return torch.zeros([N, y.shape[1]], { dtype: y.dtype, device: y.device }).indexAdd(0, token, rows);
+  }
+
+  /** Dropless mode: tokens sorted by expert, one matmul per expert on its exact slice. */
+  private droplessForward(x: Tensor, r: Routing): { out: Tensor; dropped: Tensor } {
+    const { order, counts } = this.positions(r.expert);
+    const token = r.token.index(order);
+    const gate = r.gate.index(order);
+    const xs = x.indexSelect(0, token);
+    const sizes = counts.toArray() as number[];  // a small (E,) read: the split sizes
+    const pieces: Tensor[] = [];
+    let start = 0;
+    sizes.forEach((n, e) => {
+      if (n === 0) return;
+      const h = xs.narrow(0, start, n);
+      const a = torch.nn.linear(h, this.w1.select(0, e), this.b1.select(0, e)).gelu();
+      pieces.push(torch.nn.linear(a, this.w2.select(0, e), this.b2.select(0, e)));
+      start += n;
+    });
+    const ys = torch.cat(pieces);
+    const out = torch.zeros([x.shape[0], x.shape[1]], { dtype: ys.dtype, device: x.device }).indexAdd(0, token, ys.mul(gate.unsqueeze(1).to(ys.dtype)));
+    return { out, dropped: torch.zeros([], { device: x.device }) };
+  }
+
+  /** Parameters of one expert (for counting active parameters). */
+  get paramsPerExpert(): number { return 2 * this.dim * this.hidden + this.hidden + this.dim; }
+}

@@ -1,0 +1,126 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as torch from '../../src/torch/index.js';
+import { M6Model, preset, prefixLmMask, type M6Config } from '../../src/model/index.js';
+import { saveSafetensors, loadSafetensors } from '../../src/io/index.js';
+import { assertClose } from '../helpers.js';
+
+const tiny = (o: Partial<M6Config> = {}) => preset('m6-nano', {
+  layers: 2, dim: 32, heads: 4, ffnDim: 64, vocabSize: 300, imageCodeStart: 200, imageCodes: 100, maxTextLen: 80,
+  imageSize: 32, patchSize: 8, stemChannels: 8, ...o,
+});
+const ids = (B: number, T: number, hi = 200) => torch.randint(0, hi, [B, T]);
+
+test('output shapes for every task layout', () => {
+  torch.manualSeed(0);
+  const m = new M6Model(tiny()).eval();
+  const B = 3, images = torch.randn([B, 3, 32, 32]);
+  const layouts: [string, Parameters<M6Model['forward']>[0]][] = [
+    ['describe: image + instruction → text', { images, source: ids(B, 5), target: ids(B, 7) }],
+    ['design: text → image codes', { source: ids(B, 9), target: ids(B, 17, 100).add(200), targetKind: 'image' }],
+    ['answer: image + question → answer', { images, source: ids(B, 6), target: ids(B, 4) }],
+    ['text only: source → target', { source: ids(B, 8), target: ids(B, 8) }],
+    ['image only prefix', { images, target: ids(B, 3) }],
+    ['no prefix (plain LM)', { target: ids(B, 5) }],
+  ];
+  for (const [name, input] of layouts) {
+    const out = m.forward({ ...input, labels: input.target });
+    assert.deepEqual(out.logits.shape, [B, input.target.shape[1], 300], name);
+    assert.ok(Number.isFinite(out.loss!.item()), name);
+  }
+  assert.throws(() => m.forward({ images: torch.randn([1, 3, 64, 64]), target: ids(1, 2) }), /64×64; m6-nano expects 32×32/);
+});
+
+test('prefix-LM mask: no target position sees a later one; the prefix is bidirectional; padding is invisible', () => {
+  torch.manualSeed(1);
+  const m = new M6Model(tiny()).eval();
+  const images = torch.randn([1, 3, 32, 32]);
+  const source = ids(1, 6), target = ids(1, 8);
+  const base = m.forward({ images, source, target }).logits;
+  // Perturb target positions ≥ 5: logits at positions < 5 must not move.
+  const t2 = target.clone().indexPut_([0, '5:'], 7);
+  const pert = m.forward({ images, source, target: t2 }).logits;
+  assertClose(pert.index(0, ':5').toArray(), base.index(0, ':5').toArray(), 1e-6);
+  assert.ok(pert.index(0, 5).sub(base.index(0, 5)).abs().max().item() > 1e-4, 'position 5 itself does change');
+  // Perturb the LAST source token: every target position moves (it sees the whole prefix).
+  const s2 = source.clone().indexPut_([0, 5], 3);
+  const ps = m.forward({ images, source: s2, target }).logits;
+  assert.ok(ps.index(0, 0).sub(base.index(0, 0)).abs().max().item() > 1e-4);
+  // A padded source token changes nothing.
+  const mask = torch.tensor([[true, true, true, true, true, false]]);
+  const a = m.forward({ images, source, sourceMask: mask, target }).logits;
+  const b = m.forward({ images, source: s2, sourceMask: mask, target }).logits;
+  assertClose(a.toArray(), b.toArray(), 1e-6);
+  // The mask itself, on a small case: P = 2 prefix positions, then 3 targets, key 1 padded.
+  const M = prefixLmMask(torch.tensor([[true, false, true, true, true]]), 2).index(0, 0).toArray();
+  assert.deepEqual(M, [
+    [true, false, false, false, false],
+    [true, true, false, false, false],
+    [true, false, true, false, false],
+    [true, false, true, true, false],
+    [true, false, true, true, true],
+  ]);
+});
+
+test('a gradient reaches every parameter (dense and MoE)', () => {
+  for (const cfg of [tiny(), tiny({ experts: 4, moeEvery: 1, capacityFactor: 2 })]) {
+    torch.manualSeed(2);
+    const m = new M6Model(cfg);
+    const out = m.forward({ images: torch.randn([4, 3, 32, 32]), source: ids(4, 16), target: ids(4, 16), labels: ids(4, 16) });
+    out.loss!.backward();
+    const missing = m.namedParameters().filter(([, p]) => !p.grad || p.grad.abs().sum().item() === 0).map(([k]) => k);
+    assert.deepEqual(missing, [], `no gradient: ${missing.join(', ')}`);
+  }
+});
+
+test('Pseudo-to-Real: after delink() the real model computes exactly what the shared one does', () => {
+  torch.manualSeed(3);
+  const pseudo = new M6Model(tiny({ layers: 4, shareLayers: true })).eval();
+  const real = pseudo.delink().eval();
+  assert.equal(real.layerBlocks.length, 4);
+  assert.equal(new Set(real.layerBlocks).size, 4, 'real blocks are distinct');
+  assert.equal(new Set(pseudo.layerBlocks).size, 1);
+  const perBlock = pseudo.blocks.items[0].numParameters();
+  assert.equal(real.numParameters() - pseudo.numParameters(), 3 * perBlock);
+  const input = { images: torch.randn([2, 3, 32, 32]), source: ids(2, 5), target: ids(2, 6) };
+  assert.deepEqual(real.forward(input).logits.toBytes(), pseudo.forward(input).logits.toBytes());
+  // The real blocks are independent afterwards.
+  torch.noGrad(() => real.blocks.items[1].ln1.weight!.fill_(2));
+  assert.notDeepEqual(real.blocks.items[0].ln1.weight!.toArray(), real.blocks.items[1].ln1.weight!.toArray());
+});
+
+test('stateDict save → load through safetensors gives bit-identical outputs', () => {
+  torch.manualSeed(4);
+  const a = new M6Model(tiny({ experts: 4 })).eval();
+  const file = join(mkdtempSync(join(tmpdir(), 'm6-model-')), 'm.safetensors');
+  saveSafetensors(file, a.stateDict(), { config: JSON.stringify(a.cfg) });
+  torch.manualSeed(99);
+  const b = new M6Model(JSON.parse(loadSafetensors(file).metadata.config) as M6Config).eval();
+  b.loadStateDict(loadSafetensors(file).tensors);
+  const input = { images: torch.randn([2, 3, 32, 32]), source: ids(2, 5), target: ids(2, 6) };
+  assert.deepEqual(b.forward(input).logits.toBytes(), a.forward(input).logits.toBytes());
+});
+
+test('a training step runs in bf16 autocast and frees everything it made', () => {
+  torch.manualSeed(5);
+  const m = new M6Model(tiny({ experts: 4 }));
+  const input = { images: torch.randn([2, 3, 32, 32]), source: ids(2, 5), target: ids(2, 6), labels: ids(2, 6) };
+  const step = () => torch.scope(() => {
+    const loss = torch.scope(() => torch.autocast(() => m.forward(input).loss!));
+    loss.backward();
+    for (const p of m.parameters()) p.grad = undefined;
+    return loss.item();
+  });
+  step();
+  const live = torch.liveTensors();
+  for (let i = 0; i < 3; i++) assert.ok(Number.isFinite(step()));
+  assert.equal(torch.liveTensors(), live);
+});
+
+test('invalid configurations are refused with every problem named', () => {
+  assert.throws(() => preset('m6-nano', { dim: 100, heads: 3, imageCodeStart: 5000 }), /dim \(100\) must be divisible by heads \(3\).*image codes \[5000, 6024\) must lie inside/);
+  assert.throws(() => preset('m6-huge'), /unknown preset 'm6-huge'/);
+});
