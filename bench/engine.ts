@@ -76,10 +76,16 @@ export async function run(opts: EngineBenchOptions): Promise<Record<string, numb
   // PyTorch (in its own process, so the two never compete for the cores) and m6 take turns, for
   // `rounds` rounds; each side keeps its best round, so a burst of load from elsewhere on a shared
   // machine penalises neither side more than the other.
+  // Both sides keep freed large blocks in the heap (m6 by mallopt, Python by glibc's environment
+  // variables), so neither pays page faults for re-allocating activations every step.
+  const keepBytes = 2 ** 31 - 1;
+  torch.keepLargeAllocations(keepBytes);
   const refRound = (): RefResult => {
     try {
       return JSON.parse(execFileSync(python, [refScript, JSON.stringify(cfg)], {
-        encoding: 'utf8', env: { ...process.env, OMP_NUM_THREADS: String(threads), OPENBLAS_NUM_THREADS: String(threads) }, maxBuffer: 1 << 20,
+        encoding: 'utf8', maxBuffer: 1 << 20,
+        env: { ...process.env, OMP_NUM_THREADS: String(threads), OPENBLAS_NUM_THREADS: String(threads),
+          MALLOC_MMAP_THRESHOLD_: String(keepBytes), MALLOC_TRIM_THRESHOLD_: String(keepBytes) },
       })) as RefResult;
     } catch (e) {
       throw new Error(`the PyTorch reference failed (${python} needs Debian's python3-torch: apt-get install python3-torch): ${(e as Error).message}`);

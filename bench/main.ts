@@ -3,6 +3,8 @@
 const BENCHES: Record<string, () => Promise<{ run(opts: { json: boolean; quick?: boolean }): Promise<Record<string, number>> }>> = {
   engine: () => import('./engine.js'),
   data: () => import('./data.js'),
+  generate: () => import('./generate.js'),
+  moe: () => import('./moe.js'),
 };
 
 async function main(argv: string[]): Promise<number> {

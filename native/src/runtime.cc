@@ -1,6 +1,7 @@
 // Process-wide state: grad mode, the autograd engine, autocast, seeds, threads, and what the
 // machine offers (libtorch version, BLAS, devices).
 #include <dlfcn.h>
+#include <malloc.h>
 #include <ATen/Parallel.h>
 #include <ATen/detail/CUDAHooksInterface.h>
 #include <torch/csrc/autograd/autograd.h>
@@ -164,6 +165,21 @@ napi_value SetNumThreads(napi_env env, napi_callback_info info) {
   M6_CATCH(env)
 }
 
+// keepLargeAllocations(bytes): glibc serves blocks above its mmap threshold (at most 32 MiB by
+// default) with fresh mmap()s and unmaps them on free, so a training step that frees and re-allocates
+// hundreds of MiB of activations, gradients and optimizer temporaries pays a page fault per 4 KiB,
+// every step. Raising the threshold (and the trim threshold) keeps freed blocks in the heap for reuse:
+// the same effect as running PyTorch with MALLOC_MMAP_THRESHOLD_/MALLOC_TRIM_THRESHOLD_ set.
+napi_value KeepLargeAllocations(napi_env env, napi_callback_info info) {
+  M6_TRY
+  auto a = args(env, info, 1);
+  int64_t bytes = getInt(env, a[0], "bytes");
+  if (bytes <= 0 || bytes > (int64_t(1) << 31) - 1) throw JsError("keepLargeAllocations: bytes must be in (0, 2^31)");
+  bool ok = mallopt(M_MMAP_THRESHOLD, static_cast<int>(bytes)) == 1 && mallopt(M_TRIM_THRESHOLD, static_cast<int>(bytes)) == 1;
+  return boolean(env, ok);
+  M6_CATCH(env)
+}
+
 napi_value GetNumThreads(napi_env env, napi_callback_info) { return number(env, at::get_num_threads()); }
 
 napi_value RuntimeInfo(napi_env env, napi_callback_info) {
@@ -208,6 +224,7 @@ void registerRuntime(napi_env env, napi_value exports) {
   exportFn(env, exports, "manualSeed", ManualSeed);
   exportFn(env, exports, "setNumThreads", SetNumThreads);
   exportFn(env, exports, "getNumThreads", GetNumThreads);
+  exportFn(env, exports, "keepLargeAllocations", KeepLargeAllocations);
   exportFn(env, exports, "runtimeInfo", RuntimeInfo);
 }
 

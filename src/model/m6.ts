@@ -136,6 +136,36 @@ export class M6Model extends Module {
       this.layerBlocks = this.blocks.items;
     }
     this.lnf = this.module('lnf', new LayerNorm(cfg.dim, 1e-5, opts));
+    this.initWeights();
+  }
+
+  /**
+   * GPT-2/nanoGPT initialisation: every Linear (and expert) weight N(0, 0.02), biases zero, and the
+   * projections that write into the residual stream scaled by 1/√(2·layers), so the stream starts
+   * dominated by the token embeddings. (With PyTorch's default Linear init the attention output — nearly
+   * the same vector at every position at init — dominates instead, and an MoE router then sends almost
+   * every token to the same expert.)
+   */
+  private initWeights(): void {
+    const residualStd = 0.02 / Math.sqrt(2 * this.cfg.layers);
+    torch.noGrad(() => {
+      for (const block of this.blocks) {
+        const linears: [Linear, number][] = [[block.attn.qkv, 0.02], [block.attn.proj, residualStd]];
+        if (block.ffn instanceof Ffn) linears.push([block.ffn.fc, 0.02], [block.ffn.proj, residualStd]);
+        for (const [l, std] of linears) {
+          l.weight.normal_(0, std);
+          l.bias?.zero_();
+        }
+        if (block.ffn instanceof MoeLayer) {
+          block.ffn.w1.normal_(0, 0.02);
+          block.ffn.w2.normal_(0, residualStd);
+          block.ffn.b1.zero_();
+          block.ffn.b2.zero_();
+        }
+      }
+      this.stem.proj.weight.normal_(0, 0.02);
+      this.stem.proj.bias?.zero_();
+    });
   }
 
   /** Image patches and source text as (B, P, D) embeddings, with which prefix positions are real. */

@@ -1,5 +1,6 @@
 // The optimizer base: parameter groups with their own hyper-parameters (PyTorch's param_groups),
 // per-parameter state tensors, zeroGrad, and a state dict for checkpoints.
+import * as torch from '../torch/index.js';
 import type { Tensor } from '../torch/tensor.js';
 
 export interface ParamGroup<H> { params: Tensor[]; hyper: H }
@@ -36,9 +37,19 @@ export abstract class Optimizer<H extends { [K in keyof H]: number }> {
   /** All parameters, in group order. */
   get params(): Tensor[] { return this.groups.flatMap((g) => g.params); }
 
-  /** Drops every gradient (PyTorch's zero_grad(set_to_none=True)): the next backward writes fresh ones. */
-  zeroGrad(): void {
-    for (const p of this.params) p.grad = undefined;
+  /**
+   * Resets gradients. By default drops them (PyTorch's zero_grad(set_to_none=True)): the next backward
+   * allocates fresh ones. `setToNone: false` zeroes them in place instead, so their memory is reused
+   * step after step (cheaper for very large models, e.g. many experts).
+   */
+  zeroGrad(setToNone = true): void {
+    if (setToNone) {
+      for (const p of this.params) p.grad = undefined;
+      return;
+    }
+    torch.noGrad(() => torch.scope(() => {
+      for (const p of this.params) p.grad?.zero_();
+    }));
   }
 
   abstract step(): void;

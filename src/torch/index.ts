@@ -9,7 +9,7 @@ export { type Device, cudaAvailable, cudaDeviceCount } from './device.js';
 export { scope, scopeAsync, keep, liveTensors, liveTensorBytes } from './scope.js';
 export { noGrad, enableGrad, isGradEnabled, setGradEnabled, backward } from './autograd.js';
 export { autocast, type AutocastOptions } from './autocast.js';
-export { manualSeed, setNumThreads, getNumThreads, engineInfo, type EngineInfo } from './runtime.js';
+export { manualSeed, setNumThreads, getNumThreads, engineInfo, keepLargeAllocations, type EngineInfo } from './runtime.js';
 export { hasOp } from './ops.js';
 export { gradcheck, type GradcheckResult } from './gradcheck.js';
 export * as nn from './functional.js';

@@ -65,6 +65,7 @@ export interface NativeAddon {
   manualSeed(seed: number): void;
   setNumThreads(n: number): void;
   getNumThreads(): number;
+  keepLargeAllocations(bytes: number): boolean;
   runtimeInfo(): RuntimeInfo;
   // storage
   mapTensors(path: string, entries: [number, number[], number, number][], dataOffset: number): Handle[];

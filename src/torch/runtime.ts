@@ -13,6 +13,16 @@ export function manualSeed(seed: number): void {
   native.manualSeed(seed);
 }
 
+/**
+ * Keeps freed CPU blocks up to `bytes` in the process heap instead of returning them to the OS, so a
+ * training loop re-uses its activation and gradient memory instead of page-faulting it in every step
+ * (glibc's default gives blocks over 32 MiB back at once). RSS then stays at its peak. Linux/glibc only.
+ * The environment equivalent, for any process (PyTorch included): MALLOC_MMAP_THRESHOLD_=bytes MALLOC_TRIM_THRESHOLD_=bytes.
+ */
+export function keepLargeAllocations(bytes = 2 ** 31 - 1): boolean {
+  return native.keepLargeAllocations(bytes);
+}
+
 export interface EngineInfo extends RuntimeInfo {
   cpuFlags: { avx2: boolean; avx512f: boolean; avx512bf16: boolean; amxBf16: boolean };
   /** Whether bf16 matmul has hardware support here (oneDNN with AVX512-BF16 or AMX). */

@@ -1,0 +1,70 @@
+// `npm run bench -- moe [--json] [--quick]`: training throughput of m6-small with a dense FFN vs sparse
+// MoE FFNs of 8, 32 and 64 experts (top-1: the same active size per token), measured in one run.
+// Goal: 64 experts ≥ 0.7× the dense tokens/s while holding ~64× the FFN parameters.
+import * as torch from '../src/torch/index.js';
+import { M6Model, preset, type M6Config } from '../src/model/index.js';
+import { AdamW } from '../src/optim/index.js';
+import { median, printFigures, type Figure } from './report.js';
+
+function tokensPerSecond(cfg: M6Config, batch: number, seq: number, warmup: number, steps: number, bf16: boolean): { tps: number; params: number; dropped: number } {
+  torch.manualSeed(0);
+  const model = new M6Model(cfg);
+  const opt = new AdamW(model.parameters(), { lr: 1e-4 });
+  try {
+    return torch.scope(() => {
+      const source = torch.randint(0, cfg.imageCodeStart, [batch, seq / 2]);
+      const target = torch.randint(0, cfg.imageCodeStart, [batch, seq / 2]);
+      const labels = torch.randint(0, cfg.imageCodeStart, [batch, seq / 2]);
+      let dropped = 0;
+      const step = () => torch.scope(() => {
+        const out = torch.scope(() => {
+          const o = bf16 ? torch.autocast(() => model.forward({ source, target, labels })) : model.forward({ source, target, labels });
+          return { loss: o.loss!, dropped: o.moe.map((m) => m.dropped) };
+        });
+        opt.zeroGrad();
+        out.loss.backward();
+        opt.step();
+        dropped = out.dropped.length ? out.dropped.reduce((a, d) => a + d.item(), 0) / out.dropped.length : 0;
+        return out.loss.item();
+      });
+      for (let i = 0; i < warmup; i++) step();
+      const ts: number[] = [];
+      for (let i = 0; i < steps; i++) {
+        const t0 = performance.now();
+        step();
+        ts.push((performance.now() - t0) / 1e3);
+      }
+      return { tps: (batch * seq) / median(ts), params: model.numParameters(), dropped };
+    });
+  } finally {
+    model.dispose();
+    for (const k of Object.keys(opt.stateDict().tensors)) opt.stateDict().tensors[k].dispose();
+  }
+}
+
+export async function run(opts: { json: boolean; quick?: boolean }): Promise<Record<string, number>> {
+  const batch = opts.quick ? 8 : 16, seq = opts.quick ? 64 : 256;
+  const warmup = opts.quick ? 1 : 2, steps = opts.quick ? 2 : 4;
+  const bf16 = !process.argv.includes('--fp32');
+  // Large models free and re-allocate hundreds of MiB per step: keep those blocks in the heap.
+  const kept = torch.keepLargeAllocations();
+  const base = preset('m6-small', { dropout: 0 });
+  const variants: [string, Partial<M6Config>][] = [
+    ['dense', { experts: 0 }],
+    ['moe8', { experts: 8, capacityFactor: 1.25 }],
+    ['moe32', { experts: 32, capacityFactor: 1.25 }],
+    ['moe64', { experts: 64, capacityFactor: 1.25 }],
+    ['moe64Dropless', { experts: 64, capacityFactor: 0 }],
+  ];
+  const figures: Figure[] = [];
+  let denseTps = 0, denseParams = 0;
+  for (const [name, o] of variants) {
+    const r = tokensPerSecond({ ...base, ...o, name: `m6-small-${name}` }, batch, seq, warmup, steps, bf16);
+    if (name === 'dense') { denseTps = r.tps; denseParams = r.params; }
+    figures.push({ key: `tokensPerSecond_${name}`, value: r.tps, unit: 'tok/s', note: `${(r.params / 1e6).toFixed(0)}M params${o.experts ? `, ${(100 * r.dropped).toFixed(1)}% dropped` : ''}` });
+    if (name !== 'dense') figures.push({ key: `throughputRatio_${name}`, value: r.tps / denseTps, unit: '× dense', note: `${(r.params / denseParams).toFixed(1)}× the parameters` });
+  }
+  printFigures(`moe: m6-small training throughput, dense vs top-1 MoE (${bf16 ? 'bf16 autocast' : 'fp32'}, batch ${batch} × ${seq} tokens, AdamW)`, figures, opts.json,
+    { threads: torch.getNumThreads(), batch, seq, dtype: bf16 ? 'bf16' : 'fp32', keepLargeAllocations: kept, goal: 'throughputRatio_moe64 ≥ 0.7' });
+  return Object.fromEntries(figures.map((f) => [f.key, f.value]));
+}
