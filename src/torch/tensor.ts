@@ -6,7 +6,7 @@ import { native, type Handle, type NativeArg, type NativeResult, type OpInfo } f
 import { op, opInfo as opInfoFor, orderArgs as orderArgsFor } from './ops.js';
 import { track, release, keep as keepOwned, type Owned, type Scope } from './scope.js';
 import {
-  dtypeCode, dtypeFromCode, typedArrayFromBytes, type AnyTypedArray, type DType,
+  dtypeCode, dtypeFromCode, dtypeOfArray, typedArrayFromBytes, type AnyTypedArray, type DType,
 } from './dtype.js';
 import { parseDevice, type Device } from './device.js';
 
@@ -542,7 +542,7 @@ export function tensor(data: NestedInput | AnyTypedArray, opts: TensorOptions & 
   if (ArrayBuffer.isView(data)) {
     flat = data as AnyTypedArray;
     shape = opts.shape ? [...opts.shape] : [flat.length];
-    want = opts.dtype ?? dtypeOfArrayLoose(flat);
+    want = opts.dtype ?? dtypeOfArray(flat);
   } else {
     shape = [];
     const values: (number | boolean | bigint)[] = [];
@@ -552,7 +552,7 @@ export function tensor(data: NestedInput | AnyTypedArray, opts: TensorOptions & 
     flat = toTypedArray(values, want);
     if (opts.shape) shape = [...opts.shape];
   }
-  const srcDtype = dtypeOfArrayLoose(flat);
+  const srcDtype = dtypeOfArray(flat);
   let t = wrap(native.fromBytes(flat, shape, dtypeCode(srcDtype)));
   if (want !== srcDtype || (opts.device && opts.device !== 'cpu')) {
     const moved = t.to({ dtype: want, device: opts.device });
@@ -562,16 +562,6 @@ export function tensor(data: NestedInput | AnyTypedArray, opts: TensorOptions & 
   return finish(t, opts);
 }
 
-function dtypeOfArrayLoose(a: AnyTypedArray): DType {
-  if (a instanceof Float32Array) return 'float32';
-  if (a instanceof Float64Array) return 'float64';
-  if (a instanceof BigInt64Array) return 'int64';
-  if (a instanceof Int32Array) return 'int32';
-  if (a instanceof Int16Array) return 'int16';
-  if (a instanceof Int8Array) return 'int8';
-  if (a instanceof Uint8Array) return 'uint8';
-  throw new TypeError('tensor(): unsupported typed array');
-}
 
 function inferShape(v: NestedInput, depth: number, shape: number[], out: (number | boolean | bigint)[]): void {
   if (Array.isArray(v)) {
