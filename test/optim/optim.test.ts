@@ -38,6 +38,22 @@ test('AdamW matches the reference update (decoupled weight decay, bias correctio
   assert.equal(opt.stepCount, 3);
 });
 
+test('AdamW updates large parameters block by block exactly as small ones', () => {
+  torch.manualSeed(4);
+  const big = torch.randn([5, 70000], { dtype: 'float64', requiresGrad: true });  // > 4 blocks: the blocked path
+  const pieces = big.detach().split(1).map((t) => t.clone().requiresGrad_());   // 70k each: the multi-tensor path
+  const a = new AdamW([big], { lr: 0.01, weightDecay: 0.1 });
+  const b = new AdamW(pieces, { lr: 0.01, weightDecay: 0.1 });
+  for (let s = 0; s < 3; s++) {
+    a.zeroGrad(); b.zeroGrad();
+    big.pow(3).sum().backward();
+    for (const q of pieces) q.pow(3).sum().backward();
+    a.step(); b.step();
+  }
+  assertClose(torch.cat(pieces).flatten().index('0:2000').toArray(), big.flatten().index('0:2000').toArray(), 1e-12);
+  assertClose(torch.cat(pieces).sub(big).abs().max().item(), 0, 1e-12);
+});
+
 test('AdamW parameter groups keep their own hyper-parameters; state dict round trip', () => {
   const a = torch.ones([2], { requiresGrad: true });
   const b = torch.ones([2], { requiresGrad: true });
