@@ -27,3 +27,27 @@ export class RMSNorm extends Module {
   }
   forward(x: Tensor): Tensor { return torch.nn.rmsNorm(x, this.shape, this.weight, this.eps); }
 }
+
+// Normalising over channel groups per sample keeps the statistics independent of the batch, which
+// matters when a batch is a handful of images (the VQ tokenizer's conv stacks).
+/** (B, C, …) normalised over each of `groups` channel groups, then scaled and shifted per channel. */
+export class GroupNorm extends Module {
+  readonly weight: Tensor;
+  readonly bias: Tensor;
+  constructor(readonly groups: number, readonly channels: number, readonly eps = 1e-6, opts: ModuleOptions = {}) {
+    super();
+    if (channels % groups !== 0) throw new RangeError(`GroupNorm: ${channels} channels do not split into ${groups} groups`);
+    this.weight = this.param('weight', torch.ones([channels], opts));
+    this.bias = this.param('bias', torch.zeros([channels], opts));
+  }
+  forward(x: Tensor): Tensor {
+    return torch.scope(() => {
+      // Statistics in the weights' precision: under autocast x arrives in bf16/fp16, and libtorch 1.13's
+      // CPU autocast leaves group_norm to fail on the mixed dtypes.
+      const xf = x.dtype === this.weight.dtype ? x : x.to(this.weight.dtype);
+      const y = torch.call('aten::group_norm', '', [xf, this.groups, this.weight, this.bias, this.eps, false]);
+      if (!(y instanceof torch.Tensor)) throw new Error('aten::group_norm returned no tensor');
+      return y;
+    });
+  }
+}
