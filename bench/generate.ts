@@ -6,14 +6,14 @@
 //   (b) the same without the cache (every step recomputes prompt + output), for contrast.
 // The model is m6-small's transformer (8 layers, d512, 8 heads, FFN 2048, 24,576-token vocabulary)
 // with random weights and room for 512 + 64 text positions; prompts are text only, batch 1, greedy.
-// Decode time runs from the first token (the prompt's prefill done) to the last, so prefill is
-// reported on its own.
-import { loadavg } from 'node:os';
+// A decode step is the median gap between consecutive tokens (onToken timestamps), so the prompt's
+// prefill, reported on its own, is not in it.
+import { availableParallelism, loadavg } from 'node:os';
 import * as torch from '../src/torch/index.js';
 import { preset } from '../src/model/config.js';
 import { M6Model } from '../src/model/m6.js';
 import { generate } from '../src/model/generate.js';
-import { printFigures, type Figure } from './report.js';
+import { median, printFigures, type Figure } from './report.js';
 
 interface Timing { tokensPerSecond: number; prefillSeconds: number }
 
@@ -24,8 +24,9 @@ function timeDecode(model: M6Model, context: number, tokens: number, useCache: b
     const stamps: number[] = [];
     const t0 = performance.now();
     generate(model, { source }, { maxNewTokens: tokens, stopTokens: [], useCache, onToken: () => stamps.push(performance.now()) });
-    const decodeMs = stamps[stamps.length - 1] - stamps[0];
-    return { tokensPerSecond: ((stamps.length - 1) * 1000) / decodeMs, prefillSeconds: (stamps[0] - t0) / 1000 };
+    // The median gap between tokens: one decode step, robust to a burst of load from elsewhere.
+    const gaps = stamps.slice(1).map((t, i) => t - stamps[i]);
+    return { tokensPerSecond: 1000 / median(gaps), prefillSeconds: (stamps[0] - t0) / 1000 };
   });
 }
 
@@ -55,6 +56,12 @@ export async function run(opts: { json: boolean; quick?: boolean }): Promise<Rec
     }
   }
   model.dispose();
+  const load = loadavg()[0], cores = availableParallelism();
+  if (load > cores && torch.getNumThreads() > 1) {
+    // Seen on a shared 2-core box: an op that goes parallel (the attention softmax over 513 keys does,
+    // over 33 it does not) waits a scheduler tick (~8 ms) for a busy core, so the 512 figures suffer most.
+    console.error(`generate bench: the machine is busy (load ${load.toFixed(1)} on ${cores} cores); multi-threaded small ops stall on busy cores. Rerun when idle, or with M6_NUM_THREADS=1.`);
+  }
 
   const c32 = best.get('cached32')!, c512 = best.get('cached512')!, u32 = best.get('uncached32')!, u512 = best.get('uncached512')!;
   const figures: Figure[] = [
