@@ -2,3 +2,4 @@ export { PRESETS, preset, validateConfig, isMoeLayer, gridSize, activeExperts, t
 export { M6Model, Block, ImageStem, prefixLmMask, type M6Input, type M6Output, type MoeStats, type TargetKind } from './m6.js';
 export { MoeLayer, Ffn, type MoeOptions, type MoeOutput, type Routing } from './moe.js';
 export { modelStats, type ModelStats } from './inspect.js';
+export { generate, generateStream, type GenerateOptions, type GenerateResult, type GenerationPrompt, type TokenEvent, type FinishReason } from './generate.js';

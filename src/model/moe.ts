@@ -8,8 +8,8 @@
 //  - capacity (capacityFactor > 0): each expert takes at most C = ⌈factor · assignments / E⌉ tokens,
 //    first choices before second ones; the rest are dropped (they pass through the residual). All
 //    experts then run as ONE batched matmul over a padded (E, C, D) buffer.
-//  - dropless (capacityFactor = 0, MegaBlocks-style): tokens sorted by expert, one matmul per expert on
-//    its exact slice; nothing dropped, no padding.
+//  - dropless (capacityFactor = 0, and always in eval mode; MegaBlocks-style): tokens sorted by expert,
+//    one matmul per expert on its exact slice; nothing dropped, no padding.
 // dispatch() and combine() are separate steps: they are where an all-to-all goes when experts live
 // on other processes (expert parallelism).
 import * as torch from '../torch/index.js';
@@ -128,7 +128,9 @@ export class MoeLayer extends Module {
   forward(x: Tensor): MoeOutput {
     return torch.scope(() => {
       const r = this.route(x);
-      const { out, dropped } = this.capacityFactor > 0 ? this.capacityForward(x, r) : this.droplessForward(x, r);
+      // Capacity is a training-time device. At inference every token gets its experts: otherwise which
+      // tokens drop would depend on how many share the call (batch-mates, cached vs full decoding).
+      const { out, dropped } = this.capacityFactor > 0 && this.training ? this.capacityForward(x, r) : this.droplessForward(x, r);
       return { out, dropped, auxLoss: r.auxLoss, zLoss: r.zLoss, load: r.load };
     });
   }

@@ -74,3 +74,15 @@ test('gradients reach the router and every expert that receives tokens', () => {
   r.out.sum().add(r.auxLoss).backward();
   for (const [k, p] of moe.namedParameters()) assert.ok(p.grad && p.grad.abs().sum().item() > 0, `${k} got no gradient`);
 });
+
+test('in eval mode nothing is dropped: a token\'s output does not depend on its batch-mates', () => {
+  torch.manualSeed(5);
+  const moe = new MoeLayer(16, 32, { experts: 4, capacityFactor: 0.5 });
+  torch.noGrad(() => moe.router.zero_().index(1).fill_(1));  // everyone wants expert 1
+  const x = torch.rand([12, 16]).add(0.1);
+  assert.ok(moe.forward(x).dropped.item() > 0, 'training drops over capacity');
+  moe.eval();
+  const all = moe.forward(x).out;
+  assertClose(moe.forward(x.narrow(0, 0, 1)).out.toArray(), all.narrow(0, 0, 1).toArray(), 1e-6);
+  assert.equal(moe.forward(x).dropped.item(), 0);
+});
