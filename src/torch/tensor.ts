@@ -56,7 +56,8 @@ const O = {
   reshape: op('aten::reshape'), view: op('aten::view'), permute: op('aten::permute'), transpose: op('aten::transpose', 'int'),
   slice: op('aten::slice', 'Tensor'), select: op('aten::select', 'int'), squeeze: op('aten::squeeze'), squeezeDim: op('aten::squeeze', 'dim'),
   unsqueeze: op('aten::unsqueeze'), expand: op('aten::expand'), contiguous: op('aten::contiguous'), flatten: op('aten::flatten', 'using_ints'),
-  narrow: op('aten::narrow'), repeat: op('aten::repeat'), tril: op('aten::tril'), triu: op('aten::triu'),
+  narrow: op('aten::narrow'), repeat: op('aten::repeat'),
+  repeatInterleave: op('aten::repeat_interleave', 'self_int'), repeatInterleaveT: op('aten::repeat_interleave', 'self_Tensor'), tril: op('aten::tril'), triu: op('aten::triu'),
   split: op('aten::split', 'Tensor'), splitSizes: op('aten::split_with_sizes'), chunk: op('aten::chunk'),
   alias: op('aten::alias'), setData: op('aten::set_data'),
   toCopy: op('aten::_to_copy'), clone: op('aten::clone'), detach: op('aten::detach'),
@@ -203,6 +204,12 @@ export class Tensor implements Owned, Disposable {
     return wrap(native.call(O.slice, this.handle, dim, start ?? null, end ?? null, step));
   }
   repeat(...repeats: number[] | [Shape]): Tensor { return wrap(native.call(O.repeat, this.handle, flatShape(repeats))); }
+  /** Repeats each element `repeats` times along `dim` (flattened when no dim): [a, b] → [a, a, b, b]. */
+  repeatInterleave(repeats: number | Tensor, dim?: number): Tensor {
+    return wrap(typeof repeats === 'number'
+      ? native.call(O.repeatInterleave, this.handle, repeats, dim ?? null)
+      : native.call(O.repeatInterleaveT, this.handle, repeats.handle, dim ?? null));
+  }
   tril(diagonal = 0): Tensor { return wrap(native.call(O.tril, this.handle, diagonal)); }
   triu(diagonal = 0): Tensor { return wrap(native.call(O.triu, this.handle, diagonal)); }
   /** Splits into pieces of `size` along `dim` (or of the given sizes). */

@@ -21,6 +21,8 @@ test('views: reshape, view, permute, transpose, squeeze, unsqueeze, expand, cont
   assert.deepEqual(torch.zeros([2, 3, 4]).flatten(1).shape, [2, 12]);
   assert.deepEqual(m().narrow(1, 1, 2).toArray(), [[2, 3], [5, 6]]);
   assert.deepEqual(m().repeat(1, 2).toArray(), [[1, 2, 3, 1, 2, 3], [4, 5, 6, 4, 5, 6]]);
+  assert.deepEqual(torch.tensor([1, 2]).repeatInterleave(2).toArray(), [1, 1, 2, 2]);
+  assert.deepEqual(m().repeatInterleave(torch.tensor([2n, 1n]), 0).toArray(), [[1, 2, 3], [1, 2, 3], [4, 5, 6]]);
   assert.deepEqual(torch.ones([3, 3]).tril().toArray(), [[1, 0, 0], [1, 1, 0], [1, 1, 1]]);
   assert.deepEqual(torch.ones([2, 2]).triu(1).toArray(), [[0, 1], [0, 0]]);
 });
