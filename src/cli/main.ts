@@ -5,6 +5,9 @@ import { registerInfo } from './commands/info.js';
 import { registerData } from './commands/data.js';
 import { registerTokenizer } from './commands/tokenizer.js';
 import { registerInspect } from './commands/inspect.js';
+import { registerTrain } from './commands/train.js';
+import { registerTasks } from './commands/tasks.js';
+import { registerDemo } from './commands/demo.js';
 import { UsageError } from './errors.js';
 
 // Each entry adds one verb group. Keep one line per group.
@@ -13,6 +16,9 @@ const groups: Array<(program: Command) => void> = [
   registerData,
   registerTokenizer,
   registerInspect,
+  registerTrain,
+  registerTasks,
+  registerDemo,
 ];
 
 export function buildProgram(): Command {

@@ -1,0 +1,215 @@
+// `m6 train`: train one multitask M6 on a dataset into a run folder (checkpoints, metrics.jsonl,
+// tokenizer.json, config.json). Ctrl-C stops after the current step and saves a checkpoint;
+// `--resume` continues exactly where a run stopped.
+import { readFileSync } from 'node:fs';
+import { Option, type Command } from 'commander';
+// Only torch-free modules at the top: every `m6` verb loads this file, and libtorch loads when a
+// training command runs (the import()s below), not for `m6 data …`.
+import { PRESETS, type M6Config } from '../../model/config.js';
+import { parseTaskList } from '../../tasks/taskData.js';
+import { latestCheckpoint } from '../../train/checkpointFiles.js';
+import { ProgressLine } from '../../train/progress.js';
+import type { RunTrainingOptions, RunTrainingResult } from '../../train/runTraining.js';
+import { addDatasetOptions, datasetSpecFromFlags, type DatasetFlags } from '../datasetOptions.js';
+import { UsageError } from '../errors.js';
+
+/** Errors of setup and files the user can fix: shown as one line (matched by name, so their modules need not load). */
+const USER_ERRORS = new Set(['TrainingSetupError', 'DatasetSpecError', 'TokenizerFormatError', 'CheckpointError', 'SafetensorsError', 'RunFolderError', 'StateDictError']);
+
+export function asUsageError(err: unknown): unknown {
+  return err instanceof Error && USER_ERRORS.has(err.name) ? new UsageError(err.message) : err;
+}
+
+export interface TrainFlags extends DatasetFlags {
+  out: string;
+  preset: string;
+  config?: string;
+  tasks: string;
+  steps?: string;
+  minutes?: string;
+  stopAt?: string;
+  batchSize: string;
+  gradAccum: string;
+  lr: string;
+  warmup?: string;
+  minLrRatio: string;
+  weightDecay: string;
+  clipNorm: string;
+  bf16?: boolean;
+  seed: string;
+  evalEvery: string;
+  evalBatches: string;
+  saveEvery: string;
+  keep: string;
+  maxNonfinite: string;
+  augment?: boolean;
+  workers?: string;
+  tokenizer?: string;
+  vocab: string;
+  resume?: string | boolean;
+  progressEvery: string;
+  debugNonfiniteSteps?: string;
+}
+
+export function numberFlag(name: string, value: string, o: { integer?: boolean; min?: number; positive?: boolean } = {}): number {
+  const n = Number(value);
+  const kind = o.integer ? 'an integer' : 'a number';
+  if (value.trim() === '' || !Number.isFinite(n) || (o.integer && !Number.isInteger(n))) throw new UsageError(`${name} must be ${kind}, got '${value}'`);
+  if (o.positive && n <= 0) throw new UsageError(`${name} must be > 0, got '${value}'`);
+  if (o.min !== undefined && n < o.min) throw new UsageError(`${name} must be ≥ ${o.min}, got '${value}'`);
+  return n;
+}
+
+const CONFIG_KEYS = new Set<string>(Object.keys(PRESETS['m6-nano']!));
+
+/** --config FILE: a JSON object of M6Config fields (and optionally "preset"). */
+export function readConfigFile(file: string): { preset?: string; overrides: Partial<M6Config> } {
+  let json: unknown;
+  try {
+    json = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new UsageError(`--config ${file}: ${(err as Error).message}`);
+  }
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new UsageError(`--config ${file}: expected a JSON object of config fields, got ${Array.isArray(json) ? 'an array' : typeof json}`);
+  const { preset, ...rest } = json as Record<string, unknown>;
+  const unknown = Object.keys(rest).filter((k) => !CONFIG_KEYS.has(k));
+  if (unknown.length) throw new UsageError(`--config ${file}: unknown field(s) ${unknown.map((k) => `'${k}'`).join(', ')}; fields are: preset, ${[...CONFIG_KEYS].join(', ')}`);
+  if (preset !== undefined && typeof preset !== 'string') throw new UsageError(`--config ${file}: "preset" must be a preset name, got ${JSON.stringify(preset)}`);
+  return { ...(preset !== undefined ? { preset } : {}), overrides: rest as Partial<M6Config> };
+}
+
+export function addTrainOptions(cmd: Command): Command {
+  return addDatasetOptions(cmd)
+    .requiredOption('--out <dir>', 'run folder: checkpoints/, metrics.jsonl, tokenizer.json, config.json')
+    .option('--preset <name>', `model preset: ${Object.keys(PRESETS).join(', ')}`, 'm6-nano')
+    .option('--config <file>', 'JSON of config fields over the preset (may name "preset")')
+    .option('--tasks <list>', 'tasks and mixture weights, e.g. describe:2,answer:1 (design and embed are not trainable yet)', 'describe,answer')
+    .option('--steps <n>', 'optimizer steps (the schedule\'s length)')
+    .option('--minutes <m>', 'wall-clock budget; with no --steps the schedule is fitted to it')
+    .option('--stop-at <step>', 'stop with a checkpoint at this step (the schedule still plans for --steps)')
+    .option('--batch-size <n>', 'examples per batch', '16')
+    .option('--grad-accum <n>', 'batches per optimizer step', '1')
+    .option('--lr <x>', 'peak learning rate', '1e-3')
+    .option('--warmup <n>', 'linear warmup steps (default: 5% of --steps, at most 200; 50 with --minutes)')
+    .option('--min-lr-ratio <x>', 'cosine decay floor as a fraction of --lr', '0.1')
+    .option('--weight-decay <x>', 'AdamW weight decay (matrices only)', '0.01')
+    .option('--clip-norm <x>', 'clip gradients to this global norm', '1')
+    .option('--bf16', 'bf16 autocast (weights stay fp32)')
+    .option('--seed <n>', 'seed of the weights, the data order and dropout', '0')
+    .option('--eval-every <n>', 'held-out loss every N steps (0: only at the end)', '0')
+    .option('--eval-batches <n>', 'batches per task in each eval', '4')
+    .option('--save-every <n>', 'checkpoint every N steps (0: only at the end)', '0')
+    .option('--keep <n>', 'checkpoints kept (the newest)', '3')
+    .option('--max-nonfinite <n>', 'consecutive NaN/Inf steps that stop the run', '20')
+    .option('--augment', 'random resized crops and horizontal flips of training images')
+    .option('--workers <n>', 'image decoding threads (0: main thread)')
+    .option('--tokenizer <file>', 'reuse this tokenizer.json instead of training one on the data')
+    .option('--vocab <n>', 'text vocabulary of the tokenizer trained on the data', '2000')
+    .option('--resume [checkpoint]', 'continue from the newest checkpoint in --out (or this checkpoint folder)')
+    .option('--progress-every <seconds>', 'progress line interval when stderr is not a terminal', '10')
+    .addOption(new Option('--debug-nonfinite-steps <steps>', 'tests: make the loss NaN at these steps').hideHelp());
+}
+
+/** Validated flags → what runTraining takes (everything but the log and progress sinks). */
+export function trainOptionsFromFlags(flags: TrainFlags, log: (m: string) => void): RunTrainingOptions {
+  const int = (name: string, v: string, min = 0) => numberFlag(name, v, { integer: true, min });
+  const steps = flags.steps !== undefined ? int('--steps', flags.steps, 1) : null;
+  const minutes = flags.minutes !== undefined ? numberFlag('--minutes', flags.minutes, { positive: true }) : null;
+  if (steps === null && minutes === null && flags.resume === undefined) throw new UsageError('give --steps N and/or --minutes M: how long to train');
+  const {
+    out, preset: presetFlag, config, tasks, stopAt, batchSize, gradAccum, lr, warmup, minLrRatio, weightDecay, clipNorm, bf16, seed,
+    evalEvery, evalBatches, saveEvery, keep, maxNonfinite, augment, workers, tokenizer, vocab, resume, progressEvery: _p, debugNonfiniteSteps,
+    steps: _s, minutes: _m, ...datasetFlags
+  } = flags;
+  const fromFile = config !== undefined ? readConfigFile(config) : { overrides: {} };
+  const presetName = fromFile.preset ?? presetFlag;
+  if (!(presetName in PRESETS)) throw new UsageError(`--preset: unknown preset '${presetName}'; presets are ${Object.keys(PRESETS).join(', ')}`);
+  let taskList;
+  try {
+    taskList = parseTaskList(tasks);
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  let resumeFrom: string | undefined;
+  if (resume !== undefined && resume !== false) {
+    resumeFrom = typeof resume === 'string' ? resume : latestCheckpoint(out);
+    if (resumeFrom === undefined) throw new UsageError(`--resume: no checkpoint in ${out}/checkpoints to resume from`);
+  } else if (latestCheckpoint(out) !== undefined) {
+    throw new UsageError(`${out} already holds checkpoints (newest ${latestCheckpoint(out)}): pass --resume to continue that run, or choose another --out`);
+  }
+  const injected = debugNonfiniteSteps !== undefined ? new Set(debugNonfiniteSteps.split(',').map((s) => int('--debug-nonfinite-steps', s))) : undefined;
+  return {
+    runDir: out,
+    data: datasetSpecFromFlags(datasetFlags),
+    tasks: taskList,
+    preset: presetName,
+    overrides: fromFile.overrides,
+    ...(tokenizer !== undefined ? { tokenizerFile: tokenizer } : {}),
+    vocab: int('--vocab', vocab, 1),
+    ...(resumeFrom !== undefined ? { resumeFrom } : {}),
+    loop: {
+      steps, minutes,
+      ...(stopAt !== undefined ? { stopAt: int('--stop-at', stopAt, 1) } : {}),
+      batchSize: int('--batch-size', batchSize, 1),
+      gradAccum: int('--grad-accum', gradAccum, 1),
+      lr: numberFlag('--lr', lr, { min: 0 }),
+      warmup: warmup !== undefined ? int('--warmup', warmup) : steps !== null ? Math.max(1, Math.min(200, Math.round(0.05 * steps))) : 50,
+      minLrRatio: numberFlag('--min-lr-ratio', minLrRatio, { min: 0 }),
+      weightDecay: numberFlag('--weight-decay', weightDecay, { min: 0 }),
+      clipNorm: numberFlag('--clip-norm', clipNorm, { positive: true }),
+      bf16: bf16 === true,
+      seed: int('--seed', seed),
+      evalEvery: int('--eval-every', evalEvery),
+      evalBatches: int('--eval-batches', evalBatches, 1),
+      saveEvery: int('--save-every', saveEvery),
+      keepCheckpoints: int('--keep', keep, 1),
+      maxNonFinite: int('--max-nonfinite', maxNonfinite, 1),
+      augment: augment === true,
+      ...(workers !== undefined ? { workers: int('--workers', workers) } : {}),
+      ...(injected !== undefined ? { injectNonFinite: injected } : {}),
+    },
+    log,
+  };
+}
+
+/**
+ * Runs training with Ctrl-C handling: the first SIGINT stops after the current step and saves a
+ * checkpoint; a second one quits at once without saving.
+ */
+export async function runWithInterrupt(options: RunTrainingOptions): Promise<RunTrainingResult> {
+  const stop = new AbortController();
+  let presses = 0;
+  const onSigint = (): void => {
+    presses++;
+    if (presses === 1) {
+      options.progress?.log('m6: stopping after this step and saving a checkpoint (Ctrl-C again to quit without saving)');
+      stop.abort();
+    } else {
+      process.stderr.write('m6: quit without saving\n');
+      process.exit(130);
+    }
+  };
+  process.on('SIGINT', onSigint);
+  try {
+    const { runTraining } = await import('../../train/runTraining.js');
+    return await runTraining({ ...options, loop: { ...options.loop, stop: stop.signal } });
+  } catch (err) {
+    throw asUsageError(err);
+  } finally {
+    process.off('SIGINT', onSigint);
+  }
+}
+
+export function registerTrain(program: Command): void {
+  addTrainOptions(program.command('train').description('train one multitask M6 (describe, answer) on a dataset into a run folder'))
+    .action(async (flags: TrainFlags) => {
+      const progress = new ProgressLine(process.stderr, numberFlag('--progress-every', flags.progressEvery, { min: 0 }) * 1000);
+      const options = trainOptionsFromFlags(flags, (m) => progress.log(m));
+      const result = await runWithInterrupt({ ...options, progress });
+      const summary = `${result.message}; loss ${result.firstLoss.toFixed(3)} → ${result.finalLoss.toFixed(3)}, ${result.stepsPerSecond.toFixed(2)} steps/s, ${Math.round(result.tokensPerSecond)} tok/s` +
+        (result.nonFiniteSteps > 0 ? `, ${result.nonFiniteSteps} NaN/Inf steps skipped` : '');
+      if (result.status === 'non-finite') throw new UsageError(summary, 1);
+      if (result.status === 'interrupted') throw new UsageError(summary, 130);
+      console.log(summary);
+    });
+}

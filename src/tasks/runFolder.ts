@@ -1,0 +1,58 @@
+// A run folder as a usable model: the newest checkpoint's config, tokenizer and weights, loaded
+// once by the task verbs (`m6 describe --run R …`) and by `m6 demo` after training.
+import { existsSync, statSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import * as torch from '../torch/index.js';
+import type { Tokenizer } from '../data/tokenizer.js';
+import { M6Model, validateConfig, type M6Config } from '../model/index.js';
+import { latestCheckpoint, readCheckpointMeta, readCheckpointTensors, type TrainerState } from '../train/checkpoint.js';
+
+export interface LoadedRun {
+  /** The checkpoint folder the weights came from. */
+  checkpoint: string;
+  config: M6Config;
+  tokenizer: Tokenizer;
+  model: M6Model;
+  trainer: TrainerState;
+}
+
+export class RunFolderError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'RunFolderError';
+  }
+}
+
+/** A run folder (its newest checkpoint) or one checkpoint folder → the checkpoint folder. */
+export function resolveCheckpoint(path: string): string {
+  if (!existsSync(path) || !statSync(path).isDirectory()) throw new RunFolderError(`--run ${path}: no such folder (expected the --out folder of m6 train)`);
+  if (existsSync(join(path, 'trainer.json')) && existsSync(join(path, 'model.safetensors'))) return path;
+  const latest = latestCheckpoint(path);
+  if (latest === undefined) throw new RunFolderError(`--run ${path}: no checkpoint in ${join(path, 'checkpoints')} (train first: m6 train --out ${path} …)`);
+  return latest;
+}
+
+/** Loads the model in eval mode. Dispose `model` when done. */
+export async function loadRun(path: string): Promise<LoadedRun> {
+  const checkpoint = resolveCheckpoint(path);
+  const { config, tokenizer, trainer } = await readCheckpointMeta(checkpoint);
+  let cfg: M6Config;
+  try {
+    cfg = validateConfig(config);
+  } catch (err) {
+    throw new RunFolderError(`${join(checkpoint, 'config.json')}: ${(err as Error).message}`);
+  }
+  if (cfg.vocabSize !== tokenizer.vocabSize) {
+    throw new RunFolderError(`${basename(checkpoint)}: config.json has vocabSize ${cfg.vocabSize} but tokenizer.json has ${tokenizer.vocabSize} tokens`);
+  }
+  const model = new M6Model(cfg);
+  const { model: weights, optimizer } = readCheckpointTensors(checkpoint, trainer);
+  try {
+    model.loadStateDict(weights);
+  } finally {
+    for (const t of weights.values()) t.dispose();
+    for (const t of Object.values(optimizer.tensors)) t.dispose();
+  }
+  model.eval();
+  return { checkpoint, config: cfg, tokenizer, model, trainer };
+}

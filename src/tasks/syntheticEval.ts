@@ -1,0 +1,131 @@
+// Judging generated text against the synthetic catalog's exact truth: a description is right about
+// the category when the first garment word it names is the product's, and right about the colour
+// when the first colour word it names is the product's main colour (titles and descriptions both
+// lead with the main colour; the pattern's second colour comes later). Answers are judged by exact
+// match after lower-casing and trimming.
+import { readFileSync } from 'node:fs';
+import { CATEGORIES, COLOURS } from '../data/synth/attributes.js';
+import type { M6Model } from '../model/index.js';
+import type { Tokenizer } from '../data/tokenizer.js';
+import { bleu, ciderD, rougeL } from '../train/textMetrics.js';
+import { generateTexts } from './generateText.js';
+import { TASKS } from './instructions.js';
+
+export interface CatalogItem {
+  id: string;
+  image: string;
+  category: string;
+  colour: string;
+  title: string;
+  description: string;
+  qa: Array<{ question: string; answer: string }>;
+}
+
+function escapeRegExp(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+// Words that name each category. "shirt" must not match inside "t-shirt": a word here starts after
+// a non-letter that is not a hyphen.
+const CATEGORY_WORDS: ReadonlyArray<{ category: string; pattern: RegExp }> = CATEGORIES.map((c) => {
+  const words = new Set([c.name, c.en.toLowerCase(), c.noun.replace(/^pair of /, '')]);
+  const alternatives = [...words].map((w) => `${escapeRegExp(w)}s?`).join('|');
+  return { category: c.name, pattern: new RegExp(`(?<![a-z-])(?:${alternatives})(?![a-z])`, 'g') };
+});
+const COLOUR_WORDS = COLOURS.map((c) => ({ colour: c.name, pattern: new RegExp(`(?<![a-z])${escapeRegExp(c.name)}(?![a-z])`, 'g') }));
+
+function firstMatch<T extends { pattern: RegExp }>(text: string, table: readonly T[]): T | null {
+  const lower = text.toLowerCase();
+  let best: T | null = null, at = Infinity;
+  for (const entry of table) {
+    entry.pattern.lastIndex = 0;
+    const m = entry.pattern.exec(lower);
+    if (m !== null && m.index < at) { best = entry; at = m.index; }
+  }
+  return best;
+}
+
+/** The category a text names first, or null. */
+export function categoryOf(text: string): string | null {
+  return firstMatch(text, CATEGORY_WORDS)?.category ?? null;
+}
+
+/** The colour a text names first, or null. */
+export function colourOf(text: string): string | null {
+  return firstMatch(text, COLOUR_WORDS)?.colour ?? null;
+}
+
+export function normaliseAnswer(text: string): string {
+  return text.trim().toLowerCase().replace(/[.!。]+$/, '');
+}
+
+/** catalog.jsonl of `m6 data synth`, by product id. */
+export function readCatalog(file: string): Map<string, CatalogItem> {
+  const out = new Map<string, CatalogItem>();
+  for (const line of readFileSync(file, 'utf8').split('\n')) {
+    if (!line.trim()) continue;
+    const item = JSON.parse(line) as CatalogItem;
+    out.set(item.id, item);
+  }
+  return out;
+}
+
+export interface DescribeJudgement { id: string; image: string; truth: string; reference: string; generated: string; category: string; colour: string; categoryOk: boolean; colourOk: boolean }
+export interface AnswerJudgement { id: string; image: string; question: string; truth: string; generated: string; ok: boolean }
+
+export interface SyntheticEvalResult {
+  describe: { items: DescribeJudgement[]; categoryAccuracy: number; colourAccuracy: number; categoryBaseline: number; colourBaseline: number; bleu4: number; rougeL: number; ciderD: number };
+  answer: { items: AnswerJudgement[]; exactMatch: number } | null;
+  seconds: number;
+}
+
+function majorityShare(values: readonly string[]): number {
+  const counts = new Map<string, number>();
+  for (const v of values) counts.set(v, (counts.get(v) ?? 0) + 1);
+  return values.length ? Math.max(...counts.values()) / values.length : 0;
+}
+
+/**
+ * Describes each held-out item's image and answers its questions with the model, and judges both.
+ * `imageRoot` is the catalog folder (item.image is relative to it). Baselines are the majority
+ * class's share among the evaluated items (what always saying the commonest category would score).
+ */
+export async function evaluateSynthetic(model: M6Model, tokenizer: Tokenizer, items: readonly CatalogItem[], imageRoot: string, o: { maxQuestions?: number; withAnswers?: boolean } = {}): Promise<SyntheticEvalResult> {
+  const started = Date.now();
+  const path = (it: CatalogItem) => `${imageRoot}/${it.image}`;
+  const described = await generateTexts(model, tokenizer, items.map((it) => ({ image: path(it), source: TASKS.describe.instruction })), { maxNewTokens: TASKS.describe.maxNewTokens });
+  const dItems: DescribeJudgement[] = items.map((it, i) => {
+    const r = described[i]!;
+    const generated = r.ok ? r.text : `(error: ${r.error})`;
+    const category = categoryOf(generated) ?? '—', colour = colourOf(generated) ?? '—';
+    return { id: it.id, image: it.image, truth: it.title, reference: `${it.title} ${it.description}`, generated, category, colour, categoryOk: category === it.category, colourOk: colour === it.colour };
+  });
+  const share = (xs: boolean[]) => (xs.length ? xs.filter(Boolean).length / xs.length : 0);
+  let answer: SyntheticEvalResult['answer'] = null;
+  if (o.withAnswers !== false) {
+    const questions = items.flatMap((it) => it.qa.map((q) => ({ it, ...q }))).slice(0, o.maxQuestions ?? 300);
+    const answered = await generateTexts(model, tokenizer, questions.map((q) => ({ image: path(q.it), source: q.question })), { maxNewTokens: TASKS.answer.maxNewTokens });
+    const aItems = questions.map((q, i): AnswerJudgement => {
+      const r = answered[i]!;
+      const generated = r.ok ? r.text : `(error: ${r.error})`;
+      return { id: q.it.id, image: q.it.image, question: q.question, truth: q.answer, generated, ok: normaliseAnswer(generated) === normaliseAnswer(q.answer) };
+    });
+    answer = { items: aItems, exactMatch: share(aItems.map((a) => a.ok)) };
+  }
+  // The caption metrics compare with the text the model was trained to write (title and description).
+  const pairs = dItems.map((d) => ({ candidate: d.generated, references: [d.reference] }));
+  return {
+    describe: {
+      items: dItems,
+      bleu4: bleu(pairs),
+      rougeL: rougeL(pairs),
+      ciderD: ciderD(pairs),
+      categoryAccuracy: share(dItems.map((d) => d.categoryOk)),
+      colourAccuracy: share(dItems.map((d) => d.colourOk)),
+      categoryBaseline: majorityShare(items.map((it) => it.category)),
+      colourBaseline: majorityShare(items.map((it) => it.colour)),
+    },
+    answer,
+    seconds: (Date.now() - started) / 1000,
+  };
+}

@@ -1,0 +1,144 @@
+// From a dataset to the examples of each task: which rows can serve which task, with the task's
+// instruction as the model's source text (OFA-style: every task is an instruction to one model).
+// A task with no usable rows is skipped with a message saying what data it would need; it is never
+// an error, so one spec can drive every task its data supports.
+import { BadRowLog } from '../data/badRows.js';
+import type { DatasetSpec } from '../data/datasetSpec.js';
+import type { Example, TaskSource } from '../data/loader.js';
+import { readDataset, readTable, type DataRow } from '../data/manifest.js';
+import { TASKS, type TaskName } from './instructions.js';
+
+/** Split names held out for evaluation (rows with another split, or none, train). */
+const EVAL_SPLITS = new Set(['val', 'valid', 'validation', 'dev', 'test', 'eval', 'heldout', 'held-out']);
+
+export interface TaskRequest {
+  name: TaskName;
+  /** Relative share of batch slots. */
+  weight: number;
+}
+
+export interface TaskData {
+  /** Tasks that have training examples, with their weights. */
+  train: TaskSource[];
+  /** The same tasks' held-out examples (may be empty when the data has no eval split). */
+  eval: TaskSource[];
+  /** One line per requested task that was skipped, saying why. */
+  skipped: string[];
+  /** Rows of the dataset, for evaluation and reports that need the raw rows. */
+  rows: DataRow[];
+  badRows: number;
+}
+
+/** `describe,answer:0.5` → tasks with weights (default 1). Unknown names list the known ones. */
+export function parseTaskList(text: string): TaskRequest[] {
+  const out: TaskRequest[] = [];
+  for (const part of text.split(',').map((s) => s.trim()).filter((s) => s.length > 0)) {
+    const [name, weightText, ...rest] = part.split(':');
+    if (!(name! in TASKS) || rest.length > 0) {
+      throw new RangeError(`--tasks: unknown task '${part}': expected names from ${Object.keys(TASKS).join(', ')}, each optionally with :weight (e.g. describe:2,answer:1)`);
+    }
+    const weight = weightText === undefined ? 1 : Number(weightText);
+    if (!Number.isFinite(weight) || weight <= 0) throw new RangeError(`--tasks: the weight of '${name}' must be a positive number, got '${weightText}'`);
+    if (out.some((t) => t.name === name)) throw new RangeError(`--tasks: '${name}' is listed twice`);
+    out.push({ name: name as TaskName, weight });
+  }
+  if (out.length === 0) throw new RangeError('--tasks: no task given');
+  return out;
+}
+
+interface QaPair { question: string; answer: string }
+
+/**
+ * Question–answer pairs per manifest row: a `qa` column holding a JSON list of {question, answer}
+ * (the synthetic catalog writes one), or `question` and `answer` columns.
+ */
+async function readQaPairs(spec: DatasetSpec): Promise<Map<number, QaPair[]> | string> {
+  if (spec.manifest === undefined) return 'the data is an image folder; answer needs a manifest with a qa column (JSON list of {question, answer}) or question and answer columns';
+  const table = await readTable(spec.manifest, { format: spec.format, ...(spec.delimiter !== undefined ? { delimiter: spec.delimiter } : {}), ...(spec.columns !== undefined ? { columns: spec.columns } : {}), bad: new BadRowLog() });
+  const hasQa = table.columns.includes('qa');
+  const hasColumns = table.columns.includes('question') && table.columns.includes('answer');
+  if (!hasQa && !hasColumns) return `${spec.manifest} has no qa column (JSON list of {question, answer}) and no question and answer columns; its columns are ${table.columns.map((c) => `'${c}'`).join(', ')}`;
+  const byRow = new Map<number, QaPair[]>();
+  for (const record of table.records) {
+    const pairs: QaPair[] = [];
+    if (hasQa) {
+      try {
+        const list = JSON.parse(record.fields.get('qa') ?? '[]') as unknown;
+        if (Array.isArray(list)) {
+          for (const item of list) {
+            const q = (item as { question?: unknown })?.question, a = (item as { answer?: unknown })?.answer;
+            if (typeof q === 'string' && typeof a === 'string' && q.trim() && a.trim()) pairs.push({ question: q, answer: a });
+          }
+        }
+      } catch { /* a malformed qa cell gives this row no questions; the row still serves other tasks */ }
+    } else {
+      const q = record.fields.get('question'), a = record.fields.get('answer');
+      if (q && a) pairs.push({ question: q, answer: a });
+    }
+    if (pairs.length) byRow.set(record.row, pairs);
+  }
+  return byRow;
+}
+
+function isEvalRow(row: DataRow): boolean {
+  return row.split !== undefined && EVAL_SPLITS.has(row.split.toLowerCase());
+}
+
+/** Reads the dataset once and builds each requested task's train and eval examples. */
+export async function buildTaskData(spec: DatasetSpec, requested: readonly TaskRequest[]): Promise<TaskData> {
+  const dataset = await readDataset(spec);
+  const rows = dataset.rows;
+  const train: TaskSource[] = [], evalSets: TaskSource[] = [], skipped: string[] = [];
+  for (const { name, weight } of requested) {
+    let examples: Array<Example & { heldOut: boolean }> = [];
+    if (name === 'describe') {
+      const usable = rows.filter((r) => r.imagePath !== undefined && r.text !== undefined);
+      if (usable.length === 0) {
+        skipped.push('describe: skipped: no row has both an image and text (give --image-col and --text-col)');
+        continue;
+      }
+      examples = usable.map((r) => ({ id: r.id, imagePath: r.imagePath!, source: TASKS.describe.instruction, target: r.text!, heldOut: isEvalRow(r) }));
+    } else if (name === 'answer') {
+      const qa = await readQaPairs(spec);
+      if (typeof qa === 'string') {
+        skipped.push(`answer: skipped: ${qa}`);
+        continue;
+      }
+      for (const r of rows) {
+        (qa.get(r.row) ?? []).forEach((p, k) => {
+          const ex: Example & { heldOut: boolean } = { id: `${r.id}#q${k}`, source: p.question, target: p.answer, heldOut: isEvalRow(r) };
+          if (r.imagePath !== undefined) ex.imagePath = r.imagePath;
+          examples.push(ex);
+        });
+      }
+      if (examples.length === 0) {
+        skipped.push('answer: skipped: no row has a question and an answer');
+        continue;
+      }
+    } else {
+      skipped.push(`${name}: skipped: ${TASKS[name].unavailable ?? 'not available'}`);
+      continue;
+    }
+    const strip = ({ heldOut: _heldOut, ...e }: Example & { heldOut: boolean }): Example => e;
+    const trainExamples = examples.filter((e) => !e.heldOut).map(strip);
+    if (trainExamples.length === 0) {
+      skipped.push(`${name}: skipped: all ${examples.length} examples are in held-out splits (${[...EVAL_SPLITS].join('/')})`);
+      continue;
+    }
+    train.push({ name, examples: trainExamples, weight });
+    evalSets.push({ name, examples: examples.filter((e) => e.heldOut).map(strip), weight });
+  }
+  return { train, eval: evalSets, skipped, rows, badRows: dataset.bad.total };
+}
+
+/** Every text the tasks will feed the model (sources and targets): what a fresh tokenizer learns from. */
+export function taskTexts(data: TaskData): string[] {
+  const texts: string[] = [];
+  for (const t of [...data.train, ...data.eval]) {
+    for (const e of t.examples) {
+      if (e.source !== undefined) texts.push(e.source);
+      if (e.target !== undefined) texts.push(e.target);
+    }
+  }
+  return texts;
+}

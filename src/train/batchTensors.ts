@@ -1,0 +1,96 @@
+// A loader batch (typed arrays) → the model's inputs (tensors), for teacher forcing:
+//
+//   targetIds  <bos> a b c <eos> <pad>
+//   target     <bos> a b c <eos>          decoder input: every token but the last
+//   labels       a   b c <eos> -100       next token at each position; -100 where that token is padding
+//
+// Token ids become int64 and 1/0 masks become bool, as M6Model.forward wants them.
+import * as torch from '../torch/index.js';
+import type { Tensor } from '../torch/index.js';
+import type { Batch, TensorData } from '../data/loader.js';
+
+/** The label value the loss ignores (PyTorch's and M6Model's ignore_index). */
+export const IGNORE_INDEX = -100;
+
+export interface TrainingTensors {
+  images?: Tensor;        // (B, 3, S, S) float32
+  source: Tensor;         // (B, Ls) int64
+  sourceMask: Tensor;     // (B, Ls) bool
+  target: Tensor;         // (B, Lt-1) int64: decoder input
+  targetMask: Tensor;     // (B, Lt-1) bool
+  labels: Tensor;         // (B, Lt-1) int64, IGNORE_INDEX at padding
+  /** Label tokens (not ignored) per row: what the loss averages over, and the throughput count. */
+  labelCounts: number[];
+}
+
+/** Drops the last column of a row-major [B, L] array: [B, L-1]. */
+function withoutLastColumn<T extends Int32Array | Float32Array>(t: TensorData<T>, make: (n: number) => T): TensorData<T> {
+  const [B, L] = t.shape as [number, number];
+  const out = make(B * (L - 1));
+  for (let b = 0; b < B; b++) out.set(t.data.subarray(b * L, b * L + L - 1), b * (L - 1));
+  return { data: out, shape: [B, L - 1] };
+}
+
+/** Next-token labels: targetIds[:, 1:], with IGNORE_INDEX where targetMask[:, 1:] is 0. */
+export function nextTokenLabels(targetIds: TensorData<Int32Array>, targetMask: TensorData<Float32Array>): { labels: TensorData<Int32Array>; counts: number[] } {
+  const [B, L] = targetIds.shape as [number, number];
+  const labels = new Int32Array(B * (L - 1));
+  const counts = new Array<number>(B).fill(0);
+  for (let b = 0; b < B; b++) {
+    for (let t = 1; t < L; t++) {
+      const real = targetMask.data[b * L + t] !== 0;
+      labels[b * (L - 1) + t - 1] = real ? targetIds.data[b * L + t]! : IGNORE_INDEX;
+      if (real) counts[b]!++;
+    }
+  }
+  return { labels: { data: labels, shape: [B, L - 1] }, counts };
+}
+
+function ids(t: TensorData<Int32Array>, device: torch.Device): Tensor {
+  return torch.tensor(t.data, { shape: t.shape, dtype: 'int64', device });
+}
+
+function mask(t: TensorData<Float32Array>, device: torch.Device): Tensor {
+  return torch.tensor(Uint8Array.from(t.data, (v) => (v !== 0 ? 1 : 0)), { shape: t.shape, dtype: 'bool', device });
+}
+
+/** The tensors of one batch (created in the caller's scope). */
+export function batchToTensors(batch: Batch, device: torch.Device = 'cpu'): TrainingTensors {
+  if (batch.targetIds.shape[1]! < 2) throw new RangeError(`target rows need <bos> and at least one more token; got length ${batch.targetIds.shape[1]}`);
+  const { labels, counts } = nextTokenLabels(batch.targetIds, batch.targetMask);
+  const out: TrainingTensors = {
+    source: ids(batch.sourceIds, device),
+    sourceMask: mask(batch.sourceMask, device),
+    target: ids(withoutLastColumn(batch.targetIds, (n) => new Int32Array(n)), device),
+    targetMask: mask(withoutLastColumn(batch.targetMask, (n) => new Float32Array(n)), device),
+    labels: ids(labels, device),
+    labelCounts: counts,
+  };
+  if (batch.images !== null) out.images = channelsLast(torch.tensor(batch.images.data, { shape: batch.images.shape, device }));
+  return out;
+}
+
+/**
+ * The same (B, C, H, W) values stored channels-last (NHWC strides). Why: Debian's libtorch 1.13
+ * computes gelu's float32 backward wrongly (uninitialised memory: Inf/NaN or random values) when
+ * the incoming gradient is channels-last but gelu's input is not. The image stem's last gelu gets
+ * exactly such a gradient (from the patch projection, through a transpose), so with NCHW images
+ * the conv stages' gradients were garbage. With channels-last images the convolutions produce
+ * channels-last activations, both layouts agree, and the gradients match a float64 reference.
+ */
+export function channelsLast(images: Tensor): Tensor {
+  return torch.scope(() => images.permute(0, 2, 3, 1).contiguous().permute(0, 3, 1, 2));
+}
+
+/**
+ * Per-row mean cross-entropy over label tokens, as plain numbers (no grad): the per-task losses of
+ * the progress line come from these. Rows with no label token give NaN.
+ */
+export function rowLosses(logits: Tensor, labels: Tensor): number[] {
+  return torch.noGrad(() => torch.scope(() => {
+    const [B, T] = labels.shape as [number, number];
+    const tokenLoss = torch.nn.crossEntropy(logits.reshape(B * T, -1).float(), labels.reshape(B * T), { ignoreIndex: IGNORE_INDEX, reduction: 'none' }).view(B, T);
+    const counts = labels.ne(IGNORE_INDEX).sum(1).float();
+    return tokenLoss.sum(1).div(counts).toArray() as number[];
+  }));
+}

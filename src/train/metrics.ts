@@ -1,0 +1,51 @@
+// metrics.jsonl: one JSON object per line, appended as the run goes (a resumed run appends to the
+// same file), so curves can be plotted while it trains and after a crash.
+import { appendFileSync, existsSync, readFileSync } from 'node:fs';
+
+export interface TrainMetric {
+  kind: 'train';
+  step: number;
+  loss: number;
+  taskLoss: Record<string, number>;
+  lr: number;
+  gradNorm: number;
+  tokensPerSecond: number;
+  elapsedSeconds: number;
+}
+
+export interface EvalMetric {
+  kind: 'eval';
+  step: number;
+  /** Mean held-out loss per task. */
+  taskLoss: Record<string, number>;
+  /** Which examples were evaluated: the held-out split, or training rows when the data has no split. */
+  on: 'held-out' | 'train';
+}
+
+export interface EventMetric {
+  kind: 'event';
+  step: number;
+  event: 'start' | 'resume' | 'checkpoint' | 'non-finite' | 'interrupted' | 'stopped' | 'done' | 'bad-rows';
+  detail?: string;
+}
+
+export type Metric = TrainMetric | EvalMetric | EventMetric;
+
+export class MetricsLog {
+  constructor(readonly file: string) {}
+
+  write(m: Metric): void {
+    appendFileSync(this.file, JSON.stringify({ ...m, time: new Date().toISOString() }) + '\n');
+  }
+}
+
+/** Reads a metrics.jsonl (lines that do not parse, e.g. one cut by a crash, are skipped). */
+export function readMetrics(file: string): Metric[] {
+  if (!existsSync(file)) return [];
+  const out: Metric[] = [];
+  for (const line of readFileSync(file, 'utf8').split('\n')) {
+    if (!line.trim()) continue;
+    try { out.push(JSON.parse(line) as Metric); } catch { /* a torn last line */ }
+  }
+  return out;
+}

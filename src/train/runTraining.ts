@@ -1,0 +1,111 @@
+// A whole training run from validated options: data → task examples → tokenizer (trained on the
+// tasks' text unless one is given) → config → model → the loop, with resume from a checkpoint.
+// `m6 train` parses flags into RunTrainingOptions and `m6 demo` builds them in code; both end here.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import * as torch from '../torch/index.js';
+import type { DatasetSpec } from '../data/datasetSpec.js';
+import { Tokenizer } from '../data/tokenizer.js';
+import { M6Model, preset, validateConfig, type M6Config } from '../model/index.js';
+import { buildTaskData, taskTexts, type TaskData, type TaskRequest } from '../tasks/taskData.js';
+import { readCheckpointMeta, readCheckpointTensors } from './checkpoint.js';
+import { ProgressLine } from './progress.js';
+import { train, type TrainOptions, type TrainResult } from './trainer.js';
+
+export interface RunTrainingOptions {
+  runDir: string;
+  data: DatasetSpec;
+  tasks: TaskRequest[];
+  preset: string;
+  /** Config fields over the preset (from --config FILE). */
+  overrides: Partial<M6Config>;
+  /** A tokenizer.json to reuse; otherwise one is trained on the tasks' text. */
+  tokenizerFile?: string;
+  /** Text vocabulary of a freshly trained tokenizer (specials + bytes + merges). */
+  vocab: number;
+  /** A checkpoint folder to continue from. */
+  resumeFrom?: string;
+  loop: Omit<TrainOptions, 'runDir' | 'model' | 'tokenizer' | 'tasks' | 'evalTasks' | 'resume' | 'progress'>;
+  /** Where messages go (skipped tasks, what was built). */
+  log: (message: string) => void;
+  progress?: ProgressLine;
+}
+
+export class TrainingSetupError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'TrainingSetupError';
+  }
+}
+
+export interface RunTrainingResult extends TrainResult {
+  data: TaskData;
+  config: M6Config;
+}
+
+export async function runTraining(o: RunTrainingOptions): Promise<RunTrainingResult> {
+  mkdirSync(o.runDir, { recursive: true });
+  const data = await buildTaskData(o.data, o.tasks);
+  for (const line of data.skipped) o.log(line);
+  if (data.badRows > 0) o.log(`${data.badRows} bad rows of the dataset were skipped (see m6 data inspect)`);
+  if (data.train.length === 0) throw new TrainingSetupError(`no task has training data (asked for ${o.tasks.map((t) => t.name).join(', ')}); see the messages above`);
+  o.log(`tasks: ${data.train.map((t, i) => `${t.name} (${t.examples.length} train, ${data.eval[i]!.examples.length} held out, weight ${t.weight ?? 1})`).join('; ')}`);
+
+  let tokenizer: Tokenizer;
+  let config: M6Config;
+  let resume: TrainOptions['resume'];
+  let loop = o.loop;
+  let resumeWeights: Map<string, torch.Tensor> | undefined;
+  if (o.resumeFrom !== undefined) {
+    const meta = await readCheckpointMeta(o.resumeFrom);
+    tokenizer = meta.tokenizer;
+    config = validateConfig(meta.config);
+    const t = meta.trainer;
+    // The data order and the schedule are part of the state: a resumed run keeps the checkpoint's.
+    loop = { ...loop, seed: t.seed, batchSize: t.batchSize, gradAccum: t.gradAccum, augment: t.augment ?? false, lr: t.schedule.lr, warmup: t.schedule.warmup, minLrRatio: t.schedule.minLrRatio };
+    const now = data.train.map((s) => ({ name: s.name, weight: s.weight ?? 1, examples: s.examples.length }));
+    if (JSON.stringify(now) !== JSON.stringify(t.tasks)) {
+      o.log(`warning: the tasks/data differ from the checkpoint's (${JSON.stringify(t.tasks)} then, ${JSON.stringify(now)} now): training goes on, but not as an exact continuation`);
+    }
+    const tensors = readCheckpointTensors(o.resumeFrom, t);
+    resume = { trainer: t, optimizer: tensors.optimizer };
+    resumeWeights = tensors.model;
+    o.log(`resuming from ${o.resumeFrom} (step ${t.step})`);
+  } else {
+    const base = preset(o.preset);
+    if (o.tokenizerFile !== undefined) {
+      tokenizer = await Tokenizer.load(o.tokenizerFile);
+    } else {
+      const texts = taskTexts(data);
+      const started = Date.now();
+      tokenizer = Tokenizer.train(texts, { vocabSize: o.vocab, imageCodes: o.overrides.imageCodes ?? base.imageCodes });
+      o.log(`trained a tokenizer on ${texts.length} texts: ${tokenizer.textVocabSize} text tokens + ${tokenizer.imageCodes} image codes (${((Date.now() - started) / 1000).toFixed(1)}s)`);
+    }
+    await tokenizer.save(join(o.runDir, 'tokenizer.json'));
+    // The vocabulary is the tokenizer's: the config follows it (one head over text and image codes).
+    try {
+      config = preset(o.preset, { ...o.overrides, vocabSize: tokenizer.vocabSize, imageCodeStart: tokenizer.imageCodeStart, imageCodes: tokenizer.imageCodes });
+    } catch (err) {
+      throw new TrainingSetupError((err as Error).message);
+    }
+  }
+  writeFileSync(join(o.runDir, 'config.json'), JSON.stringify(config, null, 2) + '\n');
+
+  torch.manualSeed(loop.seed);
+  const model = new M6Model(config);
+  try {
+    if (resumeWeights !== undefined) {
+      model.loadStateDict(resumeWeights);
+      for (const t of resumeWeights.values()) t.dispose();
+    }
+    o.log(`model ${config.name}: ${(model.numParameters() / 1e6).toFixed(2)}M parameters, ${config.layers} layers × ${config.dim}, images ${config.imageSize}px, vocabulary ${config.vocabSize}`);
+    const result = await train({
+      ...loop, runDir: o.runDir, model, tokenizer, tasks: data.train, evalTasks: data.eval,
+      ...(resume !== undefined ? { resume } : {}), ...(o.progress !== undefined ? { progress: o.progress } : {}),
+    });
+    if (resume !== undefined) for (const t of Object.values(resume.optimizer.tensors)) t.dispose();
+    return { ...result, data, config };
+  } finally {
+    model.dispose();
+  }
+}

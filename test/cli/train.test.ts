@@ -1,0 +1,145 @@
+// End to end through the CLI, as a user runs it (node bin/m6.js …), on a tiny synthetic catalog and
+// a tiny model (seconds, not minutes): train → checkpoints → exact resume → describe/answer;
+// Ctrl-C mid-run leaves a loadable checkpoint; NaN/Inf steps are skipped and stop the run when
+// they persist, with the last good checkpoint intact; user errors are one line, no stack.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadSafetensors } from '../../src/io/index.js';
+import { listCheckpoints } from '../../src/train/checkpoint.js';
+import { loadRun } from '../../src/tasks/runFolder.js';
+import { readMetrics } from '../../src/train/metrics.js';
+import { repoRoot } from '../helpers.js';
+import { m6 } from '../data/fixtures.js';
+
+let dir = '';
+let common: string[] = [];
+
+before(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'm6-train-'));
+  const synth = await m6(['data', 'synth', '--out', join(dir, 'catalog'), '--n', '40', '--seed', '2', '--size', '64']);
+  assert.equal(synth.status, 0, synth.stderr);
+  writeFileSync(join(dir, 'tiny.json'), JSON.stringify({ layers: 1, dim: 32, heads: 2, ffnDim: 64, imageSize: 32, patchSize: 8, stemChannels: 8, maxTextLen: 64 }));
+  common = ['--data', join(dir, 'catalog', 'dataset.json'), '--split', 'train:0.8,test:0.2', '--config', join(dir, 'tiny.json'),
+    '--batch-size', '4', '--vocab', '400', '--workers', '0', '--seed', '3'];
+});
+
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+function maxWeightDifference(a: string, b: string): number {
+  const ta = loadSafetensors(a).tensors, tb = loadSafetensors(b).tensors;
+  assert.deepEqual([...ta.keys()].sort(), [...tb.keys()].sort());
+  let max = 0;
+  for (const [k, t] of ta) max = Math.max(max, t.sub(tb.get(k)!).abs().max().item());
+  return max;
+}
+
+test('train 20 steps straight = 10 (--stop-at), resume, 10 more (fp32, fixed seed); then describe and answer', async () => {
+  const straight = join(dir, 'straight'), split = join(dir, 'split');
+  // --augment too: crops and flips are part of the data stream, and the resumed run must replay them
+  // from the checkpoint without being told.
+  const a = await m6(['train', ...common, '--augment', '--steps', '20', '--out', straight, '--save-every', '5', '--keep', '2', '--eval-every', '10', '--tasks', 'describe,answer,design']);
+  assert.equal(a.status, 0, a.stderr);
+  assert.match(a.stdout, /done: step 20; saved .*step-00000020/);
+  assert.match(a.stderr, /design: skipped: needs the VQ image tokenizer/);
+  assert.match(a.stderr, /step 20\/20 \[#+\] 100% \| loss [\d.]+ \((describe|answer) [\d.]+ (describe|answer) [\d.]+\) \| [\d,]+ tok\/s \| lr [\d.e+-]+ \| ETA 0s/);
+  assert.deepEqual(listCheckpoints(straight).map((c) => c.step), [15, 20], 'the newest 2 kept');
+  for (const f of ['config.json', 'tokenizer.json', 'metrics.jsonl']) assert.ok(existsSync(join(straight, f)), f);
+  const metrics = readMetrics(join(straight, 'metrics.jsonl'));
+  assert.equal(metrics.filter((m) => m.kind === 'train').length, 20);
+  assert.deepEqual(metrics.filter((m) => m.kind === 'eval').map((m) => m.step), [10, 20]);
+
+  const first = await m6(['train', ...common, '--augment', '--steps', '20', '--stop-at', '10', '--out', split]);
+  assert.equal(first.status, 0, first.stderr);
+  const refuse = await m6(['train', ...common, '--steps', '20', '--out', split]);
+  assert.equal(refuse.status, 2);
+  assert.match(refuse.stderr, /already holds checkpoints .* pass --resume/);
+  const second = await m6(['train', ...common, '--out', split, '--resume']);
+  assert.equal(second.status, 0, second.stderr);
+  assert.match(second.stderr, /resuming from .*step-00000010 \(step 10\)/);
+  assert.doesNotMatch(second.stderr, /warning: the tasks\/data differ/);
+  const trainer = JSON.parse(readFileSync(join(split, 'checkpoints', 'step-00000020', 'trainer.json'), 'utf8'));
+  assert.equal(trainer.step, 20);
+  assert.equal(trainer.dataPosition, 20);
+  assert.equal(trainer.optimizer.step, 20);
+  const diff = maxWeightDifference(join(straight, 'checkpoints', 'step-00000020', 'model.safetensors'), join(split, 'checkpoints', 'step-00000020', 'model.safetensors'));
+  assert.ok(diff <= 1e-5, `weights differ by ${diff}`);
+
+  const image = join(dir, 'catalog', 'images', 'p000001.png');
+  const described = await m6(['describe', '--run', straight, image, join(dir, 'missing.png'), image, '--max-tokens', '6']);
+  assert.equal(described.status, 1, 'one input failed');
+  const lines = described.stdout.split('\n').filter(Boolean);
+  assert.equal(lines.length, 2);
+  assert.ok(lines.every((l) => l.startsWith(`${image}\t`)));
+  assert.equal(lines[0], lines[1], 'greedy: the same image gets the same text');
+  assert.match(described.stderr, /missing\.png: error: missing file/);
+  assert.match(described.stderr, /1 of 3 inputs failed/);
+
+  const answered = await m6(['answer', '--run', straight, '--image', image, 'What colour is it?', 'What pattern does it have?', '--max-tokens', '4', '--json']);
+  assert.equal(answered.status, 0, answered.stderr);
+  const rows = JSON.parse(answered.stdout) as Array<{ input: string; image: string; text: string }>;
+  assert.deepEqual(rows.map((r) => r.input), ['What colour is it?', 'What pattern does it have?']);
+  assert.ok(rows.every((r) => typeof r.text === 'string' && r.image === image));
+  const textOnly = await m6(['answer', '--run', join(straight, 'checkpoints', 'step-00000015'), 'Is it red?', '--max-tokens', '3']);
+  assert.equal(textOnly.status, 0, textOnly.stderr);
+});
+
+test('Ctrl-C (SIGINT) mid-run saves a loadable checkpoint and exits 130', async () => {
+  const out = join(dir, 'interrupted');
+  const child = spawn(process.execPath, [join(repoRoot, 'bin/m6.js'), 'train', ...common, '--steps', '100000', '--out', out], { cwd: repoRoot });
+  let stderr = '';
+  const code = await new Promise<number | null>((resolve, reject) => {
+    let sent = false;
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+      // "step 1/…" is printed after the first step: the loop is running.
+      if (!sent && /step 1\/100000/.test(stderr)) {
+        sent = true;
+        child.kill('SIGINT');
+      }
+    });
+    child.on('error', reject);
+    child.on('close', resolve);
+  });
+  assert.equal(code, 130, stderr);
+  assert.match(stderr, /stopping after this step and saving a checkpoint/);
+  assert.match(stderr, /interrupted at step \d+: saved .*; continue with --resume/);
+  const [ckpt] = listCheckpoints(out);
+  assert.ok(ckpt && ckpt.step >= 1, 'a checkpoint');
+  const run = await loadRun(out);
+  assert.equal(run.trainer.step, ckpt.step);
+  run.model.dispose();
+});
+
+test('NaN/Inf losses: skipped and counted; many in a row stop the run with the last good checkpoint intact', async () => {
+  const out = join(dir, 'nan');
+  const r = await m6(['train', ...common, '--steps', '30', '--out', out, '--save-every', '5', '--debug-nonfinite-steps', '2,7,8,9', '--max-nonfinite', '3']);
+  assert.equal(r.status, 1, r.stderr);
+  assert.match(r.stderr, /m6: stopped: 3 steps in a row had a NaN\/Inf loss or gradient \(steps 7–9\); the last good checkpoint is .*step-00000005/);
+  assert.match(r.stderr, /4 NaN\/Inf steps skipped/);
+  assert.deepEqual(listCheckpoints(out).map((c) => c.step), [5]);
+  const events = readMetrics(join(out, 'metrics.jsonl')).filter((m) => m.kind === 'event' && m.event === 'non-finite');
+  assert.deepEqual(events.map((e) => e.step), [2, 7, 8, 9]);
+  const run = await loadRun(out);
+  assert.equal(run.trainer.step, 5);
+  run.model.dispose();
+});
+
+test('user errors: one line, no stack', async () => {
+  const bad = await m6(['train', ...common, '--out', join(dir, 'x'), '--steps', '5', '--tasks', 'describe,sing']);
+  assert.equal(bad.status, 2);
+  assert.match(bad.stderr, /unknown task 'sing': expected names from describe, answer, design, embed/);
+  const noLength = await m6(['train', ...common, '--out', join(dir, 'x')]);
+  assert.equal(noLength.status, 2);
+  assert.match(noLength.stderr, /give --steps N and\/or --minutes M/);
+  const onlyDesign = await m6(['train', ...common, '--out', join(dir, 'x'), '--steps', '5', '--tasks', 'design']);
+  assert.equal(onlyDesign.status, 2);
+  assert.match(onlyDesign.stderr, /no task has training data/);
+  const noRun = await m6(['describe', '--run', join(dir, 'nothing'), 'a.png']);
+  assert.equal(noRun.status, 2);
+  assert.match(noRun.stderr, /no such folder/);
+  for (const r of [bad, noLength, onlyDesign, noRun]) assert.doesNotMatch(r.stderr, /\n\s+at /);
+});

@@ -1,0 +1,22 @@
+// `m6 demo` end to end on a very short budget: catalog, training, held-out evaluation, report.html.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { m6, tempDir } from '../data/fixtures.js';
+
+test('m6 demo: synthesise, train briefly, evaluate held-out items, write report.html', async (t) => {
+  const dir = tempDir(t, 'm6-demo-');
+  const r = await m6(['demo', '--out', dir, '--minutes', '0.25', '--n', '60', '--eval-items', '4', '--no-bf16']);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /describe category accuracy [\d.]+% \(majority [\d.]+%\); colour [\d.]+% \(majority [\d.]+%\); BLEU-4 [\d.]+, ROUGE-L [\d.]+, CIDEr-D [\d.]+; answer exact match [\d.]+%/);
+  assert.match(r.stdout, /report: .*run\/report\.html/);
+  const html = readFileSync(join(dir, 'run', 'report.html'), 'utf8');
+  assert.match(html, /<img src="\.\.\/catalog\/images\/p\d{6}\.png"/, 'real images linked relative to the report');
+  assert.match(html, /<svg[^>]*aria-label="training loss"|not enough steps for a curve/);
+  assert.match(html, /describe: category accuracy/);
+  const results = JSON.parse(readFileSync(join(dir, 'run', 'demo-results.json'), 'utf8'));
+  assert.equal(results.describe.items, 4);
+  assert.ok(results.steps >= 1);
+  assert.ok(existsSync(join(dir, 'catalog', 'catalog.jsonl')));
+});

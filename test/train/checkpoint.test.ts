@@ -1,0 +1,90 @@
+// Checkpoint I/O: a saved checkpoint loads back to the same weights and optimizer state; only the
+// newest K are kept; a temp folder left by a crash is never taken for a checkpoint; the schedule.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import * as torch from '../../src/torch/index.js';
+import { Tokenizer } from '../../src/data/tokenizer.js';
+import { M6Model, preset } from '../../src/model/index.js';
+import { latestCheckpoint, listCheckpoints, readCheckpointMeta, readCheckpointTensors, saveCheckpoint, type TrainerState } from '../../src/train/checkpoint.js';
+import { lrFactor, makeOptimizer, timeLrFactor } from '../../src/train/trainer.js';
+import { loadRun } from '../../src/tasks/runFolder.js';
+import { tempDir } from '../data/fixtures.js';
+
+const tokenizer = Tokenizer.train(['a red dress', 'a blue shirt', 'what colour is it?'], { vocabSize: 300, imageCodes: 16 });
+const config = preset('m6-nano', {
+  layers: 1, dim: 16, heads: 2, ffnDim: 32, imageSize: 16, patchSize: 8, stemChannels: 4, maxTextLen: 16,
+  vocabSize: tokenizer.vocabSize, imageCodeStart: tokenizer.imageCodeStart, imageCodes: tokenizer.imageCodes,
+});
+
+function state(step: number, optimizer: TrainerState['optimizer']): TrainerState {
+  return {
+    version: 1, step, dataPosition: step, seed: 1, gradAccum: 1, batchSize: 2, augment: false, schedule: { lr: 1e-3, warmup: 2, totalSteps: 10, minLrRatio: 0.1 },
+    nonFiniteSteps: 0, tokensSeen: 0, elapsedSeconds: 0, optimizer, tasks: [], savedAt: new Date().toISOString(),
+  };
+}
+
+test('save → load: same weights, same AdamW moments; keep the newest K; temp folders ignored', async (t) => {
+  const dir = tempDir(t, 'm6-ckpt-');
+  torch.manualSeed(0);
+  const model = new M6Model(config);
+  const opt = makeOptimizer(model, 1e-3, 0.01);
+  torch.scope(() => {
+    const target = torch.randint(0, 200, [2, 5]);
+    model.forward({ target, labels: target }).loss!.backward();
+  });
+  opt.step();
+  opt.zeroGrad();
+  for (const step of [1, 2, 3]) {
+    saveCheckpoint(dir, { model: model.stateDict(), optimizer: opt.stateDict(), config, tokenizer, trainer: state(step, opt.stateDict().meta) }, 2);
+  }
+  assert.deepEqual(listCheckpoints(dir).map((c) => c.step), [2, 3]);
+  mkdirSync(join(dir, 'checkpoints', '.step-00000009.tmp-1'));   // a crashed writer's leftovers
+  mkdirSync(join(dir, 'checkpoints', 'step-00000009'));          // no trainer.json: incomplete
+  assert.equal(latestCheckpoint(dir), join(dir, 'checkpoints', 'step-00000003'));
+  const ckpt = latestCheckpoint(dir)!;
+  assert.deepEqual(readdirSync(ckpt).sort(), ['config.json', 'model.safetensors', 'optimizer.safetensors', 'tokenizer.json', 'trainer.json']);
+  const meta = await readCheckpointMeta(ckpt);
+  assert.equal(meta.trainer.step, 3);
+  assert.equal(meta.trainer.optimizer.step, 1);
+  assert.deepEqual(meta.config, config);
+  assert.equal(meta.tokenizer.vocabSize, tokenizer.vocabSize);
+  const tensors = readCheckpointTensors(ckpt, meta.trainer);
+  for (const [k, v] of model.stateDict()) assert.equal(tensors.model.get(k)!.sub(v).abs().max().item(), 0, k);
+  const opt2 = makeOptimizer(new M6Model(config), 1e-3, 0.01);
+  opt2.loadStateDict(tensors.optimizer);
+  const a = opt.stateDict().tensors, b = opt2.stateDict().tensors;
+  assert.ok(Object.keys(a).length > 0);
+  for (const k of Object.keys(a)) assert.equal(a[k]!.sub(b[k]!).abs().max().item(), 0, k);
+  const run = await loadRun(dir);
+  assert.equal(run.checkpoint, ckpt);
+  assert.equal(run.model.training, false);
+  for (const [k, v] of model.stateDict()) assert.equal(run.model.stateDict().get(k)!.sub(v).abs().max().item(), 0, k);
+  assert.ok(JSON.parse(readFileSync(join(ckpt, 'trainer.json'), 'utf8')).savedAt);
+  assert.ok(!existsSync(join(dir, 'checkpoints', 'step-00000001')), 'pruned');
+  run.model.dispose();
+  model.dispose();
+});
+
+test('loadRun: a folder without checkpoints says how to make one', async (t) => {
+  const dir = tempDir(t, 'm6-ckpt-');
+  await assert.rejects(loadRun(dir), /no checkpoint in .*checkpoints \(train first: m6 train --out/);
+  await assert.rejects(loadRun(join(dir, 'nope')), /no such folder/);
+});
+
+test('lr schedule: linear warmup, cosine to the floor, constant while the length is unknown', () => {
+  assert.equal(lrFactor(0, 4, 20, 0.1), 0.25);
+  assert.equal(lrFactor(3, 4, 20, 0.1), 1);
+  assert.equal(lrFactor(4, 4, 20, 0.1), 1);
+  assert.ok(Math.abs(lrFactor(12, 4, 20, 0.1) - 0.55) < 1e-12);
+  assert.equal(lrFactor(20, 4, 20, 0.1), 0.1);
+  assert.equal(lrFactor(50, 4, null, 0.1), 1);
+});
+
+test('time-bounded schedule: warmup in steps, then cosine over the budget used', () => {
+  assert.equal(timeLrFactor(1, 4, 0.9, 0.1), 0.5);
+  assert.equal(timeLrFactor(10, 4, 0, 0.1), 1);
+  assert.ok(Math.abs(timeLrFactor(10, 4, 0.5, 0.1) - 0.55) < 1e-12);
+  assert.equal(timeLrFactor(10, 4, 1.5, 0.1), 0.1);
+});

@@ -1,0 +1,64 @@
+// Task examples from a dataset (describe from image + text, answer from the qa column, held-out
+// splits, skipped tasks with reasons), the --tasks list, and the synthetic judges of generated text.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { writeSyntheticCatalog } from '../../src/data/synth/catalog.js';
+import { loadDatasetSpecFile, resolveDatasetSpec } from '../../src/data/datasetSpec.js';
+import { buildTaskData, parseTaskList, taskTexts } from '../../src/tasks/taskData.js';
+import { TASKS } from '../../src/tasks/instructions.js';
+import { categoryOf, colourOf, normaliseAnswer } from '../../src/tasks/syntheticEval.js';
+import { tempDir } from '../data/fixtures.js';
+
+test('--tasks: names with optional weights; unknown names and bad weights are errors', () => {
+  assert.deepEqual(parseTaskList('describe:2, answer'), [{ name: 'describe', weight: 2 }, { name: 'answer', weight: 1 }]);
+  assert.throws(() => parseTaskList('describe,sing'), /unknown task 'sing'/);
+  assert.throws(() => parseTaskList('answer:0'), /must be a positive number/);
+  assert.throws(() => parseTaskList('answer,answer'), /listed twice/);
+});
+
+test('task data from the synthetic catalog: describe and answer examples, held-out split, design skipped', async (t) => {
+  const dir = tempDir(t, 'm6-tasks-');
+  await writeSyntheticCatalog({ out: dir, count: 30, seed: 5, size: 64 });
+  const spec = resolveDatasetSpec({ ...loadDatasetSpecFile(join(dir, 'dataset.json')), split: 'train:0.7,test:0.3' });
+  const data = await buildTaskData(spec, parseTaskList('describe:3,answer,design'));
+  assert.deepEqual(data.train.map((s) => [s.name, s.weight]), [['describe', 3], ['answer', 1]]);
+  assert.equal(data.skipped.length, 1);
+  assert.match(data.skipped[0]!, /^design: skipped: needs the VQ image tokenizer/);
+  const [describe, answer] = data.train;
+  assert.equal(describe!.examples.length + data.eval[0]!.examples.length, 30);
+  assert.ok(data.eval[0]!.examples.length > 0, 'some items held out');
+  const ex = describe!.examples[0]!;
+  assert.equal(ex.source, TASKS.describe.instruction);
+  assert.ok(ex.imagePath?.endsWith('.png'));
+  assert.ok(ex.target && ex.target.length > 10);
+  const q = answer!.examples[0]!;
+  assert.match(q.id, /#q0$/);
+  assert.ok(q.imagePath && q.source && q.target);
+  // No item is on both sides of the split.
+  const trainIds = new Set(answer!.examples.map((e) => e.id.split('#')[0]));
+  assert.ok(data.eval[1]!.examples.every((e) => !trainIds.has(e.id.split('#')[0])));
+  assert.ok(taskTexts(data).includes(q.target!));
+});
+
+test('answer without question data is skipped with the columns it looked for', async (t) => {
+  const dir = tempDir(t, 'm6-tasks-');
+  await writeSyntheticCatalog({ out: dir, count: 5, seed: 1, size: 64 });
+  const { writeFileSync, readFileSync } = await import('node:fs');
+  const rows = readFileSync(join(dir, 'catalog.jsonl'), 'utf8').trim().split('\n').map((l) => { const { qa: _qa, ...rest } = JSON.parse(l); return JSON.stringify(rest); });
+  writeFileSync(join(dir, 'catalog.jsonl'), rows.join('\n') + '\n');
+  const data = await buildTaskData(resolveDatasetSpec(loadDatasetSpecFile(join(dir, 'dataset.json'))), parseTaskList('describe,answer'));
+  assert.deepEqual(data.train.map((s) => s.name), ['describe']);
+  assert.match(data.skipped[0]!, /answer: skipped: .*has no qa column .*and no question and answer columns/);
+});
+
+test('judging generated text: first garment word and first colour word', () => {
+  assert.equal(categoryOf('Red Striped Short-Sleeve T-Shirt'), 't-shirt');
+  assert.equal(categoryOf('White Checked Long-Sleeve Shirt. This shirt comes in white.'), 'shirt');
+  assert.equal(categoryOf('Navy Trousers A pair of trousers in solid navy.'), 'trousers');
+  assert.equal(categoryOf('Grey Sneakers'), 'sneaker');
+  assert.equal(categoryOf('a colourful thing'), null);
+  assert.equal(colourOf('Blue Polka-Dot Dress with white polka dots'), 'blue');
+  assert.equal(colourOf('no colour here'), null);
+  assert.equal(normaliseAnswer(' Yes. '), 'yes');
+});
