@@ -320,7 +320,10 @@ export class Tensor implements Owned, Disposable {
   sigmoid(): Tensor { return unary(this, O.sigmoid); }
   relu(): Tensor { return unary(this, O.relu); }
   /** GELU; `approximate: 'tanh'` for the GPT-2 form. */
-  gelu(approximate: 'none' | 'tanh' = 'none'): Tensor { return wrap(native.call(O.gelu, this.handle, approximate)); }
+  gelu(approximate: 'none' | 'tanh' = 'none'): Tensor {
+    if (approximate === 'none' && GELU_NEEDS_DENSE_GRAD && this.requiresGrad && native.gradEnabled()) return geluDenseGrad(this);
+    return wrap(native.call(O.gelu, this.handle, approximate));
+  }
   silu(): Tensor { return unary(this, O.silu); }
   erf(): Tensor { return unary(this, O.erf); }
   reciprocal(): Tensor { return unary(this, O.reciprocal); }
@@ -482,6 +485,24 @@ export function wrap(r: NativeResult): Tensor {
 export function wrapList(r: NativeResult): Tensor[] {
   if (!Array.isArray(r)) throw new Error('expected a list of tensors from libtorch');
   return r.map((h) => wrap(h));
+}
+
+// libtorch 1.13's CPU backward of the exact (erf) GELU is wrong — NaN/Inf or garbage — when the gradient
+// reaching it is strided differently from its input (e.g. gelu(x).transpose(1, 2) @ w). Python's torch
+// 1.13 has the same bug. Routing the output through reshape(-1).view(shape) costs nothing forward, and
+// its backward hands gelu a contiguous gradient (a copy only when it was not); the input is made
+// contiguous too. 2.x kernels are fine.
+const GELU_NEEDS_DENSE_GRAD = /^1\./.test(native.runtimeInfo().torchVersion);
+
+function geluDenseGrad(x: Tensor): Tensor {
+  const xc = x.isContiguous() ? x : x.contiguous();
+  const y = wrap(native.call(O.gelu, xc.handle, 'none'));
+  const flat = y.reshape(-1);
+  const out = flat.view(x.shape);
+  flat.dispose();
+  y.dispose();
+  if (xc !== x) xc.dispose();
+  return out;
 }
 
 function unary(t: Tensor, opId: number): Tensor { return wrap(native.call(opId, t.handle)); }

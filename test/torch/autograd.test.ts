@@ -141,3 +141,19 @@ test('callAsync runs off the main thread and carries grad mode with it', async (
   assertClose(noGradResult.sum().item(), withGrad.sum().item(), 1e-3);
   await assert.rejects(torch.callAsync('aten::mm', '', [torch.ones([2, 3]), torch.ones([2, 3])]), /aten::mm/);
 });
+
+test('GELU gradients are right whatever the layout of the incoming gradient (libtorch 1.13 kernel bug worked around)', () => {
+  torch.manualSeed(11);
+  const w = torch.randn([16, 8]);
+  const x = torch.randn([4, 16, 32], { requiresGrad: true });
+  x.gelu().transpose(1, 2).matmul(w).sum().backward();
+  const xd = x.detach().double().requiresGrad_();
+  xd.gelu().transpose(1, 2).matmul(w.double()).sum().backward();
+  assertClose(x.grad!.double().sub(xd.grad!).abs().max().item(), 0, 1e-5);
+  // A non-contiguous input too.
+  const y = torch.randn([32, 16], { requiresGrad: true });
+  y.T.gelu().matmul(torch.randn([32, 3])).sum().backward();
+  const yd = y.detach().double().requiresGrad_();
+  yd.T.gelu().matmul(torch.randn([32, 3], { dtype: 'float64' }).mul(0)).sum().backward();
+  assert.ok(y.grad!.isfinite().all().item());
+});
