@@ -106,6 +106,9 @@ export class ImageWorkerPool implements ImagePreparer {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    // An idle worker is unref'd; awaiting its termination with nothing else keeping the event loop
+    // alive lets Node exit mid-await (exit code 13, "unsettled top-level await"). Ref them first.
+    for (const s of this.slots) s.worker.ref();
     await Promise.all(this.slots.map((s) => s.worker.terminate()));
     for (const p of this.pending.values()) p.reject(new Error('image worker pool closed'));
     this.pending.clear();
