@@ -52,13 +52,16 @@ export class BareTransformer {
     const causal = torch.ones([T, T], { dtype: 'bool' }).tril();
     let x = F.embedding(tokens, this.wte).add(this.wpe);  // (B, T, D)
     for (const b of this.blocks) {
-      const h = F.layerNorm(x, [D], b.ln1w, b.ln1b);
-      const [q, k, v] = F.linear(h, b.wqkv, b.bqkv).split(D, -1)
-        .map((t) => t.view(B, T, H, D / H).transpose(1, 2));  // (B, H, T, hd)
-      const y = F.scaledDotProductAttention(q, k, v, { mask: causal }).transpose(1, 2).reshape(B, T, D);
-      x = x.add(F.linear(y, b.wo, b.bo));
-      const m = F.linear(F.linear(F.layerNorm(x, [D], b.ln2w, b.ln2b), b.w1, b.b1).gelu(), b.w2, b.b2);
-      x = x.add(m);
+      // One scope per sub-layer, as m6's model code does: its temporaries are freed as soon as it returns
+      // (autograd keeps what backward needs), so the allocator re-uses cache-warm memory.
+      x = torch.scope(() => {
+        const h = F.layerNorm(x, [D], b.ln1w, b.ln1b);
+        const [q, k, v] = F.linear(h, b.wqkv, b.bqkv).split(D, -1)
+          .map((t) => t.view(B, T, H, D / H).transpose(1, 2));  // (B, H, T, hd)
+        const y = F.scaledDotProductAttention(q, k, v, { mask: causal }).transpose(1, 2).reshape(B, T, D);
+        return x.add(F.linear(y, b.wo, b.bo));
+      });
+      x = torch.scope(() => x.add(F.linear(F.linear(F.layerNorm(x, [D], b.ln2w, b.ln2b), b.w1, b.b1).gelu(), b.w2, b.b2)));
     }
     const logits = F.linear(F.layerNorm(x, [D], this.lnfw, this.lnfb), this.wte);  // tied head
     return F.crossEntropy(logits.view(B * T, V).float(), targets.view(B * T));

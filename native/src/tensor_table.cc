@@ -194,15 +194,18 @@ napi_value Free(napi_env env, napi_callback_info info) {
   M6_CATCH(env)
 }
 
-// freeMany(ids: number[]): a scope frees all it owns in one crossing.
+// freeMany(ids: Uint32Array): a scope frees all it owns in one crossing, read straight from the typed array.
 napi_value FreeMany(napi_env env, napi_callback_info info) {
   M6_TRY
   auto a = args(env, info, 1);
-  uint32_t n = arrayLength(env, a[0]);
-  for (uint32_t i = 0; i < n; i++) {
-    uint32_t id;
-    if (napi_get_value_uint32(env, element(env, a[0], i), &id) == napi_ok) release(env, id);
-  }
+  bool typed = false;
+  napi_is_typedarray(env, a[0], &typed);
+  if (!typed) throw JsError("freeMany: expected a Uint32Array of tensor ids");
+  napi_typedarray_type type; size_t n; void* data; napi_value ab; size_t off;
+  napi_get_typedarray_info(env, a[0], &type, &n, &data, &ab, &off);
+  if (type != napi_uint32_array) throw JsError("freeMany: expected a Uint32Array of tensor ids");
+  const uint32_t* ids = static_cast<const uint32_t*>(data);
+  for (size_t i = 0; i < n; i++) release(env, ids[i]);
   return nullptr;
   M6_CATCH(env)
 }

@@ -34,7 +34,7 @@ export type NativeResult = Handle | number | boolean | string | null | undefined
 export interface NativeAddon {
   // tensor table
   free(id: Handle): void;
-  freeMany(ids: Handle[]): void;
+  freeMany(ids: Uint32Array): void;
   liveCount(): number;
   liveBytes(): number;
   shape(id: Handle): number[];

@@ -28,15 +28,16 @@ export class Scope {
 
   /** Frees what this scope still owns. */
   close(): void {
-    const ids: Handle[] = [];
+    const ids = new Uint32Array(this.owned.length);
+    let n = 0;
     for (const t of this.owned) {
       if (t._owner === this && t._id !== 0) {
-        ids.push(t._id);
+        ids[n++] = t._id;
         t._id = 0;
       }
     }
     this.owned.length = 0;
-    if (ids.length) native.freeMany(ids);
+    if (n) native.freeMany(n === ids.length ? ids : ids.subarray(0, n));
   }
 }
 
