@@ -63,8 +63,17 @@ export async function run(opts: { json: boolean; quick?: boolean }): Promise<Rec
   const figures: Figure[] = [];
   let denseTps = 0, denseParams = 0;
   for (const name of Object.keys(VARIANTS)) {
-    const r = JSON.parse(execFileSync(process.execPath, [self, 'variant', name, String(batch), String(seq), String(warmup), String(steps), bf16 ? 'bf16' : 'fp32'],
-      { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 20 })) as VariantResult;
+    let r: VariantResult;
+    try {
+      r = JSON.parse(execFileSync(process.execPath, [self, 'variant', name, String(batch), String(seq), String(warmup), String(steps), bf16 ? 'bf16' : 'fp32'],
+        { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 20 })) as VariantResult;
+    } catch (e) {
+      // A variant that dies (e.g. killed for memory) is reported as such; the others still count.
+      const why = (e as { signal?: string }).signal ?? (e as Error).message.split('\n')[0];
+      console.error(`moe bench: variant ${name} failed (${why})`);
+      r = { tps: NaN, params: NaN, dropped: NaN };
+    }
+    if (!opts.json) console.error(`moe bench: ${name}: ${r.tps.toFixed(1)} tok/s`);
     const o = VARIANTS[name];
     if (name === 'dense') { denseTps = r.tps; denseParams = r.params; }
     figures.push({ key: `tokensPerSecond_${name}`, value: r.tps, unit: 'tok/s', note: `${(r.params / 1e6).toFixed(0)}M params${o.experts ? `, ${(100 * r.dropped).toFixed(1)}% dropped` : ''}` });
