@@ -64,7 +64,9 @@ export class BareTransformer {
       x = torch.scope(() => x.add(F.linear(F.linear(F.layerNorm(x, [D], b.ln2w, b.ln2b), b.w1, b.b1).gelu(), b.w2, b.b2)));
     }
     const logits = F.linear(F.layerNorm(x, [D], this.lnfw, this.lnfb), this.wte);  // tied head
-    return F.crossEntropy(logits.view(B * T, V).float(), targets.view(B * T));
+    const flat = logits.view(B * T, V).float();
+    if (flat !== logits) logits.dispose();  // under bf16 autocast: the bf16 logits are not needed once cast
+    return F.crossEntropy(flat, targets.view(B * T));
   }
 
   /** One training step: forward, backward, AdamW. Returns the loss. */
