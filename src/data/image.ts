@@ -34,6 +34,8 @@ export interface ImageOptions {
   /** Refuse images with more pixels than this (width × height, before any shrink). */
   maxPixels?: number;
   augment?: AugmentOptions;
+  /** @internal set on the one retry of a failure that could not be classified */
+  retried?: boolean;
 }
 
 export const DEFAULT_MAX_PIXELS = 150_000_000;
@@ -170,8 +172,20 @@ export async function loadImageRgb(file: string, opts: ImageOptions): Promise<{ 
     }
     return { rgb: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), size, sourceWidth, sourceHeight, format: meta.format ?? 'unknown' };
   } catch (err) {
-    throw classifyImageError(file, err);
+    const classified = classifyImageError(file, err);
+    if (classified.reason !== 'unreadable image' || opts.retried) throw classified;
+    // libvips keeps one process-wide error buffer: when several images fail at once, a failure can
+    // be reported with another's message and land in the wrong bin. Decode it again, alone.
+    return alone(() => loadImageRgb(file, { ...opts, retried: true }));
   }
+}
+
+let exclusive: Promise<unknown> = Promise.resolve();
+/** Runs fn when no other `alone` call is running. */
+function alone<T>(fn: () => Promise<T>): Promise<T> {
+  const run = exclusive.then(fn, fn);
+  exclusive = run.catch(() => undefined);
+  return run;
 }
 
 /** The model's input for one image: normalised CHW floats. Throws ImageDecodeError. */
