@@ -60,9 +60,12 @@ export interface Routing {
 
 export class MoeLayer extends Module {
   readonly router: Tensor;   // (E, D)
-  readonly w1: Tensor;       // (E, F, D), like E stacked Linear(D, F) weights
+  // Expert weights are stored (in, out) — x @ w, not x @ wᵀ as Linear — so the batched matmuls take them
+  // as they are: a transposed view would be cast to bf16 under autocast every step and slows the
+  // backward ~2× (measured: 147 vs 332 ms for 64 experts, 8k tokens).
+  readonly w1: Tensor;       // (E, D, F)
   readonly b1: Tensor;       // (E, F)
-  readonly w2: Tensor;       // (E, D, F)
+  readonly w2: Tensor;       // (E, F, D)
   readonly b2: Tensor;       // (E, D)
   readonly groups: number;
   readonly topK: number;
@@ -80,9 +83,9 @@ export class MoeLayer extends Module {
     this.router = this.param('router', normal_(torch.empty([E, dim], t), 0.02 / Math.sqrt(dim / 64)));
     // Each expert is initialised as a Linear would be: U(±1/√fan_in).
     const b1 = 1 / Math.sqrt(dim), b2 = 1 / Math.sqrt(hidden);
-    this.w1 = this.param('w1', uniform_(torch.empty([E, hidden, dim], t), -b1, b1));
+    this.w1 = this.param('w1', uniform_(torch.empty([E, dim, hidden], t), -b1, b1));
     this.b1 = this.param('b1', uniform_(torch.empty([E, hidden], t), -b1, b1));
-    this.w2 = this.param('w2', uniform_(torch.empty([E, dim, hidden], t), -b2, b2));
+    this.w2 = this.param('w2', uniform_(torch.empty([E, hidden, dim], t), -b2, b2));
     this.b2 = this.param('b2', uniform_(torch.empty([E, dim], t), -b2, b2));
   }
 
@@ -179,8 +182,8 @@ export class MoeLayer extends Module {
   private runExpertsPadded(buffer: Tensor): Tensor {
     const E = this.experts, D = this.dim;
     const h = buffer.view(E, -1, D);
-    const a = torch.baddbmm(this.b1.unsqueeze(1).to(h.dtype), h, this.w1.transpose(1, 2).to(h.dtype)).gelu();
-    return torch.baddbmm(this.b2.unsqueeze(1).to(h.dtype), a, this.w2.transpose(1, 2).to(h.dtype)).view(-1, D);
+    const a = torch.baddbmm(this.b1.unsqueeze(1), h, this.w1).gelu();
+    return torch.baddbmm(this.b2.unsqueeze(1), a, this.w2).view(-1, D);
   }
 
   /** Gathers expert outputs back to their tokens, weighted by the gate. (Expert parallelism: all-to-all #2.) */
@@ -201,8 +204,8 @@ export class MoeLayer extends Module {
     sizes.forEach((n, e) => {
       if (n === 0) return;
       const h = xs.narrow(0, start, n);
-      const a = torch.nn.linear(h, this.w1.select(0, e), this.b1.select(0, e)).gelu();
-      pieces.push(torch.nn.linear(a, this.w2.select(0, e), this.b2.select(0, e)));
+      const a = torch.addmm(this.b1.select(0, e), h, this.w1.select(0, e)).gelu();
+      pieces.push(torch.addmm(this.b2.select(0, e), a, this.w2.select(0, e)));
       start += n;
     });
     const ys = torch.cat(pieces);

@@ -41,9 +41,9 @@ test('an MoE layer with one expert equals a dense FFN with the same weights (cap
   for (const capacityFactor of [1.0, 0]) {
     const moe = new MoeLayer(16, 32, { experts: 1, capacityFactor });
     torch.noGrad(() => {
-      moe.w1.select(0, 0).copy_(dense.fc.weight);
+      moe.w1.select(0, 0).copy_(dense.fc.weight.T);  // experts store (in, out)
       moe.b1.select(0, 0).copy_(dense.fc.bias!);
-      moe.w2.select(0, 0).copy_(dense.proj.weight);
+      moe.w2.select(0, 0).copy_(dense.proj.weight.T);
       moe.b2.select(0, 0).copy_(dense.proj.bias!);
     });
     const x = torch.randn([10, 16]);
