@@ -201,11 +201,13 @@ export class MoeLayer extends Module {
     const sizes = counts.toArray() as number[];  // a small (E,) read: the split sizes
     const pieces: Tensor[] = [];
     let start = 0;
+    // unbind, not select(e) per expert: select's backward would allocate a whole (E, D, F) gradient per expert.
+    const [w1, b1, w2, b2] = [this.w1, this.b1, this.w2, this.b2].map((t) => t.unbind(0));
     sizes.forEach((n, e) => {
       if (n === 0) return;
       const h = xs.narrow(0, start, n);
-      const a = torch.addmm(this.b1.select(0, e), h, this.w1.select(0, e)).gelu();
-      pieces.push(torch.addmm(this.b2.select(0, e), a, this.w2.select(0, e)));
+      const a = torch.addmm(b1[e], h, w1[e]).gelu();
+      pieces.push(torch.addmm(b2[e], a, w2[e]));
       start += n;
     });
     const ys = torch.cat(pieces);

@@ -58,7 +58,7 @@ const O = {
   unsqueeze: op('aten::unsqueeze'), expand: op('aten::expand'), contiguous: op('aten::contiguous'), flatten: op('aten::flatten', 'using_ints'),
   narrow: op('aten::narrow'), repeat: op('aten::repeat'),
   repeatInterleave: op('aten::repeat_interleave', 'self_int'), repeatInterleaveT: op('aten::repeat_interleave', 'self_Tensor'), tril: op('aten::tril'), triu: op('aten::triu'),
-  split: op('aten::split', 'Tensor'), splitSizes: op('aten::split_with_sizes'), chunk: op('aten::chunk'),
+  split: op('aten::split', 'Tensor'), unbind: op('aten::unbind', 'int'), splitSizes: op('aten::split_with_sizes'), chunk: op('aten::chunk'),
   alias: op('aten::alias'), setData: op('aten::set_data'),
   toCopy: op('aten::_to_copy'), clone: op('aten::clone'), detach: op('aten::detach'),
   copy_: op('aten::copy_'), fill_: op('aten::fill_', 'Scalar'), zero_: op('aten::zero_'),
@@ -217,6 +217,10 @@ export class Tensor implements Owned, Disposable {
     return wrapList(Array.isArray(size) ? native.call(O.splitSizes, this.handle, size, dim) : native.call(O.split, this.handle, size, dim));
   }
   chunk(chunks: number, dim = 0): Tensor[] { return wrapList(native.call(O.chunk, this.handle, chunks, dim)); }
+  /** The slices along `dim`, as a list. Prefer it to select() in a loop when all slices take part in a
+   * graph: its backward stacks the slices' gradients once, where each select() would allocate a
+   * zero tensor of the whole input. */
+  unbind(dim = 0): Tensor[] { return wrapList(native.call(O.unbind, this.handle, dim)); }
 
   /** NumPy-style indexing: `t.index(0, '1:3', null, '...', idx)`. Basic indices give views. */
   index(...specs: IndexSpec[]): Tensor {
