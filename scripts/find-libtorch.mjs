@@ -10,12 +10,15 @@ import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 
 function versionFrom(includeDir) {
-  const f = join(includeDir, 'torch/csrc/api/include/torch/version.h');
-  if (!existsSync(f)) return null;
-  const m = readFileSync(f, 'utf8').match(/#define TORCH_VERSION\s+"?\\?\s*"?([0-9][^"\s]*)"/);
-  if (m) return m[1];
-  const get = (k) => readFileSync(f, 'utf8').match(new RegExp(`#define TORCH_VERSION_${k}\\s+(\\d+)`))?.[1];
-  return [get('MAJOR'), get('MINOR'), get('PATCH')].join('.');
+  // 1.x and early 2.x: torch/csrc/api/include/torch/version.h; recent 2.x: torch/headeronly/version.h.
+  const candidates = ['torch/csrc/api/include/torch/version.h', 'torch/headeronly/version.h'].map((f) => join(includeDir, f));
+  for (const f of candidates) {
+    if (!existsSync(f)) continue;
+    const text = readFileSync(f, 'utf8');
+    const get = (k) => text.match(new RegExp(`#define TORCH_VERSION_${k}\\s+(\\d+)`))?.[1];
+    if (get('MAJOR') !== undefined) return [get('MAJOR'), get('MINOR'), get('PATCH')].join('.');
+  }
+  return null;
 }
 
 function fromRoot(source, root, libdir, cxx11abi) {

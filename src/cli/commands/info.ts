@@ -21,7 +21,9 @@ export function registerInfo(program: Command): void {
         bf16MatmulAccelerated: info.bf16Accelerated,
       };
       if (opts.json) { console.log(JSON.stringify(facts, null, 2)); return; }
-      const warnBlas = info.openblasConfig ? '' : '  (not OpenBLAS: fp32 matmul may be slow; apt-get install libopenblas0-pthread)';
+      // Debian's libtorch calls the system BLAS (fast only when it is OpenBLAS); pip/CUDA builds carry MKL inside libtorch_cpu.
+      const builtIn = (info.blasLibrary ?? '').includes('libtorch_cpu');
+      const warnBlas = info.openblasConfig ? '' : builtIn ? '  (built into libtorch)' : '  (not OpenBLAS: fp32 matmul may be slow; apt-get install libopenblas0-pthread)';
       console.log([
         `libtorch     ${facts.libtorch}`,
         `BLAS         ${facts.blas}${warnBlas}`,
