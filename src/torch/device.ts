@@ -9,8 +9,10 @@ export function parseDevice(d: string): Device {
   throw new TypeError(`unknown device '${d}': expected 'cpu', 'meta', 'cuda' or 'cuda:N'`);
 }
 
+let cudaDevices: number | undefined;
+/** CUDA devices this libtorch sees (fixed for the life of the process, so asked once). */
 export function cudaDeviceCount(): number {
-  return native.runtimeInfo().cudaDevices;
+  return (cudaDevices ??= native.runtimeInfo().cudaDevices);
 }
 
 export function cudaAvailable(): boolean {
