@@ -50,6 +50,7 @@ const at::Tensor& get(napi_env env, napi_value id);
 const at::Tensor& getById(uint32_t id);
 bool validId(uint32_t id);
 void release(napi_env env, uint32_t id);
+void reportToGc(napi_env env, uint32_t id);
 size_t liveCount();
 int64_t liveBytes();
 std::string describe(const at::Tensor& t);  // "[2, 3] float32 cpu"

@@ -35,6 +35,7 @@ export interface NativeAddon {
   // tensor table
   free(id: Handle): void;
   freeMany(ids: Uint32Array): void;
+  reportToGc(id: Handle): void;
   liveCount(): number;
   liveBytes(): number;
   shape(id: Handle): number[];

@@ -62,6 +62,8 @@ function finalizeLater(t: Owned): void {
   if (!t._finalized) {
     registry.register(t, t._id, t);
     t._finalized = true;
+    // Only now does its memory depend on the GC: let V8 count it (scoped tensors are never counted).
+    native.reportToGc(t._id);
   }
 }
 
