@@ -1,6 +1,6 @@
 // Operators by name. Each is looked up once in libtorch's dispatcher; its schema (argument names,
 // types, defaults) comes back with it, so the generic `callOp` can take keyword arguments.
-import { native, type NativeArg, type NativeResult, type OpId, type OpInfo } from './native.js';
+import { native, type NativeArg, type OpId, type OpInfo } from './native.js';
 
 const infos = new Map<string, OpInfo>();
 
@@ -37,10 +37,4 @@ export function orderArgs(info: OpInfo, args: readonly NativeArg[], kwargs: Reco
     out[i] = v;
   }
   return out;
-}
-
-/** Calls any ATen operator by name with raw handles (the typed Tensor API is built on this). */
-export function callRaw(name: string, overload: string, args: readonly NativeArg[], kwargs?: Record<string, NativeArg>): NativeResult {
-  const info = opInfo(name, overload);
-  return native.call(info.id, ...orderArgs(info, args, kwargs));
 }
