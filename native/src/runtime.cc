@@ -182,6 +182,9 @@ napi_value KeepLargeAllocations(napi_env env, napi_callback_info info) {
 
 napi_value GetNumThreads(napi_env env, napi_callback_info) { return number(env, at::get_num_threads()); }
 
+// torchVersion(): cheap, for decisions taken when m6 loads (runtimeInfo also builds libtorch's config report).
+napi_value TorchVersion(napi_env env, napi_callback_info) { return string(env, TORCH_VERSION); }
+
 napi_value RuntimeInfo(napi_env env, napi_callback_info) {
   M6_TRY
   napi_value r = object(env);
@@ -226,6 +229,7 @@ void registerRuntime(napi_env env, napi_value exports) {
   exportFn(env, exports, "getNumThreads", GetNumThreads);
   exportFn(env, exports, "keepLargeAllocations", KeepLargeAllocations);
   exportFn(env, exports, "runtimeInfo", RuntimeInfo);
+  exportFn(env, exports, "torchVersion", TorchVersion);
 }
 
 }  // namespace m6

@@ -68,6 +68,7 @@ export interface NativeAddon {
   getNumThreads(): number;
   keepLargeAllocations(bytes: number): boolean;
   runtimeInfo(): RuntimeInfo;
+  torchVersion(): string;
   // storage
   mapTensors(path: string, entries: [number, number[], number, number][], dataOffset: number): Handle[];
   dataPtr(id: Handle): number;

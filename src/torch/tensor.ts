@@ -496,7 +496,7 @@ export function wrapList(r: NativeResult): Tensor[] {
 // 1.13 has the same bug. Routing the output through reshape(-1).view(shape) costs nothing forward, and
 // its backward hands gelu a contiguous gradient (a copy only when it was not); the input is made
 // contiguous too. 2.x kernels are fine.
-const GELU_NEEDS_DENSE_GRAD = /^1\./.test(native.runtimeInfo().torchVersion);
+const GELU_NEEDS_DENSE_GRAD = /^1\./.test(native.torchVersion());
 
 function geluDenseGrad(x: Tensor): Tensor {
   const xc = x.isContiguous() ? x : x.contiguous();
