@@ -4,7 +4,16 @@
 import * as torch from '../src/torch/index.js';
 import { AdamW } from '../src/optim/index.js';
 
-export interface BareConfig { layers: number; dim: number; heads: number; seq: number; batch: number; vocab: number }
+export interface BareConfig {
+  layers: number; dim: number; heads: number; seq: number; batch: number; vocab: number;
+  /**
+   * Positions whose logits are computed and scored: the last `headPositions` of each row (default all
+   * `seq`). The train bench sets it to M6's target length: M6 runs its head over the targets only, and
+   * a reference that ran it over the whole sequence would do more work than the model it stands for.
+   * (bench/engine_ref.py has no such option: the engine bench leaves it at `seq`.)
+   */
+  headPositions?: number;
+}
 
 export class BareTransformer {
   readonly params: torch.Tensor[] = [];
@@ -38,12 +47,13 @@ export class BareTransformer {
 
   get parameterCount(): number { return this.params.reduce((n, t) => n + t.numel, 0); }
 
+  get headPositions(): number { return this.cfg.headPositions ?? this.cfg.seq; }
+
   /** Model FLOPs of one training step (forward + backward ≈ 3× forward), as in the PaLM/nanoGPT MFU estimate. */
   get flopsPerStep(): number {
     const { layers, dim, seq, batch, vocab } = this.cfg;
-    const matmulParams = layers * 12 * dim * dim + vocab * dim;
     const attention = layers * 2 * seq * dim;  // QKᵀ and AV per token
-    return 6 * batch * seq * matmulParams + 6 * batch * seq * attention;
+    return 6 * batch * seq * (layers * 12 * dim * dim + attention) + 6 * batch * this.headPositions * vocab * dim;
   }
 
   loss(tokens: torch.Tensor, targets: torch.Tensor): torch.Tensor {
@@ -63,10 +73,12 @@ export class BareTransformer {
       });
       x = torch.scope(() => x.add(F.linear(F.linear(F.layerNorm(x, [D], b.ln2w, b.ln2b), b.w1, b.b1).gelu(), b.w2, b.b2)));
     }
+    const N = this.headPositions;
+    if (N < T) x = x.narrow(1, T - N, N);
     const logits = F.linear(F.layerNorm(x, [D], this.lnfw, this.lnfb), this.wte);  // tied head
-    const flat = logits.view(B * T, V).float();
+    const flat = logits.reshape(B * N, V).float();
     if (flat !== logits) logits.dispose();  // under bf16 autocast: the bf16 logits are not needed once cast
-    return F.crossEntropy(flat, targets.view(B * T));
+    return F.crossEntropy(flat, targets.reshape(B * N));
   }
 
   /** One training step: forward, backward, AdamW. Returns the loss. */

@@ -31,7 +31,8 @@ function opLoop(requiresGrad: boolean, iters: number, repeats: number): number {
   return best;
 }
 
-function gemm(dtype: torch.DType, n: number, iters: number): number {
+/** The machine's peak as the benches define it: GFLOP/s of an n×n×n matmul in `dtype` (median of `iters`). */
+export function gemm(dtype: torch.DType, n: number, iters: number): number {
   return torch.scope(() => {
     const a = torch.randn([n, n]).to(dtype), b = torch.randn([n, n]).to(dtype);
     for (let i = 0; i < 2; i++) torch.scope(() => a.matmul(b).dispose());

@@ -5,6 +5,7 @@ const BENCHES: Record<string, () => Promise<{ run(opts: { json: boolean; quick?:
   data: () => import('./data.js'),
   generate: () => import('./generate.js'),
   moe: () => import('./moe.js'),
+  train: () => import('./train.js'),
 };
 
 async function main(argv: string[]): Promise<number> {

@@ -7,7 +7,10 @@ import { registerTokenizer } from './commands/tokenizer.js';
 import { registerInspect } from './commands/inspect.js';
 import { registerTrain } from './commands/train.js';
 import { registerTasks } from './commands/tasks.js';
+import { registerDesign } from './commands/design.js';
+import { registerEmbed } from './commands/embed.js';
 import { registerDemo } from './commands/demo.js';
+import { registerEval } from './commands/eval.js';
 import { UsageError } from './errors.js';
 
 // Each entry adds one verb group. Keep one line per group.
@@ -18,7 +21,10 @@ const groups: Array<(program: Command) => void> = [
   registerInspect,
   registerTrain,
   registerTasks,
+  registerDesign,
+  registerEmbed,
   registerDemo,
+  registerEval,
 ];
 
 export function buildProgram(): Command {

@@ -21,6 +21,17 @@ export interface Example {
   source?: string;
   /** The text the model should produce. */
   target?: string;
+  /** An image the model should produce (design): its VQ codes are computed once from this file and set in targetCodes. */
+  targetImage?: string;
+  /**
+   * The target image's VQ codes (0 … K-1, row-major over the code grid). When set, the target is the
+   * image-code tokens <bos> imageCodeStart+c₀ … with no <eos>: an image ends by length, exactly as
+   * generate(…, { kind: 'image' }) writes it.
+   */
+  targetCodes?: Int32Array;
+  /** Special tokens written in `source` ("<mask>") are read as those tokens, not as text: for
+   * sources the pipeline wrote itself (denoising), never for user text. */
+  specialTokensInSource?: boolean;
 }
 
 export interface TaskSource {
@@ -51,6 +62,8 @@ export interface Batch {
   /** [B, Lt]: <bos> target tokens <eos>, right-padded; the decoder reads [:, :-1] and predicts [:, 1:]. */
   targetIds: TensorData<Int32Array>;
   targetMask: TensorData<Float32Array>;
+  /** [B]: 1 where the target is image codes (the model embeds those targets with the image-target segment). */
+  targetIsImage?: TensorData<Uint8Array>;
   /** Examples dropped from this batch because their image could not be used. */
   bad: BadRow[];
 }
@@ -71,6 +84,9 @@ export interface LoaderOptions {
   workers?: number;
   /** Batches prepared ahead of the one being consumed. */
   prefetch?: number;
+  /** Every batch from one task (drawn by weight) instead of each slot drawn on its own. A
+   * contrastive task needs this: its negatives are the other rows of its batch. */
+  taskPerBatch?: boolean;
 }
 
 /** What batch k is made of: decided on the main thread, in order, from the seed alone. */
@@ -110,7 +126,16 @@ export class MixtureSampler {
   }
 
   next(): { task: number; example: number } {
-    const task = this.weights.length === 1 ? 0 : this.rng.weighted(this.weights);
+    return this.nextOf(this.drawTask());
+  }
+
+  /** A task, drawn by weight. */
+  drawTask(): number {
+    return this.weights.length === 1 ? 0 : this.rng.weighted(this.weights);
+  }
+
+  /** The next example of one task's current shuffled pass. */
+  nextOf(task: number): { task: number; example: number } {
     if (this.cursors[task]! >= this.orders[task]!.length) this.reshuffle(task);
     const example = this.orders[task]![this.cursors[task]!++]!;
     return { task, example };
@@ -135,6 +160,23 @@ function truncateWithEnd(ids: number[], max: number | undefined, end: number): n
   return ids;
 }
 
+/**
+ * <bos> then each VQ code as its vocabulary id. Never truncated: a cut image is not an image, so a
+ * target longer than the model's target positions is an error naming the example.
+ */
+function imageCodeTarget(example: Example, tokenizer: Tokenizer, maxLength: number | undefined): number[] {
+  const codes = example.targetCodes!;
+  if (maxLength !== undefined && codes.length + 1 > maxLength) {
+    throw new RangeError(`example ${example.id}: its target image is ${codes.length} codes, more than the ${maxLength - 1} target positions the model has`);
+  }
+  const ids = [tokenizer.bosId];
+  for (const c of codes) {
+    if (!(c >= 0 && c < tokenizer.imageCodes)) throw new RangeError(`example ${example.id}: image code ${c} is outside the tokenizer's ${tokenizer.imageCodes} image codes`);
+    ids.push(tokenizer.imageCodeStart + c);
+  }
+  return ids;
+}
+
 export class DataLoader {
   private readonly tasks: readonly TaskSource[];
   private readonly opts: LoaderOptions;
@@ -154,7 +196,13 @@ export class DataLoader {
     const sampler = new MixtureSampler(this.tasks.map((t) => t.examples.length), this.tasks.map((t) => t.weight ?? 1), this.opts.seed);
     const plans: BatchPlan[] = [];
     for (let step = 0; step < startStep + steps; step++) {
-      const picks = Array.from({ length: this.opts.batchSize }, () => sampler.next());
+      let picks: Array<{ task: number; example: number }>;
+      if (this.opts.taskPerBatch === true) {
+        const task = sampler.drawTask();
+        picks = Array.from({ length: this.opts.batchSize }, () => sampler.nextOf(task));
+      } else {
+        picks = Array.from({ length: this.opts.batchSize }, () => sampler.next());
+      }
       if (step >= startStep) plans.push({ step, picks });
     }
     return plans;
@@ -200,9 +248,11 @@ export class DataLoader {
         imageMask[b] = 1;
       }
     });
-    const source = padBatch(kept.map((e) => truncateWithEnd(tokenizer.encode(e.example.source ?? ''), this.opts.maxSourceLength, tokenizer.eosId)), tokenizer.padId);
+    const source = padBatch(kept.map((e) => truncateWithEnd(tokenizer.encode(e.example.source ?? '', { parseSpecialTokens: e.example.specialTokensInSource === true }), this.opts.maxSourceLength, tokenizer.eosId)), tokenizer.padId);
     const target = padBatch(
-      kept.map((e) => [tokenizer.bosId, ...truncateWithEnd(tokenizer.encode(e.example.target ?? ''), this.opts.maxTargetLength === undefined ? undefined : this.opts.maxTargetLength - 1, tokenizer.eosId)]),
+      kept.map((e) => (e.example.targetCodes !== undefined
+        ? imageCodeTarget(e.example, tokenizer, this.opts.maxTargetLength)
+        : [tokenizer.bosId, ...truncateWithEnd(tokenizer.encode(e.example.target ?? ''), this.opts.maxTargetLength === undefined ? undefined : this.opts.maxTargetLength - 1, tokenizer.eosId)])),
       tokenizer.padId,
     );
     return {
@@ -215,6 +265,7 @@ export class DataLoader {
       sourceMask: source.mask,
       targetIds: target.ids,
       targetMask: target.mask,
+      targetIsImage: { data: Uint8Array.from(kept, (e) => (e.example.targetCodes !== undefined ? 1 : 0)), shape: [kept.length] },
       bad,
     };
   }

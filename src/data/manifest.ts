@@ -20,6 +20,9 @@ export interface DataRow {
   /** Absolute path, already checked to lie inside the image root. */
   imagePath?: string;
   text?: string;
+  /** The first of the joined text parts (the title when a title and a description are joined): a
+   * short caption, what a shopper would type, for the embed task's texts and design's prompts. */
+  caption?: string;
   label?: string;
   split?: string;
 }
@@ -385,6 +388,7 @@ export async function readDataset(spec: DatasetSpec, opts: { bad?: BadRowLog } =
         continue;
       }
       out.text = text;
+      out.caption = parts[0]!.trim();
     }
     if (spec.labelCol !== undefined) {
       const label = fields.get(spec.labelCol) ?? '';

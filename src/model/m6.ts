@@ -18,11 +18,13 @@ const SEGMENT = { image: 0, source: 1, targetText: 2, targetImage: 3 } as const;
 
 export interface M6Input {
   images?: Tensor;        // (B, 3, H, W) float, normalised
+  imageMask?: Tensor;     // (B) bool, false = the row has no image (its patches are masked out, as if absent)
   source?: Tensor;        // (B, S) int64 token ids: the instruction and any input text
   sourceMask?: Tensor;    // (B, S) bool, true = a real token (false = padding)
   target: Tensor;         // (B, T) int64 decoder inputs (teacher forcing): BOS then the target shifted right
   targetMask?: Tensor;    // (B, T) bool
-  targetKind?: TargetKind;
+  /** One kind for the batch, or (B) bool per row (true = image codes) when a batch mixes tasks. */
+  targetKind?: TargetKind | Tensor;
   labels?: Tensor;        // (B, T) int64 next tokens, -100 where ignored
 }
 
@@ -38,9 +40,15 @@ export interface M6Output {
 }
 
 // ---------------------------------------------------------------------------------------------
-/** Turns an image into a grid of patch features: log2(patch) stride-2 conv stages, then a projection. */
+/**
+ * Turns an image into a grid of patch features: log2(patch) stride-2 conv stages, a LayerNorm, then a
+ * projection. Why the norm: each default-initialised conv stage shrinks the activations, so without
+ * it the projected patches started ~3× weaker (std ≈ 0.006) than the token and position embeddings
+ * (0.02) they are added to, and early training learnt the text prior while barely looking at the image.
+ */
 export class ImageStem extends Module {
   readonly stages: ModuleList<Conv2d>;
+  readonly norm: LayerNorm;
   readonly proj: Linear;
   readonly rowPos: Embedding;
   readonly colPos: Embedding;
@@ -54,6 +62,7 @@ export class ImageStem extends Module {
       this.stages.push(new Conv2d(c, out, 3, { ...opts, stride: 2, padding: 1 }));
       c = out;
     }
+    this.norm = this.module('norm', new LayerNorm(c, 1e-5, opts));
     this.proj = this.module('proj', new Linear(c, cfg.dim, opts));
     const g = gridSize(cfg);
     this.rowPos = this.module('rowPos', new Embedding(g, cfg.dim, { ...opts, std: 0.02 }));
@@ -66,7 +75,7 @@ export class ImageStem extends Module {
       let h = images;
       for (const conv of this.stages) h = conv.forward(h).gelu();
       const [B, C, G, G2] = h.shape;
-      const feats = this.proj.forward(h.view(B, C, G * G2).transpose(1, 2));  // (B, G·G, D)
+      const feats = this.proj.forward(this.norm.forward(h.view(B, C, G * G2).transpose(1, 2)));  // (B, G·G, D)
       const rows = torch.arange(G, undefined, 1, { device: images.device });
       const pos = this.rowPos.forward(rows).unsqueeze(1).add(this.colPos.forward(rows).unsqueeze(0)).view(G * G2, -1);  // (G·G, D)
       return feats.add(pos);
@@ -116,6 +125,10 @@ export class M6Model extends Module {
   readonly stem: ImageStem;
   readonly blocks: ModuleList<Block>;
   readonly lnf: LayerNorm;
+  /** The embed task: pooled final states → one vector per image or text in a shared space (CLIP-style). */
+  readonly embedProj: Linear;
+  /** log(1/τ) of the contrastive loss, learnt (CLIP: starts at τ = 0.07). */
+  readonly logitScale: Tensor;
   /** The block used at each layer: L distinct blocks, or one shared block L times (Pseudo-to-Real). */
   readonly layerBlocks: Block[];
 
@@ -136,6 +149,8 @@ export class M6Model extends Module {
       this.layerBlocks = this.blocks.items;
     }
     this.lnf = this.module('lnf', new LayerNorm(cfg.dim, 1e-5, opts));
+    this.embedProj = this.module('embedProj', new Linear(cfg.dim, cfg.dim, { ...opts, bias: false }));
+    this.logitScale = this.param('logitScale', torch.full([], Math.log(1 / 0.07), { ...(opts.device ? { device: opts.device } : {}) }));
     this.initWeights();
   }
 
@@ -169,7 +184,7 @@ export class M6Model extends Module {
   }
 
   /** Image patches and source text as (B, P, D) embeddings, with which prefix positions are real. */
-  embedPrefix(images: Tensor | undefined, source: Tensor | undefined, sourceMask: Tensor | undefined, batch: number): { x: Tensor | undefined; valid: Tensor | undefined } {
+  embedPrefix(images: Tensor | undefined, source: Tensor | undefined, sourceMask: Tensor | undefined, batch: number, imageMask?: Tensor): { x: Tensor | undefined; valid: Tensor | undefined } {
     return torch.scope(() => {
       const parts: Tensor[] = [], valid: Tensor[] = [];
       const device = (images ?? source)?.device ?? 'cpu';
@@ -179,7 +194,7 @@ export class M6Model extends Module {
         }
         const patches = this.stem.forward(images);
         parts.push(patches.add(this.segment.weight.index(SEGMENT.image)));
-        valid.push(torch.ones([batch, patches.shape[1]], { dtype: 'bool', device }));
+        valid.push(imageMask ? imageMask.view(batch, 1).expand(batch, patches.shape[1]) : torch.ones([batch, patches.shape[1]], { dtype: 'bool', device }));
       }
       if (source) {
         const S = source.shape[1];
@@ -193,13 +208,14 @@ export class M6Model extends Module {
     });
   }
 
-  /** Target tokens as (B, T, D), positions counted from `offset` (incremental decoding). */
-  embedTarget(target: Tensor, kind: TargetKind, offset = 0): Tensor {
+  /** Target tokens as (B, T, D), positions counted from `offset` (incremental decoding); `kind` per batch or per row ((B) bool, true = image). */
+  embedTarget(target: Tensor, kind: TargetKind | Tensor, offset = 0): Tensor {
     return torch.scope(() => {
       const T = target.shape[1];
       if (offset + T > this.cfg.maxTextLen) throw new RangeError(`target positions reach ${offset + T}; ${this.cfg.name} has ${this.cfg.maxTextLen}`);
       const positions = torch.arange(offset, offset + T, 1, { device: target.device });
-      const seg = this.segment.weight.index(kind === 'image' ? SEGMENT.targetImage : SEGMENT.targetText);
+      const segment = (k: TargetKind) => this.segment.weight.index(k === 'image' ? SEGMENT.targetImage : SEGMENT.targetText);
+      const seg = typeof kind === 'string' ? segment(kind) : torch.where(kind.view(-1, 1, 1), segment('image'), segment('text'));  // (D) or (B, 1, D)
       return this.tok.forward(target).add(this.pos.forward(positions)).add(seg);
     });
   }
@@ -230,7 +246,7 @@ export class M6Model extends Module {
     return torch.scope(() => {
       const { target } = input;
       const [B, T] = target.shape;
-      const prefix = this.embedPrefix(input.images, input.source, input.sourceMask, B);
+      const prefix = this.embedPrefix(input.images, input.source, input.sourceMask, B, input.imageMask);
       const tgt = this.embedTarget(target, input.targetKind ?? 'text');
       const x = prefix.x ? torch.cat([prefix.x, tgt], 1) : tgt;
       const P = prefix.x ? prefix.x.shape[1] : 0;
@@ -246,6 +262,27 @@ export class M6Model extends Module {
         out.loss = lmLoss.add(r.aux.mul(this.cfg.auxLossWeight)).add(r.z.mul(this.cfg.zLossWeight));
       }
       return out;
+    });
+  }
+
+  /**
+   * The embed task: one L2-normalised vector per row from images and/or source text alone. The whole
+   * sequence is a bidirectional prefix (no target); the final states of the real positions are
+   * mean-pooled and projected. Images and texts meet in this space, so text→image search is a dot
+   * product. The MoE losses of the pass are returned for training.
+   */
+  embed(input: { images?: Tensor; source?: Tensor; sourceMask?: Tensor }): { vectors: Tensor; auxLoss: Tensor; zLoss: Tensor } {
+    return torch.scope(() => {
+      const batch = (input.images ?? input.source)?.shape[0];
+      const prefix = this.embedPrefix(input.images, input.source, input.sourceMask, batch ?? 0);
+      if (prefix.x === undefined || prefix.valid === undefined) throw new RangeError('embed(): give images and/or source text');
+      const mask = prefixLmMask(prefix.valid, prefix.x.shape[1]);
+      const r = this.runBlocks(torch.nn.dropout(prefix.x, this.cfg.dropout, this.training), mask);
+      const h = this.lnf.forward(r.x).float();
+      const weight = prefix.valid.float().unsqueeze(2);                      // (B, L, 1): 1 at real positions
+      const pooled = h.mul(weight).sum(1).div(weight.sum(1));
+      const v = this.embedProj.forward(pooled).float();
+      return { vectors: v.div(v.norm(2, -1, true).clamp(1e-6)), auxLoss: r.aux, zLoss: r.z };
     });
   }
 
@@ -266,6 +303,23 @@ export class M6Model extends Module {
     real.train(this.training);
     return real;
   }
+}
+
+/**
+ * Symmetric InfoNCE (CLIP) over a batch of matched (image, text) vector pairs: row i's image should
+ * pick row i's text among the batch's texts, and vice versa. Returns the mean and each row's loss
+ * (the mean of its two directions). The learnt scale is capped at 100, as CLIP does, for stability.
+ */
+export function contrastiveLoss(image: Tensor, text: Tensor, logitScale: Tensor): { loss: Tensor; rows: Tensor } {
+  return torch.scope(() => {
+    const B = image.shape[0];
+    const logits = image.float().mm(text.float().transpose(0, 1)).mul(logitScale.clamp(undefined, Math.log(100)).exp());
+    const targets = torch.arange(B, undefined, 1, { dtype: 'int64', device: image.device });
+    const i2t = torch.nn.crossEntropy(logits, targets, { reduction: 'none' });
+    const t2i = torch.nn.crossEntropy(logits.transpose(0, 1), targets, { reduction: 'none' });
+    const rows = i2t.add(t2i).div(2);
+    return { loss: rows.mean(), rows };
+  });
 }
 
 /**

@@ -14,7 +14,13 @@ export class LayerNorm extends Module {
     this.weight = affine ? this.param('weight', torch.ones(this.shape, opts)) : undefined;
     this.bias = affine && opts.bias !== false ? this.param('bias', torch.zeros(this.shape, opts)) : undefined;
   }
-  forward(x: Tensor): Tensor { return torch.nn.layerNorm(x, this.shape, this.weight, this.bias, this.eps); }
+  /** Normalises in the weights' precision: a bf16 input (a conv's output under autocast) is upcast
+   * first, as CUDA autocast runs layer_norm in fp32 — libtorch 1.13's CPU autocast does not, and
+   * refuses mixed dtypes. */
+  forward(x: Tensor): Tensor {
+    if (this.weight !== undefined && x.dtype !== this.weight.dtype) return torch.scope(() => torch.nn.layerNorm(x.to({ dtype: this.weight!.dtype }), this.shape, this.weight, this.bias, this.eps));
+    return torch.nn.layerNorm(x, this.shape, this.weight, this.bias, this.eps);
+  }
 }
 
 export class RMSNorm extends Module {

@@ -17,7 +17,7 @@ export function clipGradNorm(params: readonly Tensor[], maxNorm: number, normTyp
     const totalNorm = total.item();
     const coef = maxNorm / (totalNorm + 1e-6);
     if (coef < 1) {
-      const c = tensor([coef]);
+      const c = tensor(coef);   // 0-d: a [1]-shaped factor cannot scale a 0-d gradient in place
       for (const g of grads) g.mul_(c.to({ device: g.device, dtype: g.dtype }));
     }
     return totalNorm;

@@ -2,7 +2,7 @@
 // the task is named in the source text, so one vocabulary and one head serve every task).
 // This table is the one place a task's prompt is spelled; training and the task verbs both read it.
 
-export type TaskName = 'describe' | 'answer' | 'design' | 'embed';
+export type TaskName = 'describe' | 'answer' | 'design' | 'embed' | 'denoise';
 
 export interface TaskInfo {
   /** The source text for tasks whose input is only an image (describe); answer's source is the question itself. */
@@ -16,10 +16,11 @@ export interface TaskInfo {
 export const TASKS: Readonly<Record<TaskName, TaskInfo>> = Object.freeze({
   describe: { instruction: ' what does the image describe?', maxNewTokens: 64 },
   answer: { instruction: '', maxNewTokens: 16 },
-  design: {
-    instruction: ' what is the complete image? caption:',
-    maxNewTokens: 64,
-    unavailable: 'needs the VQ image tokenizer trained first as a stage of `m6 train` (src/model/vq.ts exists; the stage that trains it and turns images into codes is not wired into training yet)',
-  },
-  embed: { instruction: ' does the image match the text?', maxNewTokens: 1, unavailable: 'the contrastive/matching objective is not implemented yet' },
+  // The source is the instruction then the prompt (designPrompt.ts); the target is the image's VQ
+  // codes, exactly grid² of them (the VQ tokenizer is trained first: src/train/vqStage.ts).
+  design: { instruction: ' what is the complete image? caption:', maxNewTokens: 64 },
+  // embed is contrastive, not generated: its source is the caption itself (see src/train/objectives.ts).
+  embed: { instruction: '', maxNewTokens: 0 },
+  // Text-only rows (BART/OFA text infilling): the source is the text with spans masked, the target the whole text.
+  denoise: { instruction: ' what is the complete text of "{}"?', maxNewTokens: 96 },
 });

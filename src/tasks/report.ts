@@ -3,8 +3,10 @@
 // are linked by relative path, so the run folder can be opened or copied as it is.
 import { writeFileSync } from 'node:fs';
 import { relative, dirname } from 'node:path';
-import type { EvalMetric, Metric, TrainMetric } from '../train/metrics.js';
+import type { Metric } from '../train/metrics.js';
+import { lossChartSvg } from '../train/plots.js';
 import type { SyntheticEvalResult } from './syntheticEval.js';
+import type { EmbedEvalResult } from './embedEval.js';
 
 export interface ReportInput {
   file: string;
@@ -14,6 +16,8 @@ export interface ReportInput {
   facts: Array<[string, string]>;
   metrics: Metric[];
   evaluation: SyntheticEvalResult;
+  /** Text→image and image→text search over the held-out items (the embed task). */
+  retrieval?: EmbedEvalResult;
   /** Items shown with their pictures. */
   show?: number;
 }
@@ -24,49 +28,6 @@ function esc(s: string): string {
 
 function pct(x: number): string {
   return `${(100 * x).toFixed(1)}%`;
-}
-
-const COLOURS = ['#1e88e5', '#d32f2f', '#388e3c', '#7b1fa2', '#f57c00'];
-
-/** Per-task training loss against step, smoothed (EMA 0.9), with held-out eval losses as circles; an SVG chart with a log loss axis. */
-export function lossCurveSvg(metrics: readonly Metric[], width = 640, height = 260): string {
-  const train = metrics.filter((m): m is TrainMetric => m.kind === 'train');
-  if (train.length < 2) return '<p>(not enough steps for a curve)</p>';
-  const tasks = [...new Set(train.flatMap((m) => Object.keys(m.taskLoss)))].sort();
-  const series = tasks.map((task) => {
-    let ema: number | undefined;
-    const pts: Array<[number, number]> = [];
-    for (const m of train) {
-      const v = m.taskLoss[task];
-      if (v === undefined || !Number.isFinite(v)) continue;
-      ema = ema === undefined ? v : 0.9 * ema + 0.1 * v;
-      pts.push([m.step, ema]);
-    }
-    return { task, pts };
-  });
-  const evals = metrics.filter((m): m is EvalMetric => m.kind === 'eval');
-  const heldOut = tasks.map((task) => evals.filter((m) => Number.isFinite(m.taskLoss[task])).map((m): [number, number] => [m.step, m.taskLoss[task]!]));
-  const all = [...series.flatMap((s) => s.pts), ...heldOut.flat()];
-  const maxStep = Math.max(...all.map((p) => p[0])), minStep = Math.min(...all.map((p) => p[0]));
-  // A log scale: the loss falls by orders of magnitude, and the late, small changes are the interesting ones.
-  const maxLoss = Math.max(...all.map((p) => p[1])), minLoss = Math.max(1e-4, Math.min(...all.map((p) => p[1])));
-  const pad = 40;
-  const lo = Math.log(minLoss), hi = Math.log(Math.max(maxLoss, minLoss * 1.01));
-  const x = (s: number) => pad + ((s - minStep) / Math.max(1, maxStep - minStep)) * (width - 2 * pad);
-  const y = (l: number) => height - pad - ((Math.log(Math.max(l, minLoss)) - lo) / (hi - lo)) * (height - 2 * pad);
-  const lines = series.map((s, i) => {
-    const step = Math.max(1, Math.floor(s.pts.length / 400));
-    const d = s.pts.filter((_, k) => k % step === 0 || k === s.pts.length - 1).map(([a, b], k) => `${k ? 'L' : 'M'}${x(a).toFixed(1)},${y(b).toFixed(1)}`).join('');
-    const colour = COLOURS[i % COLOURS.length]!;
-    const dots = heldOut[i]!.map(([a, b]) => `<circle cx="${x(a).toFixed(1)}" cy="${y(b).toFixed(1)}" r="3" fill="none" stroke="${colour}"/>`).join('');
-    return `<path d="${d}" fill="none" stroke="${colour}" stroke-width="1.5"/>${dots}<text x="${width - pad - 150}" y="${pad + 14 * i}" fill="${colour}" font-size="12">${esc(s.task)}${dots ? ' (○ held out)' : ''}</text>`;
-  }).join('');
-  const ticks = [0, 0.25, 0.5, 0.75, 1].map((f) => {
-    const l = Math.exp(lo + f * (hi - lo));
-    return `<text x="4" y="${y(l) + 4}" font-size="11">${l < 0.1 ? l.toPrecision(2) : l.toFixed(2)}</text><line x1="${pad}" x2="${width - pad}" y1="${y(l)}" y2="${y(l)}" stroke="#ddd"/>`;
-  }).join('');
-  return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" role="img" aria-label="training loss">${ticks}${lines}` +
-    `<text x="${pad}" y="${height - 10}" font-size="11">step ${minStep}</text><text x="${width - pad - 60}" y="${height - 10}" font-size="11">step ${maxStep}</text></svg>`;
 }
 
 export function writeReport(r: ReportInput): void {
@@ -86,6 +47,18 @@ export function writeReport(r: ReportInput): void {
     ['describe: BLEU-4 / ROUGE-L / CIDEr-D', `${ev.describe.bleu4.toFixed(3)} / ${ev.describe.rougeL.toFixed(3)} / ${ev.describe.ciderD.toFixed(3)} (against the title and description)`],
     ['held-out items described', String(ev.describe.items.length)],
   ];
+  const rt = r.retrieval;
+  if (rt !== undefined) {
+    const recalls = (x: Record<string, number>) => ['recall@1', 'recall@5', 'recall@10'].map((k) => pct(x[k] ?? 0)).join(' / ');
+    headline.push(
+      ['embed: text→image recall@1/5/10', `${recalls(rt.textToImage)} over ${rt.items} items (chance ${recalls(rt.chanceTextToImage)})`],
+      ['embed: image→text recall@1/5/10', recalls(rt.imageToText)],
+    );
+  }
+  // A path in the report: relative for catalog images (image fields are relative to the catalog), kept for absolute ones.
+  const anySrc = (image: string) => esc(relative(dirname(r.file), image.startsWith('/') ? image : `${r.catalogDir}/${image}`));
+  const searches = (rt?.examples ?? []).map((e) => `<tr><td>${esc(e.query)}</td><td>${e.top.map((t) =>
+    `<img src="${anySrc(t.image)}" width="56" height="56" alt="${esc(t.text)}" title="${esc(t.text)}" class="${t.relevant ? 'hit' : 'miss'}">`).join(' ')}</td></tr>`).join('\n');
   const html = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>${esc(r.title)}</title>
 <style>
@@ -93,6 +66,7 @@ body { font: 14px/1.4 system-ui, sans-serif; margin: 2em; color: #222; max-width
 table { border-collapse: collapse; } td, th { padding: 3px 8px; border-bottom: 1px solid #eee; text-align: left; vertical-align: middle; }
 .grid { display: flex; flex-wrap: wrap; gap: 10px; }
 figure { width: 250px; margin: 0; display: flex; gap: 8px; align-items: flex-start; border: 1px solid #eee; padding: 6px; border-radius: 6px; }
+img.hit { outline: 3px solid #2e7d32; } img.miss { outline: 3px solid #ddd; }
 figcaption { font-size: 12px; } .ok { color: #2e7d32; } .bad { color: #c62828; }
 </style></head><body>
 <h1>${esc(r.title)}</h1>
@@ -101,7 +75,7 @@ figcaption { font-size: 12px; } .ok { color: #2e7d32; } .bad { color: #c62828; }
 <h2>Training</h2>
 <table>${r.facts.map(([k, v]) => `<tr><th>${esc(k)}</th><td>${esc(v)}</td></tr>`).join('')}</table>
 <h3>Loss per task: training (smoothed line) and held out (circles)</h3>
-${lossCurveSvg(r.metrics)}
+${lossChartSvg(r.metrics) ?? '<p>(not enough steps for a curve)</p>'}
 <h2>Describe: held-out photos and what the model wrote</h2>
 <div class="grid">
 ${cards}
@@ -110,6 +84,9 @@ ${ev.answer ? `<h2>Answer: held-out questions</h2>
 <table><tr><th></th><th>question</th><th>model</th><th>truth</th><th></th></tr>
 ${answers}
 </table>` : ''}
+${rt ? `<h2>Search: held-out titles as queries, the top 5 held-out images</h2>
+<p><small>Green frame: an item with the query's attributes (category, colour, pattern).</small></p>
+<table>${searches}</table>` : ''}
 <p><small>Category and colour are judged by the first garment and colour words in the generated text; answers by exact match after lower-casing.</small></p>
 </body></html>
 `;

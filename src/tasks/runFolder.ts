@@ -6,6 +6,7 @@ import * as torch from '../torch/index.js';
 import type { Tokenizer } from '../data/tokenizer.js';
 import { M6Model, validateConfig, type M6Config } from '../model/index.js';
 import { latestCheckpoint, readCheckpointMeta, readCheckpointTensors, type TrainerState } from '../train/checkpoint.js';
+import { findVqFile, runDirOf } from '../train/vqFiles.js';
 
 export interface LoadedRun {
   /** The checkpoint folder the weights came from. */
@@ -14,6 +15,8 @@ export interface LoadedRun {
   tokenizer: Tokenizer;
   model: M6Model;
   trainer: TrainerState;
+  /** The run's VQ image tokenizer (RUN/vq.safetensors), which design decodes its codes with; undefined when the run has none. */
+  vqFile: string | undefined;
 }
 
 export class RunFolderError extends Error {
@@ -54,5 +57,5 @@ export async function loadRun(path: string): Promise<LoadedRun> {
     for (const t of Object.values(optimizer.tensors)) t.dispose();
   }
   model.eval();
-  return { checkpoint, config: cfg, tokenizer, model, trainer };
+  return { checkpoint, config: cfg, tokenizer, model, trainer, vqFile: findVqFile(runDirOf(checkpoint)) };
 }

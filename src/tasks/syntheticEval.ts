@@ -16,6 +16,8 @@ export interface CatalogItem {
   image: string;
   category: string;
   colour: string;
+  /** solid, striped, checked, dotted… */
+  pattern?: string;
   title: string;
   description: string;
   qa: Array<{ question: string; answer: string }>;
@@ -79,7 +81,8 @@ export interface SyntheticEvalResult {
   seconds: number;
 }
 
-function majorityShare(values: readonly string[]): number {
+/** The share of the commonest value: what always answering the majority class scores. */
+export function majorityShare(values: readonly string[]): number {
   const counts = new Map<string, number>();
   for (const v of values) counts.set(v, (counts.get(v) ?? 0) + 1);
   return values.length ? Math.max(...counts.values()) / values.length : 0;

@@ -6,6 +6,9 @@ import { BadRowLog } from '../data/badRows.js';
 import type { DatasetSpec } from '../data/datasetSpec.js';
 import type { Example, TaskSource } from '../data/loader.js';
 import { readDataset, readTable, type DataRow } from '../data/manifest.js';
+import { deriveSeed } from '../data/random.js';
+import { denoisingPair } from './denoising.js';
+import { designPromptOf, designSource } from './designPrompt.js';
 import { TASKS, type TaskName } from './instructions.js';
 
 /** Split names held out for evaluation (rows with another split, or none, train). */
@@ -24,6 +27,11 @@ export interface TaskData {
   eval: TaskSource[];
   /** One line per requested task that was skipped, saying why. */
   skipped: string[];
+  /**
+   * Tasks skipped for training because every example is held out (an evaluation-only dataset, such
+   * as a test list on its own): `m6 eval` still evaluates them.
+   */
+  heldOutOnly: TaskSource[];
   /** Rows of the dataset, for evaluation and reports that need the raw rows. */
   rows: DataRow[];
   badRows: number;
@@ -80,7 +88,7 @@ async function readQaPairs(spec: DatasetSpec): Promise<Map<number, QaPair[]> | s
   return byRow;
 }
 
-function isEvalRow(row: DataRow): boolean {
+export function isEvalRow(row: DataRow): boolean {
   return row.split !== undefined && EVAL_SPLITS.has(row.split.toLowerCase());
 }
 
@@ -88,7 +96,7 @@ function isEvalRow(row: DataRow): boolean {
 export async function buildTaskData(spec: DatasetSpec, requested: readonly TaskRequest[]): Promise<TaskData> {
   const dataset = await readDataset(spec);
   const rows = dataset.rows;
-  const train: TaskSource[] = [], evalSets: TaskSource[] = [], skipped: string[] = [];
+  const train: TaskSource[] = [], evalSets: TaskSource[] = [], heldOutOnly: TaskSource[] = [], skipped: string[] = [];
   for (const { name, weight } of requested) {
     let examples: Array<Example & { heldOut: boolean }> = [];
     if (name === 'describe') {
@@ -115,20 +123,46 @@ export async function buildTaskData(spec: DatasetSpec, requested: readonly TaskR
         skipped.push('answer: skipped: no row has a question and an answer');
         continue;
       }
+    } else if (name === 'design') {
+      // Text → image: the row's caption is the prompt (designPrompt.ts), its image the target; the
+      // image is not an input. targetCodes are filled in by the VQ stage of training (designCodes.ts).
+      const usable = rows.filter((r) => r.imagePath !== undefined && designPromptOf(r) !== undefined);
+      if (usable.length === 0) {
+        skipped.push('design: skipped: no row has both an image and a caption or label (give --image-col and --text-col: the first text column is the prompt)');
+        continue;
+      }
+      examples = usable.map((r) => ({ id: r.id, targetImage: r.imagePath!, source: designSource(designPromptOf(r)!), heldOut: isEvalRow(r) }));
+    } else if (name === 'embed') {
+      // Image–text pairs: the row's caption (its first text part) is the text an image should be found by.
+      const usable = rows.filter((r) => r.imagePath !== undefined && r.caption !== undefined);
+      if (usable.length < 2) {
+        skipped.push(`embed: skipped: contrastive training needs at least two rows with both an image and text, found ${usable.length} (give --image-col and --text-col)`);
+        continue;
+      }
+      examples = usable.map((r) => ({ id: r.id, imagePath: r.imagePath!, source: r.caption!, heldOut: isEvalRow(r) }));
+    } else if (name === 'denoise') {
+      const usable = rows.filter((r) => r.text !== undefined);
+      if (usable.length === 0) {
+        skipped.push('denoise: skipped: no row has text (give --text-col)');
+        continue;
+      }
+      examples = usable.map((r) => ({ id: `${r.id}#denoise`, ...denoisingPair(r.text!, deriveSeed(0, 'denoise', r.id)), specialTokensInSource: true, heldOut: isEvalRow(r) }));
     } else {
-      skipped.push(`${name}: skipped: ${TASKS[name].unavailable ?? 'not available'}`);
+      const task = name as TaskName;  // every task is handled above today; a new one lands here until it is
+      skipped.push(`${task}: skipped: ${TASKS[task].unavailable ?? 'not available'}`);
       continue;
     }
     const strip = ({ heldOut: _heldOut, ...e }: Example & { heldOut: boolean }): Example => e;
     const trainExamples = examples.filter((e) => !e.heldOut).map(strip);
     if (trainExamples.length === 0) {
+      heldOutOnly.push({ name, examples: examples.map(strip), weight });
       skipped.push(`${name}: skipped: all ${examples.length} examples are in held-out splits (${[...EVAL_SPLITS].join('/')})`);
       continue;
     }
     train.push({ name, examples: trainExamples, weight });
     evalSets.push({ name, examples: examples.filter((e) => e.heldOut).map(strip), weight });
   }
-  return { train, eval: evalSets, skipped, rows, badRows: dataset.bad.total };
+  return { train, eval: evalSets, skipped, heldOutOnly, rows, badRows: dataset.bad.total };
 }
 
 /** Every text the tasks will feed the model (sources and targets): what a fresh tokenizer learns from. */

@@ -14,11 +14,15 @@ export const IGNORE_INDEX = -100;
 
 export interface TrainingTensors {
   images?: Tensor;        // (B, 3, S, S) float32
+  /** (B) bool: rows that have an image; absent when every row has one (the others' patches are masked out). */
+  imageMask?: Tensor;
   source: Tensor;         // (B, Ls) int64
   sourceMask: Tensor;     // (B, Ls) bool
   target: Tensor;         // (B, Lt-1) int64: decoder input
   targetMask: Tensor;     // (B, Lt-1) bool
   labels: Tensor;         // (B, Lt-1) int64, IGNORE_INDEX at padding
+  /** (B) bool: rows whose target is image codes (design); absent when no row's is. M6Input.targetKind per row. */
+  targetIsImage?: Tensor;
   /** Label tokens (not ignored) per row: what the loss averages over, and the throughput count. */
   labelCounts: number[];
 }
@@ -54,6 +58,10 @@ function mask(t: TensorData<Float32Array>, device: torch.Device): Tensor {
   return torch.tensor(Uint8Array.from(t.data, (v) => (v !== 0 ? 1 : 0)), { shape: t.shape, dtype: 'bool', device });
 }
 
+function flags(t: TensorData<Uint8Array>, device: torch.Device): Tensor {
+  return torch.tensor(Uint8Array.from(t.data, (v) => (v !== 0 ? 1 : 0)), { shape: t.shape, dtype: 'bool', device });
+}
+
 /** The tensors of one batch (created in the caller's scope). */
 export function batchToTensors(batch: Batch, device: torch.Device = 'cpu'): TrainingTensors {
   if (batch.targetIds.shape[1]! < 2) throw new RangeError(`target rows need <bos> and at least one more token; got length ${batch.targetIds.shape[1]}`);
@@ -67,6 +75,10 @@ export function batchToTensors(batch: Batch, device: torch.Device = 'cpu'): Trai
     labelCounts: counts,
   };
   if (batch.images !== null) out.images = channelsLast(torch.tensor(batch.images.data, { shape: batch.images.shape, device }));
+  // A row without an image (a design prompt beside describe rows) must not attend to the blank
+  // pixels standing in for it: with the mask it reads its text exactly as if the batch had no images.
+  if (batch.images !== null && batch.imageMask.data.includes(0)) out.imageMask = flags(batch.imageMask, device);
+  if (batch.targetIsImage !== undefined && batch.targetIsImage.data.includes(1)) out.targetIsImage = flags(batch.targetIsImage, device);
   return out;
 }
 

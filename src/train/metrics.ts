@@ -11,6 +11,26 @@ export interface TrainMetric {
   gradNorm: number;
   tokensPerSecond: number;
   elapsedSeconds: number;
+  /** Where this step's wall time went (absent in files written before it was recorded). */
+  timing?: StepTiming;
+}
+
+/**
+ * One step's wall time by phase, in seconds. On CPU every phase is synchronous; on CUDA, kernels run
+ * asynchronously and their time lands in whichever phase next waits for them (loss.item() in forward).
+ */
+export interface StepTiming {
+  /** Waiting for the loader's next batch (images are prepared ahead by workers: ~0 when they keep up). */
+  data: number;
+  /** Batch to tensors, forward and loss (data, forward and backward are summed over the step's micro-batches). */
+  forward: number;
+  backward: number;
+  /** Gradient clipping, the AdamW update and zeroing the gradients. */
+  optimizer: number;
+  /** The whole step; what the phases leave is bookkeeping (per-row losses, freeing, metrics). */
+  total: number;
+  /** Positions the blocks ran over (padded image patches + source + target, all rows). */
+  positions: number;
 }
 
 export interface EvalMetric {

@@ -11,6 +11,7 @@ import { buildTaskData, taskTexts, type TaskData, type TaskRequest } from '../ta
 import { readCheckpointMeta, readCheckpointTensors } from './checkpoint.js';
 import { ProgressLine } from './progress.js';
 import { train, type TrainOptions, type TrainResult } from './trainer.js';
+import { designVqStage, type VqStageOptions } from './vqStage.js';
 
 export interface RunTrainingOptions {
   runDir: string;
@@ -25,6 +26,8 @@ export interface RunTrainingOptions {
   vocab: number;
   /** A checkpoint folder to continue from. */
   resumeFrom?: string;
+  /** The VQ image tokenizer stage: run when design is trained or `requested` (--tasks vq). */
+  vq?: Partial<VqStageOptions> & { requested?: boolean };
   loop: Omit<TrainOptions, 'runDir' | 'model' | 'tokenizer' | 'tasks' | 'evalTasks' | 'resume' | 'progress'>;
   /** Where messages go (skipped tasks, what was built). */
   log: (message: string) => void;
@@ -90,6 +93,12 @@ export async function runTraining(o: RunTrainingOptions): Promise<RunTrainingRes
     }
   }
   writeFileSync(join(o.runDir, 'config.json'), JSON.stringify(config, null, 2) + '\n');
+  // Design's targets are VQ codes: the tokenizer is trained (or loaded) first and the codes attached.
+  if (o.vq?.requested === true || data.train.some((t) => t.name === 'design')) {
+    const coded = await designVqStage({ runDir: o.runDir, config, data, stage: o.vq, log: o.log, ...(o.loop.stop !== undefined ? { stop: o.loop.stop } : {}) });
+    data.train = coded.train;
+    data.eval = coded.eval;
+  }
 
   torch.manualSeed(loop.seed);
   const model = new M6Model(config);

@@ -14,9 +14,11 @@ import type { Tokenizer } from '../data/tokenizer.js';
 import { formatBadRow } from '../data/badRows.js';
 import type { M6Model } from '../model/index.js';
 import { AdamW, clipGradNorm, type OptimizerState } from '../optim/index.js';
-import { batchToTensors, rowLosses } from './batchTensors.js';
+import { batchToTensors } from './batchTensors.js';
+import { batchLoss, CONTRASTIVE_TASKS } from './objectives.js';
 import { saveCheckpoint, type TrainerState } from './checkpoint.js';
-import { MetricsLog } from './metrics.js';
+import { MetricsLog, readMetrics, type StepTiming } from './metrics.js';
+import { writePlots } from './plots.js';
 import { formatDuration, ProgressLine } from './progress.js';
 import { join } from 'node:path';
 
@@ -49,6 +51,8 @@ export interface TrainOptions {
   /** Consecutive NaN/Inf steps that stop the run. */
   maxNonFinite: number;
   augment: boolean;
+  /** Each batch from one task (default: when a contrastive task is trained, whose negatives are its batch-mates). */
+  taskPerBatch?: boolean;
   workers?: number;
   resume?: { trainer: TrainerState; optimizer: OptimizerState };
   progress?: ProgressLine;
@@ -141,9 +145,8 @@ export async function evaluateLoss(model: M6Model, tokenizer: Tokenizer, tasks: 
         for await (const batch of loader.batches({ steps: Math.min(o.batches, Math.ceil(task.examples.length / o.batchSize)) })) {
           const losses = torch.noGrad(() => torch.scope(() => {
             const t = batchToTensors(batch);
-            const run = () => model.forward({ images: t.images, source: t.source, sourceMask: t.sourceMask, target: t.target, targetMask: t.targetMask });
-            const logits = (o.bf16 ? torch.autocast(run) : run()).logits;
-            return rowLosses(logits, t.labels);
+            const run = () => batchLoss(model, t, batch.tasks).rows;
+            return o.bf16 ? torch.autocast(run) : run();
           }));
           for (const l of losses) if (Number.isFinite(l)) { sum += l; count++; }
         }
@@ -188,6 +191,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     tokenizer, batchSize: o.batchSize, seed: o.seed,
     image: { size: cfg.imageSize, augment: o.augment ? { crop: { scale: [0.75, 1], ratio: [4 / 5, 5 / 4] }, hflip: 0.5 } : false },
     maxSourceLength: cfg.maxTextLen, maxTargetLength: cfg.maxTextLen + 1,
+    taskPerBatch: o.taskPerBatch ?? o.tasks.some((t) => CONTRASTIVE_TASKS.has(t.name)),
     ...(o.workers !== undefined ? { workers: o.workers } : {}),
   });
   const patches = (cfg.imageSize / cfg.patchSize) ** 2;
@@ -216,11 +220,22 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     metrics.write({ kind: 'event', step, event: 'checkpoint', detail: lastCheckpoint });
     return lastCheckpoint;
   };
+  // Charts are a convenience: a failure to draw them is reported once and never stops training.
+  let plotError = false;
+  const plot = async (): Promise<void> => {
+    try {
+      await writePlots(o.runDir, readMetrics(join(o.runDir, 'metrics.jsonl')));
+    } catch (err) {
+      if (!plotError) progress.log(`could not draw loss.png/eval.png: ${(err as Error).message}`);
+      plotError = true;
+    }
+  };
   const runEval = async (): Promise<void> => {
     const held = o.evalTasks.filter((t) => t.examples.length > 0);
     const on = held.length > 0 ? 'held-out' : 'train';
     const taskLoss = await evaluateLoss(model, tokenizer, held.length > 0 ? held : o.tasks, { batchSize: o.batchSize, batches: o.evalBatches, bf16: o.bf16 });
     metrics.write({ kind: 'eval', step, taskLoss, on });
+    await plot();
     progress.log(`eval at step ${step} (${on}): ${Object.entries(taskLoss).map(([k, v]) => `${k} ${v.toFixed(3)}`).join(', ')}`);
   };
 
@@ -231,13 +246,18 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       if (o.stop?.aborted) { status = 'interrupted'; break; }
       if (Date.now() - started >= budgetMs) { status = 'time'; break; }
       const t0 = Date.now();
+      const stepStart = performance.now();
+      const timing: StepTiming = { data: 0, forward: 0, backward: 0, optimizer: 0, total: 0, positions: 0 };
+      const since = (start: number) => (performance.now() - start) / 1000;
       torch.manualSeed(deriveSeed(o.seed, 'step', step));
       const timeBounded = o.steps === null && o.minutes !== null;
       const lr = o.lr * (timeBounded ? timeLrFactor(step, o.warmup, (Date.now() - started) / budgetMs, o.minLrRatio) : lrFactor(step, o.warmup, totalSteps, o.minLrRatio));
       let finite = true, stepLossSum = 0, stepTokens = 0;
       const taskSums: Record<string, { sum: number; n: number }> = {};
       for (let micro = 0; micro < o.gradAccum; micro++) {
+        const waitStart = performance.now();
         const next = await batches.next();
+        timing.data += since(waitStart);
         const batch = next.value as Batch;
         if (batch.bad.length > 0) {
           badRowsSeen += batch.bad.length;
@@ -247,15 +267,20 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
         if (batch.ids.length === 0) continue;
         stepTokens += positions(batch, patches);
         const r = torch.scope(() => {
+          const forwardStart = performance.now();
           const t = batchToTensors(batch);
-          const run = () => model.forward({ images: t.images, source: t.source, sourceMask: t.sourceMask, target: t.target, targetMask: t.targetMask, labels: t.labels });
+          const run = () => batchLoss(model, t, batch.tasks);
           const out = o.bf16 ? torch.autocast(run) : run();
-          let loss = out.loss!;
+          if (out.loss === undefined) return { value: 0, rows: out.rows, skipped: true };
+          let loss = out.loss;
           if (o.injectNonFinite?.has(step)) loss = loss.mul(NaN);
           const value = loss.item();
-          if (!Number.isFinite(value)) return { value, rows: [] as number[] };
+          timing.forward += since(forwardStart);
+          if (!Number.isFinite(value)) return { value, rows: [] as number[], skipped: false };
+          const backwardStart = performance.now();
           loss.div(o.gradAccum).backward();
-          return { value, rows: rowLosses(out.logits, t.labels) };
+          timing.backward += since(backwardStart);
+          return { value, rows: out.rows, skipped: false };
         });
         if (!Number.isFinite(r.value)) { finite = false; break; }
         stepLossSum += r.value / o.gradAccum;
@@ -266,6 +291,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
         });
       }
       let gradNorm = NaN;
+      const optimizerStart = performance.now();
       if (finite) {
         gradNorm = clipGradNorm(optimizer.params, o.clipNorm);
         finite = Number.isFinite(gradNorm);
@@ -280,6 +306,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
         metrics.write({ kind: 'event', step, event: 'non-finite', detail: `loss ${stepLossSum}, grad norm ${gradNorm}; step skipped (${consecutiveNonFinite} in a row)` });
       }
       optimizer.zeroGrad();
+      timing.optimizer = since(optimizerStart);
       step++;
       stepsThisRun++;
       tokensSeen += stepTokens;
@@ -312,7 +339,9 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
           smoothed[k] = smoothed[k] === undefined ? taskLoss[k]! : 0.9 * smoothed[k]! + 0.1 * taskLoss[k]!;
         }
         const elapsed = (Date.now() - started) / 1000;
-        metrics.write({ kind: 'train', step, loss: stepLossSum, taskLoss, lr, gradNorm, tokensPerSecond: tokensThisRun / Math.max(elapsed, 1e-9), elapsedSeconds: priorSeconds + elapsed });
+        timing.total = since(stepStart);
+        timing.positions = stepTokens;
+        metrics.write({ kind: 'train', step, loss: stepLossSum, taskLoss, lr, gradNorm, tokensPerSecond: tokensThisRun / Math.max(elapsed, 1e-9), elapsedSeconds: priorSeconds + elapsed, timing });
       }
       const elapsed = (Date.now() - started) / 1000;
       const perStep = stepTimes.length ? stepTimes.reduce((a, b) => a + b, 0) / stepTimes.length : stepSeconds;
@@ -337,6 +366,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
         metrics.write({ kind: 'event', step, event: 'done', detail: dir });
       }
     }
+    await plot();
   } finally {
     progress.done();
     await batches.return(undefined);

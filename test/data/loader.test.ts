@@ -133,6 +133,23 @@ test('multitask mixture follows the weights; each task cycles through all its ex
   assert.throws(() => new MixtureSampler([0, 5], [1, 0], 0), /nothing to sample/);
 });
 
+test('taskPerBatch: every batch is one task, tasks still follow the weights, and the plan is seeded', () => {
+  const a: Example[] = Array.from({ length: 12 }, (_v, i) => ({ id: `a${i}`, source: 'x', target: 'y' }));
+  const b: Example[] = Array.from({ length: 30 }, (_v, i) => ({ id: `b${i}`, source: 'x', target: 'y' }));
+  const tasks: TaskSource[] = [{ name: 'a', examples: a, weight: 1 }, { name: 'b', examples: b, weight: 3 }];
+  const loader = new DataLoader(tasks, { tokenizer, batchSize: 5, seed: 3, taskPerBatch: true });
+  const plans = loader.plan(400);
+  let bBatches = 0;
+  for (const p of plans) {
+    assert.equal(new Set(p.picks.map((x) => x.task)).size, 1, `batch ${p.step} mixes tasks`);
+    if (p.picks[0]!.task === 1) bBatches++;
+  }
+  assert.ok(Math.abs(bBatches / 400 - 0.75) < 0.07, `${bBatches} of 400 batches from b`);
+  assert.deepEqual(new DataLoader(tasks, { tokenizer, batchSize: 5, seed: 3, taskPerBatch: true }).plan(10, 390), plans.slice(390));
+  // Without the option, slots mix.
+  assert.ok(new DataLoader(tasks, { tokenizer, batchSize: 5, seed: 3 }).plan(50).some((p) => new Set(p.picks.map((x) => x.task)).size > 1));
+});
+
 test('resuming at a step gives the same batches as running through', async () => {
   const examples: Example[] = Array.from({ length: 9 }, (_v, i) => ({ id: `e${i}`, source: 'what colour is it?', target: i % 2 ? 'a red dress' : 'a blue shirt' }));
   const loader = new DataLoader([{ name: 'qa', examples }], { tokenizer, batchSize: 4, seed: 8 });

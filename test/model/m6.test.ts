@@ -4,7 +4,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as torch from '../../src/torch/index.js';
-import { M6Model, preset, prefixLmMask, type M6Config } from '../../src/model/index.js';
+import { contrastiveLoss, M6Model, preset, prefixLmMask, type M6Config } from '../../src/model/index.js';
 import { saveSafetensors, loadSafetensors } from '../../src/io/index.js';
 import { assertClose } from '../helpers.js';
 
@@ -69,8 +69,11 @@ test('a gradient reaches every parameter (dense and MoE)', () => {
   for (const cfg of [tiny(), tiny({ experts: 4, moeEvery: 1, capacityFactor: 2 })]) {
     torch.manualSeed(2);
     const m = new M6Model(cfg);
-    const out = m.forward({ images: torch.randn([4, 3, 32, 32]), source: ids(4, 16), target: ids(4, 16), labels: ids(4, 16) });
-    out.loss!.backward();
+    const images = torch.randn([4, 3, 32, 32]), source = ids(4, 16);
+    const out = m.forward({ images, source, target: ids(4, 16), labels: ids(4, 16) });
+    // The embed objective's own parameters (projection, temperature) learn from the contrastive loss.
+    const embedLoss = contrastiveLoss(m.embed({ images }).vectors, m.embed({ source }).vectors, m.logitScale).loss;
+    out.loss!.add(embedLoss).backward();
     const missing = m.namedParameters().filter(([, p]) => !p.grad || p.grad.abs().sum().item() === 0).map(([k]) => k);
     assert.deepEqual(missing, [], `no gradient: ${missing.join(', ')}`);
   }
@@ -123,4 +126,29 @@ test('a training step runs in bf16 autocast and frees everything it made', () =>
 test('invalid configurations are refused with every problem named', () => {
   assert.throws(() => preset('m6-nano', { dim: 100, heads: 3, imageCodeStart: 5000 }), /dim \(100\) must be divisible by heads \(3\).*image codes \[5000, 6024\) must lie inside/);
   assert.throws(() => preset('m6-huge'), /unknown preset 'm6-huge'/);
+});
+
+test('embed: unit vectors per row, padding does not change a text\'s vector, and the contrastive loss is InfoNCE', () => {
+  torch.manualSeed(5);
+  const m = new M6Model(tiny()).eval();
+  const source = ids(3, 6);
+  const v = m.embed({ source }).vectors;
+  assert.deepEqual(v.shape, [3, tiny().dim]);
+  for (const n of v.norm(2, 1).toArray() as number[]) assert.ok(Math.abs(n - 1) < 1e-5);
+  // Row 0 padded with three more (masked) tokens: the same vector.
+  const padded = torch.cat([source, torch.zeros([3, 3], { dtype: 'int64' })], 1);
+  const mask = torch.cat([torch.ones([3, 6], { dtype: 'bool' }), torch.zeros([3, 3], { dtype: 'bool' })], 1);
+  const w = m.embed({ source: padded, sourceMask: mask }).vectors;
+  assert.ok(w.sub(v).abs().max().item() < 1e-5, 'padding changed the vector');
+  // Images alone embed too.
+  assert.deepEqual(m.embed({ images: torch.randn([2, 3, 32, 32]) }).vectors.shape, [2, tiny().dim]);
+  // InfoNCE by hand: perfectly matched orthogonal pairs with scale s give log(1 + (B-1)·e^{-s}).
+  const eye = torch.eye(3);
+  const scale = torch.full([], Math.log(10));
+  const r = contrastiveLoss(eye, eye, scale);
+  const expected = Math.log(1 + 2 * Math.exp(-10));
+  assert.ok(Math.abs(r.loss.item() - expected) < 1e-5, `${r.loss.item()} vs ${expected}`);
+  // Swapping two texts makes those rows wrong: their losses rise above the matched row's.
+  const swapped = contrastiveLoss(eye, eye.indexSelect(0, torch.tensor([1, 0, 2], { dtype: 'int64' })), scale).rows.toArray() as number[];
+  assert.ok(swapped[0]! > 5 && swapped[1]! > 5 && swapped[2]! < 1e-3, String(swapped));
 });

@@ -97,6 +97,12 @@ test('clipGradNorm scales gradients to the max norm and returns the norm before'
   assertClose(b.grad?.toArray() ?? [], [0, 0.8], 1e-5);
   assertClose(clipGradNorm([a, b], 10), 1, 1e-5);
   assertClose(a.grad?.toArray() ?? [], [0.6, 0], 1e-5);
+  // A 0-d parameter (a learnt temperature) is clipped too.
+  const s = torch.tensor(2, { requiresGrad: true });
+  s.grad = torch.tensor(6);
+  b.grad = torch.tensor([0, 8]);
+  assertClose(clipGradNorm([s, b], 5), 10, 1e-5);
+  assertClose(s.grad?.item() ?? 0, 3, 1e-5);
 });
 
 test('learning-rate schedules', () => {

@@ -17,15 +17,18 @@ test('--tasks: names with optional weights; unknown names and bad weights are er
   assert.throws(() => parseTaskList('answer,answer'), /listed twice/);
 });
 
-test('task data from the synthetic catalog: describe and answer examples, held-out split, design skipped', async (t) => {
+test('task data from the synthetic catalog: describe, answer and design examples, held-out split', async (t) => {
   const dir = tempDir(t, 'm6-tasks-');
   await writeSyntheticCatalog({ out: dir, count: 30, seed: 5, size: 64 });
   const spec = resolveDatasetSpec({ ...loadDatasetSpecFile(join(dir, 'dataset.json')), split: 'train:0.7,test:0.3' });
   const data = await buildTaskData(spec, parseTaskList('describe:3,answer,design'));
-  assert.deepEqual(data.train.map((s) => [s.name, s.weight]), [['describe', 3], ['answer', 1]]);
-  assert.equal(data.skipped.length, 1);
-  assert.match(data.skipped[0]!, /^design: skipped: needs the VQ image tokenizer/);
-  const [describe, answer] = data.train;
+  assert.deepEqual(data.train.map((s) => [s.name, s.weight]), [['describe', 3], ['answer', 1], ['design', 1]]);
+  assert.deepEqual(data.skipped, []);
+  const [describe, answer, design] = data.train;
+  // design: the title is the prompt, the image the target (its codes come from the VQ stage), not an input.
+  const d = design!.examples[0]!;
+  assert.match(d.source!, /^ what is the complete image\? caption: \S/);
+  assert.ok(d.targetImage?.endsWith('.png') && d.imagePath === undefined && d.target === undefined);
   assert.equal(describe!.examples.length + data.eval[0]!.examples.length, 30);
   assert.ok(data.eval[0]!.examples.length > 0, 'some items held out');
   const ex = describe!.examples[0]!;

@@ -9,6 +9,7 @@ import { PRESETS, type M6Config } from '../../model/config.js';
 import { parseTaskList } from '../../tasks/taskData.js';
 import { latestCheckpoint } from '../../train/checkpointFiles.js';
 import { ProgressLine } from '../../train/progress.js';
+import { DEFAULT_VQ_STEPS } from '../../train/vqFiles.js';
 import type { RunTrainingOptions, RunTrainingResult } from '../../train/runTraining.js';
 import { addDatasetOptions, datasetSpecFromFlags, type DatasetFlags } from '../datasetOptions.js';
 import { UsageError } from '../errors.js';
@@ -49,6 +50,16 @@ export interface TrainFlags extends DatasetFlags {
   resume?: string | boolean;
   progressEvery: string;
   debugNonfiniteSteps?: string;
+  vq?: string;
+  vqSteps: string;
+}
+
+/** `--tasks` less the `vq` entry (the image tokenizer is a stage, not a task the model trains on). */
+export function splitVqTask(list: string): { tasks: string; vq: boolean } {
+  const parts = list.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+  const vq = parts.filter((p) => p.split(':')[0] === 'vq');
+  if (vq.some((p) => p !== 'vq')) throw new UsageError(`--tasks: '${vq.find((p) => p !== 'vq')}': vq is a training stage and takes no weight`);
+  return { tasks: parts.filter((p) => p.split(':')[0] !== 'vq').join(','), vq: vq.length > 0 };
 }
 
 export function numberFlag(name: string, value: string, o: { integer?: boolean; min?: number; positive?: boolean } = {}): number {
@@ -83,7 +94,7 @@ export function addTrainOptions(cmd: Command): Command {
     .requiredOption('--out <dir>', 'run folder: checkpoints/, metrics.jsonl, tokenizer.json, config.json')
     .option('--preset <name>', `model preset: ${Object.keys(PRESETS).join(', ')}`, 'm6-nano')
     .option('--config <file>', 'JSON of config fields over the preset (may name "preset")')
-    .option('--tasks <list>', 'tasks and mixture weights, e.g. describe:2,answer:1 (design and embed are not trainable yet)', 'describe,answer')
+    .option('--tasks <list>', 'tasks and mixture weights from describe, answer, design, embed, denoise (and vq: the image tokenizer alone), e.g. describe:2,answer:1', 'describe,answer')
     .option('--steps <n>', 'optimizer steps (the schedule\'s length)')
     .option('--minutes <m>', 'wall-clock budget; with no --steps the schedule is fitted to it')
     .option('--stop-at <step>', 'stop with a checkpoint at this step (the schedule still plans for --steps)')
@@ -107,6 +118,8 @@ export function addTrainOptions(cmd: Command): Command {
     .option('--vocab <n>', 'text vocabulary of the tokenizer trained on the data', '2000')
     .option('--resume [checkpoint]', 'continue from the newest checkpoint in --out (or this checkpoint folder)')
     .option('--progress-every <seconds>', 'progress line interval when stderr is not a terminal', '10')
+    .option('--vq <file_or_run>', 'design: use this VQ image tokenizer (a vq.safetensors, or a run folder of --tasks vq) instead of training one')
+    .option('--vq-steps <n>', 'steps of the VQ image tokenizer stage (--tasks vq, or design when the run has no VQ yet)', String(DEFAULT_VQ_STEPS))
     .addOption(new Option('--debug-nonfinite-steps <steps>', 'tests: make the loss NaN at these steps').hideHelp());
 }
 
@@ -115,18 +128,20 @@ export function trainOptionsFromFlags(flags: TrainFlags, log: (m: string) => voi
   const int = (name: string, v: string, min = 0) => numberFlag(name, v, { integer: true, min });
   const steps = flags.steps !== undefined ? int('--steps', flags.steps, 1) : null;
   const minutes = flags.minutes !== undefined ? numberFlag('--minutes', flags.minutes, { positive: true }) : null;
-  if (steps === null && minutes === null && flags.resume === undefined) throw new UsageError('give --steps N and/or --minutes M: how long to train');
+  const stages = splitVqTask(flags.tasks);
+  const vqOnly = stages.vq && stages.tasks === '';
+  if (steps === null && minutes === null && flags.resume === undefined && !vqOnly) throw new UsageError('give --steps N and/or --minutes M: how long to train');
   const {
     out, preset: presetFlag, config, tasks, stopAt, batchSize, gradAccum, lr, warmup, minLrRatio, weightDecay, clipNorm, bf16, seed,
     evalEvery, evalBatches, saveEvery, keep, maxNonfinite, augment, workers, tokenizer, vocab, resume, progressEvery: _p, debugNonfiniteSteps,
-    steps: _s, minutes: _m, ...datasetFlags
+    steps: _s, minutes: _m, vq, vqSteps, ...datasetFlags
   } = flags;
   const fromFile = config !== undefined ? readConfigFile(config) : { overrides: {} };
   const presetName = fromFile.preset ?? presetFlag;
   if (!(presetName in PRESETS)) throw new UsageError(`--preset: unknown preset '${presetName}'; presets are ${Object.keys(PRESETS).join(', ')}`);
   let taskList;
   try {
-    taskList = parseTaskList(tasks);
+    taskList = vqOnly ? [] : parseTaskList(stages.tasks);
   } catch (err) {
     throw new UsageError((err as Error).message);
   }
@@ -134,7 +149,7 @@ export function trainOptionsFromFlags(flags: TrainFlags, log: (m: string) => voi
   if (resume !== undefined && resume !== false) {
     resumeFrom = typeof resume === 'string' ? resume : latestCheckpoint(out);
     if (resumeFrom === undefined) throw new UsageError(`--resume: no checkpoint in ${out}/checkpoints to resume from`);
-  } else if (latestCheckpoint(out) !== undefined) {
+  } else if (latestCheckpoint(out) !== undefined && !vqOnly) {
     throw new UsageError(`${out} already holds checkpoints (newest ${latestCheckpoint(out)}): pass --resume to continue that run, or choose another --out`);
   }
   const injected = debugNonfiniteSteps !== undefined ? new Set(debugNonfiniteSteps.split(',').map((s) => int('--debug-nonfinite-steps', s))) : undefined;
@@ -147,6 +162,10 @@ export function trainOptionsFromFlags(flags: TrainFlags, log: (m: string) => voi
     ...(tokenizer !== undefined ? { tokenizerFile: tokenizer } : {}),
     vocab: int('--vocab', vocab, 1),
     ...(resumeFrom !== undefined ? { resumeFrom } : {}),
+    vq: {
+      requested: stages.vq, steps: int('--vq-steps', vqSteps, 1), seed: int('--seed', seed),
+      ...(vq !== undefined ? { from: vq } : {}),
+    },
     loop: {
       steps, minutes,
       ...(stopAt !== undefined ? { stopAt: int('--stop-at', stopAt, 1) } : {}),
@@ -200,11 +219,40 @@ export async function runWithInterrupt(options: RunTrainingOptions): Promise<Run
   }
 }
 
+/** `--tasks vq`: the VQ image tokenizer alone, shaped for the model the run will train (Ctrl-C stops it unsaved). */
+async function runVqStageOnly(options: RunTrainingOptions): Promise<string> {
+  const stop = new AbortController();
+  const onSigint = (): void => stop.abort();
+  process.on('SIGINT', onSigint);
+  try {
+    const { preset } = await import('../../model/config.js');
+    const { runVqOnly } = await import('../../train/vqStage.js');
+    let imageCodes = options.overrides.imageCodes ?? PRESETS[options.preset]!.imageCodes;
+    if (options.tokenizerFile !== undefined) {
+      const { Tokenizer } = await import('../../data/tokenizer.js');
+      imageCodes = (await Tokenizer.load(options.tokenizerFile)).imageCodes;
+    }
+    // Only the image fields matter to the VQ (size, patch grid, codebook, target positions); the text
+    // vocabulary is not known until a tokenizer is trained, so the config holds just the image codes.
+    const config = preset(options.preset, { ...options.overrides, vocabSize: imageCodes, imageCodeStart: 0, imageCodes });
+    const { file, info } = await runVqOnly({ runDir: options.runDir, data: options.data, config, stage: options.vq ?? {}, log: options.log, stop: stop.signal });
+    return `VQ image tokenizer: ${file}${info.psnr !== undefined ? ` (${info.psnrOn} PSNR ${info.psnr.toFixed(2)} dB)` : ''}`;
+  } catch (err) {
+    throw asUsageError(err instanceof Error && err.message.startsWith('invalid M6 config') ? new UsageError(err.message) : err);
+  } finally {
+    process.off('SIGINT', onSigint);
+  }
+}
+
 export function registerTrain(program: Command): void {
-  addTrainOptions(program.command('train').description('train one multitask M6 (describe, answer) on a dataset into a run folder'))
+  addTrainOptions(program.command('train').description('train one multitask M6 (describe, answer, design, …) on a dataset into a run folder; --tasks vq trains the image tokenizer alone'))
     .action(async (flags: TrainFlags) => {
       const progress = new ProgressLine(process.stderr, numberFlag('--progress-every', flags.progressEvery, { min: 0 }) * 1000);
       const options = trainOptionsFromFlags(flags, (m) => progress.log(m));
+      if (options.tasks.length === 0) {
+        console.log(await runVqStageOnly(options));
+        return;
+      }
       const result = await runWithInterrupt({ ...options, progress });
       const summary = `${result.message}; loss ${result.firstLoss.toFixed(3)} → ${result.finalLoss.toFixed(3)}, ${result.stepsPerSecond.toFixed(2)} steps/s, ${Math.round(result.tokensPerSecond)} tok/s` +
         (result.nonFiniteSteps > 0 ? `, ${result.nonFiniteSteps} NaN/Inf steps skipped` : '');

@@ -1,0 +1,94 @@
+// `m6 design --run R "prompt"… --n 4 --out DIR [--seed S] [--temperature T --top-k K --top-p P] [--json]`:
+// product images from text with a run trained on design. The run (model, tokenizer, VQ) loads once;
+// each prompt gets n sampled images written as PNG files, one line per file (prompt, tab, path).
+// A bad prompt (empty, too long) is reported on its own line and the rest go on (exit 1 when any failed).
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { Command } from 'commander';
+import { UsageError } from '../errors.js';
+import { asUsageError, numberFlag } from './train.js';
+
+interface DesignFlags {
+  run: string;
+  n: string;
+  out: string;
+  seed: string;
+  temperature?: string;
+  topK?: string;
+  topP?: string;
+  json?: boolean;
+}
+
+interface Printed { input: string; files?: string[]; error?: string }
+
+/** A short file-name part from a prompt: lower-case ASCII words joined by '-', at most 40 characters. */
+export function promptSlug(prompt: string): string {
+  return prompt.toLowerCase().normalize('NFKD').replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 40).replace(/-+$/, '');
+}
+
+export function registerDesign(program: Command): void {
+  program
+    .command('design <prompts...>')
+    .description('design product images from text prompts with a run trained on design: n PNG files per prompt')
+    .requiredOption('--run <dir>', 'run folder of m6 train (its newest checkpoint and vq.safetensors) or one checkpoint folder')
+    .requiredOption('--out <dir>', 'folder for the PNG files (created if missing)')
+    .option('--n <count>', 'images per prompt', '4')
+    .option('--seed <n>', 'sampling seed: the same seed and prompt give the same images', '0')
+    .option('--temperature <t>', 'sampling temperature (default 1)')
+    .option('--top-k <k>', 'sample among the k likeliest codes (default 100; 0: all)')
+    .option('--top-p <p>', 'nucleus sampling: the likeliest codes holding probability p (default 0.95)')
+    .option('--json', 'print a JSON array of {input, files | error}')
+    .action(async (prompts: string[], flags: DesignFlags) => {
+      const n = numberFlag('--n', flags.n, { integer: true, min: 1 });
+      const seed = numberFlag('--seed', flags.seed, { integer: true, min: 0 });
+      const sampling = {
+        ...(flags.temperature !== undefined ? { temperature: numberFlag('--temperature', flags.temperature, { positive: true }) } : {}),
+        ...(flags.topK !== undefined ? { topK: numberFlag('--top-k', flags.topK, { integer: true, min: 0 }) } : {}),
+        ...(flags.topP !== undefined ? { topP: numberFlag('--top-p', flags.topP, { positive: true }) } : {}),
+      };
+      if (sampling.topP !== undefined && sampling.topP > 1) throw new UsageError(`--top-p must be in (0, 1], got '${flags.topP}'`);
+      const out = resolve(flags.out);
+      // libtorch, sharp and the model load here, not when `m6` starts.
+      let loaded;
+      try {
+        const { loadRun } = await import('../../tasks/runFolder.js');
+        loaded = await loadRun(flags.run);
+      } catch (err) {
+        throw asUsageError(err);
+      }
+      const run = loaded;
+      try {
+        if (run.vqFile === undefined) throw new UsageError(`--run ${flags.run}: the run has no VQ image tokenizer (vq.safetensors): train it with design (m6 train --tasks design … or --tasks vq)`);
+        const { loadVqTokenizer } = await import('../../model/vq.js');
+        const { generateDesigns, encodePng } = await import('../../tasks/generateImage.js');
+        const vq = loadVqTokenizer(run.vqFile);
+        try {
+          const results = generateDesigns(run.model, run.tokenizer, vq, prompts, { n, seed, ...sampling });
+          mkdirSync(out, { recursive: true });
+          const rows: Printed[] = [];
+          for (const [i, r] of results.entries()) {
+            if (!r.ok) { rows.push({ input: prompts[i]!, error: r.error }); continue; }
+            const slug = promptSlug(prompts[i]!);
+            const files: string[] = [];
+            for (const [k, image] of r.images.entries()) {
+              const file = join(out, `${String(i + 1).padStart(2, '0')}${slug ? `-${slug}` : ''}-${k + 1}.png`);
+              writeFileSync(file, await encodePng(image));
+              files.push(file);
+            }
+            rows.push({ input: prompts[i]!, files });
+          }
+          if (flags.json === true) console.log(JSON.stringify(rows, null, 2));
+          else for (const r of rows) {
+            if (r.error !== undefined) console.error(`${r.input}: error: ${r.error}`);
+            else for (const f of r.files!) console.log(`${r.input}\t${f}`);
+          }
+          const failed = rows.filter((r) => r.error !== undefined).length;
+          if (failed > 0) throw new UsageError(`${failed} of ${rows.length} prompts failed (see above)`, 1);
+        } finally {
+          vq.dispose();
+        }
+      } finally {
+        run.model.dispose();
+      }
+    });
+}

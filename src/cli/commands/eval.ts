@@ -1,0 +1,118 @@
+// `m6 eval --run R <data spec> [--tasks …] [--limit N] [--json] [--out FILE]`: evaluate a trained
+// run on the held-out rows of a dataset, task by task, and print a table (or JSON). A task with no
+// evaluator yet, or no held-out data, is listed as skipped with the reason; the command fails only
+// when nothing at all could be evaluated.
+import { writeFileSync } from 'node:fs';
+import type { Command } from 'commander';
+import type { DatasetSpec } from '../../data/datasetSpec.js';
+import type { EvalReport, EvaluatorLoader } from '../../tasks/evaluation.js';
+import { TASKS, type TaskName } from '../../tasks/instructions.js';
+import { parseTaskList } from '../../tasks/taskData.js';
+import { addDatasetOptions, datasetSpecFromFlags, type DatasetFlags } from '../datasetOptions.js';
+import { UsageError } from '../errors.js';
+import { asUsageError, numberFlag } from './train.js';
+
+// ── Task evaluators: where `m6 eval` looks up how to judge each task. ────────────────────────────
+// One entry per task, loaded on demand (libtorch loads only when an evaluation runs). A task with no
+// entry is reported as skipped, not as an error. embed (evaluateEmbed in src/tasks/embedEval.ts) and
+// design (evaluateDesign in src/tasks/designEval.ts) plug in here, as TaskEvaluators
+// (src/tasks/evaluation.ts): `embed: async () => (await import('../../tasks/embedEval.js')).evaluateEmbed,`
+const EVALUATORS: Partial<Record<TaskName, EvaluatorLoader>> = {
+  describe: async () => (await import('../../tasks/describeEval.js')).evaluateDescribe,
+  answer: async () => (await import('../../tasks/answerEval.js')).evaluateAnswer,
+  embed: async () => (await import('../../tasks/embedEval.js')).evaluateEmbedTask,
+};
+
+interface EvalFlags extends DatasetFlags {
+  run: string;
+  tasks: string;
+  limit?: string;
+  batchSize: string;
+  seed: string;
+  json?: boolean;
+  out?: string;
+}
+
+const METRIC_NAMES: Record<string, string> = {
+  textToImageRecall1: 'text→image recall@1', textToImageRecall5: 'text→image recall@5', textToImageRecall10: 'text→image recall@10',
+  imageToTextRecall1: 'image→text recall@1', imageToTextRecall5: 'image→text recall@5', imageToTextRecall10: 'image→text recall@10',
+  bleu4: 'BLEU-4', rougeL: 'ROUGE-L', ciderD: 'CIDEr-D', categoryAccuracy: 'category accuracy', colourAccuracy: 'colour accuracy', exactMatch: 'exact match',
+};
+
+/** Shares (accuracies, exact match, recall) read best as percentages; scores as plain numbers. */
+function formatMetric(key: string, value: number): string {
+  return /accuracy|match|recall/i.test(key) ? `${(100 * value).toFixed(1)}%` : value.toFixed(3);
+}
+
+/** The report as a plain-text table, one metric per line, baselines beside them. */
+export function formatEvalReport(report: EvalReport): string {
+  const lines = [`run ${report.checkpoint} (step ${report.step}) on ${report.data}: ${report.rows} rows${report.badRows ? `, ${report.badRows} bad rows skipped` : ''}`];
+  const table: string[][] = [['task', 'items', 'failed', 'metric', 'value', 'baseline']];
+  for (const t of report.tasks) {
+    Object.entries(t.metrics).forEach(([key, value], i) => {
+      const baseline = t.baselines[key];
+      table.push([
+        i === 0 ? t.task : '', i === 0 ? `${t.evaluated}/${t.available}` : '', i === 0 ? String(t.failures.length) : '',
+        METRIC_NAMES[key] ?? key, formatMetric(key, value), baseline !== undefined ? formatMetric(key, baseline) : '',
+      ]);
+    });
+  }
+  const widths = table[0]!.map((_, c) => Math.max(...table.map((r) => r[c]!.length)));
+  for (const r of table) lines.push(r.map((cell, c) => cell.padEnd(widths[c]!)).join('  ').trimEnd());
+  for (const t of report.tasks) for (const n of t.notes) lines.push(`${t.task}: ${n}`);
+  for (const s of report.skipped) lines.push(`${s.task}: skipped: ${s.reason}`);
+  lines.push(`evaluated in ${report.seconds.toFixed(1)} s`);
+  return lines.join('\n');
+}
+
+/** The report without per-item records (what --json prints; --out keeps them). */
+function summaryOf(report: EvalReport): unknown {
+  return { ...report, tasks: report.tasks.map(({ items: _items, ...t }) => t) };
+}
+
+export function registerEval(program: Command): void {
+  addDatasetOptions(program.command('eval').description('evaluate a trained run on the held-out rows of a dataset: describe (BLEU-4, ROUGE-L, CIDEr-D, category accuracy), answer (exact match)'))
+    .requiredOption('--run <dir>', 'run folder of m6 train (its newest checkpoint) or one checkpoint folder')
+    .option('--tasks <list>', 'tasks to evaluate, comma-separated', Object.keys(TASKS).join(','))
+    .option('--limit <n>', 'most held-out items per task (a seeded draw; default: all)')
+    .option('--batch-size <n>', 'inputs per generation batch', '16')
+    .option('--seed <n>', 'seed of the --limit draw', '0')
+    .option('--json', 'print the results as JSON (without per-item records; --out has them)')
+    .option('--out <file>', 'write the results with every item\'s record as JSON to this file')
+    .action(async (flags: EvalFlags) => {
+      const { run: runDir, tasks: taskText, limit: limitText, batchSize: batchText, seed: seedText, json, out, ...datasetFlags } = flags;
+      let tasks: TaskName[];
+      try {
+        tasks = parseTaskList(taskText).map((t) => t.name);
+      } catch (err) {
+        throw new UsageError((err as Error).message);
+      }
+      const limit = limitText !== undefined ? numberFlag('--limit', limitText, { integer: true, min: 1 }) : undefined;
+      const batchSize = numberFlag('--batch-size', batchText, { integer: true, min: 1 });
+      const seed = numberFlag('--seed', seedText, { integer: true, min: 0 });
+      const spec: DatasetSpec = datasetSpecFromFlags(datasetFlags);
+      const log = (m: string) => process.stderr.write(`${m}\n`);
+
+      let report: EvalReport;
+      try {
+        // The data first: a bad column or file is reported before libtorch and the model load.
+        const { buildTaskData } = await import('../../tasks/taskData.js');
+        const data = await buildTaskData(spec, tasks.map((name) => ({ name, weight: 1 })));
+        const torch = await import('../../torch/index.js');
+        const { loadRun } = await import('../../tasks/runFolder.js');
+        const { evaluateRun } = await import('../../tasks/evaluation.js');
+        torch.keepLargeAllocations();
+        const run = await loadRun(runDir);
+        try {
+          report = await evaluateRun({ run, spec, data, tasks, evaluators: EVALUATORS, ...(limit !== undefined ? { limit } : {}), seed, batchSize, log });
+        } finally {
+          run.model.dispose();
+        }
+      } catch (err) {
+        throw asUsageError(err);
+      }
+      if (out !== undefined) writeFileSync(out, JSON.stringify(report, null, 2) + '\n');
+      console.log(json === true ? JSON.stringify(summaryOf(report), null, 2) : formatEvalReport(report));
+      if (report.tasks.length === 0) throw new UsageError(`nothing was evaluated: ${report.skipped.map((s) => `${s.task}: ${s.reason}`).join('; ')}`, 1);
+    });
+}

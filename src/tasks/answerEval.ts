@@ -1,0 +1,47 @@
+// `m6 eval` for answer: answer each held-out question (with its product image when the row has one)
+// and count exact matches after trimming, lower-casing and dropping a final full stop
+// (syntheticEval's normaliseAnswer). The baseline is always giving the commonest reference answer.
+import { examplesOrSkip, generateWithProgress, type EvalContext, type ItemFailure, type Skipped, type TaskEvaluation } from './evaluation.js';
+import { TASKS } from './instructions.js';
+import { majorityShare, normaliseAnswer } from './syntheticEval.js';
+
+export interface AnswerRecord {
+  id: string;
+  image?: string;
+  question: string;
+  reference: string;
+  generated: string;
+  ok: boolean;
+}
+
+export interface AnswerEvaluation extends TaskEvaluation<AnswerRecord> {
+  task: 'answer';
+}
+
+export async function evaluateAnswer(ctx: EvalContext): Promise<AnswerEvaluation | Skipped> {
+  const started = Date.now();
+  const examples = examplesOrSkip(ctx);
+  if (!Array.isArray(examples)) return examples;
+  const generated = await generateWithProgress(ctx, examples.map((e) => ({ ...(e.imagePath !== undefined ? { image: e.imagePath } : {}), source: e.source! })), TASKS.answer.maxNewTokens);
+  const failures: ItemFailure[] = [];
+  const items: AnswerRecord[] = [];
+  examples.forEach((e, i) => {
+    const r = generated[i]!;
+    if (!r.ok) {
+      failures.push({ id: e.id, error: r.error });
+      return;
+    }
+    items.push({
+      id: e.id, ...(e.imagePath !== undefined ? { image: e.imagePath } : {}), question: e.source!, reference: e.target!, generated: r.text,
+      ok: normaliseAnswer(r.text) === normaliseAnswer(e.target!),
+    });
+  });
+  const notes = ['exact match after trimming, lower-casing and dropping a final full stop; baseline: always the commonest reference answer'];
+  if (failures.length > 0) notes.push(`${failures.length} item(s) failed (e.g. ${failures[0]!.id}: ${failures[0]!.error}) and are left out of the metric`);
+  return {
+    task: 'answer', available: ctx.available, evaluated: items.length, failures,
+    metrics: { exactMatch: items.length ? items.filter((a) => a.ok).length / items.length : 0 },
+    baselines: { exactMatch: majorityShare(items.map((a) => normaliseAnswer(a.reference))) },
+    notes, items, seconds: (Date.now() - started) / 1000,
+  };
+}

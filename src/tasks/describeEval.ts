@@ -1,0 +1,131 @@
+// `m6 eval` for describe: describe each held-out image, then score the text against the row's text
+// (BLEU-4, ROUGE-L, CIDEr-D) and, where the rows have labels, whether it names the right one
+// (category accuracy against the majority-class baseline; labelJudge.ts has the rules). On the
+// synthetic catalog (catalog.jsonl beside the manifest) category and colour are judged as
+// syntheticEval judges them, from the catalog's exact truth and its words for each category.
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import type { DataRow } from '../data/manifest.js';
+import { bleu, ciderD, rougeL } from '../train/textMetrics.js';
+import { examplesOrSkip, generateWithProgress, type EvalContext, type ItemFailure, type Skipped, type TaskEvaluation } from './evaluation.js';
+import { TASKS } from './instructions.js';
+import { LabelJudge, normaliseLabelText, type LabelRule } from './labelJudge.js';
+import { categoryOf, colourOf, majorityShare, readCatalog, type CatalogItem } from './syntheticEval.js';
+
+export interface DescribeRecord {
+  id: string;
+  image: string;
+  /** The row's text: what the model was trained to write. */
+  reference: string;
+  generated: string;
+  /** The row's label (or the catalog's category), when there is one. */
+  label?: string;
+  /** The label the description names (null: none). */
+  predicted?: string | null;
+  labelOk?: boolean;
+  rule?: LabelRule | 'catalog';
+  /** Synthetic catalog only: the main colour and the colour the description names first. */
+  colour?: string;
+  predictedColour?: string | null;
+  colourOk?: boolean;
+}
+
+export interface DescribeEvaluation extends TaskEvaluation<DescribeRecord> {
+  task: 'describe';
+}
+
+/** catalog.jsonl beside the manifest, when the data is the synthetic catalog (every judged id is in it). */
+export function syntheticCatalog(file: string, ids: readonly string[]): Map<string, CatalogItem> | null {
+  if (!existsSync(file)) return null;
+  const catalog = readCatalog(file);
+  return ids.length > 0 && ids.every((id) => catalog.has(id)) ? catalog : null;
+}
+
+const share = (xs: readonly boolean[]): number => (xs.length ? xs.filter(Boolean).length / xs.length : 0);
+
+export async function evaluateDescribe(ctx: EvalContext): Promise<DescribeEvaluation | Skipped> {
+  const started = Date.now();
+  const examples = examplesOrSkip(ctx);
+  if (!Array.isArray(examples)) return examples;
+  const generated = await generateWithProgress(ctx, examples.map((e) => ({ image: e.imagePath!, source: TASKS.describe.instruction })), TASKS.describe.maxNewTokens);
+
+  const failures: ItemFailure[] = [];
+  const items: DescribeRecord[] = [];
+  examples.forEach((e, i) => {
+    const r = generated[i]!;
+    if (!r.ok) failures.push({ id: e.id, error: r.error });
+    else items.push({ id: e.id, image: e.imagePath!, reference: e.target!, generated: r.text });
+  });
+  const pairs = items.map((d) => ({ candidate: d.generated, references: [d.reference] }));
+  const result: DescribeEvaluation = {
+    task: 'describe', available: ctx.available, evaluated: items.length, failures,
+    metrics: { bleu4: bleu(pairs), rougeL: rougeL(pairs), ciderD: ciderD(pairs) },
+    baselines: {},
+    notes: ['BLEU-4, ROUGE-L and CIDEr-D against the row\'s text, one reference per item'],
+    items, seconds: 0,
+  };
+  if (failures.length > 0) result.notes.push(`${failures.length} item(s) failed (e.g. ${failures[0]!.id}: ${failures[0]!.error}) and are left out of every metric`);
+
+  const catalogFile = ctx.spec.manifest !== undefined ? join(dirname(ctx.spec.manifest), 'catalog.jsonl') : undefined;
+  const catalog = catalogFile !== undefined ? syntheticCatalog(catalogFile, items.map((d) => d.id)) : null;
+  const judged = judgeDescriptions(items, catalog !== null ? { catalog, catalogFile: catalogFile! } : { rows: ctx.data.rows });
+  Object.assign(result.metrics, judged.metrics);
+  Object.assign(result.baselines, judged.baselines);
+  result.notes.push(...judged.notes);
+  result.seconds = (Date.now() - started) / 1000;
+  return result;
+}
+
+export interface DescriptionJudgement {
+  metrics: Record<string, number>;
+  baselines: Record<string, number>;
+  notes: string[];
+}
+
+/**
+ * Fills in each record's label fields and returns category (and, on the synthetic catalog, colour)
+ * accuracy with majority baselines. `rows` give the labels (the label vocabulary is every label in
+ * them, held out or not); with no labels there is nothing to measure and a note says so.
+ */
+export function judgeDescriptions(items: DescribeRecord[], truth: { rows: readonly DataRow[] } | { catalog: Map<string, CatalogItem>; catalogFile: string }): DescriptionJudgement {
+  const out: DescriptionJudgement = { metrics: {}, baselines: {}, notes: [] };
+  if ('catalog' in truth) {
+    const catalog = truth.catalog;
+    for (const d of items) {
+      const item = catalog.get(d.id)!;
+      const category = categoryOf(d.generated), colour = colourOf(d.generated);
+      Object.assign(d, { label: item.category, predicted: category, labelOk: category === item.category, rule: 'catalog' as const, colour: item.colour, predictedColour: colour, colourOk: colour === item.colour });
+    }
+    const truths = items.map((d) => catalog.get(d.id)!);
+    out.metrics.categoryAccuracy = share(items.map((d) => d.labelOk === true));
+    out.metrics.colourAccuracy = share(items.map((d) => d.colourOk === true));
+    out.baselines.categoryAccuracy = majorityShare(truths.map((t) => t.category));
+    out.baselines.colourAccuracy = majorityShare(truths.map((t) => t.colour));
+    out.notes.push(`synthetic catalog (${truth.catalogFile}): category and colour are the first garment and colour words the description names`);
+  } else {
+    const rows = new Map<string, DataRow>(truth.rows.map((r) => [r.id, r]));
+    const labels = [...new Set(truth.rows.map((r) => r.label).filter((l): l is string => l !== undefined))];
+    const labelled = items.filter((d) => rows.get(d.id)?.label !== undefined);
+    if (labels.length === 0 || labelled.length === 0) {
+      out.notes.push('no labels (give --label-col): category accuracy not measured');
+    } else {
+      const judge = new LabelJudge(labels);
+      for (const d of labelled) {
+        const label = rows.get(d.id)!.label!;
+        const { predicted, rule } = judge.judge(d.generated, d.reference, label);
+        Object.assign(d, { label, predicted, rule, labelOk: predicted !== null && normaliseLabelText(predicted) === normaliseLabelText(label) });
+      }
+      out.metrics.categoryAccuracy = share(labelled.map((d) => d.labelOk === true));
+      out.baselines.categoryAccuracy = majorityShare(labelled.map((d) => d.label!));
+      const exact = labelled.filter((d) => d.rule === 'exact').length;
+      out.notes.push(
+        `category accuracy over ${labelled.length} labelled item(s), ${judge.labels.length} labels: ` +
+        (exact === labelled.length ? 'the target is the label, so the normalised description must equal the label'
+          : exact === 0 ? 'the label is the first label name the description mentions'
+            : `${exact} judged by exact match (target = label), ${labelled.length - exact} by the first label name mentioned`) +
+        `; ${labelled.filter((d) => d.predicted === null).length} name no label`,
+      );
+    }
+  }
+  return out;
+}

@@ -1,0 +1,265 @@
+// `m6 eval` (and `m6 demo`) for design: does an image designed from a held-out product's prompt show
+// what the prompt asks for, and does the set of designs look like the real photos?
+//
+//   1. An attribute classifier (attributeClassifier.ts) is trained on the real training images of
+//      the same data, or loaded from the run folder when one was trained on the same images:
+//      RUN/design-classifier.safetensors. Its own held-out accuracy is reported (a judge's errors
+//      count against every design it judges).
+//   2. The model designs one image per held-out prompt (sampled, seeded).
+//   3. Attribute accuracy: the classifier's reading of each design against the prompt's truth, beside
+//      the majority-class baseline. Attributes are the synthetic catalog's category and colour
+//      (catalog.jsonl beside the manifest), or a labelled dataset's label (as 'category').
+//   4. Fréchet distance between the classifier's features of the held-out real images and of the
+//      designs; its baseline is the same distance between a sample of real training images and the
+//      held-out ones: the floor a perfect designer would reach with this many images.
+import { createHash } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import * as torch from '../torch/index.js';
+import { ImageBank } from '../data/imageBank.js';
+import type { DataRow } from '../data/manifest.js';
+import { deriveSeed, Rng } from '../data/random.js';
+import { loadVqTokenizer } from '../model/vq.js';
+import { frechetDistance } from '../train/frechet.js';
+import { runDirOf } from '../train/vqFiles.js';
+import {
+  accuracies, classifyImages, loadAttributeClassifier, saveAttributeClassifier, trainAttributeClassifier,
+  type AttributeClassifier, type AttributeSpec, type ClassifierReport,
+} from './attributeClassifier.js';
+import { designPromptOf } from './designPrompt.js';
+import { syntheticCatalog } from './describeEval.js';
+import { examplesOrSkip, type EvalContext, type ItemFailure, type Skipped, type TaskEvaluation } from './evaluation.js';
+import { designOnePerPrompt, encodePng, type DesignImage } from './generateImage.js';
+import { majorityShare } from './syntheticEval.js';
+import { isEvalRow } from './taskData.js';
+
+export const CLASSIFIER_FILE = 'design-classifier.safetensors';
+
+export interface DesignEvalOptions {
+  /** Classifier training steps when none is cached (default 1000: about a minute at 64 px on 2 CPU cores). */
+  classifierSteps?: number;
+  /** Most real training images the classifier learns from (a seeded sample; default 20000). */
+  classifierImages?: number;
+  /** Seed of the classifier and of the sampled designs (default 0). */
+  seed?: number;
+  /** Sampling of the designs (default: generateImage.ts's DESIGN_SAMPLING). */
+  temperature?: number;
+  topK?: number;
+  topP?: number;
+  /** How many designs are written as PNG files for the report (default 12). */
+  samples?: number;
+  /** Where those PNG files go (default RUN/design-eval). */
+  samplesDir?: string;
+}
+
+export interface DesignRecord {
+  id: string;
+  prompt: string;
+  /** The real image of the held-out product. */
+  real: string;
+  /** The PNG of the design, for the first `samples` items. */
+  generated?: string;
+  truth: Record<string, string>;
+  /** What the classifier reads in the design, per attribute. */
+  predicted: Record<string, string>;
+  ok: Record<string, boolean>;
+}
+
+export interface DesignEvaluation extends TaskEvaluation<DesignRecord> {
+  task: 'design';
+  classifier: ClassifierReport & { file: string; cached: boolean };
+  /** Fréchet distances in the classifier's feature space. */
+  frechet: { generated: number; realReference: number; features: number };
+  /** (prompt, design PNG, real image) triples for a report. */
+  samples: Array<{ prompt: string; generated: string; real: string }>;
+}
+
+interface Truth {
+  attributes: AttributeSpec[];
+  /** The attribute values of a row, by id; undefined when the row has none. */
+  of: (id: string) => Record<string, string> | undefined;
+  note: string;
+}
+
+/** The attributes to judge: the synthetic catalog's category and colour, else the rows' labels. */
+function truthOf(ctx: EvalContext, rows: readonly DataRow[]): Truth | string {
+  const ids = rows.map((r) => r.id);
+  const catalogFile = ctx.spec.manifest !== undefined ? join(dirname(ctx.spec.manifest), 'catalog.jsonl') : undefined;
+  const catalog = catalogFile !== undefined ? syntheticCatalog(catalogFile, ids) : null;
+  const classes = (values: Iterable<string>) => [...new Set(values)].sort();
+  if (catalog !== null) {
+    const items = ids.map((id) => catalog.get(id)!);
+    return {
+      attributes: [{ name: 'category', classes: classes(items.map((i) => i.category)) }, { name: 'colour', classes: classes(items.map((i) => i.colour)) }],
+      of: (id) => { const i = catalog.get(id); return i !== undefined ? { category: i.category, colour: i.colour } : undefined; },
+      note: `synthetic catalog (${catalogFile}): category and colour`,
+    };
+  }
+  const byId = new Map(rows.map((r) => [r.id, r]));
+  const labels = classes(rows.map((r) => r.label).filter((l): l is string => l !== undefined));
+  if (labels.length < 2) return 'no attributes to judge designs by: the data needs labels (--label-col) with at least two classes, or to be the synthetic catalog';
+  return {
+    attributes: [{ name: 'category', classes: labels }],
+    of: (id) => { const l = byId.get(id)?.label; return l !== undefined ? { category: l } : undefined; },
+    note: 'category is the row\'s label',
+  };
+}
+
+/** Up to n items, a seeded sample kept in order. */
+function sample<T>(items: readonly T[], n: number, seed: number): T[] {
+  if (items.length <= n) return [...items];
+  const order = items.map((_v, i) => i);
+  new Rng(seed).shuffle(order);
+  return order.slice(0, n).sort((a, b) => a - b).map((i) => items[i]!);
+}
+
+/** Labels of rows as class indices per attribute. */
+function labelIndices(truths: ReadonlyArray<Record<string, string>>, attributes: readonly AttributeSpec[]): number[][] {
+  return truths.map((t) => attributes.map((a) => a.classes.indexOf(t[a.name]!)));
+}
+
+const capitalised = (s: string) => s.charAt(0).toUpperCase() + s.slice(1);
+
+/** The run's classifier for this data: loaded when one was trained on the same images, else trained and saved. */
+async function attributeClassifier(ctx: EvalContext, truth: Truth, rows: readonly DataRow[], o: DesignEvalOptions): Promise<{ model: AttributeClassifier; report: ClassifierReport; file: string; cached: boolean; heldOut: { bank: ImageBank; labels: number[][] }; trainBank: ImageBank }> {
+  const imageSize = ctx.run.config.imageSize;
+  const seed = o.seed ?? 0;
+  const labelled = rows.filter((r) => r.imagePath !== undefined && truth.of(r.id) !== undefined);
+  const trainRows = sample(labelled.filter((r) => !isEvalRow(r)), o.classifierImages ?? 20_000, deriveSeed(seed, 'classifier-images'));
+  const heldRows = sample(labelled.filter(isEvalRow), 2000, deriveSeed(seed, 'classifier-held-out'));
+  if (trainRows.length === 0 || heldRows.length === 0) throw new Error(`the attribute classifier needs real training and held-out images with ${truth.attributes.map((a) => a.name).join(' and ')}; found ${trainRows.length} and ${heldRows.length}`);
+  const steps = o.classifierSteps ?? 1000;
+  const file = join(runDirOf(ctx.run.checkpoint), CLASSIFIER_FILE);
+  const key = createHash('sha256').update(JSON.stringify({ imageSize, steps, seed, attributes: truth.attributes, train: trainRows.map((r) => r.imagePath), held: heldRows.map((r) => r.imagePath) })).digest('hex');
+  const load = async (rs: readonly DataRow[]) => {
+    const { bank, kept } = await ImageBank.load(rs.map((r) => r.imagePath!), imageSize);
+    return { bank, labels: labelIndices(kept.map((i) => truth.of(rs[i]!.id)!), truth.attributes) };
+  };
+  const train = await load(trainRows);
+  const heldOut = await load(heldRows);
+  const cached = loadAttributeClassifier(file, key);
+  if (cached !== undefined) {
+    ctx.log(`design: using the attribute classifier in ${file} (held-out accuracy ${Object.entries(cached.report.accuracy).map(([k, v]) => `${k} ${(100 * v).toFixed(1)}%`).join(', ')})`);
+    return { ...cached, file, cached: true, heldOut, trainBank: train.bank };
+  }
+  ctx.log(`design: training an attribute classifier (${truth.attributes.map((a) => `${a.name}: ${a.classes.length} classes`).join(', ')}) on ${train.bank.length} real images for ${steps} steps`);
+  const { model, report } = trainAttributeClassifier({
+    config: { imageSize, attributes: truth.attributes, channels: 32, features: 64 },
+    train, heldOut, steps, batchSize: 32, lr: 3e-3, seed, log: ctx.log,
+  });
+  saveAttributeClassifier(file, model, report, key);
+  ctx.log(`design: attribute classifier held-out accuracy ${Object.entries(report.accuracy).map(([k, v]) => `${k} ${(100 * v).toFixed(1)}%`).join(', ')} (${report.seconds.toFixed(0)} s); saved ${file}`);
+  return { model, report, file, cached: false, heldOut, trainBank: train.bank };
+}
+
+export async function evaluateDesign(ctx: EvalContext, o: DesignEvalOptions = {}): Promise<DesignEvaluation | Skipped> {
+  const started = Date.now();
+  const examples = examplesOrSkip(ctx);
+  if (!Array.isArray(examples)) return examples;
+  if (ctx.run.vqFile === undefined) return { skipped: `the run (${ctx.run.checkpoint}) has no VQ image tokenizer (vq.safetensors): it was not trained on design` };
+  const truth = truthOf(ctx, ctx.data.rows);
+  if (typeof truth === 'string') return { skipped: truth };
+  const seed = o.seed ?? 0;
+  const rowsById = new Map(ctx.data.rows.map((r) => [r.id, r]));
+
+  const failures: ItemFailure[] = [];
+  const wanted: Array<{ id: string; prompt: string; real: string; truth: Record<string, string> }> = [];
+  for (const e of examples) {
+    const row = rowsById.get(e.id);
+    const prompt = row !== undefined ? designPromptOf(row) : undefined;
+    const t = truth.of(e.id);
+    if (prompt === undefined || e.targetImage === undefined) failures.push({ id: e.id, error: 'no prompt or image for this row' });
+    else if (t === undefined) failures.push({ id: e.id, error: `no ${truth.attributes.map((a) => a.name).join('/')} to judge against` });
+    else wanted.push({ id: e.id, prompt, real: e.targetImage, truth: t });
+  }
+
+  const clf = await attributeClassifier(ctx, truth, ctx.data.rows, o);
+  const vq = loadVqTokenizer(ctx.run.vqFile);
+  try {
+    // Designs, a few batches at a time so a long evaluation shows it is alive.
+    const designs: Array<DesignImage | undefined> = [];
+    const chunk = ctx.batchSize * 8;
+    for (let at = 0; at < wanted.length; at += chunk) {
+      const part = wanted.slice(at, at + chunk);
+      const results = designOnePerPrompt(ctx.run.model, ctx.run.tokenizer, vq, part.map((w) => w.prompt), {
+        seed: deriveSeed(seed, 'design-eval', at), batchSize: ctx.batchSize,
+        ...(o.temperature !== undefined ? { temperature: o.temperature } : {}), ...(o.topK !== undefined ? { topK: o.topK } : {}), ...(o.topP !== undefined ? { topP: o.topP } : {}),
+      });
+      results.forEach((r, k) => {
+        if (r.ok) designs.push(r.images[0]);
+        else { failures.push({ id: part[k]!.id, error: r.error }); designs.push(undefined); }
+      });
+      if (at + chunk < wanted.length) ctx.log(`design: ${designs.length}/${wanted.length} designed (${((Date.now() - started) / 1000).toFixed(0)} s)`);
+    }
+    const made = wanted.map((w, i) => ({ ...w, image: designs[i] })).filter((w): w is typeof w & { image: DesignImage } => w.image !== undefined);
+
+    // The classifier's reading of each design.
+    const generatedBank = new ImageBank(made.map((m) => m.image.rgb), ctx.run.config.imageSize);
+    const gen = classifyImages(clf.model, generatedBank);
+    const items: DesignRecord[] = made.map((m, i) => {
+      const predicted: Record<string, string> = {}, ok: Record<string, boolean> = {};
+      truth.attributes.forEach((a, k) => {
+        predicted[a.name] = a.classes[gen.predicted[k]![i]!]!;
+        ok[a.name] = predicted[a.name] === m.truth[a.name];
+      });
+      return { id: m.id, prompt: m.prompt, real: m.real, truth: m.truth, predicted, ok };
+    });
+
+    // Fréchet distances: designs vs the held-out real images, and a real training sample vs the same.
+    const real = await ImageBank.load(made.map((m) => m.real), ctx.run.config.imageSize);
+    for (const [path, error] of real.failed) failures.push({ id: made.find((m) => m.real === path)!.id, error: `real image: ${error}` });
+    const reference = new ImageBank(sample(clf.trainBank.images, Math.max(made.length, 2), deriveSeed(seed, 'frechet-reference')), ctx.run.config.imageSize);
+    const realFeatures = classifyImages(clf.model, real.bank);
+    const refFeatures = classifyImages(clf.model, reference);
+    let frechet: DesignEvaluation['frechet'];
+    try {
+      frechet = {
+        generated: made.length >= 2 && real.bank.length >= 2 ? frechetDistance(realFeatures.features, gen.features) : NaN,
+        realReference: reference.length >= 2 && real.bank.length >= 2 ? frechetDistance(realFeatures.features, refFeatures.features) : NaN,
+        features: clf.model.config.features,
+      };
+    } finally {
+      for (const t of [gen.features, realFeatures.features, refFeatures.features]) t.dispose();
+    }
+
+    // A few designs as PNG files beside their real image, for the report.
+    const samplesDir = o.samplesDir ?? join(runDirOf(ctx.run.checkpoint), 'design-eval');
+    const samples: DesignEvaluation['samples'] = [];
+    const count = Math.min(o.samples ?? 12, made.length);
+    if (count > 0) mkdirSync(samplesDir, { recursive: true });
+    for (let i = 0; i < count; i++) {
+      const file = join(samplesDir, `${made[i]!.id.replace(/[^A-Za-z0-9._-]+/g, '_')}.png`);
+      writeFileSync(file, await encodePng(made[i]!.image));
+      items[i]!.generated = file;
+      samples.push({ prompt: made[i]!.prompt, generated: file, real: made[i]!.real });
+    }
+
+    const heldTruth = clf.heldOut.labels;
+    const share = (xs: readonly boolean[]) => (xs.length ? xs.filter(Boolean).length / xs.length : 0);
+    const metrics: Record<string, number> = {}, baselines: Record<string, number> = {};
+    truth.attributes.forEach((a, k) => {
+      metrics[`${a.name}Accuracy`] = share(items.map((d) => d.ok[a.name]!));
+      baselines[`${a.name}Accuracy`] = majorityShare(items.map((d) => d.truth[a.name]!));
+    });
+    metrics.frechetDistance = frechet.generated;
+    baselines.frechetDistance = frechet.realReference;
+    truth.attributes.forEach((a, k) => {
+      metrics[`classifier${capitalised(a.name)}Accuracy`] = clf.report.accuracy[a.name]!;
+      baselines[`classifier${capitalised(a.name)}Accuracy`] = majorityShare(heldTruth.map((l) => a.classes[l[k]!]!));
+    });
+    const notes = [
+      `${truth.note} of each design as read by an attribute classifier trained on the real training images (${clf.report.trainImages} images, ${clf.report.steps} steps${clf.cached ? ', cached' : ''}); the classifier…Accuracy rows are its own accuracy on held-out real images`,
+      `Fréchet distance in the classifier's ${frechet.features}-d feature space, designs vs held-out real images; its baseline is a real training sample of the same size vs the same held-out images (the floor for this many images)`,
+      `one design per prompt, sampled (seed ${seed})`,
+    ];
+    if (failures.length > 0) notes.push(`${failures.length} item(s) failed (e.g. ${failures[0]!.id}: ${failures[0]!.error}) and are left out of every metric`);
+    return {
+      task: 'design', available: ctx.available, evaluated: items.length, failures, metrics, baselines, notes, items,
+      classifier: { ...clf.report, file: clf.file, cached: clf.cached },
+      frechet, samples, seconds: (Date.now() - started) / 1000,
+    };
+  } finally {
+    vq.dispose();
+    clf.model.dispose();
+  }
+}

@@ -1,0 +1,127 @@
+// Evaluating the embed task as retrieval: every held-out item's caption searches all held-out
+// images (text→image) and every image searches all captions (image→text), scored by recall@1/5/10.
+// What counts as a hit: the item itself, or any item of the same group — for the synthetic catalog
+// the same attributes (category, colour, pattern: their titles describe them equally well), and by
+// default the same caption text (two products captioned alike are equally right answers).
+import * as torch from '../torch/index.js';
+import type { Tokenizer } from '../data/tokenizer.js';
+import type { M6Model } from '../model/index.js';
+import { recallAtK } from '../train/retrievalMetrics.js';
+import { embedImages, embedTexts } from './embedding.js';
+import { dirname, join } from 'node:path';
+import { syntheticCatalog } from './describeEval.js';
+import type { EvalContext, Skipped, TaskEvaluation } from './evaluation.js';
+
+export interface EmbedItem {
+  id: string;
+  image: string;
+  text: string;
+  /** Items of one group are relevant to each other's queries (default: the caption text). */
+  group?: string;
+}
+
+export interface RetrievalExample { query: string; image?: string; top: Array<{ id: string; text: string; image: string; relevant: boolean }> }
+
+export interface EmbedEvalResult {
+  items: number;
+  /** Items dropped because their image could not be read. */
+  failed: Array<{ id: string; error: string }>;
+  textToImage: Record<string, number>;
+  imageToText: Record<string, number>;
+  /** Recall@k a random ranking would score on text→image (the chance level). */
+  chanceTextToImage: Record<string, number>;
+  /** How many items share a group with each item, on average (relevance is per group). */
+  meanGroupSize: number;
+  examples: RetrievalExample[];
+  seconds: number;
+}
+
+/** P(at least one of g relevant items among k random picks of n): the chance level of recall@k. */
+function chanceRecall(groupSizes: readonly number[], n: number, k: number): number {
+  let sum = 0;
+  for (const g of groupSizes) {
+    let missAll = 1;
+    for (let i = 0; i < Math.min(k, n); i++) missAll *= Math.max(0, n - g - i) / (n - i);
+    sum += 1 - missAll;
+  }
+  return groupSizes.length ? sum / groupSizes.length : 0;
+}
+
+export async function evaluateEmbed(model: M6Model, tokenizer: Tokenizer, items: readonly EmbedItem[], o: { ks?: number[]; showExamples?: number } = {}): Promise<EmbedEvalResult> {
+  const started = Date.now();
+  const ks = o.ks ?? [1, 5, 10];
+  const imageVectors = await embedImages(model, items.map((it) => it.image));
+  const failed: EmbedEvalResult['failed'] = [];
+  const kept = items.filter((it, i) => {
+    const r = imageVectors[i]!;
+    if (!r.ok) failed.push({ id: it.id, error: r.error });
+    return r.ok;
+  });
+  const keptImages = imageVectors.filter((r) => r.ok).map((r) => (r as { vector: Float32Array }).vector);
+  const textVectors = embedTexts(model, tokenizer, kept.map((it) => it.text));
+  const n = kept.length;
+  const groupOf = (it: EmbedItem) => it.group ?? it.text.trim().toLowerCase();
+  const members = new Map<string, number[]>();
+  kept.forEach((it, i) => {
+    const g = groupOf(it);
+    members.set(g, [...(members.get(g) ?? []), i]);
+  });
+  const relevant = kept.map((it) => members.get(groupOf(it))!);
+  const groupSizes = relevant.map((r) => r.length);
+  return torch.scope(() => {
+    const dim = model.cfg.dim;
+    const stack = (vs: Float32Array[]) => {
+      const flat = new Float32Array(vs.length * dim);
+      vs.forEach((v, i) => flat.set(v, i * dim));
+      return torch.tensor(flat, { shape: [vs.length, dim] });
+    };
+    const texts = stack(textVectors.map((r) => (r.ok ? r.vector : new Float32Array(dim))));
+    const images = stack(keptImages);
+    const sim = texts.mm(images.transpose(0, 1));                   // (texts, images)
+    const textToImage = n > 0 ? recallAtK(sim, relevant, ks) : {};
+    const imageToText = n > 0 ? recallAtK(sim.transpose(0, 1), relevant, ks) : {};
+    const chance: Record<string, number> = {};
+    for (const k of ks) chance[`recall@${k}`] = chanceRecall(groupSizes, n, k);
+    const show = Math.min(o.showExamples ?? 6, n);
+    const top = show > 0 ? (sim.narrow(0, 0, show).topk(Math.min(5, n), 1).indices.toArray() as number[][]) : [];
+    const examples: RetrievalExample[] = top.map((row, q) => ({
+      query: kept[q]!.text,
+      top: row.map((i) => ({ id: kept[i]!.id, text: kept[i]!.text, image: kept[i]!.image, relevant: relevant[q]!.includes(i) })),
+    }));
+    return {
+      items: n, failed, textToImage, imageToText, chanceTextToImage: chance,
+      meanGroupSize: n ? groupSizes.reduce((a, b) => a + b, 0) / n : 0,
+      examples, seconds: (Date.now() - started) / 1000,
+    };
+  });
+}
+
+/**
+ * `m6 eval`'s embed evaluator: the held-out image–caption pairs as a search benchmark. Relevance:
+ * for the synthetic catalog (catalog.jsonl beside the manifest) the same category, colour and
+ * pattern (what a title says); otherwise the same label when rows have one, else the same caption.
+ */
+export async function evaluateEmbedTask(ctx: EvalContext): Promise<TaskEvaluation<RetrievalExample> | Skipped> {
+  if (ctx.examples === null || ctx.examples.length === 0) return { skipped: ctx.skipReason ?? 'no held-out examples' };
+  const examples = ctx.examples;
+  const catalogFile = ctx.spec.manifest !== undefined ? join(dirname(ctx.spec.manifest), 'catalog.jsonl') : undefined;
+  const catalog = catalogFile !== undefined ? syntheticCatalog(catalogFile, examples.map((e) => e.id)) : null;
+  const labels = new Map(ctx.data.rows.map((r) => [r.id, r.label]));
+  const items: EmbedItem[] = examples.map((e) => {
+    const product = catalog?.get(e.id);
+    const group = product !== undefined ? `${product.category}|${product.colour}|${product.pattern ?? ''}` : labels.get(e.id);
+    return { id: e.id, image: e.imagePath!, text: e.source!, ...(group !== undefined ? { group } : {}) };
+  });
+  ctx.log(`embed: searching ${items.length} held-out items both ways…`);
+  const r = await evaluateEmbed(ctx.run.model, ctx.run.tokenizer, items);
+  const prefixed = (prefix: string, x: Record<string, number>) => Object.fromEntries(Object.entries(x).map(([k, v]) => [`${prefix}${k.replace('recall@', 'Recall')}`, v]));
+  return {
+    task: 'embed', available: ctx.available, evaluated: r.items, failures: r.failed,
+    metrics: { ...prefixed('textToImage', r.textToImage), ...prefixed('imageToText', r.imageToText) },
+    baselines: prefixed('textToImage', r.chanceTextToImage),
+    notes: [
+      `relevant: ${catalog !== null ? 'items with the same category, colour and pattern' : labels.size && items.some((i) => i.group !== undefined) ? 'items with the same label' : 'items with the same caption'} (${r.meanGroupSize.toFixed(1)} per item on average); baseline = a random ranking`,
+    ],
+    items: r.examples, seconds: r.seconds,
+  };
+}

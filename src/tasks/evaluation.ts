@@ -1,0 +1,169 @@
+// Evaluating a trained run on a dataset's held-out rows, one task at a time (`m6 eval`). The data is
+// read once (buildTaskData: held-out rows are those whose split is test/val/…); each task has its
+// own evaluator (describeEval.ts, answerEval.ts, and the embed/design ones) that judges the model's
+// outputs and returns the same shape: metrics, their baselines, per-item records, failures. A task
+// nobody can evaluate (no evaluator, no held-out data) is reported as skipped with the reason, not
+// as an error, so one command covers whatever the data and the code support.
+import type { DatasetSpec } from '../data/datasetSpec.js';
+import type { Example } from '../data/loader.js';
+import { unitHash } from '../data/random.js';
+import { generateTexts, type TextPrompt, type TextResult } from './generateText.js';
+import type { TaskName } from './instructions.js';
+import type { LoadedRun } from './runFolder.js';
+import type { TaskData } from './taskData.js';
+
+/** An item the model could not be run on (an unreadable image): counted and reported, never fatal. */
+export interface ItemFailure {
+  id: string;
+  error: string;
+}
+
+/** What every task evaluator returns. Metrics and baselines share keys (e.g. categoryAccuracy). */
+export interface TaskEvaluation<Item = unknown> {
+  task: TaskName;
+  /** Held-out examples of this task in the data, before --limit. */
+  available: number;
+  /** Items judged: the limited selection less the failures. Metrics are over these. */
+  evaluated: number;
+  failures: ItemFailure[];
+  metrics: Record<string, number>;
+  /** What a trivial predictor scores on the same items (majority class, commonest answer). */
+  baselines: Record<string, number>;
+  /** How the metrics were judged, and anything a reader should know about them. */
+  notes: string[];
+  /** One record per judged item, for reports. */
+  items: Item[];
+  seconds: number;
+}
+
+export interface Skipped {
+  skipped: string;
+}
+
+export interface EvalContext {
+  task: TaskName;
+  run: LoadedRun;
+  spec: DatasetSpec;
+  data: TaskData;
+  /**
+   * This task's held-out examples as buildTaskData built them, cut to --limit by a seeded draw
+   * (kept in data order); null when buildTaskData could not build the task (see skipReason).
+   */
+  examples: Example[] | null;
+  /** Held-out examples before the limit. */
+  available: number;
+  /** Why there are no examples, when there are none. */
+  skipReason?: string;
+  batchSize: number;
+  log: (message: string) => void;
+}
+
+export type TaskEvaluator = (ctx: EvalContext) => Promise<TaskEvaluation | Skipped>;
+
+/** Loads a task's evaluator on demand, so libtorch and the model code load only when evaluating. */
+export type EvaluatorLoader = () => Promise<TaskEvaluator>;
+
+export interface EvalReport {
+  /** The checkpoint folder evaluated. */
+  checkpoint: string;
+  step: number;
+  /** The manifest or image folder of the data. */
+  data: string;
+  rows: number;
+  badRows: number;
+  tasks: TaskEvaluation[];
+  skipped: Array<{ task: TaskName; reason: string }>;
+  seconds: number;
+}
+
+export interface EvaluateRunOptions {
+  run: LoadedRun;
+  spec: DatasetSpec;
+  data: TaskData;
+  tasks: readonly TaskName[];
+  evaluators: Partial<Record<TaskName, EvaluatorLoader>>;
+  /** Most items per task (default: every held-out item). */
+  limit?: number;
+  /** Seed of the --limit draw. */
+  seed?: number;
+  batchSize?: number;
+  log?: (message: string) => void;
+}
+
+/**
+ * Up to `limit` examples drawn by a seeded hash of their ids, returned in data order. Taking the
+ * first N would be biased wherever the data is sorted (grocery's test list goes class by class).
+ */
+export function sampleExamples<T extends { id: string }>(examples: readonly T[], limit: number | undefined, seed = 0): T[] {
+  if (limit === undefined || limit >= examples.length) return [...examples];
+  const chosen = new Set(examples.map((e, i) => ({ i, u: unitHash(e.id, seed) })).sort((a, b) => a.u - b.u || a.i - b.i).slice(0, limit).map((x) => x.i));
+  return examples.filter((_, i) => chosen.has(i));
+}
+
+/** The held-out examples of a task and, when there are none, why. */
+function heldOutOf(data: TaskData, task: TaskName): { examples: Example[] | null; reason?: string } {
+  const source = data.eval.find((t) => t.name === task) ?? data.heldOutOnly.find((t) => t.name === task);
+  if (source !== undefined) {
+    if (source.examples.length > 0) return { examples: [...source.examples] };
+    return { examples: [], reason: 'no held-out rows: give the data a test split (--split train:0.9,test:0.1 with --split-seed, or --split-col)' };
+  }
+  const line = data.skipped.find((s) => s.startsWith(`${task}: `));
+  return { examples: null, reason: line !== undefined ? line.replace(/^[a-z]+: skipped: /, '') : 'the data has no examples for it' };
+}
+
+/** Runs each task's evaluator on the run; tasks without one, or without data, come back as skipped. */
+export async function evaluateRun(o: EvaluateRunOptions): Promise<EvalReport> {
+  const started = Date.now();
+  const log = o.log ?? (() => {});
+  const report: EvalReport = {
+    checkpoint: o.run.checkpoint,
+    step: o.run.trainer.step,
+    data: o.spec.manifest ?? o.spec.imageFolder ?? '',
+    rows: o.data.rows.length,
+    badRows: o.data.badRows,
+    tasks: [],
+    skipped: [],
+    seconds: 0,
+  };
+  for (const task of o.tasks) {
+    const load = o.evaluators[task];
+    if (load === undefined) {
+      report.skipped.push({ task, reason: `m6 eval has no evaluator for ${task} yet` });
+      continue;
+    }
+    const { examples, reason } = heldOutOf(o.data, task);
+    const ctx: EvalContext = {
+      task, run: o.run, spec: o.spec, data: o.data,
+      examples: examples === null ? null : sampleExamples(examples, o.limit, o.seed),
+      available: examples?.length ?? 0,
+      batchSize: o.batchSize ?? 16,
+      log,
+    };
+    if (reason !== undefined) ctx.skipReason = reason;
+    const evaluate = await load();
+    const result = await evaluate(ctx);
+    if ('skipped' in result) report.skipped.push({ task, reason: result.skipped });
+    else report.tasks.push(result);
+  }
+  report.seconds = (Date.now() - started) / 1000;
+  return report;
+}
+
+/** The examples an evaluator of generated text works on, or why it cannot run. */
+export function examplesOrSkip(ctx: EvalContext): Example[] | Skipped {
+  if (ctx.examples === null || ctx.examples.length === 0) return { skipped: ctx.skipReason ?? 'no held-out examples' };
+  return ctx.examples;
+}
+
+/** generateTexts in chunks of a few batches, logging progress between them (a long eval shows it is alive). */
+export async function generateWithProgress(ctx: EvalContext, prompts: readonly TextPrompt[], maxNewTokens: number): Promise<TextResult[]> {
+  const chunk = ctx.batchSize * 8;
+  const out: TextResult[] = [];
+  const started = Date.now();
+  for (let at = 0; at < prompts.length; at += chunk) {
+    const results = await generateTexts(ctx.run.model, ctx.run.tokenizer, prompts.slice(at, at + chunk), { maxNewTokens, batchSize: ctx.batchSize });
+    out.push(...results);
+    if (out.length < prompts.length) ctx.log(`${ctx.task}: ${out.length}/${prompts.length} generated (${((Date.now() - started) / 1000).toFixed(0)} s)`);
+  }
+  return out;
+}

@@ -1,0 +1,135 @@
+// Images out of a trained M6 (design): a prompt → n sampled grids of image codes → the VQ decoder →
+// pixels → PNG. Sampling is seeded per prompt (from the seed and the prompt's text), so a prompt gets
+// the same images with the same seed whatever other prompts share the call. A bad prompt (empty, too
+// long) fails alone.
+import sharp from 'sharp';
+import * as torch from '../torch/index.js';
+import type { Tensor } from '../torch/index.js';
+import { padBatch } from '../data/loader.js';
+import { deriveSeed } from '../data/random.js';
+import type { Tokenizer } from '../data/tokenizer.js';
+import { gridSize, type M6Model } from '../model/index.js';
+import { generate } from '../model/generate.js';
+import type { VqTokenizer } from '../model/vq.js';
+import { encodeDesignPrompt } from './designPrompt.js';
+
+/**
+ * Sampling defaults for image codes. Image codes are drawn, never taken greedily (argmax repeats
+ * the commonest code: a flat background). top-k 100 of the codebook with the nucleus at 0.95 keeps
+ * the draw among codes the model finds plausible for the position, so the images vary without noise.
+ */
+export const DESIGN_SAMPLING = { temperature: 1, topK: 100, topP: 0.95 } as const;
+
+export interface DesignOptions {
+  /** Images per prompt. */
+  n: number;
+  seed: number;
+  temperature?: number;
+  topK?: number;
+  topP?: number;
+  /** Rows generated at once. */
+  batchSize?: number;
+}
+
+export interface DesignImage {
+  /** VQ codes, row-major over the code grid (grid² of them). */
+  codes: Int32Array;
+  /** size × size × 3 RGB bytes (row-major, HWC). */
+  rgb: Uint8Array;
+  size: number;
+}
+
+export type DesignResult = { ok: true; images: DesignImage[] } | { ok: false; error: string };
+
+/** Decoded images (B, 3, S, S) in [-1, 1] → HWC bytes per image. */
+export function toRgbBytes(images: Tensor): Uint8Array[] {
+  return torch.noGrad(() => torch.scope(() => {
+    const [B, , S] = images.shape as [number, number, number, number];
+    const hwc = images.clamp(-1, 1).add(1).mul(127.5).round().permute(0, 2, 3, 1).contiguous().to('uint8');
+    const flat = hwc.reshape(-1).toArray() as number[];
+    const plane = S * S * 3;
+    return Array.from({ length: B }, (_v, b) => Uint8Array.from(flat.slice(b * plane, (b + 1) * plane)));
+  }));
+}
+
+/** PNG bytes of an RGB image. */
+export async function encodePng(image: { rgb: Uint8Array; size: number }): Promise<Buffer> {
+  return sharp(Buffer.from(image.rgb.buffer, image.rgb.byteOffset, image.rgb.byteLength), { raw: { width: image.size, height: image.size, channels: 3 } }).png().toBuffer();
+}
+
+/** Checks that the VQ draws the model's code grid; returns the grid side. */
+function checkGrid(model: M6Model, vq: VqTokenizer): number {
+  const cfg = model.cfg;
+  const grid = gridSize(cfg);
+  const [vqH, vqW] = vq.gridSize(cfg.imageSize);
+  if (vqH !== grid || vqW !== grid) throw new RangeError(`the VQ tokenizer makes a ${vqH}×${vqW} code grid from ${cfg.imageSize}px images but ${cfg.name} writes ${grid}×${grid} codes`);
+  return grid;
+}
+
+function samplingOf(o: Pick<DesignOptions, 'temperature' | 'topK' | 'topP'>): { temperature: number; topK: number; topP: number } {
+  return { temperature: o.temperature ?? DESIGN_SAMPLING.temperature, topK: o.topK ?? DESIGN_SAMPLING.topK, topP: o.topP ?? DESIGN_SAMPLING.topP };
+}
+
+/** One sampled image per encoded source (rows right-padded to one length), decoded by the VQ. */
+function sampleImages(model: M6Model, tokenizer: Tokenizer, vq: VqTokenizer, sources: readonly number[][], seed: number, sampling: ReturnType<typeof samplingOf>): DesignImage[] {
+  const grid = checkGrid(model, vq);
+  return torch.noGrad(() => torch.scope(() => {
+    const src = padBatch(sources.map((ids) => [...ids]), tokenizer.padId);
+    const source = torch.tensor(src.ids.data, { shape: src.ids.shape, dtype: 'int64' });
+    const sourceMask = torch.tensor(Uint8Array.from(src.mask.data, (v) => (v ? 1 : 0)), { shape: src.mask.shape, dtype: 'bool' });
+    const { sequences } = generate(model, { source, sourceMask }, {
+      kind: 'image', sample: true, ...sampling, seed, bosId: tokenizer.bosId, padId: tokenizer.padId,
+    });
+    const codes = sequences.map((seq) => Int32Array.from(seq, (id) => id - tokenizer.imageCodeStart));
+    const flat = new Int32Array(sources.length * grid * grid);
+    codes.forEach((c, b) => flat.set(c, b * grid * grid));
+    const pixels = vq.decode(torch.tensor(flat, { shape: [sources.length, grid, grid], dtype: 'int64' }));
+    return toRgbBytes(pixels).map((rgb, b) => ({ codes: codes[b]!, rgb, size: model.cfg.imageSize }));
+  }));
+}
+
+/**
+ * n images per prompt; per-prompt failures come back as errors. Each prompt's images are drawn
+ * together, seeded by (seed, prompt): the same seed, prompt and n give the same images.
+ */
+export function generateDesigns(model: M6Model, tokenizer: Tokenizer, vq: VqTokenizer, prompts: readonly string[], o: DesignOptions): DesignResult[] {
+  if (!Number.isInteger(o.n) || o.n < 1) throw new RangeError(`n (images per prompt) must be a positive integer, got ${o.n}`);
+  checkGrid(model, vq);
+  const batchSize = o.batchSize ?? 16;
+  const sampling = samplingOf(o);
+  vq.eval();
+  return prompts.map((prompt): DesignResult => {
+    const encoded = encodeDesignPrompt(tokenizer, prompt, model.cfg.maxTextLen);
+    if ('error' in encoded) return { ok: false, error: encoded.error };
+    const images: DesignImage[] = [];
+    for (let at = 0, chunk = 0; at < o.n; at += batchSize, chunk++) {
+      const rows = Math.min(batchSize, o.n - at);
+      images.push(...sampleImages(model, tokenizer, vq, Array.from({ length: rows }, () => encoded.ids), deriveSeed(o.seed, 'design', prompt, chunk), sampling));
+    }
+    return { ok: true, images };
+  });
+}
+
+/**
+ * One image per prompt, prompts batched together (evaluation: many prompts, one sample each).
+ * Batch k is seeded by (seed, k), so the images depend on the seed, the prompts and their order.
+ */
+export function designOnePerPrompt(model: M6Model, tokenizer: Tokenizer, vq: VqTokenizer, prompts: readonly string[], o: Omit<DesignOptions, 'n'>): DesignResult[] {
+  checkGrid(model, vq);
+  const batchSize = o.batchSize ?? 16;
+  const sampling = samplingOf(o);
+  vq.eval();
+  const results: DesignResult[] = new Array(prompts.length);
+  const ok: Array<{ i: number; ids: number[] }> = [];
+  prompts.forEach((prompt, i) => {
+    const encoded = encodeDesignPrompt(tokenizer, prompt, model.cfg.maxTextLen);
+    if ('error' in encoded) results[i] = { ok: false, error: encoded.error };
+    else ok.push({ i, ids: encoded.ids });
+  });
+  for (let at = 0, k = 0; at < ok.length; at += batchSize, k++) {
+    const rows = ok.slice(at, at + batchSize);
+    const images = sampleImages(model, tokenizer, vq, rows.map((r) => r.ids), deriveSeed(o.seed, 'design-batch', k), sampling);
+    rows.forEach((r, b) => { results[r.i] = { ok: true, images: [images[b]!] }; });
+  }
+  return results;
+}

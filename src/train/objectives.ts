@@ -1,0 +1,72 @@
+// The loss of one batch, whatever its tasks: rows of generative tasks (describe, answer, design,
+// denoise) are teacher-forced through M6Model.forward; rows of the embed task are embedded twice,
+// image alone and text alone, and scored with the contrastive loss against the other embed rows of
+// the batch. The batch loss weights each objective by its share of the rows, so a row counts the
+// same whichever task it serves.
+import * as torch from '../torch/index.js';
+import type { Tensor } from '../torch/index.js';
+import { contrastiveLoss, type M6Model } from '../model/index.js';
+import { rowLosses, type TrainingTensors } from './batchTensors.js';
+
+/** Tasks trained by contrast rather than generation. */
+export const CONTRASTIVE_TASKS: ReadonlySet<string> = new Set(['embed']);
+
+export interface BatchLoss {
+  /** What backward() is called on: both objectives and the weighted MoE auxiliary losses; undefined
+   * when no row could be scored (a lone embed row has nothing to be contrasted with). */
+  loss: Tensor | undefined;
+  /** Each row's own loss (token-mean cross-entropy, or its contrastive loss), as numbers: per-task progress. */
+  rows: number[];
+}
+
+function selectRows(t: TrainingTensors, rows: readonly number[]): TrainingTensors {
+  const idx = torch.tensor(Int32Array.from(rows), { dtype: 'int64' });
+  const pick = (x: Tensor): Tensor => x.indexSelect(0, idx);
+  const out: TrainingTensors = {
+    source: pick(t.source), sourceMask: pick(t.sourceMask), target: pick(t.target), targetMask: pick(t.targetMask), labels: pick(t.labels),
+    labelCounts: rows.map((r) => t.labelCounts[r]!),
+  };
+  if (t.images !== undefined) out.images = pick(t.images);
+  if (t.imageMask !== undefined) out.imageMask = pick(t.imageMask);
+  if (t.targetIsImage !== undefined) out.targetIsImage = pick(t.targetIsImage);
+  return out;
+}
+
+/**
+ * The embed rows' loss: image vectors against their texts' vectors. A contrastive batch needs at
+ * least two pairs (one pair has nothing to be contrasted with: its loss is zero and teaches nothing).
+ */
+function embedLoss(model: M6Model, t: TrainingTensors): { loss: Tensor; rows: Tensor; aux: Tensor } {
+  if (t.images === undefined) throw new RangeError('embed rows need images');
+  const image = model.embed({ images: t.images });
+  const text = model.embed({ source: t.source, sourceMask: t.sourceMask });
+  const c = contrastiveLoss(image.vectors, text.vectors, model.logitScale);
+  const cfg = model.cfg;
+  const aux = image.auxLoss.add(text.auxLoss).mul(cfg.auxLossWeight).add(image.zLoss.add(text.zLoss).mul(cfg.zLossWeight));
+  return { loss: c.loss, rows: c.rows, aux };
+}
+
+/** The loss of a batch whose rows serve `tasks[i]`. Call inside a scope (and autocast, if wanted). */
+export function batchLoss(model: M6Model, t: TrainingTensors, tasks: readonly string[]): BatchLoss {
+  const B = tasks.length;
+  const embedRows: number[] = [], lmRows: number[] = [];
+  tasks.forEach((task, i) => (CONTRASTIVE_TASKS.has(task) ? embedRows : lmRows).push(i));
+  const perRow = new Array<number>(B).fill(NaN);
+  let loss: Tensor | undefined;
+  if (lmRows.length > 0) {
+    const lm = lmRows.length === B ? t : selectRows(t, lmRows);
+    const out = model.forward({
+      images: lm.images, source: lm.source, sourceMask: lm.sourceMask, target: lm.target, targetMask: lm.targetMask, labels: lm.labels,
+      ...(lm.imageMask !== undefined ? { imageMask: lm.imageMask } : {}), ...(lm.targetIsImage !== undefined ? { targetKind: lm.targetIsImage } : {}),
+    });
+    loss = out.loss!.mul(lmRows.length / B);
+    rowLosses(out.logits, lm.labels).forEach((l, k) => (perRow[lmRows[k]!] = l));
+  }
+  if (embedRows.length >= 2) {
+    const e = embedLoss(model, embedRows.length === B ? t : selectRows(t, embedRows));
+    const weighted = e.loss.add(e.aux).mul(embedRows.length / B);
+    loss = loss === undefined ? weighted : loss.add(weighted);
+    (e.rows.detach().toArray() as number[]).forEach((l, k) => (perRow[embedRows[k]!] = l));
+  }
+  return { loss, rows: perRow };
+}

@@ -1,0 +1,46 @@
+// The dataset specs under examples/ (the README's "Real datasets" runs) read the real data in
+// ../shared/data as intended: paths resolve from the spec file's folder, clothing's describe target
+// is its label with a seeded 90/10 split by image id, and grocery's train and test lists keep their
+// own splits. Only the specs are checked here (no images decoded, no training).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { loadDatasetSpecFile, resolveDatasetSpec } from '../../src/data/datasetSpec.js';
+import { readDataset } from '../../src/data/manifest.js';
+import { buildTaskData } from '../../src/tasks/taskData.js';
+import { TASKS } from '../../src/tasks/instructions.js';
+import { hasSharedData, repoRoot, sharedData } from '../helpers.js';
+
+const skip = hasSharedData ? false : `../shared/data is absent (expected at ${sharedData}); the examples/ specs cannot be read`;
+
+const spec = (name: string) => resolveDatasetSpec(loadDatasetSpecFile(join(repoRoot, 'examples', name)), '/nonexistent-cwd');
+
+test('examples/clothing.json: every row of images.csv, describe target = label, 20 labels, ~10% held out by id', { skip }, async () => {
+  const s = spec('clothing.json');
+  assert.equal(s.manifest, join(sharedData, 'clothing', 'images.csv'), 'relative to the spec file, not the working directory');
+  const dataset = await readDataset(s);
+  const lines = readFileSync(s.manifest!, 'utf8').split('\n').filter((l) => l.trim() !== '').length;
+  assert.equal(dataset.rows.length, lines - 1);
+  assert.ok(dataset.rows.every((r) => r.text === r.label && r.imagePath === join(sharedData, 'clothing', 'images', `${r.id}.jpg`)));
+  assert.equal(new Set(dataset.rows.map((r) => r.label)).size, 20);
+  const heldOut = dataset.rows.filter((r) => r.split === 'test').length;
+  assert.ok(heldOut > 0.08 * lines && heldOut < 0.12 * lines, `test rows ${heldOut}`);
+  // The split is by id and seed: the same spec gives the same held-out rows.
+  const again = await readDataset(spec('clothing.json'));
+  assert.deepEqual(again.rows.filter((r) => r.split === 'test').map((r) => r.id), dataset.rows.filter((r) => r.split === 'test').map((r) => r.id));
+});
+
+test('examples/grocery-{train,test}.json: the lists as they are, text = class name + product description', { skip }, async () => {
+  const train = await buildTaskData(spec('grocery-train.json'), [{ name: 'describe', weight: 1 }]);
+  assert.equal(train.train[0]!.examples.length, 2640);
+  assert.equal(train.eval[0]!.examples.length, 0, 'the train list holds nothing out');
+  const testList = await buildTaskData(spec('grocery-test.json'), [{ name: 'describe', weight: 1 }]);
+  assert.deepEqual(testList.train, []);
+  const held = testList.heldOutOnly[0]!.examples;
+  assert.equal(held.length, 2485, 'the whole test list is held out');
+  const apple = held.find((e) => e.id.startsWith('test/Fruit/Apple/Golden-Delicious/'))!;
+  assert.equal(apple.source, TASKS.describe.instruction);
+  assert.match(apple.target!, /^Golden-Delicious\nGolden Delicious has a white juicy pulp/);
+  assert.equal(new Set(testList.rows.map((r) => r.label)).size, 81);
+});
