@@ -8,7 +8,7 @@
 // prefix and target positions see the prefix plus the targets before them.
 import * as torch from '../torch/index.js';
 import type { Tensor } from '../torch/index.js';
-import { Module, ModuleList, Linear, Embedding, LayerNorm, Conv2d, MultiheadAttention, KvCache, type ModuleOptions } from '../nn/index.js';
+import { Module, ModuleList, Linear, Embedding, LayerNorm, GroupNorm, Conv2d, MultiheadAttention, KvCache, type ModuleOptions } from '../nn/index.js';
 import { Ffn, MoeLayer } from './moe.js';
 import { gridSize, isMoeLayer, validateConfig, type M6Config } from './config.js';
 
@@ -48,6 +48,8 @@ export interface M6Output {
  */
 export class ImageStem extends Module {
   readonly stages: ModuleList<Conv2d>;
+  /** GroupNorm after each conv: trains the convs from scratch without a pretrained backbone (ResNet's role in OFA). */
+  readonly stageNorms: ModuleList<GroupNorm>;
   readonly norm: LayerNorm;
   readonly proj: Linear;
   readonly rowPos: Embedding;
@@ -56,10 +58,12 @@ export class ImageStem extends Module {
     super();
     const stages = Math.log2(cfg.patchSize);
     this.stages = this.module('stages', new ModuleList<Conv2d>());
+    this.stageNorms = this.module('stageNorms', new ModuleList<GroupNorm>());
     let c = 3;
     for (let i = 0; i < stages; i++) {
       const out = Math.min(cfg.stemChannels * 2 ** i, cfg.stemChannels * 4);
       this.stages.push(new Conv2d(c, out, 3, { ...opts, stride: 2, padding: 1 }));
+      this.stageNorms.push(new GroupNorm(Math.min(8, out), out, 1e-5, opts));
       c = out;
     }
     this.norm = this.module('norm', new LayerNorm(c, 1e-5, opts));
@@ -73,7 +77,7 @@ export class ImageStem extends Module {
   forward(images: Tensor): Tensor {
     return torch.scope(() => {
       let h = images;
-      for (const conv of this.stages) h = conv.forward(h).gelu();
+      this.stages.items.forEach((conv, i) => (h = this.stageNorms.items[i]!.forward(conv.forward(h)).gelu()));
       const [B, C, G, G2] = h.shape;
       const feats = this.proj.forward(this.norm.forward(h.view(B, C, G * G2).transpose(1, 2)));  // (B, G·G, D)
       const rows = torch.arange(G, undefined, 1, { device: images.device });
@@ -268,8 +272,8 @@ export class M6Model extends Module {
   /**
    * The embed task: one L2-normalised vector per row from images and/or source text alone. The whole
    * sequence is a bidirectional prefix (no target); the final states of the real positions are
-   * mean-pooled and projected. Images and texts meet in this space, so text→image search is a dot
-   * product. The MoE losses of the pass are returned for training.
+   * mean-pooled and projected. Images and texts meet in this space, so text→image search
+   * is a dot product. The MoE losses of the pass are returned for training.
    */
   embed(input: { images?: Tensor; source?: Tensor; sourceMask?: Tensor }): { vectors: Tensor; auxLoss: Tensor; zLoss: Tensor } {
     return torch.scope(() => {
@@ -309,11 +313,20 @@ export class M6Model extends Module {
  * Symmetric InfoNCE (CLIP) over a batch of matched (image, text) vector pairs: row i's image should
  * pick row i's text among the batch's texts, and vice versa. Returns the mean and each row's loss
  * (the mean of its two directions). The learnt scale is capped at 100, as CLIP does, for stability.
+ * `matches` (B, B) bool, symmetric with a true diagonal, marks every pair that counts as a match.
  */
-export function contrastiveLoss(image: Tensor, text: Tensor, logitScale: Tensor): { loss: Tensor; rows: Tensor } {
+export function contrastiveLoss(image: Tensor, text: Tensor, logitScale: Tensor, matches?: Tensor): { loss: Tensor; rows: Tensor } {
   return torch.scope(() => {
     const B = image.shape[0];
     const logits = image.float().mm(text.float().transpose(0, 1)).mul(logitScale.clamp(undefined, Math.log(100)).exp());
+    if (matches !== undefined) {
+      // Several rows may be right answers (two products captioned alike): the target spreads evenly
+      // over them, instead of pushing apart pairs that are equally good matches.
+      const target = matches.float().div(matches.float().sum(1, { keepdim: true }));
+      const soft = (l: Tensor) => torch.nn.logSoftmax(l, 1).mul(target).sum(1).neg();
+      const rows = soft(logits).add(soft(logits.transpose(0, 1))).div(2);
+      return { loss: rows.mean(), rows };
+    }
     const targets = torch.arange(B, undefined, 1, { dtype: 'int64', device: image.device });
     const i2t = torch.nn.crossEntropy(logits, targets, { reduction: 'none' });
     const t2i = torch.nn.crossEntropy(logits.transpose(0, 1), targets, { reduction: 'none' });

@@ -7,6 +7,7 @@ import type { Metric } from '../train/metrics.js';
 import { lossChartSvg } from '../train/plots.js';
 import type { SyntheticEvalResult } from './syntheticEval.js';
 import type { EmbedEvalResult } from './embedEval.js';
+import type { DesignEvaluation } from './designEval.js';
 
 export interface ReportInput {
   file: string;
@@ -18,6 +19,8 @@ export interface ReportInput {
   evaluation: SyntheticEvalResult;
   /** Text→image and image→text search over the held-out items (the embed task). */
   retrieval?: EmbedEvalResult;
+  /** Designs for held-out titles, judged by the attribute classifier. */
+  design?: DesignEvaluation;
   /** Items shown with their pictures. */
   show?: number;
 }
@@ -55,6 +58,15 @@ export function writeReport(r: ReportInput): void {
       ['embed: image→text recall@1/5/10', recalls(rt.imageToText)],
     );
   }
+  const dz = r.design;
+  if (dz !== undefined) {
+    const m = dz.metrics, b = dz.baselines;
+    headline.push(
+      ['design: category / colour read by the classifier', `${pct(m.categoryAccuracy ?? 0)} / ${pct(m.colourAccuracy ?? 0)} of ${dz.evaluated} designs (majority class ${pct(b.categoryAccuracy ?? 0)} / ${pct(b.colourAccuracy ?? 0)})`],
+      ['design: the classifier on real held-out images', `${pct(m.classifierCategoryAccuracy ?? 0)} / ${pct(m.classifierColourAccuracy ?? 0)}`],
+      ['design: Fréchet distance (classifier features)', `${(m.frechetDistance ?? NaN).toFixed(2)} (real images vs real: ${(b.frechetDistance ?? NaN).toFixed(2)})`],
+    );
+  }
   // A path in the report: relative for catalog images (image fields are relative to the catalog), kept for absolute ones.
   const anySrc = (image: string) => esc(relative(dirname(r.file), image.startsWith('/') ? image : `${r.catalogDir}/${image}`));
   const searches = (rt?.examples ?? []).map((e) => `<tr><td>${esc(e.query)}</td><td>${e.top.map((t) =>
@@ -65,7 +77,7 @@ export function writeReport(r: ReportInput): void {
 body { font: 14px/1.4 system-ui, sans-serif; margin: 2em; color: #222; max-width: 1100px; }
 table { border-collapse: collapse; } td, th { padding: 3px 8px; border-bottom: 1px solid #eee; text-align: left; vertical-align: middle; }
 .grid { display: flex; flex-wrap: wrap; gap: 10px; }
-figure { width: 250px; margin: 0; display: flex; gap: 8px; align-items: flex-start; border: 1px solid #eee; padding: 6px; border-radius: 6px; }
+figure { min-width: 250px; margin: 0; display: flex; gap: 8px; align-items: flex-start; border: 1px solid #eee; padding: 6px; border-radius: 6px; }
 img.hit { outline: 3px solid #2e7d32; } img.miss { outline: 3px solid #ddd; }
 figcaption { font-size: 12px; } .ok { color: #2e7d32; } .bad { color: #c62828; }
 </style></head><body>
@@ -84,6 +96,10 @@ ${ev.answer ? `<h2>Answer: held-out questions</h2>
 <table><tr><th></th><th>question</th><th>model</th><th>truth</th><th></th></tr>
 ${answers}
 </table>` : ''}
+${dz ? `<h2>Design: held-out titles as prompts, the model's image beside the real product</h2>
+<div class="grid">
+${dz.samples.map((x) => `<figure><img src="${anySrc(x.generated)}" width="96" height="96" alt="design"><img src="${anySrc(x.real)}" width="96" height="96" alt="real"><figcaption>${esc(x.prompt)}</figcaption></figure>`).join('\n')}
+</div>` : ''}
 ${rt ? `<h2>Search: held-out titles as queries, the top 5 held-out images</h2>
 <p><small>Green frame: an item with the query's attributes (category, colour, pattern).</small></p>
 <table>${searches}</table>` : ''}

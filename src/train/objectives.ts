@@ -40,7 +40,9 @@ function embedLoss(model: M6Model, t: TrainingTensors): { loss: Tensor; rows: Te
   if (t.images === undefined) throw new RangeError('embed rows need images');
   const image = model.embed({ images: t.images });
   const text = model.embed({ source: t.source, sourceMask: t.sourceMask });
-  const c = contrastiveLoss(image.vectors, text.vectors, model.logitScale);
+  // Rows with the same caption are matches of each other's images (a label used as the caption repeats).
+  const sameText = t.source.unsqueeze(1).eq(t.source.unsqueeze(0)).all(2);
+  const c = contrastiveLoss(image.vectors, text.vectors, model.logitScale, sameText);
   const cfg = model.cfg;
   const aux = image.auxLoss.add(text.auxLoss).mul(cfg.auxLossWeight).add(image.zLoss.add(text.zLoss).mul(cfg.zLossWeight));
   return { loss: c.loss, rows: c.rows, aux };

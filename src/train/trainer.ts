@@ -202,6 +202,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   const recentLosses: number[] = [];
   const smoothed: Record<string, number> = {};
   let smoothedLoss = NaN, firstLoss = NaN, lastLr = 0, consecutiveNonFinite = 0, badRowsSeen = 0;
+  const reportedBad = new Set<string>();
   let lastCheckpoint: string | undefined, lastSavedStep = -1, stepsThisRun = 0, tokensThisRun = 0;
 
   const trainerState = (): TrainerState => ({
@@ -261,7 +262,13 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
         const batch = next.value as Batch;
         if (batch.bad.length > 0) {
           badRowsSeen += batch.bad.length;
-          for (const b of batch.bad.slice(0, 3)) progress.log(`skipped a bad example: ${formatBadRow(b)}`);
+          // Each bad example is named once (they come back every epoch); the count goes on in metrics.jsonl.
+          for (const b of batch.bad) {
+            if (reportedBad.has(b.source)) continue;
+            reportedBad.add(b.source);
+            if (reportedBad.size <= 20) progress.log(`skipped a bad example: ${formatBadRow(b)}`);
+            if (reportedBad.size === 20) progress.log('(further bad examples are counted in metrics.jsonl, not listed)');
+          }
           metrics.write({ kind: 'event', step, event: 'bad-rows', detail: `${batch.bad.length} dropped from batch ${batch.step}` });
         }
         if (batch.ids.length === 0) continue;
@@ -374,7 +381,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   }
   const seconds = (Date.now() - started) / 1000;
   const finalLoss = recentLosses.length ? recentLosses.reduce((a, b) => a + b, 0) / recentLosses.length : NaN;
-  if (badRowsSeen > 0) message += `; ${badRowsSeen} bad examples were skipped`;
+  if (badRowsSeen > 0) message += `; ${reportedBad.size} bad examples were skipped (${badRowsSeen} times in all)`;
   return {
     status, step, checkpoint: lastCheckpoint, finalLoss, firstLoss, nonFiniteSteps,
     stepsPerSecond: stepsThisRun / Math.max(seconds, 1e-9), tokensPerSecond: tokensThisRun / Math.max(seconds, 1e-9),

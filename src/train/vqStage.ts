@@ -60,12 +60,20 @@ export class VqStageError extends Error {
   }
 }
 
-/** The VQ config for an M6 config: vq-nano's widths, as many stride-2 stages as the patch grid needs. */
+/**
+ * The VQ config for an M6 config: vq-nano's widths, as many stride-2 stages as the patch grid needs,
+ * and two changes that made short CPU runs reconstruct colour better on the synthetic catalog (64 px,
+ * 1024 codes, one seed: held-out PSNR 20.7 vs 20.1 dB after 600 steps, 22.6 vs 22.3 dB after 2000):
+ *  - normGroups 1: each GroupNorm normalises all channels together, so the ratios between channels
+ *    (the hue) survive normalisation; with 8 groups, "red" and "blue" channels were rescaled apart;
+ *  - codeDim 8: nearest-code lookup in a low-dimensional space uses the codebook better (the
+ *    factorised codes of ViT-VQGAN, Yu et al. 2022).
+ */
 export function vqConfigFor(cfg: M6Config): VqConfig {
   const stages = Math.log2(cfg.patchSize);
   const widths = VQ_PRESETS['vq-nano'].channels;
   const channels = Array.from({ length: stages + 1 }, (_v, i) => widths[Math.min(i, widths.length - 1)]!);
-  return vqConfig('vq-nano', { imageSize: cfg.imageSize, channels, codebookSize: cfg.imageCodes });
+  return vqConfig('vq-nano', { imageSize: cfg.imageSize, channels, codebookSize: cfg.imageCodes, normGroups: 1, codeDim: 8 });
 }
 
 /** Why a VQ tokenizer cannot write this model's images, or undefined when it can. */

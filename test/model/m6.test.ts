@@ -151,4 +151,10 @@ test('embed: unit vectors per row, padding does not change a text\'s vector, and
   // Swapping two texts makes those rows wrong: their losses rise above the matched row's.
   const swapped = contrastiveLoss(eye, eye.indexSelect(0, torch.tensor([1, 0, 2], { dtype: 'int64' })), scale).rows.toArray() as number[];
   assert.ok(swapped[0]! > 5 && swapped[1]! > 5 && swapped[2]! < 1e-3, String(swapped));
+  // Rows 0 and 1 captioned alike are each other's matches: the target is half on each.
+  const matches = torch.tensor([[true, true, false], [true, true, false], [false, false, true]], { dtype: 'bool' });
+  const soft = contrastiveLoss(eye, eye, scale, matches).rows.toArray() as number[];
+  const half = Math.log(Math.exp(10) + 2) - 5;   // -(½ log p(own) + ½ log p(twin)) with logits [10, 0, 0]
+  assert.ok(Math.abs(soft[0]! - half) < 1e-4 && Math.abs(soft[1]! - half) < 1e-4, String(soft));
+  assert.ok(Math.abs(soft[2]! - (r.rows.toArray() as number[])[2]!) < 1e-6, 'a row with a single match is plain InfoNCE');
 });

@@ -7,6 +7,7 @@ import type { Command } from 'commander';
 import { formatDuration, ProgressLine } from '../../train/progress.js';
 import { datasetSpecFromFlags } from '../datasetOptions.js';
 import { runWithInterrupt, numberFlag } from './train.js';
+import type { DesignEvaluation } from '../../tasks/designEval.js';
 
 interface DemoFlags {
   out: string;
@@ -45,6 +46,7 @@ export function registerDemo(program: Command): void {
       const { writeReport } = await import('../../tasks/report.js');
       const { evaluateSynthetic, readCatalog } = await import('../../tasks/syntheticEval.js');
       const { evaluateEmbed } = await import('../../tasks/embedEval.js');
+      const { evaluateRun } = await import('../../tasks/evaluation.js');
       const quick = flags.quick === true;
       const out = resolve(flags.out);
       const minutes = quick && flags.minutes === '15' ? 1.5 : numberFlag('--minutes', flags.minutes, { positive: true });
@@ -73,7 +75,8 @@ export function registerDemo(program: Command): void {
       const data = datasetSpecFromFlags({ data: join(catalogDir, 'dataset.json'), split: 'train:0.9,test:0.1' });
       log(`training m6-nano for ${minutes} minutes${bf16 ? ' (bf16 autocast)' : ''}; Ctrl-C stops early and still evaluates`);
       const result = await runWithInterrupt({
-        runDir, data, tasks: [{ name: 'describe', weight: 1 }, { name: 'answer', weight: 1 }, { name: 'embed', weight: 1 }], preset: 'm6-nano', overrides: {},
+        runDir, data, tasks: [{ name: 'describe', weight: 1 }, { name: 'answer', weight: 1 }, { name: 'embed', weight: 1 }, { name: 'design', weight: 1 }], preset: 'm6-nano', overrides: {},
+        ...(quick ? { vq: { steps: 150 } } : {}),
         vocab: 2000, log, progress,
         loop: {
           steps: null, minutes, batchSize: numberFlag('--batch-size', flags.batchSize, { integer: true, min: 1 }), gradAccum: 1,
@@ -92,23 +95,30 @@ export function registerDemo(program: Command): void {
       const heldOut = result.data.rows.filter((r) => r.split === 'test').map((r) => catalog.get(r.id)).filter((x) => x !== undefined).slice(0, evalItems);
       log(`evaluating on ${heldOut.length} held-out products…`);
       const run = await loadRun(runDir);
-      let evaluation, retrieval;
+      let evaluation, retrieval, design: DesignEvaluation | undefined;
       try {
         evaluation = await evaluateSynthetic(run.model, run.tokenizer, heldOut, catalogDir, { maxQuestions: quick ? 120 : 400 });
         // Search over every held-out product (up to 1000): a title finds the images with its attributes.
         const searchItems = result.data.rows.filter((r) => r.split === 'test').map((r) => catalog.get(r.id)).filter((x) => x !== undefined).slice(0, 1000)
           .map((it) => ({ id: it.id, image: join(catalogDir, it.image), text: it.title, group: `${it.category}|${it.colour}|${it.pattern ?? ""}` }));
         retrieval = await evaluateEmbed(run.model, run.tokenizer, searchItems);
+        // Design: one image per held-out title, judged by a classifier trained on the real catalog images.
+        const designReport = await evaluateRun({
+          run, spec: data, data: result.data, tasks: ['design'], limit: evalItems, log,
+          evaluators: { design: async () => (await import('../../tasks/designEval.js')).evaluateDesign },
+        });
+        design = designReport.tasks.find((t): t is DesignEvaluation => t.task === 'design');
+        for (const sk of designReport.skipped) log(`design evaluation skipped: ${sk.reason}`);
       } finally {
         run.model.dispose();
       }
       const d = evaluation.describe;
       const reportFile = join(runDir, 'report.html');
       writeReport({
-        file: reportFile, catalogDir, title: 'm6 demo: m6-nano on the synthetic catalog', metrics: readMetrics(join(runDir, 'metrics.jsonl')), evaluation, retrieval,
+        file: reportFile, catalogDir, title: 'm6 demo: m6-nano on the synthetic catalog', metrics: readMetrics(join(runDir, 'metrics.jsonl')), evaluation, retrieval, ...(design !== undefined ? { design } : {}),
         facts: [
           ['model', `${result.config.name}: ${result.config.layers} layers × ${result.config.dim}, images ${result.config.imageSize}px, vocabulary ${result.config.vocabSize}`],
-          ['data', `${n} synthetic products (90% train / 10% held out); tasks describe + answer + embed${flags.augment ? '; random crops and flips' : ''}`],
+          ['data', `${n} synthetic products (90% train / 10% held out); tasks describe + answer + embed + design${flags.augment ? '; random crops and flips' : ''}`],
           ['steps', `${result.step} in ${minutes} min budget (${result.stepsPerSecond.toFixed(2)} steps/s, ${Math.round(result.tokensPerSecond)} positions/s${bf16 ? ', bf16' : ', fp32'})`],
           ['loss', `${result.firstLoss.toFixed(3)} → ${result.finalLoss.toFixed(3)}`],
           ['checkpoint', result.checkpoint],
@@ -121,11 +131,13 @@ export function registerDemo(program: Command): void {
         `BLEU-4 ${d.bleu4.toFixed(3)}, ROUGE-L ${d.rougeL.toFixed(3)}, CIDEr-D ${d.ciderD.toFixed(3)}`,
         ...(evaluation.answer ? [`answer exact match ${(100 * evaluation.answer.exactMatch).toFixed(1)}%`] : []),
         `text→image recall@10 ${(100 * (retrieval.textToImage['recall@10'] ?? 0)).toFixed(1)}% over ${retrieval.items} items (chance ${(100 * (retrieval.chanceTextToImage['recall@10'] ?? 0)).toFixed(1)}%)`,
+        ...(design !== undefined ? [`design category ${(100 * (design.metrics.categoryAccuracy ?? 0)).toFixed(1)}%, colour ${(100 * (design.metrics.colourAccuracy ?? 0)).toFixed(1)}% (classifier's own: ${(100 * (design.metrics.classifierCategoryAccuracy ?? 0)).toFixed(1)}% / ${(100 * (design.metrics.classifierColourAccuracy ?? 0)).toFixed(1)}%), Fréchet ${(design.metrics.frechetDistance ?? NaN).toFixed(2)} (real floor ${(design.baselines.frechetDistance ?? NaN).toFixed(2)})`] : []),
       ].join('; ');
       writeFileSync(join(runDir, 'demo-results.json'), JSON.stringify({
         steps: result.step, stepsPerSecond: result.stepsPerSecond, augment: flags.augment, firstLoss: result.firstLoss, finalLoss: result.finalLoss, bf16, minutes, products: n,
         describe: { categoryAccuracy: d.categoryAccuracy, colourAccuracy: d.colourAccuracy, bleu4: d.bleu4, rougeL: d.rougeL, ciderD: d.ciderD, categoryBaseline: d.categoryBaseline, colourBaseline: d.colourBaseline, items: d.items.length },
         answer: evaluation.answer ? { exactMatch: evaluation.answer.exactMatch, questions: evaluation.answer.items.length } : null,
+        design: design !== undefined ? { items: design.evaluated, metrics: design.metrics, baselines: design.baselines } : null,
         embed: { items: retrieval.items, textToImage: retrieval.textToImage, imageToText: retrieval.imageToText, chanceTextToImage: retrieval.chanceTextToImage },
       }, null, 2) + '\n');
       console.log(`${summary}\nreport: ${reportFile}`);

@@ -21,6 +21,7 @@ const EVALUATORS: Partial<Record<TaskName, EvaluatorLoader>> = {
   describe: async () => (await import('../../tasks/describeEval.js')).evaluateDescribe,
   answer: async () => (await import('../../tasks/answerEval.js')).evaluateAnswer,
   embed: async () => (await import('../../tasks/embedEval.js')).evaluateEmbedTask,
+  design: async () => (await import('../../tasks/designEval.js')).evaluateDesign,
 };
 
 interface EvalFlags extends DatasetFlags {
