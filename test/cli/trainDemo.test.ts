@@ -13,7 +13,7 @@ test('m6 demo: synthesise, train briefly, evaluate held-out items, write report.
   assert.match(r.stdout, /report: .*run\/report\.html/);
   const html = readFileSync(join(dir, 'run', 'report.html'), 'utf8');
   assert.match(html, /<img src="\.\.\/catalog\/images\/p\d{6}\.png"/, 'real images linked relative to the report');
-  assert.match(html, /<svg[^>]*aria-label="training loss"|not enough steps for a curve/);
+  assert.match(html, /<svg[^>]*aria-label="training loss per task|not enough steps for a curve/);
   assert.match(html, /describe: category accuracy/);
   const results = JSON.parse(readFileSync(join(dir, 'run', 'demo-results.json'), 'utf8'));
   assert.equal(results.describe.items, 4);
