@@ -84,9 +84,15 @@ export interface LoaderOptions {
   workers?: number;
   /** Batches prepared ahead of the one being consumed. */
   prefetch?: number;
-  /** Every batch from one task (drawn by weight) instead of each slot drawn on its own. A
-   * contrastive task needs this: its negatives are the other rows of its batch. */
-  taskPerBatch?: boolean;
+  /**
+   * Tasks whose rows come as one group of `batchSize` rows in every batch, beside the `batchSize`
+   * slots the other tasks share by weight (their weights draw no slots; with several, each batch's
+   * group is one of them, drawn by weight). A contrastive task needs a group: its negatives are the
+   * other rows of its group. Every batch still trains every other task: batches that alternate
+   * between tasks learnt far worse (describe's category accuracy in a 9-minute demo run: 28.5%
+   * with one task per batch against 80.5% with mixed slots, at the same share of rows).
+   */
+  groupTasks?: ReadonlySet<string>;
 }
 
 /** What batch k is made of: decided on the main thread, in order, from the seed alone. */
@@ -193,15 +199,22 @@ export class DataLoader {
 
   /** Example slots per batch drawn from each task, for a number of steps: a quick check of the mixture. */
   plan(steps: number, startStep = 0): BatchPlan[] {
-    const sampler = new MixtureSampler(this.tasks.map((t) => t.examples.length), this.tasks.map((t) => t.weight ?? 1), this.opts.seed);
+    const grouped = this.tasks.map((t) => this.opts.groupTasks?.has(t.name) === true);
+    const sizes = this.tasks.map((t) => t.examples.length);
+    // Two samplers over disjoint tasks: the slots' and the groups'. A sampler with nothing to draw is left out.
+    const samplerOf = (mine: (i: number) => boolean, seed: number): MixtureSampler | undefined => {
+      const weights = this.tasks.map((t, i) => (mine(i) ? t.weight ?? 1 : 0));
+      return weights.some((w, i) => w > 0 && sizes[i]! > 0) ? new MixtureSampler(sizes, weights, seed) : undefined;
+    };
+    const slots = samplerOf((i) => !grouped[i], this.opts.seed);
+    const groups = samplerOf((i) => grouped[i]!, deriveSeed(this.opts.seed, 'groups'));
+    if (slots === undefined && groups === undefined) throw new RangeError('every task is empty or has weight 0: nothing to sample');
     const plans: BatchPlan[] = [];
     for (let step = 0; step < startStep + steps; step++) {
-      let picks: Array<{ task: number; example: number }>;
-      if (this.opts.taskPerBatch === true) {
-        const task = sampler.drawTask();
-        picks = Array.from({ length: this.opts.batchSize }, () => sampler.nextOf(task));
-      } else {
-        picks = Array.from({ length: this.opts.batchSize }, () => sampler.next());
+      const picks = slots !== undefined ? Array.from({ length: this.opts.batchSize }, () => slots.next()) : [];
+      if (groups !== undefined) {
+        const task = groups.drawTask();
+        for (let k = 0; k < this.opts.batchSize; k++) picks.push(groups.nextOf(task));
       }
       if (step >= startStep) plans.push({ step, picks });
     }
@@ -291,10 +304,12 @@ export class DataLoader {
     }
   }
 
-  /** Steps that make one pass over a single task's examples. */
+  /** Steps that make one pass over the examples of the tasks that share the slots (of the group tasks when there are no others). */
   stepsPerEpoch(): number {
-    const total = this.tasks.reduce((n, t) => n + t.examples.length, 0);
-    return Math.ceil(total / this.opts.batchSize);
+    const grouped = (t: TaskSource) => this.opts.groupTasks?.has(t.name) === true;
+    const count = (ts: readonly TaskSource[]) => ts.reduce((n, t) => n + t.examples.length, 0);
+    const slotRows = count(this.tasks.filter((t) => !grouped(t)));
+    return Math.ceil((slotRows > 0 ? slotRows : count(this.tasks)) / this.opts.batchSize);
   }
 
   async close(): Promise<void> {

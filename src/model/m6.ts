@@ -274,8 +274,11 @@ export class M6Model extends Module {
    * sequence is a bidirectional prefix (no target); the final states of the real positions are
    * mean-pooled and projected. Images and texts meet in this space, so text→image search
    * is a dot product. The MoE losses of the pass are returned for training.
+   *
+   * `trunkGradScale` (training) scales the gradient that flows from the vectors back into the
+   * shared stem and blocks, leaving the projection's at full strength: the values are unchanged.
    */
-  embed(input: { images?: Tensor; source?: Tensor; sourceMask?: Tensor }): { vectors: Tensor; auxLoss: Tensor; zLoss: Tensor } {
+  embed(input: { images?: Tensor; source?: Tensor; sourceMask?: Tensor; trunkGradScale?: number }): { vectors: Tensor; auxLoss: Tensor; zLoss: Tensor } {
     return torch.scope(() => {
       const batch = (input.images ?? input.source)?.shape[0];
       const prefix = this.embedPrefix(input.images, input.source, input.sourceMask, batch ?? 0);
@@ -284,7 +287,9 @@ export class M6Model extends Module {
       const r = this.runBlocks(torch.nn.dropout(prefix.x, this.cfg.dropout, this.training), mask);
       const h = this.lnf.forward(r.x).float();
       const weight = prefix.valid.float().unsqueeze(2);                      // (B, L, 1): 1 at real positions
-      const pooled = h.mul(weight).sum(1).div(weight.sum(1));
+      const mean = h.mul(weight).sum(1).div(weight.sum(1));
+      const scale = input.trunkGradScale ?? 1;
+      const pooled = scale === 1 ? mean : mean.mul(scale).add(mean.detach().mul(1 - scale));
       const v = this.embedProj.forward(pooled).float();
       return { vectors: v.div(v.norm(2, -1, true).clamp(1e-6)), auxLoss: r.aux, zLoss: r.z };
     });

@@ -18,21 +18,21 @@
 import { createHash } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import * as torch from '../torch/index.js';
 import { ImageBank } from '../data/imageBank.js';
 import type { DataRow } from '../data/manifest.js';
 import { deriveSeed, Rng } from '../data/random.js';
-import { loadVqTokenizer } from '../model/vq.js';
+import { loadVqTokenizer, type VqTokenizer } from '../model/vq.js';
+import * as torch from '../torch/index.js';
 import { frechetDistance } from '../train/frechet.js';
 import { runDirOf } from '../train/vqFiles.js';
 import {
-  accuracies, classifyImages, loadAttributeClassifier, saveAttributeClassifier, trainAttributeClassifier,
+  classifyImages, loadAttributeClassifier, saveAttributeClassifier, trainAttributeClassifier,
   type AttributeClassifier, type AttributeSpec, type ClassifierReport,
 } from './attributeClassifier.js';
 import { designPromptOf } from './designPrompt.js';
 import { syntheticCatalog } from './describeEval.js';
 import { examplesOrSkip, type EvalContext, type ItemFailure, type Skipped, type TaskEvaluation } from './evaluation.js';
-import { designOnePerPrompt, encodePng, type DesignImage } from './generateImage.js';
+import { designOnePerPrompt, encodePng, toRgbBytes, type DesignImage } from './generateImage.js';
 import { majorityShare } from './syntheticEval.js';
 import { isEvalRow } from './taskData.js';
 
@@ -114,6 +114,16 @@ function sample<T>(items: readonly T[], n: number, seed: number): T[] {
   const order = items.map((_v, i) => i);
   new Rng(seed).shuffle(order);
   return order.slice(0, n).sort((a, b) => a - b).map((i) => items[i]!);
+}
+
+/** The bank's images through the VQ tokenizer and back (encode → decode), in batches. */
+function vqRoundTrip(vq: VqTokenizer, bank: ImageBank, batchSize: number): ImageBank {
+  const out: Uint8Array[] = [];
+  for (let at = 0; at < bank.length; at += batchSize) {
+    const index = Array.from({ length: Math.min(batchSize, bank.length - at) }, (_v, i) => at + i);
+    torch.noGrad(() => torch.scope(() => out.push(...toRgbBytes(vq.decode(vq.encode(bank.batch(index)))))));
+  }
+  return new ImageBank(out, bank.size);
 }
 
 /** Labels of rows as class indices per attribute. */
@@ -237,6 +247,12 @@ export async function evaluateDesign(ctx: EvalContext, o: DesignEvalOptions = {}
       samples.push({ prompt: made[i]!.prompt, generated: file, real: made[i]!.real });
     }
 
+    // The ceiling the VQ tokenizer sets: the classifier's reading of held-out real images after
+    // encode → decode. A design is made of these codes, so it cannot read better than this.
+    const reconstructed = vqRoundTrip(vq, clf.heldOut.bank, ctx.batchSize * 4);
+    const recon = classifyImages(clf.model, reconstructed);
+    recon.features.dispose();
+
     const heldTruth = clf.heldOut.labels;
     const share = (xs: readonly boolean[]) => (xs.length ? xs.filter(Boolean).length / xs.length : 0);
     const metrics: Record<string, number> = {}, baselines: Record<string, number> = {};
@@ -249,10 +265,12 @@ export async function evaluateDesign(ctx: EvalContext, o: DesignEvalOptions = {}
     truth.attributes.forEach((a, k) => {
       metrics[`classifier${capitalised(a.name)}Accuracy`] = clf.report.accuracy[a.name]!;
       baselines[`classifier${capitalised(a.name)}Accuracy`] = majorityShare(heldTruth.map((l) => a.classes[l[k]!]!));
+      metrics[`vqCeiling${capitalised(a.name)}Accuracy`] = share(heldTruth.map((l, i) => recon.predicted[k]![i] === l[k]));
     });
     const notes = [
       `${truth.note} of each design as read by an attribute classifier trained on the real training images (${clf.report.trainImages} images, ${clf.report.steps} steps${clf.cached ? ', cached' : ''}); the classifier…Accuracy rows are its own accuracy on held-out real images`,
       `Fréchet distance in the classifier's ${frechet.features}-d feature space, designs vs held-out real images; its baseline is a real training sample of the same size vs the same held-out images (the floor for this many images)`,
+      `the vqCeiling…Accuracy rows are the classifier's accuracy on the same held-out real images after the VQ tokenizer's encode → decode: what designs made of its codes can reach`,
       `one design per prompt, sampled (seed ${seed})`,
     ];
     if (failures.length > 0) notes.push(`${failures.length} item(s) failed (e.g. ${failures[0]!.id}: ${failures[0]!.error}) and are left out of every metric`);

@@ -64,6 +64,7 @@ export function writeReport(r: ReportInput): void {
     headline.push(
       ['design: category / colour read by the classifier', `${pct(m.categoryAccuracy ?? 0)} / ${pct(m.colourAccuracy ?? 0)} of ${dz.evaluated} designs (majority class ${pct(b.categoryAccuracy ?? 0)} / ${pct(b.colourAccuracy ?? 0)})`],
       ['design: the classifier on real held-out images', `${pct(m.classifierCategoryAccuracy ?? 0)} / ${pct(m.classifierColourAccuracy ?? 0)}`],
+      ['design: the classifier on VQ reconstructions of them (the ceiling)', `${pct(m.vqCeilingCategoryAccuracy ?? 0)} / ${pct(m.vqCeilingColourAccuracy ?? 0)}`],
       ['design: Fréchet distance (classifier features)', `${(m.frechetDistance ?? NaN).toFixed(2)} (real images vs real: ${(b.frechetDistance ?? NaN).toFixed(2)})`],
     );
   }

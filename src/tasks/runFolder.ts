@@ -2,7 +2,6 @@
 // once by the task verbs (`m6 describe --run R …`) and by `m6 demo` after training.
 import { existsSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import * as torch from '../torch/index.js';
 import type { Tokenizer } from '../data/tokenizer.js';
 import { M6Model, validateConfig, type M6Config } from '../model/index.js';
 import { latestCheckpoint, readCheckpointMeta, readCheckpointTensors, type TrainerState } from '../train/checkpoint.js';

@@ -1,8 +1,8 @@
 // The loss of one batch, whatever its tasks: rows of generative tasks (describe, answer, design,
 // denoise) are teacher-forced through M6Model.forward; rows of the embed task are embedded twice,
 // image alone and text alone, and scored with the contrastive loss against the other embed rows of
-// the batch. The batch loss weights each objective by its share of the rows, so a row counts the
-// same whichever task it serves.
+// the batch (the loader gives them as one group per batch). The batch loss adds the two objectives,
+// the contrastive one scaled by its task's weight.
 import * as torch from '../torch/index.js';
 import type { Tensor } from '../torch/index.js';
 import { contrastiveLoss, type M6Model } from '../model/index.js';
@@ -33,13 +33,23 @@ function selectRows(t: TrainingTensors, rows: readonly number[]): TrainingTensor
 }
 
 /**
+ * How strongly the contrastive loss trains the shared stem and blocks (its projection head learns at
+ * full strength). Colour alone tells most random pairs apart, and at full strength the contrastive
+ * gradient reshapes the image features around colour, away from the shapes the generative tasks
+ * need. 9-minute demo runs (describe + answer + embed, one thread): at 1, describe's category
+ * accuracy 8.5% and text→image recall@10 69.4%; at 0.1, 21.5% and 87.7%. The search vectors are
+ * then built mostly on features the generative tasks learn.
+ */
+export const EMBED_TRUNK_GRADIENT = 0.1;
+
+/**
  * The embed rows' loss: image vectors against their texts' vectors. A contrastive batch needs at
  * least two pairs (one pair has nothing to be contrasted with: its loss is zero and teaches nothing).
  */
 function embedLoss(model: M6Model, t: TrainingTensors): { loss: Tensor; rows: Tensor; aux: Tensor } {
   if (t.images === undefined) throw new RangeError('embed rows need images');
-  const image = model.embed({ images: t.images });
-  const text = model.embed({ source: t.source, sourceMask: t.sourceMask });
+  const image = model.embed({ images: t.images, trunkGradScale: EMBED_TRUNK_GRADIENT });
+  const text = model.embed({ source: t.source, sourceMask: t.sourceMask, trunkGradScale: EMBED_TRUNK_GRADIENT });
   // Rows with the same caption are matches of each other's images (a label used as the caption repeats).
   const sameText = t.source.unsqueeze(1).eq(t.source.unsqueeze(0)).all(2);
   const c = contrastiveLoss(image.vectors, text.vectors, model.logitScale, sameText);
@@ -48,8 +58,12 @@ function embedLoss(model: M6Model, t: TrainingTensors): { loss: Tensor; rows: Te
   return { loss: c.loss, rows: c.rows, aux };
 }
 
-/** The loss of a batch whose rows serve `tasks[i]`. Call inside a scope (and autocast, if wanted). */
-export function batchLoss(model: M6Model, t: TrainingTensors, tasks: readonly string[]): BatchLoss {
+/**
+ * The loss of a batch whose rows serve `tasks[i]`: the generative rows' mean token loss plus the
+ * contrastive rows' loss times their task's `lossWeights` entry (default 1), as CoCa adds its
+ * contrastive and captioning losses. Call inside a scope (and autocast, if wanted).
+ */
+export function batchLoss(model: M6Model, t: TrainingTensors, tasks: readonly string[], lossWeights: Readonly<Record<string, number>> = {}): BatchLoss {
   const B = tasks.length;
   const embedRows: number[] = [], lmRows: number[] = [];
   tasks.forEach((task, i) => (CONTRASTIVE_TASKS.has(task) ? embedRows : lmRows).push(i));
@@ -61,12 +75,12 @@ export function batchLoss(model: M6Model, t: TrainingTensors, tasks: readonly st
       images: lm.images, source: lm.source, sourceMask: lm.sourceMask, target: lm.target, targetMask: lm.targetMask, labels: lm.labels,
       ...(lm.imageMask !== undefined ? { imageMask: lm.imageMask } : {}), ...(lm.targetIsImage !== undefined ? { targetKind: lm.targetIsImage } : {}),
     });
-    loss = out.loss!.mul(lmRows.length / B);
+    loss = out.loss!;
     rowLosses(out.logits, lm.labels).forEach((l, k) => (perRow[lmRows[k]!] = l));
   }
   if (embedRows.length >= 2) {
     const e = embedLoss(model, embedRows.length === B ? t : selectRows(t, embedRows));
-    const weighted = e.loss.add(e.aux).mul(embedRows.length / B);
+    const weighted = e.loss.add(e.aux).mul(lossWeights[tasks[embedRows[0]!]!] ?? 1);
     loss = loss === undefined ? weighted : loss.add(weighted);
     (e.rows.detach().toArray() as number[]).forEach((l, k) => (perRow[embedRows[k]!] = l));
   }

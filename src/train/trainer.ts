@@ -51,8 +51,6 @@ export interface TrainOptions {
   /** Consecutive NaN/Inf steps that stop the run. */
   maxNonFinite: number;
   augment: boolean;
-  /** Each batch from one task (default: when a contrastive task is trained, whose negatives are its batch-mates). */
-  taskPerBatch?: boolean;
   workers?: number;
   resume?: { trainer: TrainerState; optimizer: OptimizerState };
   progress?: ProgressLine;
@@ -191,10 +189,13 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     tokenizer, batchSize: o.batchSize, seed: o.seed,
     image: { size: cfg.imageSize, augment: o.augment ? { crop: { scale: [0.75, 1], ratio: [4 / 5, 5 / 4] }, hflip: 0.5 } : false },
     maxSourceLength: cfg.maxTextLen, maxTargetLength: cfg.maxTextLen + 1,
-    taskPerBatch: o.taskPerBatch ?? o.tasks.some((t) => CONTRASTIVE_TASKS.has(t.name)),
+    // A contrastive task's rows come as a whole group in every batch: its negatives are its group-mates.
+    groupTasks: CONTRASTIVE_TASKS,
     ...(o.workers !== undefined ? { workers: o.workers } : {}),
   });
   const patches = (cfg.imageSize / cfg.patchSize) ** 2;
+  // A contrastive task draws no slots: its weight scales its loss against the generative tasks' loss.
+  const lossWeights: Record<string, number> = Object.fromEntries(o.tasks.filter((t) => CONTRASTIVE_TASKS.has(t.name)).map((t) => [t.name, t.weight ?? 1]));
   const batches = endless(loader, step * o.gradAccum);
   const started = Date.now();
   const budgetMs = o.minutes !== null ? o.minutes * 60_000 : Infinity;
@@ -276,7 +277,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
         const r = torch.scope(() => {
           const forwardStart = performance.now();
           const t = batchToTensors(batch);
-          const run = () => batchLoss(model, t, batch.tasks);
+          const run = () => batchLoss(model, t, batch.tasks, lossWeights);
           const out = o.bf16 ? torch.autocast(run) : run();
           if (out.loss === undefined) return { value: 0, rows: out.rows, skipped: true };
           let loss = out.loss;

@@ -149,6 +149,7 @@ test('evaluateDesign on the tiny run: finite accuracies, baselines and Fréchet 
       assert.ok(d.metrics[k]! >= 0 && d.metrics[k]! <= 1, `${k} ${d.metrics[k]}`);
       assert.ok(d.baselines[k]! > 0 && d.baselines[k]! <= 1, `${k} baseline ${d.baselines[k]}`);
     }
+    for (const k of ['vqCeilingCategoryAccuracy', 'vqCeilingColourAccuracy']) assert.ok(d.metrics[k]! >= 0 && d.metrics[k]! <= 1, `${k} ${d.metrics[k]}`);
     assert.ok(Number.isFinite(d.metrics.frechetDistance) && d.metrics.frechetDistance! >= 0, `FD ${d.metrics.frechetDistance}`);
     assert.ok(Number.isFinite(d.baselines.frechetDistance) && d.baselines.frechetDistance! >= 0);
     assert.equal(d.samples.length, 2);

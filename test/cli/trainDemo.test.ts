@@ -20,3 +20,23 @@ test('m6 demo: synthesise, train briefly, evaluate held-out items, write report.
   assert.ok(results.steps >= 1);
   assert.ok(existsSync(join(dir, 'catalog', 'catalog.jsonl')));
 });
+
+test('m6 demo --tasks: trains and judges only the tasks named, and refuses a list without describe', async (t) => {
+  const dir = tempDir(t, 'm6-demo-tasks-');
+  const bad = await m6(['demo', '--out', dir, '--tasks', 'embed,design']);
+  assert.equal(bad.status, 2, bad.stderr);
+  assert.match(bad.stderr, /--tasks: the demo needs describe/);
+  const unknown = await m6(['demo', '--out', dir, '--tasks', 'describe,denoise']);
+  assert.equal(unknown.status, 2, unknown.stderr);
+  assert.match(unknown.stderr, /'denoise' is not one of them/);
+
+  const r = await m6(['demo', '--out', dir, '--minutes', '0.1', '--n', '40', '--eval-items', '3', '--no-bf16', '--tasks', 'describe']);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /describe category accuracy/);
+  assert.doesNotMatch(r.stdout, /answer exact match|recall@10|design category/, 'untrained tasks are not judged');
+  const results = JSON.parse(readFileSync(join(dir, 'run', 'demo-results.json'), 'utf8'));
+  assert.equal(results.answer, null);
+  assert.equal(results.embed, null);
+  assert.equal(results.design, null);
+  assert.equal(results.tasks, 'describe');
+});

@@ -133,21 +133,37 @@ test('multitask mixture follows the weights; each task cycles through all its ex
   assert.throws(() => new MixtureSampler([0, 5], [1, 0], 0), /nothing to sample/);
 });
 
-test('taskPerBatch: every batch is one task, tasks still follow the weights, and the plan is seeded', () => {
+test('groupTasks: every batch has batchSize mixed slots of the other tasks plus one group task\'s batchSize rows; the plan is seeded', () => {
   const a: Example[] = Array.from({ length: 12 }, (_v, i) => ({ id: `a${i}`, source: 'x', target: 'y' }));
   const b: Example[] = Array.from({ length: 30 }, (_v, i) => ({ id: `b${i}`, source: 'x', target: 'y' }));
-  const tasks: TaskSource[] = [{ name: 'a', examples: a, weight: 1 }, { name: 'b', examples: b, weight: 3 }];
-  const loader = new DataLoader(tasks, { tokenizer, batchSize: 5, seed: 3, taskPerBatch: true });
+  const c: Example[] = Array.from({ length: 9 }, (_v, i) => ({ id: `c${i}`, source: 'x', target: 'y' }));
+  const g: Example[] = Array.from({ length: 20 }, (_v, i) => ({ id: `g${i}`, source: 'x', target: 'y' }));
+  const tasks: TaskSource[] = [{ name: 'a', examples: a, weight: 1 }, { name: 'b', examples: b, weight: 3 }, { name: 'c', examples: c, weight: 1 }, { name: 'g', examples: g, weight: 1 }];
+  const groupTasks = new Set(['c', 'g']);
+  const loader = new DataLoader(tasks, { tokenizer, batchSize: 5, seed: 3, groupTasks });
   const plans = loader.plan(400);
-  let bBatches = 0;
+  let bSlots = 0, mixed = 0, cGroups = 0;
   for (const p of plans) {
-    assert.equal(new Set(p.picks.map((x) => x.task)).size, 1, `batch ${p.step} mixes tasks`);
-    if (p.picks[0]!.task === 1) bBatches++;
+    assert.equal(p.picks.length, 10);
+    const slotTasks = p.picks.slice(0, 5).map((x) => x.task), group = p.picks.slice(5).map((x) => x.task);
+    assert.ok(slotTasks.every((t) => t === 0 || t === 1), `batch ${p.step}: a group task took a slot`);
+    assert.equal(new Set(group).size, 1, `batch ${p.step}: its group mixes tasks`);
+    assert.ok(group[0] === 2 || group[0] === 3);
+    bSlots += slotTasks.filter((t) => t === 1).length;
+    if (new Set(slotTasks).size > 1) mixed++;
+    if (group[0] === 2) cGroups++;
   }
-  assert.ok(Math.abs(bBatches / 400 - 0.75) < 0.07, `${bBatches} of 400 batches from b`);
-  assert.deepEqual(new DataLoader(tasks, { tokenizer, batchSize: 5, seed: 3, taskPerBatch: true }).plan(10, 390), plans.slice(390));
-  // Without the option, slots mix.
-  assert.ok(new DataLoader(tasks, { tokenizer, batchSize: 5, seed: 3 }).plan(50).some((p) => new Set(p.picks.map((x) => x.task)).size > 1));
+  assert.ok(Math.abs(bSlots / 2000 - 0.75) < 0.04, `${bSlots} of 2000 slots from b`);
+  assert.ok(mixed > 250, `slots mix tasks (${mixed} of 400 batches mixed; 76% expected)`);
+  assert.ok(Math.abs(cGroups / 400 - 0.5) < 0.08, `${cGroups} of 400 groups from c`);
+  // Each group task's rows are a shuffled pass: the first 20 rows of g (4 groups) are every row once.
+  const gRows = plans.flatMap((p) => p.picks.slice(5)).filter((x) => x.task === 3).slice(0, 20).map((x) => x.example).sort((x, y) => x - y);
+  assert.deepEqual(gRows, Array.from({ length: 20 }, (_v, i) => i));
+  assert.deepEqual(new DataLoader(tasks, { tokenizer, batchSize: 5, seed: 3, groupTasks }).plan(10, 390), plans.slice(390));
+  // Only group tasks: the batch is the group.
+  const only = new DataLoader([tasks[3]!], { tokenizer, batchSize: 5, seed: 3, groupTasks }).plan(3);
+  assert.ok(only.every((p) => p.picks.length === 5 && p.picks.every((x) => x.task === 0)));
+  assert.throws(() => new DataLoader([{ name: 'g', examples: [], weight: 1 }], { tokenizer, batchSize: 5, seed: 3, groupTasks }).plan(1), /nothing to sample/);
 });
 
 test('resuming at a step gives the same batches as running through', async () => {

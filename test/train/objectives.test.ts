@@ -22,7 +22,7 @@ function tensors(B: number, seed: number): TrainingTensors {
   };
 }
 
-test('a mixed batch: loss = (generative rows/B)·LM loss + (embed rows/B)·contrastive loss; per-row losses from each', () => {
+test('a mixed batch: loss = LM loss of the generative rows + weight × contrastive loss of the embed rows; per-row losses from each', () => {
   torch.scope(() => {
     torch.manualSeed(1);
     const m = new M6Model(tiny()).eval();
@@ -33,8 +33,10 @@ test('a mixed batch: loss = (generative rows/B)·LM loss + (embed rows/B)·contr
     const pick = (x: torch.Tensor, i: torch.Tensor) => x.indexSelect(0, i);
     const lm = m.forward({ images: pick(t.images!, lmIdx), source: pick(t.source, lmIdx), target: pick(t.target, lmIdx), labels: pick(t.labels, lmIdx) }).loss!;
     const c = contrastiveLoss(m.embed({ images: pick(t.images!, eIdx) }).vectors, m.embed({ source: pick(t.source, eIdx) }).vectors, m.logitScale);
-    const expected = lm.item() * 0.5 + c.loss.item() * 0.5;
+    const expected = lm.item() + c.loss.item();
     assert.ok(Math.abs(mixed.loss!.item() - expected) < 1e-4, `${mixed.loss!.item()} vs ${expected}`);
+    const weighted = batchLoss(m, t, tasks, { embed: 0.25 }).loss!.item();
+    assert.ok(Math.abs(weighted - (lm.item() + 0.25 * c.loss.item())) < 1e-4, `${weighted}`);
     const cRows = c.rows.toArray() as number[];
     assert.ok(Math.abs(mixed.rows[1]! - cRows[0]!) < 1e-4 && Math.abs(mixed.rows[4]! - cRows[2]!) < 1e-4);
     assert.ok(mixed.rows.every(Number.isFinite));

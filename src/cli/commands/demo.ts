@@ -8,6 +8,10 @@ import { formatDuration, ProgressLine } from '../../train/progress.js';
 import { datasetSpecFromFlags } from '../datasetOptions.js';
 import { runWithInterrupt, numberFlag } from './train.js';
 import type { DesignEvaluation } from '../../tasks/designEval.js';
+import type { EmbedEvalResult } from '../../tasks/embedEval.js';
+import { parseTaskList } from '../../tasks/taskData.js';
+import { UsageError } from '../errors.js';
+import { RENDER_VERSION } from '../../data/synth/attributes.js';
 
 interface DemoFlags {
   out: string;
@@ -20,7 +24,11 @@ interface DemoFlags {
   batchSize: string;
   lr: string;
   augment: boolean;
+  tasks: string;
 }
+
+const DEMO_TASKS = 'describe,answer,embed,design';
+const DEMO_TASK_NAMES = new Set(DEMO_TASKS.split(','));
 
 export function registerDemo(program: Command): void {
   program
@@ -37,6 +45,7 @@ export function registerDemo(program: Command): void {
     .option('--eval-items <n>', 'held-out products to describe and question (default 200; 40 with --quick)')
     .option('--batch-size <n>', 'examples per batch', '16')
     .option('--lr <x>', 'peak learning rate', '2e-3')
+    .option('--tasks <list>', 'tasks and mixture weights to train from describe, answer, embed, design (each trained task is evaluated)', DEMO_TASKS)
     .action(async (flags: DemoFlags) => {
       // The engine, sharp and the model load here, when the demo runs, not when `m6` starts.
       const torch = await import('../../torch/index.js');
@@ -54,12 +63,18 @@ export function registerDemo(program: Command): void {
       const seed = numberFlag('--seed', flags.seed, { integer: true, min: 0 });
       const evalItems = numberFlag('--eval-items', flags.evalItems ?? (quick ? '40' : '200'), { integer: true, min: 1 });
       const bf16 = flags.bf16 ?? torch.engineInfo().bf16Accelerated;
+      const tasks = parseTaskList(flags.tasks);
+      const outside = tasks.find((t) => !DEMO_TASK_NAMES.has(t.name));
+      if (outside !== undefined) throw new UsageError(`--tasks: the demo trains and judges ${DEMO_TASKS}; '${outside.name}' is not one of them`);
+      const trains = (name: string) => tasks.some((t) => t.name === name);
+      // The report is built around the held-out descriptions.
+      if (!trains('describe')) throw new UsageError('--tasks: the demo needs describe (its report is built around the held-out descriptions)');
       const progress = new ProgressLine(process.stderr, 15_000);
       const log = (m: string) => progress.log(m);
 
       const catalogDir = join(out, 'catalog');
       const stamp = join(catalogDir, 'demo-catalog.json');
-      const wanted = JSON.stringify({ n, seed, size: 64 });
+      const wanted = JSON.stringify({ n, seed, size: 64, render: RENDER_VERSION });
       if (!existsSync(stamp) || readFileSync(stamp, 'utf8') !== wanted) {
         const t0 = Date.now();
         rmSync(catalogDir, { recursive: true, force: true });
@@ -75,7 +90,7 @@ export function registerDemo(program: Command): void {
       const data = datasetSpecFromFlags({ data: join(catalogDir, 'dataset.json'), split: 'train:0.9,test:0.1' });
       log(`training m6-nano for ${minutes} minutes${bf16 ? ' (bf16 autocast)' : ''}; Ctrl-C stops early and still evaluates`);
       const result = await runWithInterrupt({
-        runDir, data, tasks: [{ name: 'describe', weight: 1 }, { name: 'answer', weight: 1 }, { name: 'embed', weight: 1 }, { name: 'design', weight: 1 }], preset: 'm6-nano', overrides: {},
+        runDir, data, tasks, preset: 'm6-nano', overrides: {},
         ...(quick ? { vq: { steps: 150 } } : {}),
         vocab: 2000, log, progress,
         loop: {
@@ -95,13 +110,16 @@ export function registerDemo(program: Command): void {
       const heldOut = result.data.rows.filter((r) => r.split === 'test').map((r) => catalog.get(r.id)).filter((x) => x !== undefined).slice(0, evalItems);
       log(`evaluating on ${heldOut.length} held-out products…`);
       const run = await loadRun(runDir);
-      let evaluation, retrieval, design: DesignEvaluation | undefined;
+      let evaluation, retrieval: EmbedEvalResult | undefined, design: DesignEvaluation | undefined;
       try {
-        evaluation = await evaluateSynthetic(run.model, run.tokenizer, heldOut, catalogDir, { maxQuestions: quick ? 120 : 400 });
+        evaluation = await evaluateSynthetic(run.model, run.tokenizer, heldOut, catalogDir, { maxQuestions: quick ? 120 : 400, withAnswers: trains('answer') });
+        if (trains('embed')) {
         // Search over every held-out product (up to 1000): a title finds the images with its attributes.
         const searchItems = result.data.rows.filter((r) => r.split === 'test').map((r) => catalog.get(r.id)).filter((x) => x !== undefined).slice(0, 1000)
           .map((it) => ({ id: it.id, image: join(catalogDir, it.image), text: it.title, group: `${it.category}|${it.colour}|${it.pattern ?? ""}` }));
         retrieval = await evaluateEmbed(run.model, run.tokenizer, searchItems);
+        }
+        if (trains('design')) {
         // Design: one image per held-out title, judged by a classifier trained on the real catalog images.
         const designReport = await evaluateRun({
           run, spec: data, data: result.data, tasks: ['design'], limit: evalItems, log,
@@ -109,16 +127,17 @@ export function registerDemo(program: Command): void {
         });
         design = designReport.tasks.find((t): t is DesignEvaluation => t.task === 'design');
         for (const sk of designReport.skipped) log(`design evaluation skipped: ${sk.reason}`);
+        }
       } finally {
         run.model.dispose();
       }
       const d = evaluation.describe;
       const reportFile = join(runDir, 'report.html');
       writeReport({
-        file: reportFile, catalogDir, title: 'm6 demo: m6-nano on the synthetic catalog', metrics: readMetrics(join(runDir, 'metrics.jsonl')), evaluation, retrieval, ...(design !== undefined ? { design } : {}),
+        file: reportFile, catalogDir, title: 'm6 demo: m6-nano on the synthetic catalog', metrics: readMetrics(join(runDir, 'metrics.jsonl')), evaluation, ...(retrieval !== undefined ? { retrieval } : {}), ...(design !== undefined ? { design } : {}),
         facts: [
           ['model', `${result.config.name}: ${result.config.layers} layers × ${result.config.dim}, images ${result.config.imageSize}px, vocabulary ${result.config.vocabSize}`],
-          ['data', `${n} synthetic products (90% train / 10% held out); tasks describe + answer + embed + design${flags.augment ? '; random crops and flips' : ''}`],
+          ['data', `${n} synthetic products (90% train / 10% held out); tasks ${tasks.map((t) => t.name).join(' + ')}${flags.augment ? '; random crops and flips' : ''}`],
           ['steps', `${result.step} in ${minutes} min budget (${result.stepsPerSecond.toFixed(2)} steps/s, ${Math.round(result.tokensPerSecond)} positions/s${bf16 ? ', bf16' : ', fp32'})`],
           ['loss', `${result.firstLoss.toFixed(3)} → ${result.finalLoss.toFixed(3)}`],
           ['checkpoint', result.checkpoint],
@@ -130,15 +149,15 @@ export function registerDemo(program: Command): void {
         `colour ${(100 * d.colourAccuracy).toFixed(1)}% (majority ${(100 * d.colourBaseline).toFixed(1)}%)`,
         `BLEU-4 ${d.bleu4.toFixed(3)}, ROUGE-L ${d.rougeL.toFixed(3)}, CIDEr-D ${d.ciderD.toFixed(3)}`,
         ...(evaluation.answer ? [`answer exact match ${(100 * evaluation.answer.exactMatch).toFixed(1)}%`] : []),
-        `text→image recall@10 ${(100 * (retrieval.textToImage['recall@10'] ?? 0)).toFixed(1)}% over ${retrieval.items} items (chance ${(100 * (retrieval.chanceTextToImage['recall@10'] ?? 0)).toFixed(1)}%)`,
-        ...(design !== undefined ? [`design category ${(100 * (design.metrics.categoryAccuracy ?? 0)).toFixed(1)}%, colour ${(100 * (design.metrics.colourAccuracy ?? 0)).toFixed(1)}% (classifier's own: ${(100 * (design.metrics.classifierCategoryAccuracy ?? 0)).toFixed(1)}% / ${(100 * (design.metrics.classifierColourAccuracy ?? 0)).toFixed(1)}%), Fréchet ${(design.metrics.frechetDistance ?? NaN).toFixed(2)} (real floor ${(design.baselines.frechetDistance ?? NaN).toFixed(2)})`] : []),
+        ...(retrieval !== undefined ? [`text→image recall@10 ${(100 * (retrieval.textToImage['recall@10'] ?? 0)).toFixed(1)}% over ${retrieval.items} items (chance ${(100 * (retrieval.chanceTextToImage['recall@10'] ?? 0)).toFixed(1)}%)`] : []),
+        ...(design !== undefined ? [`design category ${(100 * (design.metrics.categoryAccuracy ?? 0)).toFixed(1)}%, colour ${(100 * (design.metrics.colourAccuracy ?? 0)).toFixed(1)}% (classifier's own: ${(100 * (design.metrics.classifierCategoryAccuracy ?? 0)).toFixed(1)}% / ${(100 * (design.metrics.classifierColourAccuracy ?? 0)).toFixed(1)}%; on VQ reconstructions: ${(100 * (design.metrics.vqCeilingCategoryAccuracy ?? 0)).toFixed(1)}% / ${(100 * (design.metrics.vqCeilingColourAccuracy ?? 0)).toFixed(1)}%), Fréchet ${(design.metrics.frechetDistance ?? NaN).toFixed(2)} (real floor ${(design.baselines.frechetDistance ?? NaN).toFixed(2)})`] : []),
       ].join('; ');
       writeFileSync(join(runDir, 'demo-results.json'), JSON.stringify({
-        steps: result.step, stepsPerSecond: result.stepsPerSecond, augment: flags.augment, firstLoss: result.firstLoss, finalLoss: result.finalLoss, bf16, minutes, products: n,
+        steps: result.step, stepsPerSecond: result.stepsPerSecond, augment: flags.augment, firstLoss: result.firstLoss, finalLoss: result.finalLoss, bf16, minutes, products: n, tasks: flags.tasks,
         describe: { categoryAccuracy: d.categoryAccuracy, colourAccuracy: d.colourAccuracy, bleu4: d.bleu4, rougeL: d.rougeL, ciderD: d.ciderD, categoryBaseline: d.categoryBaseline, colourBaseline: d.colourBaseline, items: d.items.length },
         answer: evaluation.answer ? { exactMatch: evaluation.answer.exactMatch, questions: evaluation.answer.items.length } : null,
         design: design !== undefined ? { items: design.evaluated, metrics: design.metrics, baselines: design.baselines } : null,
-        embed: { items: retrieval.items, textToImage: retrieval.textToImage, imageToText: retrieval.imageToText, chanceTextToImage: retrieval.chanceTextToImage },
+        embed: retrieval === undefined ? null : { items: retrieval.items, textToImage: retrieval.textToImage, imageToText: retrieval.imageToText, chanceTextToImage: retrieval.chanceTextToImage },
       }, null, 2) + '\n');
       console.log(`${summary}\nreport: ${reportFile}`);
     });

@@ -6,7 +6,8 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { UsageError } from '../errors.js';
-import { asUsageError, numberFlag } from './train.js';
+import { openRun } from '../openRun.js';
+import { numberFlag } from './train.js';
 
 interface DesignFlags {
   run: string;
@@ -48,15 +49,7 @@ export function registerDesign(program: Command): void {
       };
       if (sampling.topP !== undefined && sampling.topP > 1) throw new UsageError(`--top-p must be in (0, 1], got '${flags.topP}'`);
       const out = resolve(flags.out);
-      // libtorch, sharp and the model load here, not when `m6` starts.
-      let loaded;
-      try {
-        const { loadRun } = await import('../../tasks/runFolder.js');
-        loaded = await loadRun(flags.run);
-      } catch (err) {
-        throw asUsageError(err);
-      }
-      const run = loaded;
+      const run = await openRun(flags.run);
       try {
         if (run.vqFile === undefined) throw new UsageError(`--run ${flags.run}: the run has no VQ image tokenizer (vq.safetensors): train it with design (m6 train --tasks design … or --tasks vq)`);
         const { loadVqTokenizer } = await import('../../model/vq.js');

@@ -3,7 +3,7 @@
 // are unit length). Loads the run once; a bad input is reported on its own and the rest go on.
 import type { Command } from 'commander';
 import { UsageError } from '../errors.js';
-import { asUsageError } from './train.js';
+import { openRun } from '../openRun.js';
 
 interface EmbedFlags { run: string; image?: string[]; text?: string[]; json?: boolean }
 
@@ -18,13 +18,7 @@ export function registerEmbed(program: Command): void {
     .action(async (flags: EmbedFlags) => {
       const images = flags.image ?? [], texts = flags.text ?? [];
       if (images.length === 0 && texts.length === 0) throw new UsageError('give --image FILE… and/or --text TEXT…: what to embed');
-      let run;
-      try {
-        const { loadRun } = await import('../../tasks/runFolder.js');
-        run = await loadRun(flags.run);
-      } catch (err) {
-        throw asUsageError(err);
-      }
+      const run = await openRun(flags.run);
       try {
         const { embedImages, embedTexts } = await import('../../tasks/embedding.js');
         const results = [

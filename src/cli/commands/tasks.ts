@@ -7,17 +7,14 @@ import { TASKS } from '../../tasks/instructions.js';
 import type { TextPrompt, TextResult } from '../../tasks/generateText.js';
 import type { LoadedRun } from '../../tasks/runFolder.js';
 import { UsageError } from '../errors.js';
-import { asUsageError, numberFlag } from './train.js';
+import { openRun } from '../openRun.js';
+import { numberFlag } from './train.js';
 
 /** The run's model and tokenizer (libtorch loads here, not when `m6` starts). */
-async function openRun(path: string): Promise<{ run: LoadedRun; generateTexts: typeof import('../../tasks/generateText.js').generateTexts }> {
-  try {
-    const { loadRun } = await import('../../tasks/runFolder.js');
-    const { generateTexts } = await import('../../tasks/generateText.js');
-    return { run: await loadRun(path), generateTexts };
-  } catch (err) {
-    throw asUsageError(err);
-  }
+async function openTextRun(path: string): Promise<{ run: LoadedRun; generateTexts: typeof import('../../tasks/generateText.js').generateTexts }> {
+  const run = await openRun(path);
+  const { generateTexts } = await import('../../tasks/generateText.js');
+  return { run, generateTexts };
 }
 
 interface Printed { input: string; image?: string; text?: string; error?: string }
@@ -49,7 +46,7 @@ export function registerTasks(program: Command): void {
     .action(async (images: string[], flags: { run: string; maxTokens: string; beams: string; json?: boolean }) => {
       const maxNewTokens = numberFlag('--max-tokens', flags.maxTokens, { integer: true, min: 1 });
       const numBeams = numberFlag('--beams', flags.beams, { integer: true, min: 1 });
-      const { run, generateTexts } = await openRun(flags.run);
+      const { run, generateTexts } = await openTextRun(flags.run);
       try {
         const prompts: TextPrompt[] = images.map((image) => ({ image, source: TASKS.describe.instruction }));
         const results = await generateTexts(run.model, run.tokenizer, prompts, { maxNewTokens, numBeams });
@@ -70,7 +67,7 @@ export function registerTasks(program: Command): void {
     .option('--json', 'print a JSON array of {input, image, text | error}')
     .action(async (questions: string[], flags: { run: string; image?: string; maxTokens: string; json?: boolean }) => {
       const maxNewTokens = numberFlag('--max-tokens', flags.maxTokens, { integer: true, min: 1 });
-      const { run, generateTexts } = await openRun(flags.run);
+      const { run, generateTexts } = await openTextRun(flags.run);
       try {
         const prompts: TextPrompt[] = questions.map((q) => (flags.image !== undefined ? { image: flags.image, source: q } : { source: q }));
         const results = await generateTexts(run.model, run.tokenizer, prompts, { maxNewTokens });

@@ -137,3 +137,6 @@ export function drawPlacement(rng: Rng, attrs: GarmentAttributes): Placement {
     background: rng.pick(backgrounds),
   };
 }
+
+/** Bumped whenever render.ts draws products differently, so that cached catalogs are re-synthesised. */
+export const RENDER_VERSION = 2;

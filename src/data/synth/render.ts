@@ -75,12 +75,14 @@ function patternDef(attrs: GarmentAttributes): string {
   switch (attrs.pattern) {
     case 'solid':
       return tile(10, '');
+    // The main colour must cover most of the fabric, or "the main colour" is a coin toss: a 50/50
+    // checkerboard has no main colour at all. Stripes and checks are thin lines of the second colour.
     case 'striped':
-      return tile(10, `<rect y="0" width="10" height="4" fill="${b}"/>`);
+      return tile(10, `<rect y="0" width="10" height="3" fill="${b}"/>`);
     case 'polka-dot':
       return tile(12, `<circle cx="3" cy="3" r="2.2" fill="${b}"/><circle cx="9" cy="9" r="2.2" fill="${b}"/>`);
     case 'checked':
-      return tile(12, `<rect width="6" height="6" fill="${b}"/><rect x="6" y="6" width="6" height="6" fill="${b}"/>`);
+      return tile(12, `<rect width="12" height="2.5" fill="${b}"/><rect width="2.5" height="12" fill="${b}"/>`);
   }
 }
 
