@@ -128,6 +128,28 @@ test('invalid configurations are refused with every problem named', () => {
   assert.throws(() => preset('m6-huge'), /unknown preset 'm6-huge'/);
 });
 
+test('embed: trunkGradScale leaves the vectors alone, scales the gradient into the stem and blocks, not the projection\'s', () => {
+  torch.manualSeed(6);
+  const m = new M6Model(tiny());
+  const images = torch.randn([3, 3, 32, 32]);
+  const grads = (scale: number) => {
+    for (const p of m.parameters()) p.grad = undefined;
+    const v = m.embed({ images, trunkGradScale: scale }).vectors;
+    v.mul(torch.randn(v.shape)).sum().backward();
+    return { v: v.detach(), stem: m.stem.proj.weight.grad!.clone(), block: m.blocks.items[0]!.attn.qkv.weight.grad!.clone(), proj: m.embedProj.weight.grad!.clone() };
+  };
+  torch.manualSeed(7);
+  const full = grads(1);
+  torch.manualSeed(7);
+  const tenth = grads(0.1);
+  assert.ok(full.v.sub(tenth.v).abs().max().item() < 1e-6, 'the vectors changed');
+  const close = (a: torch.Tensor, b: torch.Tensor, what: string) => assert.ok(a.sub(b).abs().max().item() <= 1e-6 + 1e-4 * b.abs().max().item(), what);
+  assert.ok(full.stem.abs().max().item() > 0 && full.block.abs().max().item() > 0, 'no gradient reached the trunk');
+  close(tenth.proj, full.proj, 'the projection\'s gradient changed');
+  close(tenth.stem, full.stem.mul(0.1), 'the stem\'s gradient is not a tenth');
+  close(tenth.block, full.block.mul(0.1), 'a block\'s gradient is not a tenth');
+});
+
 test('embed: unit vectors per row, padding does not change a text\'s vector, and the contrastive loss is InfoNCE', () => {
   torch.manualSeed(5);
   const m = new M6Model(tiny()).eval();
