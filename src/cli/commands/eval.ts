@@ -72,7 +72,7 @@ function summaryOf(report: EvalReport): unknown {
 }
 
 export function registerEval(program: Command): void {
-  addDatasetOptions(program.command('eval').description('evaluate a trained run on the held-out rows of a dataset: describe (BLEU-4, ROUGE-L, CIDEr-D, category accuracy), answer (exact match)'))
+  addDatasetOptions(program.command('eval').description('evaluate a trained run on the held-out rows of a dataset: describe (BLEU-4, ROUGE-L, CIDEr-D, category accuracy), answer (exact match), embed (recall@1/5/10 both ways), design (attribute accuracy by a classifier, Fréchet distance)'))
     .requiredOption('--run <dir>', 'run folder of m6 train (its newest checkpoint) or one checkpoint folder')
     .option('--tasks <list>', 'tasks to evaluate, comma-separated', Object.keys(TASKS).join(','))
     .option('--limit <n>', 'most held-out items per task (a seeded draw; default: all)')
