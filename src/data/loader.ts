@@ -197,9 +197,14 @@ export class DataLoader {
     this.preparer = needsImages && workers > 0 ? new ImageWorkerPool(workers) : new MainThreadImagePreparer();
   }
 
+  /** Whether the task's rows come as a group (LoaderOptions.groupTasks) rather than in the shared slots. */
+  private isGroupTask(t: TaskSource): boolean {
+    return this.opts.groupTasks?.has(t.name) === true;
+  }
+
   /** Example slots per batch drawn from each task, for a number of steps: a quick check of the mixture. */
   plan(steps: number, startStep = 0): BatchPlan[] {
-    const grouped = this.tasks.map((t) => this.opts.groupTasks?.has(t.name) === true);
+    const grouped = this.tasks.map((t) => this.isGroupTask(t));
     const sizes = this.tasks.map((t) => t.examples.length);
     // Two samplers over disjoint tasks: the slots' and the groups'. A sampler with nothing to draw is left out.
     const samplerOf = (mine: (i: number) => boolean, seed: number): MixtureSampler | undefined => {
@@ -306,9 +311,8 @@ export class DataLoader {
 
   /** Steps that make one pass over the examples of the tasks that share the slots (of the group tasks when there are no others). */
   stepsPerEpoch(): number {
-    const grouped = (t: TaskSource) => this.opts.groupTasks?.has(t.name) === true;
     const count = (ts: readonly TaskSource[]) => ts.reduce((n, t) => n + t.examples.length, 0);
-    const slotRows = count(this.tasks.filter((t) => !grouped(t)));
+    const slotRows = count(this.tasks.filter((t) => !this.isGroupTask(t)));
     return Math.ceil((slotRows > 0 ? slotRows : count(this.tasks)) / this.opts.batchSize);
   }
 
