@@ -35,6 +35,8 @@ export interface VqStageOptions {
   seed: number;
   /** Most training images held in memory (a deterministic sample of the training rows). */
   maxImages?: number;
+  /** bf16 autocast for the encoder and decoder (the codebook stays fp32): ~1.5× faster steps on CPUs with bf16 matmul. */
+  bf16?: boolean;
 }
 
 export const DEFAULT_VQ_STAGE: VqStageOptions = { steps: DEFAULT_VQ_STEPS, batchSize: 16, lr: 2e-3, seed: 0, maxImages: 20_000 };
@@ -51,6 +53,7 @@ export interface VqInfo {
   psnr?: number;
   psnrOn?: 'held-out' | 'train';
   seconds?: number;
+  bf16?: boolean;
 }
 
 export class VqStageError extends Error {
@@ -147,7 +150,7 @@ export async function trainVqTokenizer(o: TrainVqOptions): Promise<TrainVqResult
   const held = await ImageBank.load(sample(o.heldOutImages, 256, deriveSeed(stage.seed, 'vq-held-out')), size);
   const psnrOn = held.bank.length > 0 ? 'held-out' : 'train';
   const psnrBank = held.bank.length > 0 ? held.bank : new ImageBank(sample(loaded.bank.images, 256, 1), size);
-  log(`VQ stage: training a ${o.config.codebookSize}-code image tokenizer (${size}px, ${2 ** (o.config.channels.length - 1)}× downsampling) on ${loaded.bank.length} images for ${stage.steps} steps of ${stage.batchSize}` +
+  log(`VQ stage: training a ${o.config.codebookSize}-code image tokenizer (${size}px, ${2 ** (o.config.channels.length - 1)}× downsampling) on ${loaded.bank.length} images for ${stage.steps} steps of ${stage.batchSize}${stage.bf16 === true ? ' (bf16 autocast)' : ''}` +
     (psnrOn === 'train' ? ' (the data has no held-out split: PSNR is measured on training images)' : `; PSNR on ${held.bank.length} held-out images`));
 
   torch.keepLargeAllocations();
@@ -163,7 +166,8 @@ export async function trainVqTokenizer(o: TrainVqOptions): Promise<TrainVqResult
       if (o.stop?.aborted) throw new VqStageError(`stopped during the VQ stage at step ${step} of ${stage.steps}: nothing was saved; run the command again to train it`);
       for (const g of opt.groups) g.hyper.lr = stage.lr * lrFactor(step, warmup, stage.steps, 0.1);
       const index = Array.from({ length: stage.batchSize }, () => rng.int(loaded.bank.length));
-      const stats = torch.scope(() => vqTrainStep(vq, opt, loaded.bank.batch(index), { clipNorm: 1 }));
+      const step1 = () => vqTrainStep(vq, opt, loaded.bank.batch(index), { clipNorm: 1 });
+      const stats = torch.scope(() => (stage.bf16 === true ? torch.autocast(step1) : step1()));
       recent = { psnr: recent.psnr + stats.psnr, n: recent.n + 1, usedCodes: stats.usedCodes };
       if ((step + 1) % every === 0 || step + 1 === stage.steps) {
         log(`VQ step ${step + 1}/${stage.steps}: training PSNR ${(recent.psnr / recent.n).toFixed(2)} dB, ${recent.usedCodes} codes in the last batch, ${((Date.now() - started) / 1000).toFixed(0)} s`);
@@ -178,7 +182,7 @@ export async function trainVqTokenizer(o: TrainVqOptions): Promise<TrainVqResult
     log(`VQ stage done: ${psnrOn} PSNR ${value.toFixed(2)} dB after ${stage.steps} steps (${seconds.toFixed(0)} s)`);
     return {
       vq,
-      info: { config: vq.config, source: 'trained', steps: stage.steps, trainImages: loaded.bank.length, heldOutImages: held.bank.length, psnr: value, psnrOn, seconds },
+      info: { config: vq.config, source: 'trained', steps: stage.steps, trainImages: loaded.bank.length, heldOutImages: held.bank.length, psnr: value, psnrOn, seconds, bf16: stage.bf16 === true },
     };
   } catch (err) {
     vq.dispose();

@@ -42,6 +42,7 @@ test('--tasks vq trains the image tokenizer alone; design trains on its codes; -
   const info = JSON.parse(readFileSync(join(run, 'vq.json'), 'utf8'));
   assert.equal(info.steps, 3);
   assert.equal(info.psnrOn, 'held-out');
+  assert.equal(info.bf16, false);
   assert.ok(info.heldOutImages > 0 && info.trainImages + info.heldOutImages === 40);
   assert.deepEqual(readdirSync(run).sort(), ['vq.json', 'vq.safetensors'], 'nothing but the VQ');
 
@@ -65,9 +66,10 @@ test('--tasks vq trains the image tokenizer alone; design trains on its codes; -
 
 test('design with no VQ in the run trains one as a stage; --vq copies a given one; a missing or unfit one is a one-line error', async () => {
   const staged = join(dir, 'staged');
-  const a = await m6(['train', ...common, '--tasks', 'design', '--steps', '1', '--vq-steps', '2', '--out', staged]);
+  const a = await m6(['train', ...common, '--tasks', 'design', '--steps', '1', '--vq-steps', '2', '--bf16', '--out', staged]);
   assert.equal(a.status, 0, a.stderr);
-  assert.match(a.stderr, /VQ stage: training a 64-code image tokenizer/);
+  assert.match(a.stderr, /VQ stage: training a 64-code image tokenizer .* for 2 steps of \d+ \(bf16 autocast\)/);
+  assert.equal(JSON.parse(readFileSync(join(staged, 'vq.json'), 'utf8')).bf16, true, '--bf16 reaches the VQ stage');
   assert.match(a.stderr, /VQ stage done: held-out PSNR [\d.]+ dB after 2 steps/);
   assert.ok(existsSync(join(staged, 'vq.safetensors')) && existsSync(join(staged, 'checkpoints', 'step-00000001')));
 

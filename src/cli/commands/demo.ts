@@ -91,7 +91,7 @@ export function registerDemo(program: Command): void {
       log(`training m6-nano for ${minutes} minutes${bf16 ? ' (bf16 autocast)' : ''}; Ctrl-C stops early and still evaluates`);
       const result = await runWithInterrupt({
         runDir, data, tasks, preset: 'm6-nano', overrides: {},
-        ...(quick ? { vq: { steps: 150 } } : {}),
+        vq: { bf16, ...(quick ? { steps: 150 } : {}) },
         vocab: 2000, log, progress,
         loop: {
           steps: null, minutes, batchSize: numberFlag('--batch-size', flags.batchSize, { integer: true, min: 1 }), gradAccum: 1,

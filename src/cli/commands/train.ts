@@ -163,7 +163,7 @@ export function trainOptionsFromFlags(flags: TrainFlags, log: (m: string) => voi
     vocab: int('--vocab', vocab, 1),
     ...(resumeFrom !== undefined ? { resumeFrom } : {}),
     vq: {
-      requested: stages.vq, steps: int('--vq-steps', vqSteps, 1), seed: int('--seed', seed),
+      requested: stages.vq, steps: int('--vq-steps', vqSteps, 1), seed: int('--seed', seed), bf16: bf16 === true,
       ...(vq !== undefined ? { from: vq } : {}),
     },
     loop: {
