@@ -8,7 +8,10 @@ import { M6Model, preset, type M6Config } from '../src/model/index.js';
 import { AdamW } from '../src/optim/index.js';
 import { median, printFigures, type Figure } from './report.js';
 
-function tokensPerSecond(cfg: M6Config, batch: number, seq: number, warmup: number, steps: number, bf16: boolean): { tps: number; params: number; dropped: number } {
+/** Seconds of each phase of a training step: forward (with the loss), backward, optimizer (zeroGrad + step). */
+interface Phases { forward: number; backward: number; optimizer: number }
+
+function tokensPerSecond(cfg: M6Config, batch: number, seq: number, warmup: number, steps: number, bf16: boolean): VariantResult {
   torch.manualSeed(0);
   const model = new M6Model(cfg);
   const opt = new AdamW(model.parameters(), { lr: 1e-4 });
@@ -18,32 +21,33 @@ function tokensPerSecond(cfg: M6Config, batch: number, seq: number, warmup: numb
       const target = torch.randint(0, cfg.imageCodeStart, [batch, seq / 2]);
       const labels = torch.randint(0, cfg.imageCodeStart, [batch, seq / 2]);
       let dropped = 0;
-      const step = () => torch.scope(() => {
+      const step = (): Phases & { total: number } => torch.scope(() => {
+        const t0 = performance.now();
         const out = torch.scope(() => {
           const o = bf16 ? torch.autocast(() => model.forward({ source, target, labels })) : model.forward({ source, target, labels });
           return { loss: o.loss!, dropped: o.moe.map((m) => m.dropped) };
         });
-        opt.zeroGrad();
+        out.loss.item();  // the forward is done (the engine is synchronous on CPU; this makes it explicit)
+        const t1 = performance.now();
         out.loss.backward();
+        const t2 = performance.now();
         opt.step();
+        opt.zeroGrad();
+        const t3 = performance.now();
         dropped = out.dropped.length ? out.dropped.reduce((a, d) => a + d.item(), 0) / out.dropped.length : 0;
-        return out.loss.item();
+        return { forward: (t1 - t0) / 1e3, backward: (t2 - t1) / 1e3, optimizer: (t3 - t2) / 1e3, total: (t3 - t0) / 1e3 };
       });
       for (let i = 0; i < warmup; i++) step();
-      const ts: number[] = [];
-      for (let i = 0; i < steps; i++) {
-        const t0 = performance.now();
-        step();
-        ts.push((performance.now() - t0) / 1e3);
-      }
-      return { tps: (batch * seq) / median(ts), params: model.numParameters(), dropped };
+      const ts = Array.from({ length: steps }, step);
+      const phase = (k: keyof Phases) => median(ts.map((t) => t[k]));
+      return { tps: (batch * seq) / median(ts.map((t) => t.total)), params: model.numParameters(), dropped, forward: phase('forward'), backward: phase('backward'), optimizer: phase('optimizer') };
     });
   } finally {
     model.dispose();
   }
 }
 
-interface VariantResult { tps: number; params: number; dropped: number }
+interface VariantResult extends Phases { tps: number; params: number; dropped: number }
 
 const VARIANTS: Record<string, Partial<M6Config>> = {
   dense: { experts: 0 },
@@ -55,7 +59,7 @@ const VARIANTS: Record<string, Partial<M6Config>> = {
 
 export async function run(opts: { json: boolean; quick?: boolean }): Promise<Record<string, number>> {
   const batch = opts.quick ? 8 : 32, seq = opts.quick ? 64 : 256;
-  const warmup = opts.quick ? 1 : 1, steps = opts.quick ? 2 : 3;
+  const warmup = 1, steps = opts.quick ? 2 : 5;
   const bf16 = !process.argv.includes('--fp32');
   // Each variant runs in its own process: a 64-expert model with AdamW holds ~13 GB, and memory kept
   // for re-use by one variant (keepLargeAllocations) must not crowd out the next.
@@ -71,12 +75,12 @@ export async function run(opts: { json: boolean; quick?: boolean }): Promise<Rec
       // A variant that dies (e.g. killed for memory) is reported as such; the others still count.
       const why = (e as { signal?: string }).signal ?? (e as Error).message.split('\n')[0];
       console.error(`moe bench: variant ${name} failed (${why})`);
-      r = { tps: NaN, params: NaN, dropped: NaN };
+      r = { tps: NaN, params: NaN, dropped: NaN, forward: NaN, backward: NaN, optimizer: NaN };
     }
     if (!opts.json) console.error(`moe bench: ${name}: ${r.tps.toFixed(1)} tok/s`);
     const o = VARIANTS[name];
     if (name === 'dense') { denseTps = r.tps; denseParams = r.params; }
-    figures.push({ key: `tokensPerSecond_${name}`, value: r.tps, unit: 'tok/s', note: `${(r.params / 1e6).toFixed(0)}M params${o.experts ? `, ${(100 * r.dropped).toFixed(1)}% dropped` : ''}` });
+    figures.push({ key: `tokensPerSecond_${name}`, value: r.tps, unit: 'tok/s', note: `${(r.params / 1e6).toFixed(0)}M params${o.experts ? `, ${(100 * r.dropped).toFixed(1)}% dropped` : ''}; forward ${r.forward.toFixed(2)} s, backward ${r.backward.toFixed(2)} s, optimizer ${r.optimizer.toFixed(2)} s` });
     if (name !== 'dense') figures.push({ key: `throughputRatio_${name}`, value: r.tps / denseTps, unit: '× dense', note: `${(r.params / denseParams).toFixed(1)}× the parameters` });
   }
   printFigures(`moe: m6-small training throughput, dense vs top-1 MoE (${bf16 ? 'bf16 autocast' : 'fp32'}, batch ${batch} × ${seq} tokens, AdamW)`, figures, opts.json,
