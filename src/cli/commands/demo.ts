@@ -12,6 +12,7 @@ import type { EmbedEvalResult } from '../../tasks/embedEval.js';
 import { parseTaskList } from '../../tasks/taskData.js';
 import { UsageError } from '../errors.js';
 import { RENDER_VERSION } from '../../data/synth/attributes.js';
+import { DEFAULT_VQ_STEPS } from '../../train/vqFiles.js';
 
 interface DemoFlags {
   out: string;
@@ -25,6 +26,7 @@ interface DemoFlags {
   lr: string;
   augment: boolean;
   tasks: string;
+  vqSteps?: string;
 }
 
 const DEMO_TASKS = 'describe,answer,embed,design';
@@ -45,6 +47,7 @@ export function registerDemo(program: Command): void {
     .option('--eval-items <n>', 'held-out products to describe and question (default 200; 40 with --quick)')
     .option('--batch-size <n>', 'examples per batch', '16')
     .option('--lr <x>', 'peak learning rate', '2e-3')
+    .option('--vq-steps <n>', `steps of the VQ image tokenizer stage when design is trained (default ${DEFAULT_VQ_STEPS}; 150 with --quick)`)
     .option('--tasks <list>', 'tasks and mixture weights to train from describe, answer, embed, design (each trained task is evaluated)', DEMO_TASKS)
     .action(async (flags: DemoFlags) => {
       // The engine, sharp and the model load here, when the demo runs, not when `m6` starts.
@@ -91,7 +94,7 @@ export function registerDemo(program: Command): void {
       log(`training m6-nano for ${minutes} minutes${bf16 ? ' (bf16 autocast)' : ''}; Ctrl-C stops early and still evaluates`);
       const result = await runWithInterrupt({
         runDir, data, tasks, preset: 'm6-nano', overrides: {},
-        vq: { bf16, ...(quick ? { steps: 150 } : {}) },
+        vq: { bf16, steps: flags.vqSteps !== undefined ? numberFlag('--vq-steps', flags.vqSteps, { integer: true, min: 1 }) : quick ? 150 : DEFAULT_VQ_STEPS },
         vocab: 2000, log, progress,
         loop: {
           steps: null, minutes, batchSize: numberFlag('--batch-size', flags.batchSize, { integer: true, min: 1 }), gradAccum: 1,
