@@ -6,9 +6,13 @@
 // A pixel limit (default 150 MP) keeps a hostile or absurd image from exhausting memory, but a real
 // 90 MP product photo is fine: sharp checks the limit from the header, and JPEG shrink-on-load
 // decodes at 1/2, 1/4 or 1/8 scale when the target is small, so it never holds the full bitmap.
+//
+// The decoded source (at most twice the output size) stays in a per-thread cache, so later epochs
+// only crop, resize and flip it (decodedImageCache.ts says why and how much).
 import { stat } from 'node:fs/promises';
 import sharp from 'sharp';
 import type { BadRowReason } from './badRows.js';
+import { DecodedImageCache, imageCacheBytesFromEnv, type DecodedImage } from './decodedImageCache.js';
 import { Rng } from './random.js';
 
 export type ResizeMode = 'pad' | 'crop';
@@ -34,6 +38,8 @@ export interface ImageOptions {
   /** Refuse images with more pixels than this (width × height, before any shrink). */
   maxPixels?: number;
   augment?: AugmentOptions;
+  /** Keep the decoded source in this thread's cache for the next call (default true; decodedImageCache.ts). */
+  cache?: boolean;
   /** @internal set on the one retry of a failure that could not be classified */
   retried?: boolean;
 }
@@ -78,16 +84,17 @@ export function classifyImageError(file: string, err: unknown): ImageDecodeError
   return new ImageDecodeError(reason, file, message.split('\n')[0]!.trim());
 }
 
-async function checkFile(file: string): Promise<void> {
-  let size: number;
+async function checkFile(file: string): Promise<{ size: number; mtimeMs: number }> {
+  let found: { size: number; mtimeMs: number };
   try {
     const s = await stat(file);
     if (!s.isFile()) throw new ImageDecodeError('not an image', file, 'not a regular file');
-    size = s.size;
+    found = { size: s.size, mtimeMs: s.mtimeMs };
   } catch (err) {
     throw classifyImageError(file, err);
   }
-  if (size === 0) throw new ImageDecodeError('empty file', file, 'zero bytes');
+  if (found.size === 0) throw new ImageDecodeError('empty file', file, 'zero bytes');
+  return found;
 }
 
 function open(file: string, maxPixels: number | false): sharp.Sharp {
@@ -136,6 +143,39 @@ export function toNormalisedChw(rgb: Uint8Array, width: number, height: number, 
   return out;
 }
 
+/** This thread's decoded sources (see decodedImageCache.ts). */
+export const decodedImages = new DecodedImageCache(imageCacheBytesFromEnv());
+
+/**
+ * The source decoded once: oriented, flattened onto the pad colour, sRGB without alpha, its shorter
+ * side shrunk to at most `cap` (never enlarged). Crops are then cut from these bytes; `cap` = twice
+ * the output size leaves a crop of a quarter of the area at the output's own resolution.
+ */
+async function decodeSource(file: string, maxPixels: number, background: { r: number; g: number; b: number }, cap: number): Promise<DecodedImage> {
+  // The header alone (no pixels), without sharp's limit, so a refusal can say how big the image is.
+  const meta = await open(file, false).metadata();
+  const [sourceWidth, sourceHeight] = orientedSize(meta);
+  if (sourceWidth * sourceHeight > maxPixels) {
+    throw new ImageDecodeError('too many pixels', file, `${sourceWidth}×${sourceHeight} = ${(sourceWidth * sourceHeight / 1e6).toFixed(1)} MP, limit ${(maxPixels / 1e6).toFixed(1)} MP (raise --max-pixels to accept it)`);
+  }
+  const { data, info } = await open(file, maxPixels).rotate()
+    .flatten({ background })
+    .resize(cap, cap, { fit: 'outside', withoutEnlargement: true, fastShrinkOnLoad: true })
+    .toColourspace('srgb')
+    .removeAlpha()
+    .raw()
+    .toBuffer({ resolveWithObject: true });
+  if (info.channels !== 3) throw new ImageDecodeError('unreadable image', file, `decoded to ${info.channels} channels, expected 3`);
+  return { rgb: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), width: info.width, height: info.height, sourceWidth, sourceHeight, format: meta.format ?? 'unknown' };
+}
+
+/** A rectangle of the oriented source in the decoded (possibly shrunk) bytes' coordinates. */
+function toDecoded(rect: { left: number; top: number; width: number; height: number }, src: DecodedImage): { left: number; top: number; width: number; height: number } {
+  const sx = src.width / src.sourceWidth, sy = src.height / src.sourceHeight;
+  const left = Math.min(src.width - 1, Math.floor(rect.left * sx)), top = Math.min(src.height - 1, Math.floor(rect.top * sy));
+  return { left, top, width: Math.max(1, Math.min(src.width - left, Math.round(rect.width * sx))), height: Math.max(1, Math.min(src.height - top, Math.round(rect.height * sy))) };
+}
+
 /** Decode, orient, RGB, (augment,) resize to a square: the raw HWC bytes. */
 export async function loadImageRgb(file: string, opts: ImageOptions): Promise<{ rgb: Uint8Array; size: number; sourceWidth: number; sourceHeight: number; format: string }> {
   const size = opts.size;
@@ -143,34 +183,34 @@ export async function loadImageRgb(file: string, opts: ImageOptions): Promise<{ 
   const maxPixels = opts.maxPixels ?? DEFAULT_MAX_PIXELS;
   const pad = opts.padColour ?? DEFAULT_PAD;
   const background = { r: pad[0], g: pad[1], b: pad[2] };
-  await checkFile(file);
+  const fileStat = await checkFile(file);
   try {
-    // The header alone (no pixels), without sharp's limit, so a refusal can say how big the image is.
-    const meta = await open(file, false).metadata();
-    const [sourceWidth, sourceHeight] = orientedSize(meta);
-    if (sourceWidth * sourceHeight > maxPixels) {
-      throw new ImageDecodeError('too many pixels', file, `${sourceWidth}×${sourceHeight} = ${(sourceWidth * sourceHeight / 1e6).toFixed(1)} MP, limit ${(maxPixels / 1e6).toFixed(1)} MP (raise --max-pixels to accept it)`);
+    const cap = 2 * size;
+    // The file's size and modification time are in the key: a replaced file is decoded again.
+    const key = [file, fileStat.mtimeMs, fileStat.size, cap, pad.join(','), maxPixels].join('\u0000');
+    const useCache = opts.cache !== false;
+    let src = useCache ? decodedImages.get(key) : undefined;
+    if (src === undefined) {
+      src = await decodeSource(file, maxPixels, background, cap);
+      if (useCache) decodedImages.set(key, src);
     }
-    let pipeline = open(file, maxPixels).rotate();
+    let pipeline = sharp(src.rgb, { raw: { width: src.width, height: src.height, channels: 3 } });
     let flip = false;
     const aug = opts.augment;
     if (aug !== undefined) {
       const rng = new Rng(aug.seed);
       const crop = aug.crop === undefined ? DEFAULT_CROP : aug.crop;
-      if (crop !== false) pipeline = pipeline.extract(randomResizedCropRect(sourceWidth, sourceHeight, rng, crop.scale, crop.ratio));
+      // Drawn in the source's own size, so the same seed cuts the same part of the picture whatever the cache's shrink.
+      if (crop !== false) pipeline = pipeline.extract(toDecoded(randomResizedCropRect(src.sourceWidth, src.sourceHeight, rng, crop.scale, crop.ratio), src));
       flip = rng.bool(aug.hflip ?? 0.5);
     }
-    pipeline = pipeline
-      .flatten({ background })
-      .resize(size, size, { fit: opts.resize === 'crop' ? 'cover' : 'contain', background, fastShrinkOnLoad: true })
-      .toColourspace('srgb')
-      .removeAlpha();
+    pipeline = pipeline.resize(size, size, { fit: opts.resize === 'crop' ? 'cover' : 'contain', background });
     if (flip) pipeline = pipeline.flop();
     const { data, info } = await pipeline.raw().toBuffer({ resolveWithObject: true });
     if (info.channels !== 3 || info.width !== size || info.height !== size) {
       throw new ImageDecodeError('unreadable image', file, `decoded to ${info.width}×${info.height}×${info.channels}, expected ${size}×${size}×3`);
     }
-    return { rgb: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), size, sourceWidth, sourceHeight, format: meta.format ?? 'unknown' };
+    return { rgb: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), size, sourceWidth: src.sourceWidth, sourceHeight: src.sourceHeight, format: src.format };
   } catch (err) {
     const classified = classifyImageError(file, err);
     if (classified.reason !== 'unreadable image' || opts.retried) throw classified;
@@ -205,6 +245,6 @@ export async function loadImage(file: string, opts: ImageOptions): Promise<Prepa
  * and report its oriented size. Decodes to a small thumbnail so shrink-on-load keeps it cheap.
  */
 export async function probeImage(file: string, opts: { maxPixels?: number } = {}): Promise<{ width: number; height: number; format: string }> {
-  const img = await loadImageRgb(file, { size: 32, maxPixels: opts.maxPixels ?? DEFAULT_MAX_PIXELS });
+  const img = await loadImageRgb(file, { size: 32, maxPixels: opts.maxPixels ?? DEFAULT_MAX_PIXELS, cache: false });
   return { width: img.sourceWidth, height: img.sourceHeight, format: img.format };
 }

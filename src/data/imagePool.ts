@@ -1,5 +1,5 @@
-// A pool of worker threads preparing images (see imageWorker.ts). Jobs go to the worker with the
-// fewest in flight; each worker keeps a few jobs going, because sharp's own work is asynchronous.
+// A pool of worker threads preparing images (see imageWorker.ts). Jobs go to a worker chosen by
+// their file; each worker keeps a few jobs going, because sharp's own work is asynchronous.
 // Results do not depend on which worker ran them: augmentation seeds travel with the job.
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
@@ -8,6 +8,7 @@ import { Worker } from 'node:worker_threads';
 import 'sharp';
 import { ImageDecodeError, loadImage, type ImageOptions, type PreparedImage } from './image.js';
 import type { ImageJob, ImageJobResult } from './imageWorker.js';
+import { hashString } from './random.js';
 
 export interface ImagePreparer {
   load(file: string, options: ImageOptions): Promise<PreparedImage>;
@@ -81,8 +82,9 @@ export class ImageWorkerPool implements ImagePreparer {
 
   load(file: string, options: ImageOptions): Promise<PreparedImage> {
     if (this.closed) return Promise.reject(new Error('image worker pool is closed'));
-    let slot = this.slots[0]!;
-    for (const s of this.slots) if (s.inFlight < slot.inFlight) slot = s;
+    // A file always goes to the same worker: each worker caches the sources it decoded
+    // (decodedImageCache.ts), so a file is held once, and found again next epoch.
+    const slot = this.slots[hashString(file) % this.slots.length]!;
     const id = this.nextId++;
     slot.inFlight++;
     if (slot.inFlight === 1) slot.worker.ref();
