@@ -194,18 +194,21 @@ export async function loadImageRgb(file: string, opts: ImageOptions): Promise<{ 
       src = await decodeSource(file, maxPixels, background, cap);
       if (useCache) decodedImages.set(key, src);
     }
-    let pipeline = sharp(src.rgb, { raw: { width: src.width, height: src.height, channels: 3 } });
-    let flip = false;
+    const raw = { width: src.width, height: src.height, channels: 3 } as const;
+    let pipeline = sharp(src.rgb, { raw });
     const aug = opts.augment;
     if (aug !== undefined) {
       const rng = new Rng(aug.seed);
       const crop = aug.crop === undefined ? DEFAULT_CROP : aug.crop;
       // Drawn in the source's own size, so the same seed cuts the same part of the picture whatever the cache's shrink.
-      if (crop !== false) pipeline = pipeline.extract(toDecoded(randomResizedCropRect(src.sourceWidth, src.sourceHeight, rng, crop.scale, crop.ratio), src));
-      flip = rng.bool(aug.hflip ?? 0.5);
+      const rect = crop === false ? undefined : toDecoded(randomResizedCropRect(src.sourceWidth, src.sourceHeight, rng, crop.scale, crop.ratio), src);
+      // Mirrored first, then cut: the order of the file-to-square pipeline before the cache (sharp
+      // mirrors an auto-oriented input before it extracts), so a seed gives the same pixels as then.
+      // Within one pipeline sharp would extract first: the mirror is a pass of its own.
+      if (rng.bool(aug.hflip ?? 0.5)) pipeline = sharp(await pipeline.flop().raw().toBuffer(), { raw });
+      if (rect !== undefined) pipeline = pipeline.extract(rect);
     }
     pipeline = pipeline.resize(size, size, { fit: opts.resize === 'crop' ? 'cover' : 'contain', background });
-    if (flip) pipeline = pipeline.flop();
     const { data, info } = await pipeline.raw().toBuffer({ resolveWithObject: true });
     if (info.channels !== 3 || info.width !== size || info.height !== size) {
       throw new ImageDecodeError('unreadable image', file, `decoded to ${info.width}×${info.height}×${info.channels}, expected ${size}×${size}×3`);

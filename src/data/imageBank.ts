@@ -46,7 +46,8 @@ export class ImageBank {
     const failed = new Map<string, string>();
     const decoded = await mapConcurrent(paths, 4, async (path) => {
       try {
-        return (await loadImageRgb(path, { size })).rgb;
+        // The bank is itself the in-memory copy: a second one in the decoded-image cache would be waste.
+        return (await loadImageRgb(path, { size, cache: false })).rgb;
       } catch (err) {
         if (!(err instanceof ImageDecodeError)) throw err;
         failed.set(path, `${err.reason}: ${err.detail}`);

@@ -122,6 +122,10 @@ async function* endless(loader: DataLoader, start: number, chunk = 256): AsyncGe
   for (let at = start; ; at += chunk) yield* loader.batches({ steps: chunk, startStep: at });
 }
 
+function positions(b: Batch, patches: number): number {
+  return b.ids.length * ((b.images !== null ? patches : 0) + b.sourceIds.shape[1]! + b.targetIds.shape[1]! - 1);
+}
+
 /** Mean loss per task over the first `batches` batches of each task's examples (no grad, eval mode). */
 export async function evaluateLoss(model: M6Model, tokenizer: Tokenizer, tasks: readonly TaskSource[], o: { batchSize: number; batches: number; bf16: boolean }): Promise<Record<string, number>> {
   const out: Record<string, number> = {};
@@ -189,6 +193,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     groupTasks: CONTRASTIVE_TASKS,
     ...(o.workers !== undefined ? { workers: o.workers } : {}),
   });
+  const patches = (cfg.imageSize / cfg.patchSize) ** 2;
   // A contrastive task draws no slots: its weight scales its loss against the generative tasks' loss.
   const lossWeights: Record<string, number> = Object.fromEntries(o.tasks.filter((t) => CONTRASTIVE_TASKS.has(t.name)).map((t) => [t.name, t.weight ?? 1]));
   const batches = endless(loader, step * o.gradAccum);
@@ -268,23 +273,23 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
           metrics.write({ kind: 'event', step, event: 'bad-rows', detail: `${batch.bad.length} dropped from batch ${batch.step}` });
         }
         if (batch.ids.length === 0) continue;
+        stepTokens += positions(batch, patches);
         const r = torch.scope(() => {
           const forwardStart = performance.now();
           const t = batchToTensors(batch);
           const run = () => batchLoss(model, t, batch.tasks, lossWeights);
           const out = o.bf16 ? torch.autocast(run) : run();
-          if (out.loss === undefined) return { value: 0, rows: out.rows, skipped: true, positions: out.positions };
+          if (out.loss === undefined) return { value: 0, rows: out.rows, skipped: true };
           let loss = out.loss;
           if (o.injectNonFinite?.has(step)) loss = loss.mul(NaN);
           const value = loss.item();
           timing.forward += since(forwardStart);
-          if (!Number.isFinite(value)) return { value, rows: [] as number[], skipped: false, positions: out.positions };
+          if (!Number.isFinite(value)) return { value, rows: [] as number[], skipped: false };
           const backwardStart = performance.now();
           loss.div(o.gradAccum).backward();
           timing.backward += since(backwardStart);
-          return { value, rows: out.rows, skipped: false, positions: out.positions };
+          return { value, rows: out.rows, skipped: false };
         });
-        stepTokens += r.positions;
         if (!Number.isFinite(r.value)) { finite = false; break; }
         stepLossSum += r.value / o.gradAccum;
         r.rows.forEach((l, i) => {

@@ -5,7 +5,9 @@ import assert from 'node:assert/strict';
 import { utimesSync } from 'node:fs';
 import { join } from 'node:path';
 import { DecodedImageCache, imageCacheBytesFromEnv, type DecodedImage } from '../../src/data/decodedImageCache.js';
-import { decodedImages, loadImage } from '../../src/data/image.js';
+import sharp from 'sharp';
+import { decodedImages, loadImage, loadImageRgb, randomResizedCropRect } from '../../src/data/image.js';
+import { Rng } from '../../src/data/random.js';
 import { tempDir, writeSolidImage, writeTwoToneImage } from './fixtures.js';
 
 const image = (bytes: number): DecodedImage => ({ rgb: new Uint8Array(bytes), width: 1, height: bytes / 3, sourceWidth: 1, sourceHeight: bytes / 3, format: 'raw' });
@@ -76,4 +78,19 @@ test('loadImage: a large source is kept shrunk to at most twice the output size'
   assert.deepEqual([img.sourceWidth, img.sourceHeight], [800, 400]);
   const fresh = await loadImage(file, { size: 16, cache: false });
   assert.deepEqual(img.data, fresh.data);
+});
+
+test('loadImage: a seeded crop and flip give the pixels of the file-to-square pipeline (mirror, then cut)', async (t) => {
+  const dir = tempDir(t);
+  const file = join(dir, 'two-tone.png');
+  await writeTwoToneImage(file, 60, 40, [230, 20, 20], [20, 20, 230]);
+  const crop = { scale: [0.3, 0.5] as const, ratio: [0.75, 1.33] as const };
+  const rng = new Rng(11);
+  const rect = randomResizedCropRect(60, 40, rng, crop.scale, crop.ratio);
+  const white = { r: 255, g: 255, b: 255 };
+  // sharp mirrors an auto-oriented input before a pre-resize extract: what training saw before the cache.
+  const expected = await sharp(file).rotate().extract(rect).flatten({ background: white })
+    .resize(20, 20, { fit: 'contain', background: white }).toColourspace('srgb').removeAlpha().flop().raw().toBuffer();
+  const got = await loadImageRgb(file, { size: 20, augment: { seed: 11, crop, hflip: 1 } });
+  assert.deepEqual(Buffer.from(got.rgb), expected);
 });

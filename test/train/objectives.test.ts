@@ -71,38 +71,3 @@ test('the contrastive objective learns to pair 8 images with their 8 texts (reca
     assert.equal(recall(), 1);
   });
 });
-
-test('rows of different layouts run apart, each trimmed to its own padding: the same loss as each row alone, token-weighted', () => {
-  torch.scope(() => {
-    torch.manualSeed(6);
-    const m = new M6Model(tiny()).eval();
-    // Rows 0, 1: image + 2-token source → 3-token text target. Row 2: no image, 6-token source → 5 image codes.
-    const src = [[5, 6, 0, 0, 0, 0], [7, 8, 0, 0, 0, 0], [9, 10, 11, 12, 13, 14]];
-    const srcLen = [2, 2, 6], tgtLen = [3, 3, 5];
-    const tgt = [[3, 4, 5, 0, 0], [6, 7, 8, 0, 0], [50, 51, 52, 53, 54]];
-    const lab = tgt.map((r, i) => r.map((v, k) => (k < tgtLen[i]! ? v + 1 : -100)));
-    const ids = (rows: number[][]) => torch.tensor(Int32Array.from(rows.flat()), { shape: [rows.length, rows[0]!.length], dtype: 'int64' });
-    const upTo = (lens: number[], L: number) => torch.tensor(Uint8Array.from(lens.flatMap((n) => Array.from({ length: L }, (_, k) => (k < n ? 1 : 0)))), { shape: [lens.length, L], dtype: 'bool' });
-    const images = torch.randn([3, 3, 16, 16]);
-    const t: TrainingTensors = {
-      images, imageMask: torch.tensor(Uint8Array.from([1, 1, 0]), { dtype: 'bool' }),
-      source: ids(src), sourceMask: upTo(srcLen, 6), target: ids(tgt), targetMask: upTo(tgtLen, 5), labels: ids(lab),
-      targetIsImage: torch.tensor(Uint8Array.from([0, 0, 1]), { dtype: 'bool' }), labelCounts: tgtLen,
-    };
-    const out = batchLoss(m, t, ['describe', 'answer', 'design']);
-    // Each row alone, without padding.
-    const alone = [0, 1, 2].map((r) => {
-      const S = srcLen[r]!, T = tgtLen[r]!;
-      return m.forward({
-        ...(r < 2 ? { images: images.narrow(0, r, 1) } : {}),
-        source: ids([src[r]!.slice(0, S)]), target: ids([tgt[r]!.slice(0, T)]), labels: ids([lab[r]!.slice(0, T)]),
-        targetKind: r < 2 ? 'text' : 'image',
-      }).lmLoss!.item();
-    });
-    const expected = alone.reduce((sum, l, r) => sum + l * tgtLen[r]!, 0) / 11;
-    assert.ok(Math.abs(out.loss!.item() - expected) < 1e-4, `${out.loss!.item()} vs ${expected}`);
-    alone.forEach((l, r) => assert.ok(Math.abs(out.rows[r]! - l) < 1e-4, `row ${r}: ${out.rows[r]} vs ${l}`));
-    // Positions: 2 rows × (4 patches + 2 source + 3 target) + 1 row × (6 source + 5 target); the padded batch was 3 × 15.
-    assert.equal(out.positions, 2 * (4 + 2 + 3) + (6 + 5));
-  });
-});
