@@ -128,7 +128,7 @@ export async function run(opts: { json: boolean; quick?: boolean }): Promise<Rec
       { key: 'images_per_s_single_thread_cached', value: cached, unit: 'img/s', note: `the same loop with the decoded-image cache warm (sources kept at ≤ ${2 * SIZE} px): crop, resize, flip only` },
       { key: 'decoded_cache_speedup', value: cached / single, unit: 'x', note: 'what later epochs gain' },
       { key: 'images_per_s_loader_workers', value: pooled, unit: 'img/s', note: `DataLoader, ${workers} worker threads, prefetch 2 (${photos.length} photos: the cache is warm after the first epoch)` },
-      { key: 'images_per_s_loader_main_thread', value: mainThreadLoader, unit: 'img/s', note: 'DataLoader, workers: 0 (concurrent sharp calls on the main thread)' },
+      { key: 'images_per_s_loader_main_thread', value: mainThreadLoader, unit: 'img/s', note: 'DataLoader, workers: 0 (concurrent sharp calls on the main thread, whose cache the loops above have warmed)' },
       { key: 'loader_workers_speedup', value: pooled / single, unit: 'x', note: 'workers vs the single-threaded loop' },
       { key: 'tokenizer_encode_tokens_per_s', value: tokens / encodeSeconds, unit: 'tok/s', note: `${tokens} tokens, cold cache, vocab 16000` },
       { key: 'bpe_train_seconds', value: trainSeconds, unit: 's', note: `${megabytes.toFixed(1)} MB of text to a 16000-token vocabulary` },
