@@ -40,8 +40,8 @@ export interface ImageOptions {
   augment?: AugmentOptions;
   /** Keep the decoded source in this thread's cache for the next call (default true; decodedImageCache.ts). */
   cache?: boolean;
-  /** @internal set on the one retry of a failure that could not be classified */
-  retried?: boolean;
+  /** @internal how many times a failure that could not be classified has been retried */
+  retried?: number;
 }
 
 export const DEFAULT_MAX_PIXELS = 150_000_000;
@@ -216,10 +216,11 @@ export async function loadImageRgb(file: string, opts: ImageOptions): Promise<{ 
     return { rgb: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), size, sourceWidth: src.sourceWidth, sourceHeight: src.sourceHeight, format: src.format };
   } catch (err) {
     const classified = classifyImageError(file, err);
-    if (classified.reason !== 'unreadable image' || opts.retried) throw classified;
+    if (classified.reason !== 'unreadable image' || (opts.retried ?? 0) >= 2) throw classified;
     // libvips keeps one process-wide error buffer: when several images fail at once, a failure can
     // be reported with another's message and land in the wrong bin. Decode it again, alone.
-    return alone(() => loadImageRgb(file, { ...opts, retried: true }));
+    // Twice: `alone` orders the retries, not the first attempts still running beside them.
+    return alone(() => loadImageRgb(file, { ...opts, retried: (opts.retried ?? 0) + 1 }));
   }
 }
 
