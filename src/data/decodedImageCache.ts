@@ -41,7 +41,6 @@ export class DecodedImageCache {
 
   get bytes(): number { return this.used; }
   get size(): number { return this.entries.size; }
-  get capacity(): number { return this.budget; }
 
   setBudget(bytes: number): void {
     this.budget = bytes;
