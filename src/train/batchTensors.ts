@@ -94,15 +94,3 @@ export function channelsLast(images: Tensor): Tensor {
   return torch.scope(() => images.permute(0, 2, 3, 1).contiguous().permute(0, 3, 1, 2));
 }
 
-/**
- * Per-row mean cross-entropy over label tokens, as plain numbers (no grad): the per-task losses of
- * the progress line come from these. Rows with no label token give NaN.
- */
-export function rowLosses(logits: Tensor, labels: Tensor): number[] {
-  return torch.noGrad(() => torch.scope(() => {
-    const [B, T] = labels.shape as [number, number];
-    const tokenLoss = torch.nn.crossEntropy(logits.reshape(B * T, -1).float(), labels.reshape(B * T), { ignoreIndex: IGNORE_INDEX, reduction: 'none' }).view(B, T);
-    const counts = labels.ne(IGNORE_INDEX).sum(1).float();
-    return tokenLoss.sum(1).div(counts).toArray() as number[];
-  }));
-}

@@ -18,6 +18,7 @@ import { loadSafetensors, saveSafetensors } from '../io/index.js';
 import type { M6Config } from '../model/index.js';
 import type { OptimizerState } from '../optim/index.js';
 import type { Tokenizer } from '../data/tokenizer.js';
+import type { LossMean } from './lossMean.js';
 
 export { CHECKPOINTS_DIR, checkpointName, listCheckpoints, latestCheckpoint } from './checkpointFiles.js';
 
@@ -33,6 +34,8 @@ export interface TrainerState {
   batchSize: number;
   /** Random crops and flips of training images (part of the data stream, so kept on resume). */
   augment: boolean;
+  /** How the generative loss averages (objectives.ts); absent in checkpoints from before the choice: 'tokens'. */
+  lossMean?: LossMean;
   schedule: { lr: number; warmup: number; totalSteps: number | null; minLrRatio: number };
   /** Steps skipped because the loss or gradients were NaN/Inf, over the whole run. */
   nonFiniteSteps: number;

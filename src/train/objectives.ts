@@ -6,7 +6,8 @@
 import * as torch from '../torch/index.js';
 import type { Tensor } from '../torch/index.js';
 import { contrastiveLoss, type M6Model } from '../model/index.js';
-import { rowLosses, type TrainingTensors } from './batchTensors.js';
+import { IGNORE_INDEX, type TrainingTensors } from './batchTensors.js';
+import type { LossMean } from './lossMean.js';
 
 /** Tasks trained by contrast rather than generation. */
 export const CONTRASTIVE_TASKS: ReadonlySet<string> = new Set(['embed']);
@@ -58,12 +59,19 @@ function embedLoss(model: M6Model, t: TrainingTensors): { loss: Tensor; rows: Te
   return { loss: c.loss, rows: c.rows, aux };
 }
 
+export interface BatchLossOptions {
+  /** Each contrastive task's weight against the generative loss (default 1). */
+  lossWeights?: Readonly<Record<string, number>>;
+  /** Default 'tokens'. */
+  mean?: LossMean;
+}
+
 /**
- * The loss of a batch whose rows serve `tasks[i]`: the generative rows' mean token loss plus the
- * contrastive rows' loss times their task's `lossWeights` entry (default 1), as CoCa adds its
- * contrastive and captioning losses. Call inside a scope (and autocast, if wanted).
+ * The loss of a batch whose rows serve `tasks[i]`: the generative rows' loss (averaged as `o.mean`
+ * says) plus the contrastive rows' loss times their task's weight in `o.lossWeights`, as CoCa adds
+ * its contrastive and captioning losses. Call inside a scope (and autocast, if wanted).
  */
-export function batchLoss(model: M6Model, t: TrainingTensors, tasks: readonly string[], lossWeights: Readonly<Record<string, number>> = {}): BatchLoss {
+export function batchLoss(model: M6Model, t: TrainingTensors, tasks: readonly string[], o: BatchLossOptions = {}): BatchLoss {
   const B = tasks.length;
   const embedRows: number[] = [], lmRows: number[] = [];
   tasks.forEach((task, i) => (CONTRASTIVE_TASKS.has(task) ? embedRows : lmRows).push(i));
@@ -72,15 +80,25 @@ export function batchLoss(model: M6Model, t: TrainingTensors, tasks: readonly st
   if (lmRows.length > 0) {
     const lm = lmRows.length === B ? t : selectRows(t, lmRows);
     const out = model.forward({
-      images: lm.images, source: lm.source, sourceMask: lm.sourceMask, target: lm.target, targetMask: lm.targetMask, labels: lm.labels,
+      images: lm.images, source: lm.source, sourceMask: lm.sourceMask, target: lm.target, targetMask: lm.targetMask,
       ...(lm.imageMask !== undefined ? { imageMask: lm.imageMask } : {}), ...(lm.targetIsImage !== undefined ? { targetKind: lm.targetIsImage } : {}),
     });
-    loss = out.loss!;
-    rowLosses(out.logits, lm.labels).forEach((l, k) => (perRow[lmRows[k]!] = l));
+    // One cross-entropy per token serves both means and the per-row figures.
+    const [Bl, T] = lm.labels.shape as [number, number];
+    const tokenLoss = torch.nn.crossEntropy(out.logits.reshape(Bl * T, -1).float(), lm.labels.reshape(Bl * T), { ignoreIndex: IGNORE_INDEX, reduction: 'none' }).view(Bl, T);
+    const counts = lm.labels.ne(IGNORE_INDEX).sum(1).float();
+    const rowSums = tokenLoss.sum(1);
+    // A row without a label token has no loss: NaN in the per-row figures, left out of the means.
+    const lmLoss = (o.mean ?? 'tokens') === 'rows'
+      ? rowSums.div(counts.clamp(1)).sum().div(counts.gt(0).sum().float().clamp(1))
+      : rowSums.sum().div(counts.sum().clamp(1));
+    const cfg = model.cfg;
+    loss = lmLoss.add(out.auxLoss.mul(cfg.auxLossWeight)).add(out.zLoss.mul(cfg.zLossWeight));
+    (rowSums.div(counts).detach().toArray() as number[]).forEach((l, k) => (perRow[lmRows[k]!] = l));
   }
   if (embedRows.length >= 2) {
     const e = embedLoss(model, embedRows.length === B ? t : selectRows(t, embedRows));
-    const weighted = e.loss.add(e.aux).mul(lossWeights[tasks[embedRows[0]!]!] ?? 1);
+    const weighted = e.loss.add(e.aux).mul(o.lossWeights?.[tasks[embedRows[0]!]!] ?? 1);
     loss = loss === undefined ? weighted : loss.add(weighted);
     (e.rows.detach().toArray() as number[]).forEach((l, k) => (perRow[embedRows[k]!] = l));
   }

@@ -65,7 +65,7 @@ export async function runTraining(o: RunTrainingOptions): Promise<RunTrainingRes
     config = validateConfig(meta.config);
     const t = meta.trainer;
     // The data order and the schedule are part of the state: a resumed run keeps the checkpoint's.
-    loop = { ...loop, seed: t.seed, batchSize: t.batchSize, gradAccum: t.gradAccum, augment: t.augment ?? false, lr: t.schedule.lr, warmup: t.schedule.warmup, minLrRatio: t.schedule.minLrRatio };
+    loop = { ...loop, seed: t.seed, batchSize: t.batchSize, gradAccum: t.gradAccum, augment: t.augment ?? false, lossMean: t.lossMean ?? 'tokens', lr: t.schedule.lr, warmup: t.schedule.warmup, minLrRatio: t.schedule.minLrRatio };
     const now = data.train.map((s) => ({ name: s.name, weight: s.weight ?? 1, examples: s.examples.length }));
     if (JSON.stringify(now) !== JSON.stringify(t.tasks)) {
       o.log(`warning: the tasks/data differ from the checkpoint's (${JSON.stringify(t.tasks)} then, ${JSON.stringify(now)} now): training goes on, but not as an exact continuation`);

@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as torch from '../../src/torch/index.js';
 import type { Batch } from '../../src/data/loader.js';
-import { batchToTensors, IGNORE_INDEX, nextTokenLabels, rowLosses } from '../../src/train/batchTensors.js';
+import { batchToTensors, IGNORE_INDEX, nextTokenLabels } from '../../src/train/batchTensors.js';
 import { assertClose } from '../helpers.js';
 
 function batch(withImages: boolean): Batch {
@@ -52,17 +52,5 @@ test('images keep their values (stored channels-last, the layout the engine diff
     assert.deepEqual(t.images!.shape, [2, 3, 2, 2]);
     assert.equal(t.images!.isContiguous(), false, 'NHWC strides');
     assertClose(Array.from(t.images!.contiguous().toTypedArray(), Number), Array.from(b.images!.data), 1e-7);
-  });
-});
-
-test('rowLosses: per-row mean cross-entropy over label tokens only', () => {
-  torch.scope(() => {
-    torch.manualSeed(0);
-    const logits = torch.randn([2, 3, 20]);
-    const labels = torch.tensor([[1, 2, 3], [4, -100, -100]], { dtype: 'int64' });
-    const [r0, r1] = rowLosses(logits, labels);
-    const lsm = torch.nn.logSoftmax(logits, -1).toArray() as number[][][];
-    assertClose(r0!, -(lsm[0]![0]![1]! + lsm[0]![1]![2]! + lsm[0]![2]![3]!) / 3, 1e-5);
-    assertClose(r1!, -lsm[1]![0]![4]!, 1e-5);
   });
 });

@@ -35,13 +35,41 @@ test('a mixed batch: loss = LM loss of the generative rows + weight × contrasti
     const c = contrastiveLoss(m.embed({ images: pick(t.images!, eIdx) }).vectors, m.embed({ source: pick(t.source, eIdx) }).vectors, m.logitScale);
     const expected = lm.item() + c.loss.item();
     assert.ok(Math.abs(mixed.loss!.item() - expected) < 1e-4, `${mixed.loss!.item()} vs ${expected}`);
-    const weighted = batchLoss(m, t, tasks, { embed: 0.25 }).loss!.item();
+    const weighted = batchLoss(m, t, tasks, { lossWeights: { embed: 0.25 } }).loss!.item();
     assert.ok(Math.abs(weighted - (lm.item() + 0.25 * c.loss.item())) < 1e-4, `${weighted}`);
     const cRows = c.rows.toArray() as number[];
     assert.ok(Math.abs(mixed.rows[1]! - cRows[0]!) < 1e-4 && Math.abs(mixed.rows[4]! - cRows[2]!) < 1e-4);
     assert.ok(mixed.rows.every(Number.isFinite));
     // One embed row has nothing to be contrasted with: no loss from it, and no loss at all alone.
     assert.equal(batchLoss(m, tensors(1, 3), ['embed']).loss, undefined);
+  });
+});
+
+test("mean 'tokens' weighs every target token the same, 'rows' every row; per-row losses are each row's token-mean", () => {
+  torch.scope(() => {
+    torch.manualSeed(6);
+    const m = new M6Model(tiny()).eval();
+    const t = tensors(4, 7);
+    // Rows with 5, 1, 3 and 0 label tokens: a long target, a one-word answer, and a row with nothing to learn.
+    const labels = torch.tensor([[5, 6, 7, 8, 9], [10, -100, -100, -100, -100], [11, 12, 13, -100, -100], [-100, -100, -100, -100, -100]], { dtype: 'int64' });
+    const tl = { ...t, labels, labelCounts: [5, 1, 3, 0] };
+    const tasks = ['design', 'answer', 'describe', 'describe'];
+    const logits = m.forward({ images: t.images, source: t.source, target: t.target });
+    const lsm = torch.nn.logSoftmax(logits.logits.float(), -1).toArray() as number[][][];
+    const lab = (labels.toArray() as number[][]).slice(0, 3);
+    const sums = lab.map((row, b) => row.reduce((acc, y, i) => (y === -100 ? acc : acc - lsm[b]![i]![y]!), 0));
+    const counts = [5, 1, 3];
+    const rowMeans = sums.map((x, b) => x / counts[b]!);
+    const byTokens = batchLoss(m, tl, tasks);
+    const byRows = batchLoss(m, tl, tasks, { mean: 'rows' });
+    const close = (a: number, b: number) => assert.ok(Math.abs(a - b) < 1e-4, `${a} vs ${b}`);
+    close(byTokens.loss!.item(), sums.reduce((a, b) => a + b) / 9);
+    close(byRows.loss!.item(), rowMeans.reduce((a, b) => a + b) / 3);
+    assert.notEqual(Math.round(1e4 * byTokens.loss!.item()), Math.round(1e4 * byRows.loss!.item()));
+    for (const r of [byTokens, byRows]) {
+      rowMeans.forEach((x, b) => close(r.rows[b]!, x));
+      assert.ok(Number.isNaN(r.rows[3]), 'a row without label tokens has no loss');
+    }
   });
 });
 

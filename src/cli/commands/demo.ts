@@ -3,7 +3,7 @@
 // against the catalog's exact truth, and write report.html into the run folder.
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { formatDuration, ProgressLine } from '../../train/progress.js';
 import { datasetSpecFromFlags } from '../datasetOptions.js';
 import { runWithInterrupt, numberFlag } from './train.js';
@@ -13,6 +13,7 @@ import { parseTaskList } from '../../tasks/taskData.js';
 import { UsageError } from '../errors.js';
 import { RENDER_VERSION } from '../../data/synth/attributes.js';
 import { DEFAULT_VQ_STEPS } from '../../train/vqFiles.js';
+import { LOSS_MEANS, type LossMean } from '../../train/lossMean.js';
 
 interface DemoFlags {
   out: string;
@@ -27,6 +28,7 @@ interface DemoFlags {
   augment: boolean;
   tasks: string;
   vqSteps?: string;
+  lossMean: LossMean;
 }
 
 const DEMO_TASKS = 'describe,answer,embed,design';
@@ -44,10 +46,11 @@ export function registerDemo(program: Command): void {
     .option('--seed <n>', 'seed of the catalog, the weights and the data order', '0')
     .option('--bf16', 'bf16 autocast (default: when the CPU has bf16 matmul)')
     .option('--no-bf16', 'train in fp32')
-    .option('--eval-items <n>', 'held-out products to describe and question (default 200; 40 with --quick)')
+    .option('--eval-items <n>', 'held-out products to describe and question (default 1000; 40 with --quick)')
     .option('--batch-size <n>', 'examples per batch', '16')
     .option('--lr <x>', 'peak learning rate', '2e-3')
     .option('--vq-steps <n>', `steps of the VQ image tokenizer stage when design is trained (default ${DEFAULT_VQ_STEPS}; 150 with --quick)`)
+    .addOption(new Option('--loss-mean <how>', "how the generative loss averages: 'rows' (every example weighs the same: a one-word answer counts as much as a design row's 64 image codes) or 'tokens'").choices(LOSS_MEANS).default('rows'))
     .option('--tasks <list>', 'tasks and mixture weights to train from describe, answer, embed, design (each trained task is evaluated)', DEMO_TASKS)
     .action(async (flags: DemoFlags) => {
       // The engine, sharp and the model load here, when the demo runs, not when `m6` starts.
@@ -64,7 +67,7 @@ export function registerDemo(program: Command): void {
       const minutes = quick && flags.minutes === '15' ? 1.5 : numberFlag('--minutes', flags.minutes, { positive: true });
       const n = numberFlag('--n', flags.n ?? (quick ? '400' : '10000'), { integer: true, min: 20 });
       const seed = numberFlag('--seed', flags.seed, { integer: true, min: 0 });
-      const evalItems = numberFlag('--eval-items', flags.evalItems ?? (quick ? '40' : '200'), { integer: true, min: 1 });
+      const evalItems = numberFlag('--eval-items', flags.evalItems ?? (quick ? '40' : '1000'), { integer: true, min: 1 });
       const bf16 = flags.bf16 ?? torch.engineInfo().bf16Accelerated;
       const tasks = parseTaskList(flags.tasks);
       const outside = tasks.find((t) => !DEMO_TASK_NAMES.has(t.name));
@@ -99,7 +102,7 @@ export function registerDemo(program: Command): void {
         loop: {
           steps: null, minutes, batchSize: numberFlag('--batch-size', flags.batchSize, { integer: true, min: 1 }), gradAccum: 1,
           lr: numberFlag('--lr', flags.lr, { positive: true }), warmup: quick ? 10 : 50, minLrRatio: 0.05, weightDecay: 0.01, clipNorm: 1,
-          bf16, seed, evalEvery: quick ? 25 : 500, evalBatches: 4, saveEvery: 200, keepCheckpoints: 2, maxNonFinite: 20, augment: flags.augment,
+          bf16, seed, evalEvery: quick ? 25 : 500, evalBatches: 4, saveEvery: 200, keepCheckpoints: 2, maxNonFinite: 20, augment: flags.augment, lossMean: flags.lossMean,
         },
       });
       log(result.message);
@@ -115,7 +118,7 @@ export function registerDemo(program: Command): void {
       const run = await loadRun(runDir);
       let evaluation, retrieval: EmbedEvalResult | undefined, design: DesignEvaluation | undefined;
       try {
-        evaluation = await evaluateSynthetic(run.model, run.tokenizer, heldOut, catalogDir, { maxQuestions: quick ? 120 : 400, withAnswers: trains('answer') });
+        evaluation = await evaluateSynthetic(run.model, run.tokenizer, heldOut, catalogDir, { maxQuestions: quick ? 120 : 1000, withAnswers: trains('answer') });
         if (trains('embed')) {
         // Search over every held-out product (up to 1000): a title finds the images with its attributes.
         const searchItems = result.data.rows.filter((r) => r.split === 'test').map((r) => catalog.get(r.id)).filter((x) => x !== undefined).slice(0, 1000)
@@ -123,10 +126,10 @@ export function registerDemo(program: Command): void {
         retrieval = await evaluateEmbed(run.model, run.tokenizer, searchItems);
         }
         if (trains('design')) {
-        // Design: one image per held-out title (up to 1000, as search: over 200 a rate near 80% moves
-        // ±2.8 points from the draw alone), judged by a classifier trained on the real catalog images.
+        // Design: one image per held-out title (--eval-items of them), judged by a classifier trained on
+        // the real catalog images.
         const designReport = await evaluateRun({
-          run, spec: data, data: result.data, tasks: ['design'], limit: quick ? evalItems : Math.max(evalItems, 1000), log,
+          run, spec: data, data: result.data, tasks: ['design'], limit: evalItems, log,
           evaluators: { design: async () => (await import('../../tasks/designEval.js')).evaluateDesign },
         });
         design = designReport.tasks.find((t): t is DesignEvaluation => t.task === 'design');
@@ -141,7 +144,7 @@ export function registerDemo(program: Command): void {
         file: reportFile, catalogDir, title: 'm6 demo: m6-nano on the synthetic catalog', metrics: readMetrics(join(runDir, 'metrics.jsonl')), evaluation, ...(retrieval !== undefined ? { retrieval } : {}), ...(design !== undefined ? { design } : {}),
         facts: [
           ['model', `${result.config.name}: ${result.config.layers} layers × ${result.config.dim}, images ${result.config.imageSize}px, vocabulary ${result.config.vocabSize}`],
-          ['data', `${n} synthetic products (90% train / 10% held out); tasks ${tasks.map((t) => t.name).join(' + ')}${flags.augment ? '; random crops and flips' : ''}`],
+          ['data', `${n} synthetic products (90% train / 10% held out); tasks ${tasks.map((t) => t.name).join(' + ')}${flags.augment ? '; random crops and flips' : ''}; loss averaged over ${flags.lossMean}`],
           ['steps', `${result.step} in ${minutes} min budget (${result.stepsPerSecond.toFixed(2)} steps/s, ${Math.round(result.tokensPerSecond)} positions/s${bf16 ? ', bf16' : ', fp32'})`],
           ['loss', `${result.firstLoss.toFixed(3)} → ${result.finalLoss.toFixed(3)}`],
           ['checkpoint', result.checkpoint],
@@ -157,7 +160,7 @@ export function registerDemo(program: Command): void {
         ...(design !== undefined ? [`design category ${(100 * (design.metrics.categoryAccuracy ?? 0)).toFixed(1)}%, colour ${(100 * (design.metrics.colourAccuracy ?? 0)).toFixed(1)}% (classifier's own: ${(100 * (design.metrics.classifierCategoryAccuracy ?? 0)).toFixed(1)}% / ${(100 * (design.metrics.classifierColourAccuracy ?? 0)).toFixed(1)}%; on VQ reconstructions: ${(100 * (design.metrics.vqCeilingCategoryAccuracy ?? 0)).toFixed(1)}% / ${(100 * (design.metrics.vqCeilingColourAccuracy ?? 0)).toFixed(1)}%), Fréchet ${(design.metrics.frechetDistance ?? NaN).toFixed(2)} (real floor ${(design.baselines.frechetDistance ?? NaN).toFixed(2)})`] : []),
       ].join('; ');
       writeFileSync(join(runDir, 'demo-results.json'), JSON.stringify({
-        steps: result.step, stepsPerSecond: result.stepsPerSecond, augment: flags.augment, firstLoss: result.firstLoss, finalLoss: result.finalLoss, bf16, minutes, products: n, tasks: flags.tasks,
+        steps: result.step, stepsPerSecond: result.stepsPerSecond, augment: flags.augment, lossMean: flags.lossMean, firstLoss: result.firstLoss, finalLoss: result.finalLoss, bf16, minutes, products: n, tasks: flags.tasks,
         describe: { categoryAccuracy: d.categoryAccuracy, colourAccuracy: d.colourAccuracy, bleu4: d.bleu4, rougeL: d.rougeL, ciderD: d.ciderD, categoryBaseline: d.categoryBaseline, colourBaseline: d.colourBaseline, items: d.items.length },
         answer: evaluation.answer ? { exactMatch: evaluation.answer.exactMatch, questions: evaluation.answer.items.length } : null,
         design: design !== undefined ? { items: design.evaluated, metrics: design.metrics, baselines: design.baselines } : null,

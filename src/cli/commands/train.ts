@@ -10,6 +10,7 @@ import { parseTaskList } from '../../tasks/taskData.js';
 import { latestCheckpoint } from '../../train/checkpointFiles.js';
 import { ProgressLine } from '../../train/progress.js';
 import { DEFAULT_VQ_STEPS } from '../../train/vqFiles.js';
+import { LOSS_MEANS, type LossMean } from '../../train/lossMean.js';
 import type { RunTrainingOptions, RunTrainingResult } from '../../train/runTraining.js';
 import { addDatasetOptions, datasetSpecFromFlags, type DatasetFlags } from '../datasetOptions.js';
 import { UsageError } from '../errors.js';
@@ -44,6 +45,7 @@ export interface TrainFlags extends DatasetFlags {
   keep: string;
   maxNonfinite: string;
   augment?: boolean;
+  lossMean: LossMean;
   workers?: string;
   tokenizer?: string;
   vocab: string;
@@ -113,6 +115,7 @@ export function addTrainOptions(cmd: Command): Command {
     .option('--keep <n>', 'checkpoints kept (the newest)', '3')
     .option('--max-nonfinite <n>', 'consecutive NaN/Inf steps that stop the run', '20')
     .option('--augment', 'random resized crops and horizontal flips of training images')
+    .addOption(new Option('--loss-mean <how>', "how the generative loss averages: 'tokens' (every target token weighs the same) or 'rows' (every example weighs the same, so each task's share of the loss is its mixture weight)").choices(LOSS_MEANS).default('tokens'))
     .option('--workers <n>', 'image decoding threads (0: main thread)')
     .option('--tokenizer <file>', 'reuse this tokenizer.json instead of training one on the data')
     .option('--vocab <n>', 'text vocabulary of the tokenizer trained on the data', '2000')
@@ -133,7 +136,7 @@ export function trainOptionsFromFlags(flags: TrainFlags, log: (m: string) => voi
   if (steps === null && minutes === null && flags.resume === undefined && !vqOnly) throw new UsageError('give --steps N and/or --minutes M: how long to train');
   const {
     out, preset: presetFlag, config, tasks, stopAt, batchSize, gradAccum, lr, warmup, minLrRatio, weightDecay, clipNorm, bf16, seed,
-    evalEvery, evalBatches, saveEvery, keep, maxNonfinite, augment, workers, tokenizer, vocab, resume, progressEvery: _p, debugNonfiniteSteps,
+    evalEvery, evalBatches, saveEvery, keep, maxNonfinite, augment, lossMean, workers, tokenizer, vocab, resume, progressEvery: _p, debugNonfiniteSteps,
     steps: _s, minutes: _m, vq, vqSteps, ...datasetFlags
   } = flags;
   const fromFile = config !== undefined ? readConfigFile(config) : { overrides: {} };
@@ -184,6 +187,7 @@ export function trainOptionsFromFlags(flags: TrainFlags, log: (m: string) => voi
       keepCheckpoints: int('--keep', keep, 1),
       maxNonFinite: int('--max-nonfinite', maxNonfinite, 1),
       augment: augment === true,
+      lossMean,
       ...(workers !== undefined ? { workers: int('--workers', workers) } : {}),
       ...(injected !== undefined ? { injectNonFinite: injected } : {}),
     },
