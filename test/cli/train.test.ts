@@ -39,9 +39,9 @@ function maxWeightDifference(a: string, b: string): number {
 
 test('train 20 steps straight = 10 (--stop-at), resume, 10 more (fp32, fixed seed); then describe and answer', async () => {
   const straight = join(dir, 'straight'), split = join(dir, 'split');
-  // --augment too: crops and flips are part of the data stream, and the resumed run must replay them
-  // from the checkpoint without being told.
-  const a = await m6(['train', ...common, '--augment', '--steps', '20', '--out', straight, '--save-every', '5', '--keep', '2', '--eval-every', '10', '--tasks', 'describe,answer']);
+  // --augment and --loss-mean too: crops and flips are part of the data stream, and the loss is part of
+  // the run: the resumed run must take both from the checkpoint without being told.
+  const a = await m6(['train', ...common, '--augment', '--loss-mean', 'rows', '--steps', '20', '--out', straight, '--save-every', '5', '--keep', '2', '--eval-every', '10', '--tasks', 'describe,answer']);
   assert.equal(a.status, 0, a.stderr);
   assert.match(a.stdout, /done: step 20; saved .*step-00000020/);
   assert.match(a.stderr, /step 20\/20 \[#+\] 100% \| loss [\d.]+ \((describe|answer) [\d.]+ (describe|answer) [\d.]+\) \| [\d,]+ tok\/s \| lr [\d.e+-]+ \| ETA 0s/);
@@ -51,7 +51,7 @@ test('train 20 steps straight = 10 (--stop-at), resume, 10 more (fp32, fixed see
   assert.equal(metrics.filter((m) => m.kind === 'train').length, 20);
   assert.deepEqual(metrics.filter((m) => m.kind === 'eval').map((m) => m.step), [10, 20]);
 
-  const first = await m6(['train', ...common, '--augment', '--steps', '20', '--stop-at', '10', '--out', split]);
+  const first = await m6(['train', ...common, '--augment', '--loss-mean', 'rows', '--steps', '20', '--stop-at', '10', '--out', split]);
   assert.equal(first.status, 0, first.stderr);
   const refuse = await m6(['train', ...common, '--steps', '20', '--out', split]);
   assert.equal(refuse.status, 2);
@@ -64,6 +64,7 @@ test('train 20 steps straight = 10 (--stop-at), resume, 10 more (fp32, fixed see
   assert.equal(trainer.step, 20);
   assert.equal(trainer.dataPosition, 20);
   assert.equal(trainer.optimizer.step, 20);
+  assert.equal(trainer.lossMean, 'rows');
   const diff = maxWeightDifference(join(straight, 'checkpoints', 'step-00000020', 'model.safetensors'), join(split, 'checkpoints', 'step-00000020', 'model.safetensors'));
   assert.ok(diff <= 1e-5, `weights differ by ${diff}`);
 
