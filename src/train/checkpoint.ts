@@ -34,7 +34,7 @@ export interface TrainerState {
   batchSize: number;
   /** Random crops and flips of training images (part of the data stream, so kept on resume). */
   augment: boolean;
-  /** How the generative loss averages (objectives.ts); absent in checkpoints from before the choice: 'tokens'. */
+  /** How the generative loss averages (objectives.ts); absent in checkpoints from before the choice: DEFAULT_LOSS_MEAN. */
   lossMean?: LossMean;
   schedule: { lr: number; warmup: number; totalSteps: number | null; minLrRatio: number };
   /** Steps skipped because the loss or gradients were NaN/Inf, over the whole run. */

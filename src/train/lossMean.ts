@@ -11,3 +11,5 @@
  */
 export type LossMean = 'tokens' | 'rows';
 export const LOSS_MEANS: readonly LossMean[] = ['tokens', 'rows'];
+/** What `m6 train` uses unless told, and what a checkpoint from before the choice trained with. */
+export const DEFAULT_LOSS_MEAN: LossMean = 'tokens';

@@ -7,7 +7,7 @@ import * as torch from '../torch/index.js';
 import type { Tensor } from '../torch/index.js';
 import { contrastiveLoss, type M6Model } from '../model/index.js';
 import { IGNORE_INDEX, type TrainingTensors } from './batchTensors.js';
-import type { LossMean } from './lossMean.js';
+import { DEFAULT_LOSS_MEAN, type LossMean } from './lossMean.js';
 
 /** Tasks trained by contrast rather than generation. */
 export const CONTRASTIVE_TASKS: ReadonlySet<string> = new Set(['embed']);
@@ -62,7 +62,7 @@ function embedLoss(model: M6Model, t: TrainingTensors): { loss: Tensor; rows: Te
 export interface BatchLossOptions {
   /** Each contrastive task's weight against the generative loss (default 1). */
   lossWeights?: Readonly<Record<string, number>>;
-  /** Default 'tokens'. */
+  /** Default DEFAULT_LOSS_MEAN. */
   mean?: LossMean;
 }
 
@@ -89,7 +89,7 @@ export function batchLoss(model: M6Model, t: TrainingTensors, tasks: readonly st
     const counts = lm.labels.ne(IGNORE_INDEX).sum(1).float();
     const rowSums = tokenLoss.sum(1);
     // A row without a label token has no loss: NaN in the per-row figures, left out of the means.
-    const lmLoss = (o.mean ?? 'tokens') === 'rows'
+    const lmLoss = (o.mean ?? DEFAULT_LOSS_MEAN) === 'rows'
       ? rowSums.div(counts.clamp(1)).sum().div(counts.gt(0).sum().float().clamp(1))
       : rowSums.sum().div(counts.sum().clamp(1));
     const cfg = model.cfg;

@@ -11,6 +11,7 @@ import { buildTaskData, taskTexts, type TaskData, type TaskRequest } from '../ta
 import { readCheckpointMeta, readCheckpointTensors } from './checkpoint.js';
 import { ProgressLine } from './progress.js';
 import { train, type TrainOptions, type TrainResult } from './trainer.js';
+import { DEFAULT_LOSS_MEAN } from './lossMean.js';
 import { designVqStage, type VqStageOptions } from './vqStage.js';
 
 export interface RunTrainingOptions {
@@ -65,7 +66,7 @@ export async function runTraining(o: RunTrainingOptions): Promise<RunTrainingRes
     config = validateConfig(meta.config);
     const t = meta.trainer;
     // The data order and the schedule are part of the state: a resumed run keeps the checkpoint's.
-    loop = { ...loop, seed: t.seed, batchSize: t.batchSize, gradAccum: t.gradAccum, augment: t.augment ?? false, lossMean: t.lossMean ?? 'tokens', lr: t.schedule.lr, warmup: t.schedule.warmup, minLrRatio: t.schedule.minLrRatio };
+    loop = { ...loop, seed: t.seed, batchSize: t.batchSize, gradAccum: t.gradAccum, augment: t.augment ?? false, lossMean: t.lossMean ?? DEFAULT_LOSS_MEAN, lr: t.schedule.lr, warmup: t.schedule.warmup, minLrRatio: t.schedule.minLrRatio };
     const now = data.train.map((s) => ({ name: s.name, weight: s.weight ?? 1, examples: s.examples.length }));
     if (JSON.stringify(now) !== JSON.stringify(t.tasks)) {
       o.log(`warning: the tasks/data differ from the checkpoint's (${JSON.stringify(t.tasks)} then, ${JSON.stringify(now)} now): training goes on, but not as an exact continuation`);

@@ -16,7 +16,7 @@ import type { M6Model } from '../model/index.js';
 import { AdamW, clipGradNorm, type OptimizerState } from '../optim/index.js';
 import { batchToTensors } from './batchTensors.js';
 import { batchLoss, CONTRASTIVE_TASKS } from './objectives.js';
-import type { LossMean } from './lossMean.js';
+import { DEFAULT_LOSS_MEAN, type LossMean } from './lossMean.js';
 import { saveCheckpoint, type TrainerState } from './checkpoint.js';
 import { MetricsLog, readMetrics, type StepTiming } from './metrics.js';
 import { writePlots } from './plots.js';
@@ -52,7 +52,7 @@ export interface TrainOptions {
   /** Consecutive NaN/Inf steps that stop the run. */
   maxNonFinite: number;
   augment: boolean;
-  /** How the generative loss averages over target tokens (objectives.ts). Default 'tokens'. */
+  /** How the generative loss averages over target tokens (objectives.ts). Default DEFAULT_LOSS_MEAN. */
   lossMean?: LossMean;
   workers?: number;
   resume?: { trainer: TrainerState; optimizer: OptimizerState };
@@ -198,6 +198,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   });
   const patches = (cfg.imageSize / cfg.patchSize) ** 2;
   // A contrastive task draws no slots: its weight scales its loss against the generative tasks' loss.
+  const lossMean = o.lossMean ?? DEFAULT_LOSS_MEAN;
   const lossWeights: Record<string, number> = Object.fromEntries(o.tasks.filter((t) => CONTRASTIVE_TASKS.has(t.name)).map((t) => [t.name, t.weight ?? 1]));
   const batches = endless(loader, step * o.gradAccum);
   const started = Date.now();
@@ -210,7 +211,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   let lastCheckpoint: string | undefined, lastSavedStep = -1, stepsThisRun = 0, tokensThisRun = 0;
 
   const trainerState = (): TrainerState => ({
-    version: 1, step, dataPosition: step * o.gradAccum, seed: o.seed, gradAccum: o.gradAccum, batchSize: o.batchSize, augment: o.augment, lossMean: o.lossMean ?? 'tokens',
+    version: 1, step, dataPosition: step * o.gradAccum, seed: o.seed, gradAccum: o.gradAccum, batchSize: o.batchSize, augment: o.augment, lossMean,
     schedule: { lr: o.lr, warmup: o.warmup, totalSteps, minLrRatio: o.minLrRatio },
     nonFiniteSteps, tokensSeen, elapsedSeconds: priorSeconds + (Date.now() - started) / 1000,
     optimizer: optimizer.stateDict().meta,
@@ -280,7 +281,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
         const r = torch.scope(() => {
           const forwardStart = performance.now();
           const t = batchToTensors(batch);
-          const run = () => batchLoss(model, t, batch.tasks, { lossWeights, mean: o.lossMean ?? 'tokens' });
+          const run = () => batchLoss(model, t, batch.tasks, { lossWeights, mean: lossMean });
           const out = o.bf16 ? torch.autocast(run) : run();
           if (out.loss === undefined) return { value: 0, rows: out.rows, skipped: true };
           let loss = out.loss;

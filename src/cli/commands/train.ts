@@ -10,7 +10,7 @@ import { parseTaskList } from '../../tasks/taskData.js';
 import { latestCheckpoint } from '../../train/checkpointFiles.js';
 import { ProgressLine } from '../../train/progress.js';
 import { DEFAULT_VQ_STEPS } from '../../train/vqFiles.js';
-import { LOSS_MEANS, type LossMean } from '../../train/lossMean.js';
+import { DEFAULT_LOSS_MEAN, LOSS_MEANS, type LossMean } from '../../train/lossMean.js';
 import type { RunTrainingOptions, RunTrainingResult } from '../../train/runTraining.js';
 import { addDatasetOptions, datasetSpecFromFlags, type DatasetFlags } from '../datasetOptions.js';
 import { UsageError } from '../errors.js';
@@ -115,7 +115,7 @@ export function addTrainOptions(cmd: Command): Command {
     .option('--keep <n>', 'checkpoints kept (the newest)', '3')
     .option('--max-nonfinite <n>', 'consecutive NaN/Inf steps that stop the run', '20')
     .option('--augment', 'random resized crops and horizontal flips of training images')
-    .addOption(new Option('--loss-mean <how>', "how the generative loss averages: 'tokens' (every target token weighs the same) or 'rows' (every example weighs the same, so each task's share of the loss is its mixture weight)").choices(LOSS_MEANS).default('tokens'))
+    .addOption(new Option('--loss-mean <how>', "how the generative loss averages: 'tokens' (every target token weighs the same) or 'rows' (every example weighs the same, so each task's share of the loss is its mixture weight)").choices(LOSS_MEANS).default(DEFAULT_LOSS_MEAN))
     .option('--workers <n>', 'image decoding threads (0: main thread)')
     .option('--tokenizer <file>', 'reuse this tokenizer.json instead of training one on the data')
     .option('--vocab <n>', 'text vocabulary of the tokenizer trained on the data', '2000')
