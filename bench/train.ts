@@ -1,4 +1,4 @@
-// `npm run bench -- train [--json] [--quick] [--fp32|--bf16] [--batch=N]`: training throughput of
+// `npm run bench -- train [--json] [--quick] [--fp32|--bf16] [--batch=N] [--workers=N]`: training throughput of
 // m6-small on the synthetic catalog through the real path — DataLoader with image workers and
 // augmentation, describe + answer task mixture, `train()` with clipping, per-task losses and
 // metrics.jsonl — against references measured in the same command:
@@ -48,6 +48,8 @@ const TEXT_VOCAB = 2000;
 interface Plan {
   bf16: boolean; batch: number; products: number; warmup: number; steps: number;
   bareWarmup: number; gemmN: number; gemmIters: number;
+  /** Image workers of the real loader (--workers=N; default: the loader's own default). */
+  workers: number | undefined;
 }
 
 function plan(quick: boolean, argv: readonly string[]): Plan {
@@ -57,9 +59,12 @@ function plan(quick: boolean, argv: readonly string[]): Plan {
   if (argv.includes('--fp32') && argv.includes('--bf16')) throw new RangeError('give --fp32 or --bf16, not both');
   // bf16 autocast where the CPU has bf16 matmul, else fp32 (as `m6 demo` chooses); the flags override.
   const bf16 = argv.includes('--bf16') || (!argv.includes('--fp32') && torch.engineInfo().bf16Accelerated);
+  const workersFlag = argv.find((a) => a.startsWith('--workers='));
+  const workers = workersFlag !== undefined ? Number(workersFlag.slice('--workers='.length)) : undefined;
+  if (workers !== undefined && (!Number.isInteger(workers) || workers < 0)) throw new RangeError(`--workers=N needs a non-negative integer, got '${workersFlag}'`);
   return quick
-    ? { bf16, batch, products: 48, warmup: 1, steps: 2, bareWarmup: 1, gemmN: 1024, gemmIters: 3 }
-    : { bf16, batch, products: 512, warmup: 3, steps: 12, bareWarmup: 2, gemmN: 2048, gemmIters: 5 };
+    ? { bf16, batch, products: 48, warmup: 1, steps: 2, bareWarmup: 1, gemmN: 1024, gemmIters: 3, workers }
+    : { bf16, batch, products: 512, warmup: 3, steps: 24, bareWarmup: 2, gemmN: 2048, gemmIters: 5, workers };
 }
 
 /** The synthetic catalog at m6-small's image size, kept between runs (rendering it is not what is measured). */
@@ -111,7 +116,7 @@ async function realTraining(cfg: M6Config, tokenizer: Tokenizer, data: TaskData,
     await train({
       runDir, model, tokenizer, tasks: data.train, evalTasks: [],
       steps: total, minutes: null, batchSize: p.batch, gradAccum: 1, lr: 3e-4, warmup: 2, minLrRatio: 0.1, weightDecay: 0.01, clipNorm: 1,
-      bf16: p.bf16, seed: 0, evalEvery: 0, evalBatches: 1, saveEvery: 0, keepCheckpoints: 1, maxNonFinite: total, augment: true,
+      bf16: p.bf16, seed: 0, evalEvery: 0, evalBatches: 1, saveEvery: 0, keepCheckpoints: 1, maxNonFinite: total, augment: true, ...(p.workers !== undefined ? { workers: p.workers } : {}),
     });
     const records = readMetrics(join(runDir, 'metrics.jsonl')).filter((m): m is TrainMetric => m.kind === 'train');
     if (records.length !== total || shapes.length !== total || records.some((r) => r.timing === undefined)) {
@@ -239,7 +244,7 @@ export async function run(opts: { json: boolean; quick?: boolean }): Promise<Rec
     // Where the time goes: seconds per step by phase, the real loop's next to the bare step's.
     { key: 'stepSeconds', value: ph.total, unit: 's', note: 'real loop, wall time per step' },
     { key: 'bareStepSeconds', value: bp.total, unit: 's' },
-    { key: 'dataSeconds', value: ph.data, unit: 's', note: `${pct(ph.data)}: waiting for the loader (${defaultWorkerCount()} image workers); bare: none` },
+    { key: 'dataSeconds', value: ph.data, unit: 's', note: `${pct(ph.data)}: waiting for the loader (${p.workers ?? defaultWorkerCount()} image workers); bare: none` },
     { key: 'forwardSeconds', value: ph.forward, unit: 's', note: `${pct(ph.forward)}: batch to tensors, forward, loss` },
     { key: 'bareForwardSeconds', value: bp.forward, unit: 's' },
     { key: 'backwardSeconds', value: ph.backward, unit: 's', note: pct(ph.backward) },
@@ -250,7 +255,7 @@ export async function run(opts: { json: boolean; quick?: boolean }): Promise<Rec
     { key: 'bareBookkeepingSeconds', value: bp.bookkeeping, unit: 's', note: 'freeing' },
   ];
   printFigures(`train: ${PRESET} through the real loop vs the bare transformer step, same run (${p.bf16 ? 'bf16 autocast' : 'fp32'})`, figures, opts.json, {
-    threads: torch.getNumThreads(), dtype: p.bf16 ? 'bf16' : 'fp32', batch: p.batch, products: p.products, imageWorkers: defaultWorkerCount(),
+    threads: torch.getNumThreads(), dtype: p.bf16 ? 'bf16' : 'fp32', batch: p.batch, products: p.products, imageWorkers: p.workers ?? defaultWorkerCount(),
     positionsPerRow: Math.round(real.positionsPerRow * 10) / 10, targetsPerRow: Math.round(real.targetsPerRow * 10) / 10,
     vocab: cfg.vocabSize, loadAverage1m: [loadBefore, loadAfter].map((x) => Math.round(x * 100) / 100), goal: 'ratio ≥ 0.85',
   });

@@ -74,23 +74,10 @@ export function batchToTensors(batch: Batch, device: torch.Device = 'cpu'): Trai
     labels: ids(labels, device),
     labelCounts: counts,
   };
-  if (batch.images !== null) out.images = channelsLast(torch.tensor(batch.images.data, { shape: batch.images.shape, device }));
+  if (batch.images !== null) out.images = torch.tensor(batch.images.data, { shape: batch.images.shape, device });
   // A row without an image (a design prompt beside describe rows) must not attend to the blank
   // pixels standing in for it: with the mask it reads its text exactly as if the batch had no images.
   if (batch.images !== null && batch.imageMask.data.includes(0)) out.imageMask = flags(batch.imageMask, device);
   if (batch.targetIsImage !== undefined && batch.targetIsImage.data.includes(1)) out.targetIsImage = flags(batch.targetIsImage, device);
   return out;
 }
-
-/**
- * The same (B, C, H, W) values stored channels-last (NHWC strides). Why: Debian's libtorch 1.13
- * computes gelu's float32 backward wrongly (uninitialised memory: Inf/NaN or random values) when
- * the incoming gradient is channels-last but gelu's input is not. The image stem's last gelu gets
- * exactly such a gradient (from the patch projection, through a transpose), so with NCHW images
- * the conv stages' gradients were garbage. With channels-last images the convolutions produce
- * channels-last activations, both layouts agree, and the gradients match a float64 reference.
- */
-export function channelsLast(images: Tensor): Tensor {
-  return torch.scope(() => images.permute(0, 2, 3, 1).contiguous().permute(0, 3, 1, 2));
-}
-

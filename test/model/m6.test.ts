@@ -79,6 +79,25 @@ test('a gradient reaches every parameter (dense and MoE)', () => {
   }
 });
 
+test('the image stem\'s conv gradients on plain NCHW images match a float64 reference', () => {
+  // Guards libtorch 1.13's GELU backward bug: the stem's last gelu receives its gradient through the
+  // patch projection's transpose, and once made the conv stages' gradients garbage (Inf/NaN or noise).
+  const stageGrads = (dtype: torch.DType) => torch.scope(() => {
+    torch.manualSeed(4);
+    const m = new M6Model(tiny()).to({ dtype });
+    torch.manualSeed(5);
+    const images = torch.randn([3, 3, 32, 32]).to(dtype);
+    m.stem.forward(images).square().mean().backward();
+    return m.stem.stages.items.map((c) => Array.from(c.weight.grad!.to('float64').toTypedArray(), Number));
+  });
+  const ref = stageGrads('float64'), got = stageGrads('float32');
+  ref.forEach((r, i) => {
+    const scale = Math.max(...r.map(Math.abs));
+    assert.ok(scale > 0, `stage ${i}: zero reference gradient`);
+    assertClose(got[i]!.map((v) => v / scale), r.map((v) => v / scale), 1e-5, `stage ${i}`);
+  });
+});
+
 test('Pseudo-to-Real: after delink() the real model computes exactly what the shared one does', () => {
   torch.manualSeed(3);
   const pseudo = new M6Model(tiny({ layers: 4, shareLayers: true })).eval();
