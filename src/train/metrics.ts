@@ -13,6 +13,17 @@ export interface TrainMetric {
   elapsedSeconds: number;
   /** Where this step's wall time went (absent in files written before it was recorded). */
   timing?: StepTiming;
+  /** MoE models: each MoE layer's routing, averaged over the step's micro-batches. */
+  moe?: MoeRouting[];
+}
+
+/** How one MoE layer routed a batch: what capacity dropped, and how lopsided the load was. */
+export interface MoeRouting {
+  layer: number;
+  /** Fraction of assignments dropped by capacity (they passed through the residual). */
+  dropped: number;
+  /** The busiest expert's share of assignments × the number of experts: 1 = perfectly even. */
+  maxLoad: number;
 }
 
 /**

@@ -8,6 +8,7 @@ import type { Tensor } from '../torch/index.js';
 import { contrastiveLoss, type M6Model } from '../model/index.js';
 import { IGNORE_INDEX, type TrainingTensors } from './batchTensors.js';
 import { DEFAULT_LOSS_MEAN, type LossMean } from './lossMean.js';
+import type { MoeRouting } from './metrics.js';
 
 /** Tasks trained by contrast rather than generation. */
 export const CONTRASTIVE_TASKS: ReadonlySet<string> = new Set(['embed']);
@@ -18,7 +19,10 @@ export interface BatchLoss {
   loss: Tensor | undefined;
   /** Each row's own loss (token-mean cross-entropy, or its contrastive loss), as numbers: per-task progress. */
   rows: number[];
+  /** Routing of each MoE layer in the generative pass (empty for a dense model or a batch without generative rows). */
+  moe: MoeRouting[];
 }
+
 
 function selectRows(t: TrainingTensors, rows: readonly number[]): TrainingTensors {
   const idx = torch.tensor(Int32Array.from(rows), { dtype: 'int64' });
@@ -77,6 +81,7 @@ export function batchLoss(model: M6Model, t: TrainingTensors, tasks: readonly st
   tasks.forEach((task, i) => (CONTRASTIVE_TASKS.has(task) ? embedRows : lmRows).push(i));
   const perRow = new Array<number>(B).fill(NaN);
   let loss: Tensor | undefined;
+  let moe: MoeRouting[] = [];
   if (lmRows.length > 0) {
     const lm = lmRows.length === B ? t : selectRows(t, lmRows);
     const out = model.forward({
@@ -95,6 +100,11 @@ export function batchLoss(model: M6Model, t: TrainingTensors, tasks: readonly st
     const cfg = model.cfg;
     loss = lmLoss.add(out.auxLoss.mul(cfg.auxLossWeight)).add(out.zLoss.mul(cfg.zLossWeight));
     (rowSums.div(counts).detach().toArray() as number[]).forEach((l, k) => (perRow[lmRows[k]!] = l));
+    if (out.moe.length > 0) {
+      // One read for all layers: [dropped, max load] per layer.
+      const stats = torch.stack(out.moe.flatMap((m) => [m.dropped.float(), m.load.max().mul(m.load.shape[0]!).float()])).toArray() as number[];
+      moe = out.moe.map((m, i) => ({ layer: m.layer, dropped: stats[2 * i]!, maxLoad: stats[2 * i + 1]! }));
+    }
   }
   if (embedRows.length >= 2) {
     const e = embedLoss(model, embedRows.length === B ? t : selectRows(t, embedRows));
@@ -102,5 +112,5 @@ export function batchLoss(model: M6Model, t: TrainingTensors, tasks: readonly st
     loss = loss === undefined ? weighted : loss.add(weighted);
     (e.rows.detach().toArray() as number[]).forEach((l, k) => (perRow[embedRows[k]!] = l));
   }
-  return { loss, rows: perRow };
+  return { loss, rows: perRow, moe };
 }

@@ -14,6 +14,8 @@ export interface ProgressSnapshot {
   /** Seconds left, when known. */
   etaSeconds: number | null;
   nonFiniteSteps: number;
+  /** MoE models: fraction of routing assignments capacity dropped, averaged over the MoE layers (smoothed). */
+  moeDropped?: number;
 }
 
 export function formatDuration(seconds: number): string {
@@ -41,6 +43,7 @@ export function formatProgress(p: ProgressSnapshot, drawBar: (fraction: number) 
     `lr ${p.lr.toExponential(1)}`,
     `ETA ${p.etaSeconds === null ? '?' : formatDuration(p.etaSeconds)}`,
   ];
+  if (p.moeDropped !== undefined) parts.push(`MoE dropped ${(100 * p.moeDropped).toFixed(1)}%`);
   if (p.nonFiniteSteps > 0) parts.push(`${p.nonFiniteSteps} NaN/Inf skipped`);
   return parts.join(' | ');
 }

@@ -207,6 +207,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   const recentLosses: number[] = [];
   const smoothed: Record<string, number> = {};
   let smoothedLoss = NaN, firstLoss = NaN, lastLr = 0, consecutiveNonFinite = 0, badRowsSeen = 0;
+  let smoothedMoeDropped: number | undefined;
   const reportedBad = new Set<string>();
   let lastCheckpoint: string | undefined, lastSavedStep = -1, stepsThisRun = 0, tokensThisRun = 0;
 
@@ -260,6 +261,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       const lr = o.lr * (timeBounded ? timeLrFactor(step, o.warmup, (Date.now() - started) / budgetMs, o.minLrRatio) : lrFactor(step, o.warmup, totalSteps, o.minLrRatio));
       let finite = true, stepLossSum = 0, stepTokens = 0;
       const taskSums: Record<string, { sum: number; n: number }> = {};
+      const moeSums = new Map<number, { dropped: number; maxLoad: number; n: number }>();
       for (let micro = 0; micro < o.gradAccum; micro++) {
         const waitStart = performance.now();
         const next = await batches.next();
@@ -283,16 +285,16 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
           const t = batchToTensors(batch);
           const run = () => batchLoss(model, t, batch.tasks, { lossWeights, mean: lossMean });
           const out = o.bf16 ? torch.autocast(run) : run();
-          if (out.loss === undefined) return { value: 0, rows: out.rows, skipped: true };
+          if (out.loss === undefined) return { value: 0, rows: out.rows, moe: out.moe, skipped: true };
           let loss = out.loss;
           if (o.injectNonFinite?.has(step)) loss = loss.mul(NaN);
           const value = loss.item();
           timing.forward += since(forwardStart);
-          if (!Number.isFinite(value)) return { value, rows: [] as number[], skipped: false };
+          if (!Number.isFinite(value)) return { value, rows: [] as number[], moe: [], skipped: false };
           const backwardStart = performance.now();
           loss.div(o.gradAccum).backward();
           timing.backward += since(backwardStart);
-          return { value, rows: out.rows, skipped: false };
+          return { value, rows: out.rows, moe: out.moe, skipped: false };
         });
         if (!Number.isFinite(r.value)) { finite = false; break; }
         stepLossSum += r.value / o.gradAccum;
@@ -301,6 +303,10 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
           const s = (taskSums[batch.tasks[i]!] ??= { sum: 0, n: 0 });
           s.sum += l; s.n++;
         });
+        for (const m of r.moe) {
+          const s = moeSums.get(m.layer) ?? { dropped: 0, maxLoad: 0, n: 0 };
+          moeSums.set(m.layer, { dropped: s.dropped + m.dropped, maxLoad: s.maxLoad + m.maxLoad, n: s.n + 1 });
+        }
       }
       let gradNorm = NaN;
       const optimizerStart = performance.now();
@@ -353,7 +359,15 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
         const elapsed = (Date.now() - started) / 1000;
         timing.total = since(stepStart);
         timing.positions = stepTokens;
-        metrics.write({ kind: 'train', step, loss: stepLossSum, taskLoss, lr, gradNorm, tokensPerSecond: tokensThisRun / Math.max(elapsed, 1e-9), elapsedSeconds: priorSeconds + elapsed, timing });
+        const moe = [...moeSums].map(([layer, m]) => ({ layer, dropped: m.dropped / m.n, maxLoad: m.maxLoad / m.n }));
+        if (moe.length > 0) {
+          const dropped = moe.reduce((n, m) => n + m.dropped, 0) / moe.length;
+          smoothedMoeDropped = smoothedMoeDropped === undefined ? dropped : 0.9 * smoothedMoeDropped + 0.1 * dropped;
+        }
+        metrics.write({
+          kind: 'train', step, loss: stepLossSum, taskLoss, lr, gradNorm, tokensPerSecond: tokensThisRun / Math.max(elapsed, 1e-9), elapsedSeconds: priorSeconds + elapsed, timing,
+          ...(moe.length > 0 ? { moe } : {}),
+        });
       }
       const elapsed = (Date.now() - started) / 1000;
       const perStep = stepTimes.length ? stepTimes.reduce((a, b) => a + b, 0) / stepTimes.length : stepSeconds;
@@ -363,6 +377,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       progress.update({
         step, totalSteps: Number.isFinite(endStep) ? endStep : totalSteps, loss: smoothedLoss, taskLoss: { ...smoothed }, lr: lastLr,
         tokensPerSecond: tokensThisRun / Math.max(elapsed, 1e-9), etaSeconds: eta, nonFiniteSteps,
+        ...(smoothedMoeDropped !== undefined ? { moeDropped: smoothedMoeDropped } : {}),
       }, step === 1 || step === endStep);
       if (o.evalEvery > 0 && step % o.evalEvery === 0) await runEval();
       if (o.saveEvery > 0 && step % o.saveEvery === 0) save();

@@ -99,3 +99,22 @@ test('the contrastive objective learns to pair 8 images with their 8 texts (reca
     assert.equal(recall(), 1);
   });
 });
+
+test('MoE routing per layer: what capacity dropped and the busiest expert\'s load, as the model reported them; none for a dense model', () => {
+  torch.scope(() => {
+    torch.manualSeed(8);
+    const E = 4;
+    const m = new M6Model({ ...tiny(), layers: 2, experts: E, moeEvery: 1, capacityFactor: 1 });  // training mode: capacity applies
+    const t = tensors(4, 9);
+    const tasks = ['describe', 'answer', 'describe', 'design'];
+    const r = batchLoss(m, t, tasks);
+    const direct = m.forward({ images: t.images, source: t.source, sourceMask: t.sourceMask, target: t.target, targetMask: t.targetMask }).moe;
+    assert.deepEqual(r.moe.map((x) => x.layer), [0, 1]);
+    r.moe.forEach((x, i) => {
+      assert.ok(Math.abs(x.dropped - direct[i]!.dropped.item()) < 1e-6, `layer ${x.layer}: dropped ${x.dropped}`);
+      assert.ok(Math.abs(x.maxLoad - E * direct[i]!.load.max().item()) < 1e-5, `layer ${x.layer}: max load ${x.maxLoad}`);
+      assert.ok(x.dropped >= 0 && x.dropped < 1 && x.maxLoad >= 1 && x.maxLoad <= E, JSON.stringify(x));
+    });
+    assert.deepEqual(batchLoss(new M6Model(tiny()), t, tasks).moe, []);
+  });
+});

@@ -44,6 +44,7 @@ function screen(raw: string): string[] {
 test('the line: step of total with bar and percentage, loss per task, tok/s, lr, ETA; unknown totals', () => {
   assert.equal(formatProgress(snapshot(3)), 'step 3/10 [######--------------] 30% | loss 2.500 (describe 2.250 answer 3.000) | 12,346 tok/s | lr 3.0e-4 | ETA 1m35s');
   assert.equal(formatProgress(snapshot(3), (f) => `<${f}>`).split(' | ')[0], 'step 3/10 <0.3> 30%');
+  assert.match(formatProgress({ ...snapshot(3), moeDropped: 0.1234 }), / \| MoE dropped 12\.3%$/);
   const open = formatProgress(snapshot(7, { totalSteps: null, etaSeconds: null, nonFiniteSteps: 2 }));
   assert.match(open, /^step 7 \| loss/);
   assert.match(open, /ETA \? \| 2 NaN\/Inf skipped$/);

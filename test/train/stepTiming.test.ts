@@ -3,6 +3,7 @@
 // model's forward actually ran over. No assertion on how long anything takes.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeSyntheticCatalog } from '../../src/data/synth/catalog.js';
 import { Tokenizer } from '../../src/data/tokenizer.js';
@@ -52,4 +53,36 @@ test('train() records each step\'s phases and the positions its forward ran over
     assert.ok(timing.forward > 0 && timing.backward > 0 && timing.optimizer > 0, JSON.stringify(timing));
     assert.ok(phases.reduce((a, b) => a + b, 0) <= timing.total, `phases fit in the step: ${JSON.stringify(timing)}`);
   });
+});
+
+test('an MoE model\'s train records carry each MoE layer\'s routing, averaged over the micro-batches; a dense model\'s none', async (t) => {
+  const dir = tempDir(t, 'm6-moe-metrics-');
+  const examples: Example[] = Array.from({ length: 6 }, (_, i) => ({ id: `t${i}`, source: `colour of item ${i}?`, target: i % 2 ? 'red' : 'deep blue' }));
+  const tokenizer = Tokenizer.train(examples.map((e) => `${e.source} ${e.target}`), { vocabSize: 300, imageCodes: 16 });
+  const base = preset('m6-nano', {
+    layers: 2, dim: 16, heads: 2, ffnDim: 32, imageSize: 16, patchSize: 8, stemChannels: 4, maxTextLen: 32,
+    vocabSize: tokenizer.vocabSize, imageCodeStart: tokenizer.imageCodeStart, imageCodes: tokenizer.imageCodes,
+  });
+  for (const [name, cfg] of [['moe', { ...base, experts: 4, moeEvery: 2, capacityFactor: 1 }], ['dense', base]] as const) {
+    const runDir = join(dir, name);
+    mkdirSync(runDir);
+    const model = new M6Model(cfg);
+    try {
+      await train({
+        runDir, model, tokenizer, tasks: [{ name: 'answer', examples }], evalTasks: [],
+        steps: 3, minutes: null, batchSize: 3, gradAccum: 2, lr: 1e-3, warmup: 1, minLrRatio: 0.1, weightDecay: 0, clipNorm: 1,
+        bf16: false, seed: 1, evalEvery: 0, evalBatches: 1, saveEvery: 0, keepCheckpoints: 1, maxNonFinite: 3, augment: false, workers: 0,
+      });
+    } finally {
+      model.dispose();
+    }
+    const records = readMetrics(join(runDir, 'metrics.jsonl')).filter((m): m is TrainMetric => m.kind === 'train');
+    assert.equal(records.length, 3);
+    for (const r of records) {
+      if (name === 'dense') { assert.equal(r.moe, undefined); continue; }
+      assert.deepEqual(r.moe?.map((m) => m.layer), [1], `step ${r.step}: the one MoE layer (every 2nd)`);
+      const m = r.moe![0]!;
+      assert.ok(m.dropped >= 0 && m.dropped < 1 && m.maxLoad >= 1 && m.maxLoad <= 4, JSON.stringify(m));
+    }
+  }
 });
