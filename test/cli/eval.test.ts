@@ -94,6 +94,9 @@ test('m6 eval: a bad --run, a bad spec, bad flags and nothing to evaluate are on
   const badLimit = await m6(['eval', '--run', runDir, ...data, '--limit', '0']);
   assert.equal(badLimit.status, 2);
   assert.deepEqual(lines(badLimit.stderr), ['m6: --limit must be ≥ 1, got \'0\'']);
+  const badTopP = await m6(['eval', '--run', runDir, ...data, '--tasks', 'design', '--top-p', '1.5']);
+  assert.equal(badTopP.status, 2);
+  assert.deepEqual(lines(badTopP.stderr), ['m6: --top-p must be in (0, 1], got \'1.5\'']);
 
   // No split: no held-out rows, nothing evaluated: exit 1 with the reasons.
   const nothing = await m6(['eval', '--run', runDir, '--data', join(dir, 'catalog', 'dataset.json'), '--tasks', 'describe,answer']);

@@ -7,16 +7,14 @@ import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { UsageError } from '../errors.js';
 import { openRun } from '../openRun.js';
+import { addSamplingOptions, samplingFromFlags, type SamplingFlags } from '../samplingOptions.js';
 import { numberFlag } from './train.js';
 
-interface DesignFlags {
+interface DesignFlags extends SamplingFlags {
   run: string;
   n: string;
   out: string;
   seed: string;
-  temperature?: string;
-  topK?: string;
-  topP?: string;
   json?: boolean;
 }
 
@@ -28,26 +26,18 @@ export function promptSlug(prompt: string): string {
 }
 
 export function registerDesign(program: Command): void {
-  program
+  addSamplingOptions(program
     .command('design <prompts...>')
     .description('design product images from text prompts with a run trained on design: n PNG files per prompt')
     .requiredOption('--run <dir>', 'run folder of m6 train (its newest checkpoint and vq.safetensors) or one checkpoint folder')
     .requiredOption('--out <dir>', 'folder for the PNG files (created if missing)')
     .option('--n <count>', 'images per prompt', '4')
-    .option('--seed <n>', 'sampling seed: the same seed and prompt give the same images', '0')
-    .option('--temperature <t>', 'sampling temperature (default 1)')
-    .option('--top-k <k>', 'sample among the k likeliest codes (default 100; 0: all)')
-    .option('--top-p <p>', 'nucleus sampling: the likeliest codes holding probability p (default 0.95)')
+    .option('--seed <n>', 'sampling seed: the same seed and prompt give the same images', '0'))
     .option('--json', 'print a JSON array of {input, files | error}')
     .action(async (prompts: string[], flags: DesignFlags) => {
       const n = numberFlag('--n', flags.n, { integer: true, min: 1 });
       const seed = numberFlag('--seed', flags.seed, { integer: true, min: 0 });
-      const sampling = {
-        ...(flags.temperature !== undefined ? { temperature: numberFlag('--temperature', flags.temperature, { positive: true }) } : {}),
-        ...(flags.topK !== undefined ? { topK: numberFlag('--top-k', flags.topK, { integer: true, min: 0 }) } : {}),
-        ...(flags.topP !== undefined ? { topP: numberFlag('--top-p', flags.topP, { positive: true }) } : {}),
-      };
-      if (sampling.topP !== undefined && sampling.topP > 1) throw new UsageError(`--top-p must be in (0, 1], got '${flags.topP}'`);
+      const sampling = samplingFromFlags(flags);
       const out = resolve(flags.out);
       const run = await openRun(flags.run);
       try {

@@ -1,30 +1,36 @@
-// `m6 eval --run R <data spec> [--tasks …] [--limit N] [--json] [--out FILE]`: evaluate a trained
+// `m6 eval --run R <data spec> [--tasks …] [--limit N] [--temperature T --top-k K --top-p P] [--json] [--out FILE]`: evaluate a trained
 // run on the held-out rows of a dataset, task by task, and print a table (or JSON). A task with no
 // evaluator yet, or no held-out data, is listed as skipped with the reason; the command fails only
 // when nothing at all could be evaluated.
 import { writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import type { DatasetSpec } from '../../data/datasetSpec.js';
+import type { DesignEvalOptions } from '../../tasks/designEval.js';
 import type { EvalReport, EvaluatorLoader } from '../../tasks/evaluation.js';
 import { TASKS, type TaskName } from '../../tasks/instructions.js';
 import { parseTaskList } from '../../tasks/taskData.js';
 import { addDatasetOptions, datasetSpecFromFlags, type DatasetFlags } from '../datasetOptions.js';
 import { UsageError } from '../errors.js';
+import { addSamplingOptions, samplingFromFlags, type SamplingFlags } from '../samplingOptions.js';
 import { asUsageError, numberFlag } from './train.js';
 
 // ── Task evaluators: where `m6 eval` looks up how to judge each task. ────────────────────────────
 // One entry per task, loaded on demand (libtorch loads only when an evaluation runs). A task with no
-// entry is reported as skipped, not as an error. embed (evaluateEmbed in src/tasks/embedEval.ts) and
-// design (evaluateDesign in src/tasks/designEval.ts) plug in here, as TaskEvaluators
-// (src/tasks/evaluation.ts): `embed: async () => (await import('../../tasks/embedEval.js')).evaluateEmbed,`
-const EVALUATORS: Partial<Record<TaskName, EvaluatorLoader>> = {
-  describe: async () => (await import('../../tasks/describeEval.js')).evaluateDescribe,
-  answer: async () => (await import('../../tasks/answerEval.js')).evaluateAnswer,
-  embed: async () => (await import('../../tasks/embedEval.js')).evaluateEmbedTask,
-  design: async () => (await import('../../tasks/designEval.js')).evaluateDesign,
-};
+// entry is reported as skipped, not as an error. The design task samples its images with the given
+// options (`m6 design`'s flags).
+function evaluators(design: DesignEvalOptions = {}): Partial<Record<TaskName, EvaluatorLoader>> {
+  return {
+    describe: async () => (await import('../../tasks/describeEval.js')).evaluateDescribe,
+    answer: async () => (await import('../../tasks/answerEval.js')).evaluateAnswer,
+    embed: async () => (await import('../../tasks/embedEval.js')).evaluateEmbedTask,
+    design: async () => {
+      const { evaluateDesign } = await import('../../tasks/designEval.js');
+      return (ctx) => evaluateDesign(ctx, design);
+    },
+  };
+}
 
-interface EvalFlags extends DatasetFlags {
+interface EvalFlags extends DatasetFlags, SamplingFlags {
   run: string;
   tasks: string;
   limit?: string;
@@ -72,16 +78,17 @@ function summaryOf(report: EvalReport): unknown {
 }
 
 export function registerEval(program: Command): void {
-  addDatasetOptions(program.command('eval').description('evaluate a trained run on the held-out rows of a dataset: describe (BLEU-4, ROUGE-L, CIDEr-D, category accuracy), answer (exact match), embed (recall@1/5/10 both ways), design (attribute accuracy by a classifier, Fréchet distance)'))
+  addSamplingOptions(addDatasetOptions(program.command('eval').description('evaluate a trained run on the held-out rows of a dataset: describe (BLEU-4, ROUGE-L, CIDEr-D, category accuracy), answer (exact match), embed (recall@1/5/10 both ways), design (attribute accuracy by a classifier, Fréchet distance)'))
     .requiredOption('--run <dir>', 'run folder of m6 train (its newest checkpoint) or one checkpoint folder')
     .option('--tasks <list>', 'tasks to evaluate, comma-separated', Object.keys(TASKS).join(','))
     .option('--limit <n>', 'most held-out items per task (a seeded draw; default: all)')
     .option('--batch-size <n>', 'inputs per generation batch', '16')
     .option('--seed <n>', 'seed of the --limit draw', '0')
     .option('--json', 'print the results as JSON (without per-item records; --out has them)')
-    .option('--out <file>', 'write the results with every item\'s record as JSON to this file')
+    .option('--out <file>', 'write the results with every item\'s record as JSON to this file'))
     .action(async (flags: EvalFlags) => {
-      const { run: runDir, tasks: taskText, limit: limitText, batchSize: batchText, seed: seedText, json, out, ...datasetFlags } = flags;
+      const { run: runDir, tasks: taskText, limit: limitText, batchSize: batchText, seed: seedText, json, out, temperature, topK, topP, ...datasetFlags } = flags;
+      const sampling = samplingFromFlags({ temperature, topK, topP });
       let tasks: TaskName[];
       try {
         tasks = parseTaskList(taskText).map((t) => t.name);
@@ -105,7 +112,7 @@ export function registerEval(program: Command): void {
         torch.keepLargeAllocations();
         const run = await loadRun(runDir);
         try {
-          report = await evaluateRun({ run, spec, data, tasks, evaluators: EVALUATORS, ...(limit !== undefined ? { limit } : {}), seed, batchSize, log });
+          report = await evaluateRun({ run, spec, data, tasks, evaluators: evaluators(sampling), ...(limit !== undefined ? { limit } : {}), seed, batchSize, log });
         } finally {
           run.model.dispose();
         }

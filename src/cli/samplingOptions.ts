@@ -1,0 +1,32 @@
+// The image-sampling flags of the verbs that design (`m6 design`, and `m6 eval` for its design task),
+// so they spell, default and check them the same way.
+import type { Command } from 'commander';
+import { DESIGN_SAMPLING } from '../tasks/generateImage.js';
+import { UsageError } from './errors.js';
+import { numberFlag } from './commands/train.js';
+
+export interface SamplingFlags {
+  temperature?: string;
+  topK?: string;
+  topP?: string;
+}
+
+export interface Sampling { temperature?: number; topK?: number; topP?: number }
+
+export function addSamplingOptions(cmd: Command): Command {
+  return cmd
+    .option('--temperature <t>', `sampling temperature of the image codes (default ${DESIGN_SAMPLING.temperature})`)
+    .option('--top-k <k>', `sample among the k likeliest codes (default ${DESIGN_SAMPLING.topK}; 0: all)`)
+    .option('--top-p <p>', `nucleus sampling: the likeliest codes holding probability p (default ${DESIGN_SAMPLING.topP})`);
+}
+
+/** The flags given, checked; the ones left out are left out (the defaults apply downstream). */
+export function samplingFromFlags(flags: SamplingFlags): Sampling {
+  const sampling: Sampling = {
+    ...(flags.temperature !== undefined ? { temperature: numberFlag('--temperature', flags.temperature, { positive: true }) } : {}),
+    ...(flags.topK !== undefined ? { topK: numberFlag('--top-k', flags.topK, { integer: true, min: 0 }) } : {}),
+    ...(flags.topP !== undefined ? { topP: numberFlag('--top-p', flags.topP, { positive: true }) } : {}),
+  };
+  if (sampling.topP !== undefined && sampling.topP > 1) throw new UsageError(`--top-p must be in (0, 1], got '${flags.topP}'`);
+  return sampling;
+}
