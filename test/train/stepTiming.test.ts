@@ -13,6 +13,20 @@ import { train } from '../../src/train/trainer.js';
 import type { Example } from '../../src/data/loader.js';
 import { tempDir } from '../data/fixtures.js';
 
+/** train() for `steps` steps of two micro-batches of 3, no eval, one checkpoint at the end; returns its train records. */
+async function trainRecords(runDir: string, model: M6Model, tokenizer: Tokenizer, tasks: { name: string; examples: Example[] }[], steps: number): Promise<TrainMetric[]> {
+  try {
+    await train({
+      runDir, model, tokenizer, tasks, evalTasks: [],
+      steps, minutes: null, batchSize: 3, gradAccum: 2, lr: 1e-3, warmup: 1, minLrRatio: 0.1, weightDecay: 0, clipNorm: 1,
+      bf16: false, seed: 1, evalEvery: 0, evalBatches: 1, saveEvery: 0, keepCheckpoints: 1, maxNonFinite: steps, augment: false, workers: 1,
+    });
+  } finally {
+    model.dispose();
+  }
+  return readMetrics(join(runDir, 'metrics.jsonl')).filter((m): m is TrainMetric => m.kind === 'train');
+}
+
 test('train() records each step\'s phases and the positions its forward ran over', async (t) => {
   const dir = tempDir(t, 'm6-timing-');
   await writeSyntheticCatalog({ out: join(dir, 'catalog'), count: 6, seed: 3, size: 64 });
@@ -32,16 +46,7 @@ test('train() records each step\'s phases and the positions its forward ran over
     if (model.training) forwards.push(input.target.shape[0]! * ((input.images ? gridSize(cfg) ** 2 : 0) + (input.source?.shape[1] ?? 0) + input.target.shape[1]!));
     return forward(input);
   };
-  try {
-    await train({
-      runDir: dir, model, tokenizer, tasks: [{ name: 'describe', examples: withImages }, { name: 'answer', examples: textOnly }], evalTasks: [],
-      steps: 4, minutes: null, batchSize: 3, gradAccum: 2, lr: 1e-3, warmup: 1, minLrRatio: 0.1, weightDecay: 0, clipNorm: 1,
-      bf16: false, seed: 1, evalEvery: 0, evalBatches: 1, saveEvery: 0, keepCheckpoints: 1, maxNonFinite: 4, augment: false, workers: 1,
-    });
-  } finally {
-    model.dispose();
-  }
-  const records = readMetrics(join(dir, 'metrics.jsonl')).filter((m): m is TrainMetric => m.kind === 'train');
+  const records = await trainRecords(dir, model, tokenizer, [{ name: 'describe', examples: withImages }, { name: 'answer', examples: textOnly }], 4);
   assert.equal(records.length, 4);
   assert.equal(forwards.length, 8, 'two micro-batches per step');
   records.forEach((r, i) => {
@@ -66,17 +71,7 @@ test('an MoE model\'s train records carry each MoE layer\'s routing, averaged ov
   for (const [name, cfg] of [['moe', { ...base, experts: 4, moeEvery: 2, capacityFactor: 1 }], ['dense', base]] as const) {
     const runDir = join(dir, name);
     mkdirSync(runDir);
-    const model = new M6Model(cfg);
-    try {
-      await train({
-        runDir, model, tokenizer, tasks: [{ name: 'answer', examples }], evalTasks: [],
-        steps: 3, minutes: null, batchSize: 3, gradAccum: 2, lr: 1e-3, warmup: 1, minLrRatio: 0.1, weightDecay: 0, clipNorm: 1,
-        bf16: false, seed: 1, evalEvery: 0, evalBatches: 1, saveEvery: 0, keepCheckpoints: 1, maxNonFinite: 3, augment: false, workers: 0,
-      });
-    } finally {
-      model.dispose();
-    }
-    const records = readMetrics(join(runDir, 'metrics.jsonl')).filter((m): m is TrainMetric => m.kind === 'train');
+    const records = await trainRecords(runDir, new M6Model(cfg), tokenizer, [{ name: 'answer', examples }], 3);
     assert.equal(records.length, 3);
     for (const r of records) {
       if (name === 'dense') { assert.equal(r.moe, undefined); continue; }
