@@ -23,7 +23,6 @@ export interface BatchLoss {
   moe: MoeRouting[];
 }
 
-
 function selectRows(t: TrainingTensors, rows: readonly number[]): TrainingTensors {
   const idx = torch.tensor(Int32Array.from(rows), { dtype: 'int64' });
   const pick = (x: Tensor): Tensor => x.indexSelect(0, idx);
