@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import * as torch from '../src/torch/index.js';
 import { M6Model, preset, type M6Config } from '../src/model/index.js';
 import { AdamW } from '../src/optim/index.js';
-import { median, printFigures, type Figure } from './report.js';
+import { intFlag, median, printFigures, type Figure } from './report.js';
 
 /** Seconds of each phase of a training step: forward (with the loss), backward, optimizer (zeroGrad + step). */
 interface Phases { forward: number; backward: number; optimizer: number }
@@ -57,14 +57,6 @@ const VARIANTS: Record<string, Partial<M6Config>> = {
   moe64Dropless: { experts: 64, capacityFactor: 0 },
 };
 
-/** `--rounds=N`: how many times the whole sweep runs (default 3, --quick 1). */
-function rounds(quick: boolean): number {
-  const flag = process.argv.find((a) => a.startsWith('--rounds='));
-  const n = flag !== undefined ? Number(flag.slice('--rounds='.length)) : quick ? 1 : 3;
-  if (!Number.isInteger(n) || n < 1) throw new RangeError(`--rounds=N needs a positive integer, got '${flag}'`);
-  return n;
-}
-
 /** One variant in its own process (see run); NaN figures when it dies, so the others still count. */
 function runVariant(name: string, batch: number, seq: number, warmup: number, steps: number, bf16: boolean): VariantResult {
   try {
@@ -87,7 +79,7 @@ export async function run(opts: { json: boolean; quick?: boolean }): Promise<Rec
   // on a shared machine a burst of load lasts tens of seconds, long enough to move one variant's
   // figure by a third (single sweeps read 0.53–0.86 for 64 experts), and a ratio of two variants
   // measured a minute apart carries all of it. The figures are medians over rounds.
-  const R = rounds(opts.quick === true);
+  const R = intFlag(process.argv, 'rounds', opts.quick ? 1 : 3, 1);  // whole sweeps
   const names = Object.keys(VARIANTS);
   const results = new Map<string, VariantResult[]>(names.map((n) => [n, []]));
   for (let round = 0; round < R; round++) {

@@ -23,3 +23,12 @@ export function median(xs: number[]): number {
   const n = s.length;
   return n % 2 ? s[(n - 1) / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
 }
+
+/** `--name=N` from argv as an integer ≥ min, or `fallback` when absent; anything else is refused with the flag's text. */
+export function intFlag<T extends number | undefined>(argv: readonly string[], name: string, fallback: T, min: number): number | T {
+  const flag = argv.find((a) => a.startsWith(`--${name}=`));
+  if (flag === undefined) return fallback;
+  const n = Number(flag.slice(name.length + 3));
+  if (!Number.isInteger(n) || n < min) throw new RangeError(`--${name}=N needs an integer ≥ ${min}, got '${flag}'`);
+  return n;
+}

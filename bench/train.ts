@@ -40,7 +40,7 @@ import { readMetrics, type StepTiming, type TrainMetric } from '../src/train/met
 import { train } from '../src/train/trainer.js';
 import { BareTransformer } from './bareTransformer.js';
 import { gemm } from './engine.js';
-import { printFigures, type Figure } from './report.js';
+import { intFlag, printFigures, type Figure } from './report.js';
 
 const PRESET = 'm6-small';
 /** The text vocabulary `m6 train` trains by default (--vocab); image codes come from the preset. */
@@ -56,18 +56,12 @@ interface Plan {
 }
 
 function plan(quick: boolean, argv: readonly string[]): Plan {
-  const batchFlag = argv.find((a) => a.startsWith('--batch='));
-  const batch = batchFlag !== undefined ? Number(batchFlag.slice('--batch='.length)) : quick ? 4 : 16;
-  if (!Number.isInteger(batch) || batch < 1) throw new RangeError(`--batch=N needs a positive integer, got '${batchFlag}'`);
+  const batch = intFlag(argv, 'batch', quick ? 4 : 16, 1);
   if (argv.includes('--fp32') && argv.includes('--bf16')) throw new RangeError('give --fp32 or --bf16, not both');
   // bf16 autocast where the CPU has bf16 matmul, else fp32 (as `m6 demo` chooses); the flags override.
   const bf16 = argv.includes('--bf16') || (!argv.includes('--fp32') && torch.engineInfo().bf16Accelerated);
-  const workersFlag = argv.find((a) => a.startsWith('--workers='));
-  const workers = workersFlag !== undefined ? Number(workersFlag.slice('--workers='.length)) : undefined;
-  if (workers !== undefined && (!Number.isInteger(workers) || workers < 0)) throw new RangeError(`--workers=N needs a non-negative integer, got '${workersFlag}'`);
-  const roundsFlag = argv.find((a) => a.startsWith('--rounds='));
-  const rounds = roundsFlag !== undefined ? Number(roundsFlag.slice('--rounds='.length)) : quick ? 1 : 3;
-  if (!Number.isInteger(rounds) || rounds < 1) throw new RangeError(`--rounds=N needs a positive integer, got '${roundsFlag}'`);
+  const workers = intFlag(argv, 'workers', undefined, 0);
+  const rounds = intFlag(argv, 'rounds', quick ? 1 : 3, 1);
   return quick
     ? { bf16, batch, products: 48, warmup: 1, steps: 2, bareWarmup: 1, gemmN: 1024, gemmIters: 3, workers, rounds }
     : { bf16, batch, products: 512, warmup: 3, steps: 24, bareWarmup: 2, gemmN: 2048, gemmIters: 5, workers, rounds };
