@@ -1,7 +1,7 @@
 // The image-sampling flags of the verbs that design (`m6 design`, and `m6 eval` for its design task),
 // so they spell, default and check them the same way.
 import type { Command } from 'commander';
-import { DESIGN_SAMPLING, type DesignOptions } from '../tasks/generateImage.js';
+import { DESIGN_SAMPLING, type DesignOptions } from '../pipelines/design.js';
 import { UsageError } from './errors.js';
 import { numberFlag } from './commands/train.js';
 

@@ -11,9 +11,9 @@ import sharp from 'sharp';
 import * as torch from '../../src/torch/index.js';
 import { loadDatasetSpecFile, resolveDatasetSpec } from '../../src/data/datasetSpec.js';
 import { buildTaskData } from '../../src/tasks/taskData.js';
-import { loadRun } from '../../src/tasks/runFolder.js';
-import { evaluateRun } from '../../src/tasks/evaluation.js';
-import { evaluateDesign, type DesignEvaluation } from '../../src/tasks/designEval.js';
+import { loadRun } from '../../src/pipelines/runFolder.js';
+import { evaluateRun } from '../../src/eval/evaluation.js';
+import { evaluateDesign, type DesignEvaluation } from '../../src/eval/designEval.js';
 import { m6 } from '../data/fixtures.js';
 
 let dir = '';

@@ -7,9 +7,9 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readMetrics, type TrainMetric } from '../../src/train/metrics.js';
-import { loadRun } from '../../src/tasks/runFolder.js';
-import { evaluateEmbed } from '../../src/tasks/embedEval.js';
-import { readCatalog } from '../../src/tasks/syntheticEval.js';
+import { loadRun } from '../../src/pipelines/runFolder.js';
+import { evaluateEmbed } from '../../src/eval/embedEval.js';
+import { readCatalog } from '../../src/eval/syntheticEval.js';
 import { m6 } from '../data/fixtures.js';
 
 let dir = '', run = '';

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadSafetensors } from '../../src/io/index.js';
 import { listCheckpoints } from '../../src/train/checkpoint.js';
-import { loadRun } from '../../src/tasks/runFolder.js';
+import { loadRun } from '../../src/pipelines/runFolder.js';
 import { readMetrics } from '../../src/train/metrics.js';
 import { repoRoot } from '../helpers.js';
 import { m6 } from '../data/fixtures.js';

@@ -9,7 +9,7 @@ import { Tokenizer } from '../../src/data/tokenizer.js';
 import { M6Model, preset } from '../../src/model/index.js';
 import { latestCheckpoint, listCheckpoints, readCheckpointMeta, readCheckpointTensors, saveCheckpoint, type TrainerState } from '../../src/train/checkpoint.js';
 import { lrFactor, makeOptimizer, timeLrFactor } from '../../src/train/trainer.js';
-import { loadRun } from '../../src/tasks/runFolder.js';
+import { loadRun } from '../../src/pipelines/runFolder.js';
 import { tempDir } from '../data/fixtures.js';
 
 const tokenizer = Tokenizer.train(['a red dress', 'a blue shirt', 'what colour is it?'], { vocabSize: 300, imageCodes: 16 });

@@ -7,7 +7,7 @@ import { contrastiveLoss, M6Model, preset } from '../../src/model/index.js';
 import { AdamW } from '../../src/optim/index.js';
 import type { TrainingTensors } from '../../src/train/batchTensors.js';
 import { batchLoss } from '../../src/train/objectives.js';
-import { recallAtK } from '../../src/train/retrievalMetrics.js';
+import { recallAtK } from '../../src/eval/retrievalMetrics.js';
 
 const tiny = () => preset('m6-nano', { vocabSize: 64, imageCodeStart: 48, imageCodes: 16, layers: 1, dim: 32, heads: 2, ffnDim: 64, imageSize: 16, patchSize: 8, stemChannels: 8, maxTextLen: 16 });
 

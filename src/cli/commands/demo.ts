@@ -7,8 +7,8 @@ import { Option, type Command } from 'commander';
 import { formatDuration, ProgressLine } from '../../train/progress.js';
 import { datasetSpecFromFlags } from '../datasetOptions.js';
 import { runWithInterrupt, numberFlag } from './train.js';
-import type { DesignEvaluation } from '../../tasks/designEval.js';
-import type { EmbedEvalResult } from '../../tasks/embedEval.js';
+import type { DesignEvaluation } from '../../eval/designEval.js';
+import type { EmbedEvalResult } from '../../eval/embedEval.js';
 import { parseTaskList } from '../../tasks/taskData.js';
 import { UsageError } from '../errors.js';
 import { RENDER_VERSION } from '../../data/synth/attributes.js';
@@ -63,11 +63,11 @@ export function registerDemo(program: Command): void {
       const torch = await import('../../torch/index.js');
       const { writeSyntheticCatalog } = await import('../../data/synth/catalog.js');
       const { readMetrics } = await import('../../train/metrics.js');
-      const { loadRun } = await import('../../tasks/runFolder.js');
-      const { writeReport } = await import('../../tasks/report.js');
-      const { evaluateSynthetic, readCatalog } = await import('../../tasks/syntheticEval.js');
-      const { evaluateEmbed } = await import('../../tasks/embedEval.js');
-      const { evaluateRun } = await import('../../tasks/evaluation.js');
+      const { loadRun } = await import('../../pipelines/runFolder.js');
+      const { writeReport } = await import('../../eval/report.js');
+      const { evaluateSynthetic, readCatalog } = await import('../../eval/syntheticEval.js');
+      const { evaluateEmbed } = await import('../../eval/embedEval.js');
+      const { evaluateRun } = await import('../../eval/evaluation.js');
       const quick = flags.quick === true;
       const out = resolve(flags.out);
       const minutes = quick && flags.minutes === '15' ? 1.5 : numberFlag('--minutes', flags.minutes, { positive: true });
@@ -136,7 +136,7 @@ export function registerDemo(program: Command): void {
         // the real catalog images.
         const designReport = await evaluateRun({
           run, spec: data, data: result.data, tasks: ['design'], limit: evalItems, log,
-          evaluators: { design: async () => (await import('../../tasks/designEval.js')).evaluateDesign },
+          evaluators: { design: async () => (await import('../../eval/designEval.js')).evaluateDesign },
         });
         design = designReport.tasks.find((t): t is DesignEvaluation => t.task === 'design');
         for (const sk of designReport.skipped) log(`design evaluation skipped: ${sk.reason}`);

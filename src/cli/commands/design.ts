@@ -43,7 +43,7 @@ export function registerDesign(program: Command): void {
       try {
         if (run.vqFile === undefined) throw new UsageError(`--run ${flags.run}: the run has no VQ image tokenizer (vq.safetensors): train it with design (m6 train --tasks design … or --tasks vq)`);
         const { loadVqTokenizer } = await import('../../model/vq.js');
-        const { generateDesigns, encodePng } = await import('../../tasks/generateImage.js');
+        const { generateDesigns, encodePng } = await import('../../pipelines/design.js');
         const vq = loadVqTokenizer(run.vqFile);
         try {
           const results = generateDesigns(run.model, run.tokenizer, vq, prompts, { n, seed, ...sampling });

@@ -20,7 +20,7 @@ export function registerEmbed(program: Command): void {
       if (images.length === 0 && texts.length === 0) throw new UsageError('give --image FILE… and/or --text TEXT…: what to embed');
       const run = await openRun(flags.run);
       try {
-        const { embedImages, embedTexts } = await import('../../tasks/embedding.js');
+        const { embedImages, embedTexts } = await import('../../pipelines/embed.js');
         const results = [
           ...(await embedImages(run.model, images)).map((r, i) => ({ input: images[i]!, kind: 'image', r })),
           ...embedTexts(run.model, run.tokenizer, texts).map((r, i) => ({ input: texts[i]!, kind: 'text', r })),

@@ -5,8 +5,8 @@
 import { writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import type { DatasetSpec } from '../../data/datasetSpec.js';
-import type { DesignEvalOptions } from '../../tasks/designEval.js';
-import type { EvalReport, EvaluatorLoader } from '../../tasks/evaluation.js';
+import type { DesignEvalOptions } from '../../eval/designEval.js';
+import type { EvalReport, EvaluatorLoader } from '../../eval/evaluation.js';
 import { TASKS, type TaskName } from '../../tasks/instructions.js';
 import { parseTaskList } from '../../tasks/taskData.js';
 import { addDatasetOptions, datasetSpecFromFlags, type DatasetFlags } from '../datasetOptions.js';
@@ -20,11 +20,11 @@ import { asUsageError, numberFlag } from './train.js';
 // options (`m6 design`'s flags).
 function evaluators(design: DesignEvalOptions = {}): Partial<Record<TaskName, EvaluatorLoader>> {
   return {
-    describe: async () => (await import('../../tasks/describeEval.js')).evaluateDescribe,
-    answer: async () => (await import('../../tasks/answerEval.js')).evaluateAnswer,
-    embed: async () => (await import('../../tasks/embedEval.js')).evaluateEmbedTask,
+    describe: async () => (await import('../../eval/describeEval.js')).evaluateDescribe,
+    answer: async () => (await import('../../eval/answerEval.js')).evaluateAnswer,
+    embed: async () => (await import('../../eval/embedEval.js')).evaluateEmbedTask,
     design: async () => {
-      const { evaluateDesign } = await import('../../tasks/designEval.js');
+      const { evaluateDesign } = await import('../../eval/designEval.js');
       return (ctx) => evaluateDesign(ctx, design);
     },
   };
@@ -107,8 +107,8 @@ export function registerEval(program: Command): void {
         const { buildTaskData } = await import('../../tasks/taskData.js');
         const data = await buildTaskData(spec, tasks.map((name) => ({ name, weight: 1 })));
         const torch = await import('../../torch/index.js');
-        const { loadRun } = await import('../../tasks/runFolder.js');
-        const { evaluateRun } = await import('../../tasks/evaluation.js');
+        const { loadRun } = await import('../../pipelines/runFolder.js');
+        const { evaluateRun } = await import('../../eval/evaluation.js');
         torch.keepLargeAllocations();
         const run = await loadRun(runDir);
         try {

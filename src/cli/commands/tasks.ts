@@ -4,16 +4,16 @@
 // (exit 1 when any failed).
 import type { Command } from 'commander';
 import { TASKS } from '../../tasks/instructions.js';
-import type { TextPrompt, TextResult } from '../../tasks/generateText.js';
-import type { LoadedRun } from '../../tasks/runFolder.js';
+import type { TextPrompt, TextResult } from '../../pipelines/text.js';
+import type { LoadedRun } from '../../pipelines/runFolder.js';
 import { UsageError } from '../errors.js';
 import { openRun } from '../openRun.js';
 import { numberFlag } from './train.js';
 
 /** The run's model and tokenizer (libtorch loads here, not when `m6` starts). */
-async function openTextRun(path: string): Promise<{ run: LoadedRun; generateTexts: typeof import('../../tasks/generateText.js').generateTexts }> {
+async function openTextRun(path: string): Promise<{ run: LoadedRun; generateTexts: typeof import('../../pipelines/text.js').generateTexts }> {
   const run = await openRun(path);
-  const { generateTexts } = await import('../../tasks/generateText.js');
+  const { generateTexts } = await import('../../pipelines/text.js');
   return { run, generateTexts };
 }
 

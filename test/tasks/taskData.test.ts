@@ -7,7 +7,7 @@ import { writeSyntheticCatalog } from '../../src/data/synth/catalog.js';
 import { loadDatasetSpecFile, resolveDatasetSpec } from '../../src/data/datasetSpec.js';
 import { buildTaskData, parseTaskList, taskTexts } from '../../src/tasks/taskData.js';
 import { TASKS } from '../../src/tasks/instructions.js';
-import { categoryOf, colourOf, normaliseAnswer } from '../../src/tasks/syntheticEval.js';
+import { categoryOf, colourOf, normaliseAnswer } from '../../src/eval/syntheticEval.js';
 import { tempDir } from '../data/fixtures.js';
 
 test('--tasks: names with optional weights; unknown names and bad weights are errors', () => {

@@ -7,9 +7,9 @@ import { readFileSync } from 'node:fs';
 import { CATEGORIES, COLOURS } from '../data/synth/attributes.js';
 import type { M6Model } from '../model/index.js';
 import type { Tokenizer } from '../data/tokenizer.js';
-import { bleu, ciderD, rougeL } from '../train/textMetrics.js';
-import { generateTexts } from './generateText.js';
-import { TASKS } from './instructions.js';
+import { bleu, ciderD, rougeL } from './textMetrics.js';
+import { generateTexts } from '../pipelines/text.js';
+import { TASKS } from '../tasks/instructions.js';
 
 export interface CatalogItem {
   id: string;

@@ -7,10 +7,10 @@
 import type { DatasetSpec } from '../data/datasetSpec.js';
 import type { Example } from '../data/loader.js';
 import { unitHash } from '../data/random.js';
-import { generateTexts, type TextPrompt, type TextResult } from './generateText.js';
-import type { TaskName } from './instructions.js';
-import type { LoadedRun } from './runFolder.js';
-import type { TaskData } from './taskData.js';
+import { generateTexts, type TextPrompt, type TextResult } from '../pipelines/text.js';
+import type { TaskName } from '../tasks/instructions.js';
+import type { LoadedRun } from '../pipelines/runFolder.js';
+import type { TaskData } from '../tasks/taskData.js';
 
 /** An item the model could not be run on (an unreadable image): counted and reported, never fatal. */
 export interface ItemFailure {

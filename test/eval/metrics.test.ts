@@ -1,9 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as torch from '../../src/torch/index.js';
-import { bleu, rougeL, ciderD, tokenizeForMetrics } from '../../src/train/textMetrics.js';
-import { recallAtK } from '../../src/train/retrievalMetrics.js';
-import { frechetDistance } from '../../src/train/frechet.js';
+import { bleu, rougeL, ciderD, tokenizeForMetrics } from '../../src/eval/textMetrics.js';
+import { recallAtK } from '../../src/eval/retrievalMetrics.js';
+import { frechetDistance } from '../../src/eval/frechet.js';
 import { assertClose } from '../helpers.js';
 
 test('tokenizing for metrics: lower-case words, CJK per character', () => {

@@ -12,7 +12,7 @@ import { ImageBank } from '../../src/data/imageBank.js';
 import { Rng } from '../../src/data/random.js';
 import {
   AttributeClassifier, accuracies, classifyImages, loadAttributeClassifier, saveAttributeClassifier, trainAttributeClassifier, type ClassifierConfig,
-} from '../../src/tasks/attributeClassifier.js';
+} from '../../src/eval/attributeClassifier.js';
 
 const S = 16;
 const COLOURS: Array<[number, number, number]> = [[200, 40, 40], [40, 60, 200], [40, 170, 60]];

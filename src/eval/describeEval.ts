@@ -6,9 +6,9 @@
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { DataRow } from '../data/manifest.js';
-import { bleu, ciderD, rougeL } from '../train/textMetrics.js';
+import { bleu, ciderD, rougeL } from './textMetrics.js';
 import { examplesOrSkip, generateWithProgress, type EvalContext, type ItemFailure, type Skipped, type TaskEvaluation } from './evaluation.js';
-import { TASKS } from './instructions.js';
+import { TASKS } from '../tasks/instructions.js';
 import { LabelJudge, normaliseLabelText, type LabelRule } from './labelJudge.js';
 import { categoryOf, colourOf, majorityShare, readCatalog, type CatalogItem } from './syntheticEval.js';
 

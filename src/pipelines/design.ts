@@ -11,7 +11,7 @@ import type { Tokenizer } from '../data/tokenizer.js';
 import { gridSize, type M6Model } from '../model/index.js';
 import { generate } from '../model/generate.js';
 import type { VqTokenizer } from '../model/vq.js';
-import { encodeDesignPrompt } from './designPrompt.js';
+import { encodeDesignPrompt } from '../tasks/designPrompt.js';
 
 /**
  * Sampling defaults for image codes. Image codes are drawn, never taken greedily (argmax repeats

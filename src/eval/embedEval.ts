@@ -6,8 +6,8 @@
 import * as torch from '../torch/index.js';
 import type { Tokenizer } from '../data/tokenizer.js';
 import type { M6Model } from '../model/index.js';
-import { recallAtK } from '../train/retrievalMetrics.js';
-import { embedImages, embedTexts } from './embedding.js';
+import { recallAtK } from './retrievalMetrics.js';
+import { embedImages, embedTexts } from '../pipelines/embed.js';
 import { dirname, join } from 'node:path';
 import { syntheticCatalog } from './describeEval.js';
 import type { EvalContext, Skipped, TaskEvaluation } from './evaluation.js';

@@ -23,18 +23,18 @@ import type { DataRow } from '../data/manifest.js';
 import { deriveSeed, Rng } from '../data/random.js';
 import { loadVqTokenizer, type VqTokenizer } from '../model/vq.js';
 import * as torch from '../torch/index.js';
-import { frechetDistance } from '../train/frechet.js';
+import { frechetDistance } from './frechet.js';
 import { runDirOf } from '../train/vqFiles.js';
 import {
   classifyImages, loadAttributeClassifier, saveAttributeClassifier, trainAttributeClassifier,
   type AttributeClassifier, type AttributeSpec, type ClassifierReport,
 } from './attributeClassifier.js';
-import { designPromptOf } from './designPrompt.js';
+import { designPromptOf } from '../tasks/designPrompt.js';
 import { syntheticCatalog } from './describeEval.js';
 import { examplesOrSkip, type EvalContext, type ItemFailure, type Skipped, type TaskEvaluation } from './evaluation.js';
-import { designOnePerPrompt, encodePng, toRgbBytes, type DesignImage } from './generateImage.js';
+import { designOnePerPrompt, encodePng, toRgbBytes, type DesignImage } from '../pipelines/design.js';
 import { majorityShare } from './syntheticEval.js';
-import { isEvalRow } from './taskData.js';
+import { isEvalRow } from '../tasks/taskData.js';
 
 export const CLASSIFIER_FILE = 'design-classifier.safetensors';
 

@@ -2,7 +2,7 @@
 // and count exact matches after trimming, lower-casing and dropping a final full stop
 // (syntheticEval's normaliseAnswer). The baseline is always giving the commonest reference answer.
 import { examplesOrSkip, generateWithProgress, type EvalContext, type ItemFailure, type Skipped, type TaskEvaluation } from './evaluation.js';
-import { TASKS } from './instructions.js';
+import { TASKS } from '../tasks/instructions.js';
 import { majorityShare, normaliseAnswer } from './syntheticEval.js';
 
 export interface AnswerRecord {

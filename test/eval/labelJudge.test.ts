@@ -3,10 +3,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { DataRow } from '../../src/data/manifest.js';
-import { judgeDescriptions, type DescribeRecord } from '../../src/tasks/describeEval.js';
-import { sampleExamples } from '../../src/tasks/evaluation.js';
-import { LabelJudge, normaliseLabelText } from '../../src/tasks/labelJudge.js';
-import type { CatalogItem } from '../../src/tasks/syntheticEval.js';
+import { judgeDescriptions, type DescribeRecord } from '../../src/eval/describeEval.js';
+import { sampleExamples } from '../../src/eval/evaluation.js';
+import { LabelJudge, normaliseLabelText } from '../../src/eval/labelJudge.js';
+import type { CatalogItem } from '../../src/eval/syntheticEval.js';
 
 const CLOTHING = ['T-Shirt', 'Shirt', 'Shorts', 'Not sure', 'Pants', 'Longsleeve'];
 
