@@ -1,4 +1,6 @@
 // How every bench prints: one line per figure (name, value, unit, note), or one JSON object with --json.
+import { numberFlag } from '../src/cli/flags.js';
+
 export interface Figure { key: string; value: number; unit: string; note?: string }
 
 export function printFigures(title: string, figures: Figure[], json: boolean, extra: Record<string, unknown> = {}): void {
@@ -24,11 +26,8 @@ export function median(xs: number[]): number {
   return n % 2 ? s[(n - 1) / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
 }
 
-/** `--name=N` from argv as an integer ≥ min, or `fallback` when absent; anything else is refused with the flag's text. */
+/** `--name=N` from argv as an integer ≥ min (checked as every m6 verb checks its numbers), or `fallback` when absent. */
 export function intFlag<T extends number | undefined>(argv: readonly string[], name: string, fallback: T, min: number): number | T {
   const flag = argv.find((a) => a.startsWith(`--${name}=`));
-  if (flag === undefined) return fallback;
-  const n = Number(flag.slice(name.length + 3));
-  if (!Number.isInteger(n) || n < min) throw new RangeError(`--${name}=N needs an integer ≥ ${min}, got '${flag}'`);
-  return n;
+  return flag === undefined ? fallback : numberFlag(`--${name}`, flag.slice(name.length + 3), { integer: true, min });
 }

@@ -1,17 +1,16 @@
 // The image-sampling flags of the verbs that design (`m6 design`, and `m6 eval` for its design task),
 // so they spell, default and check them the same way.
 import type { Command } from 'commander';
-import { DESIGN_SAMPLING, type DesignOptions } from '../pipelines/design.js';
+import type { SamplingOptions } from '../model/sampling.js';
+import { DESIGN_SAMPLING } from '../tasks/instructions.js';
 import { UsageError } from './errors.js';
-import { numberFlag } from './commands/train.js';
+import { numberFlag } from './flags.js';
 
 export interface SamplingFlags {
   temperature?: string;
   topK?: string;
   topP?: string;
 }
-
-export type Sampling = Pick<DesignOptions, 'temperature' | 'topK' | 'topP'>;
 
 export function addSamplingOptions(cmd: Command): Command {
   return cmd
@@ -21,8 +20,8 @@ export function addSamplingOptions(cmd: Command): Command {
 }
 
 /** The flags given, checked; the ones left out are left out (the defaults apply downstream). */
-export function samplingFromFlags(flags: SamplingFlags): Sampling {
-  const sampling: Sampling = {
+export function samplingFromFlags(flags: SamplingFlags): SamplingOptions {
+  const sampling: SamplingOptions = {
     ...(flags.temperature !== undefined ? { temperature: numberFlag('--temperature', flags.temperature, { positive: true }) } : {}),
     ...(flags.topK !== undefined ? { topK: numberFlag('--top-k', flags.topK, { integer: true, min: 0 }) } : {}),
     ...(flags.topP !== undefined ? { topP: numberFlag('--top-p', flags.topP, { positive: true }) } : {}),

@@ -5,9 +5,10 @@
 import { readFileSync } from 'node:fs';
 import { dirname, extname, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
+import { InputError } from '../torch/inputError.js';
 
 /** An error in the spec itself (unknown key, missing manifest, bad split): the user must fix it. */
-export class DatasetSpecError extends Error {
+export class DatasetSpecError extends InputError {
   constructor(message: string) {
     super(message);
     this.name = 'DatasetSpecError';

@@ -167,6 +167,14 @@ function truncateWithEnd(ids: number[], max: number | undefined, end: number): n
 }
 
 /**
+ * A source text as the model reads it: its tokens, cut to leave room for <eos>, then <eos>. The
+ * loader encodes training sources so, and inference must encode prompts the same way.
+ */
+export function encodeSource(tokenizer: Tokenizer, text: string, maxLength: number | undefined, o: { parseSpecialTokens?: boolean } = {}): number[] {
+  return truncateWithEnd(tokenizer.encode(text, o), maxLength, tokenizer.eosId);
+}
+
+/**
  * <bos> then each VQ code as its vocabulary id. Never truncated: a cut image is not an image, so a
  * target longer than the model's target positions is an error naming the example.
  */
@@ -266,7 +274,7 @@ export class DataLoader {
         imageMask[b] = 1;
       }
     });
-    const source = padBatch(kept.map((e) => truncateWithEnd(tokenizer.encode(e.example.source ?? '', { parseSpecialTokens: e.example.specialTokensInSource === true }), this.opts.maxSourceLength, tokenizer.eosId)), tokenizer.padId);
+    const source = padBatch(kept.map((e) => encodeSource(tokenizer, e.example.source ?? '', this.opts.maxSourceLength, { parseSpecialTokens: e.example.specialTokensInSource === true })), tokenizer.padId);
     const target = padBatch(
       kept.map((e) => (e.example.targetCodes !== undefined
         ? imageCodeTarget(e.example, tokenizer, this.opts.maxTargetLength)

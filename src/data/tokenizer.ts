@@ -8,6 +8,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { BpeTrainer, type BpeModel } from './bpe.js';
 import { BYTE_TO_CHAR, CHAR_TO_BYTE, preTokenize, toByteChars } from './byteLevel.js';
+import { InputError } from '../torch/inputError.js';
 
 export const CORE_SPECIAL_TOKENS = ['<pad>', '<bos>', '<eos>', '<unk>'] as const;
 /** Task markers for the four things M6 does, plus a separator and a mask for infilling objectives. */
@@ -64,7 +65,7 @@ interface HfTokenizerJson {
   };
 }
 
-export class TokenizerFormatError extends Error {
+export class TokenizerFormatError extends InputError {
   constructor(message: string) {
     super(message);
     this.name = 'TokenizerFormatError';

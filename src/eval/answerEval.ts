@@ -1,7 +1,7 @@
 // `m6 eval` for answer: answer each held-out question (with its product image when the row has one)
 // and count exact matches after trimming, lower-casing and dropping a final full stop
 // (syntheticEval's normaliseAnswer). The baseline is always giving the commonest reference answer.
-import { examplesOrSkip, generateWithProgress, type EvalContext, type ItemFailure, type Skipped, type TaskEvaluation } from './evaluation.js';
+import { examplesOrSkip, inChunks, type EvalContext, type ItemFailure, type Skipped, type TaskEvaluation } from './evaluation.js';
 import { TASKS } from '../tasks/instructions.js';
 import { majorityShare, normaliseAnswer } from './syntheticEval.js';
 
@@ -22,7 +22,8 @@ export async function evaluateAnswer(ctx: EvalContext): Promise<AnswerEvaluation
   const started = Date.now();
   const examples = examplesOrSkip(ctx);
   if (!Array.isArray(examples)) return examples;
-  const generated = await generateWithProgress(ctx, examples.map((e) => ({ ...(e.imagePath !== undefined ? { image: e.imagePath } : {}), source: e.source! })), TASKS.answer.maxNewTokens);
+  const questions = examples.map((e) => ({ question: e.source!, ...(e.imagePath !== undefined ? { image: e.imagePath } : {}) }));
+  const generated = await inChunks(ctx, 'generated', questions, (part) => ctx.pipeline.answer(part, { batchSize: ctx.batchSize }));
   const failures: ItemFailure[] = [];
   const items: AnswerRecord[] = [];
   examples.forEach((e, i) => {

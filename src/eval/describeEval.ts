@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { DataRow } from '../data/manifest.js';
 import { bleu, ciderD, rougeL } from './textMetrics.js';
-import { examplesOrSkip, generateWithProgress, type EvalContext, type ItemFailure, type Skipped, type TaskEvaluation } from './evaluation.js';
+import { examplesOrSkip, inChunks, type EvalContext, type ItemFailure, type Skipped, type TaskEvaluation } from './evaluation.js';
 import { TASKS } from '../tasks/instructions.js';
 import { LabelJudge, normaliseLabelText, type LabelRule } from './labelJudge.js';
 import { categoryOf, colourOf, majorityShare, readCatalog, type CatalogItem } from './syntheticEval.js';
@@ -47,7 +47,7 @@ export async function evaluateDescribe(ctx: EvalContext): Promise<DescribeEvalua
   const started = Date.now();
   const examples = examplesOrSkip(ctx);
   if (!Array.isArray(examples)) return examples;
-  const generated = await generateWithProgress(ctx, examples.map((e) => ({ image: e.imagePath!, source: TASKS.describe.instruction })), TASKS.describe.maxNewTokens);
+  const generated = await inChunks(ctx, 'generated', examples.map((e) => e.imagePath!), (images) => ctx.pipeline.describe(images, { batchSize: ctx.batchSize }));
 
   const failures: ItemFailure[] = [];
   const items: DescribeRecord[] = [];

@@ -21,7 +21,7 @@ import { dirname, join } from 'node:path';
 import { ImageBank } from '../data/imageBank.js';
 import type { DataRow } from '../data/manifest.js';
 import { deriveSeed, Rng } from '../data/random.js';
-import { loadVqTokenizer, type VqTokenizer } from '../model/vq.js';
+import type { VqTokenizer } from '../model/vq.js';
 import * as torch from '../torch/index.js';
 import { frechetDistance } from './frechet.js';
 import { runDirOf } from '../train/vqFiles.js';
@@ -32,23 +32,22 @@ import {
 import { designPromptOf } from '../tasks/designPrompt.js';
 import { syntheticCatalog } from './describeEval.js';
 import { examplesOrSkip, type EvalContext, type ItemFailure, type Skipped, type TaskEvaluation } from './evaluation.js';
-import { designOnePerPrompt, encodePng, toRgbBytes, type DesignImage } from '../pipelines/design.js';
+import { toRgbBytes } from '../pipelines/design.js';
+import type { DesignedImage } from '../pipelines/index.js';
+import { pickSampling, type SamplingOptions } from '../model/sampling.js';
 import { majorityShare } from './syntheticEval.js';
 import { isEvalRow } from '../tasks/taskData.js';
 
 export const CLASSIFIER_FILE = 'design-classifier.safetensors';
 
-export interface DesignEvalOptions {
+export interface DesignEvalOptions extends SamplingOptions {
   /** Classifier training steps when none is cached (default 1000: about a minute at 64 px on 2 CPU cores). */
   classifierSteps?: number;
   /** Most real training images the classifier learns from (a seeded sample; default 20000). */
   classifierImages?: number;
   /** Seed of the classifier and of the sampled designs (default 0). */
   seed?: number;
-  /** Sampling of the designs (default: generateImage.ts's DESIGN_SAMPLING). */
-  temperature?: number;
-  topK?: number;
-  topP?: number;
+  /** (SamplingOptions) Sampling of the designs; the defaults are design's own (DESIGN_SAMPLING). */
   /** How many designs are written as PNG files for the report (default 12). */
   samples?: number;
   /** Where those PNG files go (default RUN/design-eval). */
@@ -135,14 +134,14 @@ const capitalised = (s: string) => s.charAt(0).toUpperCase() + s.slice(1);
 
 /** The run's classifier for this data: loaded when one was trained on the same images, else trained and saved. */
 async function attributeClassifier(ctx: EvalContext, truth: Truth, rows: readonly DataRow[], o: DesignEvalOptions): Promise<{ model: AttributeClassifier; report: ClassifierReport; file: string; cached: boolean; heldOut: { bank: ImageBank; labels: number[][] }; trainBank: ImageBank }> {
-  const imageSize = ctx.run.config.imageSize;
+  const imageSize = ctx.pipeline.config.imageSize;
   const seed = o.seed ?? 0;
   const labelled = rows.filter((r) => r.imagePath !== undefined && truth.of(r.id) !== undefined);
   const trainRows = sample(labelled.filter((r) => !isEvalRow(r)), o.classifierImages ?? 20_000, deriveSeed(seed, 'classifier-images'));
   const heldRows = sample(labelled.filter(isEvalRow), 2000, deriveSeed(seed, 'classifier-held-out'));
   if (trainRows.length === 0 || heldRows.length === 0) throw new Error(`the attribute classifier needs real training and held-out images with ${truth.attributes.map((a) => a.name).join(' and ')}; found ${trainRows.length} and ${heldRows.length}`);
   const steps = o.classifierSteps ?? 1000;
-  const file = join(runDirOf(ctx.run.checkpoint), CLASSIFIER_FILE);
+  const file = join(runDirOf(ctx.pipeline.checkpoint), CLASSIFIER_FILE);
   const key = createHash('sha256').update(JSON.stringify({ imageSize, steps, seed, attributes: truth.attributes, train: trainRows.map((r) => r.imagePath), held: heldRows.map((r) => r.imagePath) })).digest('hex');
   const load = async (rs: readonly DataRow[]) => {
     const { bank, kept } = await ImageBank.load(rs.map((r) => r.imagePath!), imageSize);
@@ -169,7 +168,6 @@ export async function evaluateDesign(ctx: EvalContext, o: DesignEvalOptions = {}
   const started = Date.now();
   const examples = examplesOrSkip(ctx);
   if (!Array.isArray(examples)) return examples;
-  if (ctx.run.vqFile === undefined) return { skipped: `the run (${ctx.run.checkpoint}) has no VQ image tokenizer (vq.safetensors): it was not trained on design` };
   const truth = truthOf(ctx, ctx.data.rows);
   if (typeof truth === 'string') return { skipped: truth };
   const seed = o.seed ?? 0;
@@ -187,16 +185,15 @@ export async function evaluateDesign(ctx: EvalContext, o: DesignEvalOptions = {}
   }
 
   const clf = await attributeClassifier(ctx, truth, ctx.data.rows, o);
-  const vq = loadVqTokenizer(ctx.run.vqFile);
+  const vq = ctx.pipeline.vq!;
   try {
     // Designs, a few batches at a time so a long evaluation shows it is alive.
-    const designs: Array<DesignImage | undefined> = [];
+    const designs: Array<DesignedImage | undefined> = [];
     const chunk = ctx.batchSize * 8;
     for (let at = 0; at < wanted.length; at += chunk) {
       const part = wanted.slice(at, at + chunk);
-      const results = designOnePerPrompt(ctx.run.model, ctx.run.tokenizer, vq, part.map((w) => w.prompt), {
-        seed: deriveSeed(seed, 'design-eval', at), batchSize: ctx.batchSize,
-        ...(o.temperature !== undefined ? { temperature: o.temperature } : {}), ...(o.topK !== undefined ? { topK: o.topK } : {}), ...(o.topP !== undefined ? { topP: o.topP } : {}),
+      const results = await ctx.pipeline.designEach(part.map((w) => w.prompt), {
+        seed: deriveSeed(seed, 'design-eval', at), batchSize: ctx.batchSize, ...pickSampling(o),
       });
       results.forEach((r, k) => {
         if (r.ok) designs.push(r.images[0]);
@@ -204,10 +201,10 @@ export async function evaluateDesign(ctx: EvalContext, o: DesignEvalOptions = {}
       });
       if (at + chunk < wanted.length) ctx.log(`design: ${designs.length}/${wanted.length} designed (${((Date.now() - started) / 1000).toFixed(0)} s)`);
     }
-    const made = wanted.map((w, i) => ({ ...w, image: designs[i] })).filter((w): w is typeof w & { image: DesignImage } => w.image !== undefined);
+    const made = wanted.map((w, i) => ({ ...w, image: designs[i] })).filter((w): w is typeof w & { image: DesignedImage } => w.image !== undefined);
 
     // The classifier's reading of each design.
-    const generatedBank = new ImageBank(made.map((m) => m.image.rgb), ctx.run.config.imageSize);
+    const generatedBank = new ImageBank(made.map((m) => m.image.rgb), ctx.pipeline.config.imageSize);
     const gen = classifyImages(clf.model, generatedBank);
     const items: DesignRecord[] = made.map((m, i) => {
       const predicted: Record<string, string> = {}, ok: Record<string, boolean> = {};
@@ -219,9 +216,9 @@ export async function evaluateDesign(ctx: EvalContext, o: DesignEvalOptions = {}
     });
 
     // Fréchet distances: designs vs the held-out real images, and a real training sample vs the same.
-    const real = await ImageBank.load(made.map((m) => m.real), ctx.run.config.imageSize);
+    const real = await ImageBank.load(made.map((m) => m.real), ctx.pipeline.config.imageSize);
     for (const [path, error] of real.failed) failures.push({ id: made.find((m) => m.real === path)!.id, error: `real image: ${error}` });
-    const reference = new ImageBank(sample(clf.trainBank.images, Math.max(made.length, 2), deriveSeed(seed, 'frechet-reference')), ctx.run.config.imageSize);
+    const reference = new ImageBank(sample(clf.trainBank.images, Math.max(made.length, 2), deriveSeed(seed, 'frechet-reference')), ctx.pipeline.config.imageSize);
     const realFeatures = classifyImages(clf.model, real.bank);
     const refFeatures = classifyImages(clf.model, reference);
     let frechet: DesignEvaluation['frechet'];
@@ -236,13 +233,13 @@ export async function evaluateDesign(ctx: EvalContext, o: DesignEvalOptions = {}
     }
 
     // A few designs as PNG files beside their real image, for the report.
-    const samplesDir = o.samplesDir ?? join(runDirOf(ctx.run.checkpoint), 'design-eval');
+    const samplesDir = o.samplesDir ?? join(runDirOf(ctx.pipeline.checkpoint), 'design-eval');
     const samples: DesignEvaluation['samples'] = [];
     const count = Math.min(o.samples ?? 12, made.length);
     if (count > 0) mkdirSync(samplesDir, { recursive: true });
     for (let i = 0; i < count; i++) {
       const file = join(samplesDir, `${made[i]!.id.replace(/[^A-Za-z0-9._-]+/g, '_')}.png`);
-      writeFileSync(file, await encodePng(made[i]!.image));
+      writeFileSync(file, made[i]!.image.png);
       items[i]!.generated = file;
       samples.push({ prompt: made[i]!.prompt, generated: file, real: made[i]!.real });
     }
@@ -280,7 +277,6 @@ export async function evaluateDesign(ctx: EvalContext, o: DesignEvalOptions = {}
       frechet, samples, seconds: (Date.now() - started) / 1000,
     };
   } finally {
-    vq.dispose();
     clf.model.dispose();
   }
 }

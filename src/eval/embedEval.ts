@@ -7,7 +7,7 @@ import * as torch from '../torch/index.js';
 import type { Tokenizer } from '../data/tokenizer.js';
 import type { M6Model } from '../model/index.js';
 import { recallAtK } from './retrievalMetrics.js';
-import { embedImages, embedTexts } from '../pipelines/embed.js';
+import type { Pipeline } from '../pipelines/index.js';
 import { dirname, join } from 'node:path';
 import { syntheticCatalog } from './describeEval.js';
 import type { EvalContext, Skipped, TaskEvaluation } from './evaluation.js';
@@ -47,10 +47,10 @@ function chanceRecall(groupSizes: readonly number[], n: number, k: number): numb
   return groupSizes.length ? sum / groupSizes.length : 0;
 }
 
-export async function evaluateEmbed(model: M6Model, tokenizer: Tokenizer, items: readonly EmbedItem[], o: { ks?: number[]; showExamples?: number } = {}): Promise<EmbedEvalResult> {
+export async function evaluateEmbed(pipeline: Pipeline, items: readonly EmbedItem[], o: { ks?: number[]; showExamples?: number } = {}): Promise<EmbedEvalResult> {
   const started = Date.now();
   const ks = o.ks ?? [1, 5, 10];
-  const imageVectors = await embedImages(model, items.map((it) => it.image));
+  const imageVectors = await pipeline.embed({ images: items.map((it) => it.image) });
   const failed: EmbedEvalResult['failed'] = [];
   const kept = items.filter((it, i) => {
     const r = imageVectors[i]!;
@@ -58,7 +58,7 @@ export async function evaluateEmbed(model: M6Model, tokenizer: Tokenizer, items:
     return r.ok;
   });
   const keptImages = imageVectors.filter((r) => r.ok).map((r) => (r as { vector: Float32Array }).vector);
-  const textVectors = embedTexts(model, tokenizer, kept.map((it) => it.text));
+  const textVectors = await pipeline.embed({ texts: kept.map((it) => it.text) });
   const n = kept.length;
   const groupOf = (it: EmbedItem) => it.group ?? it.text.trim().toLowerCase();
   const members = new Map<string, number[]>();
@@ -69,7 +69,7 @@ export async function evaluateEmbed(model: M6Model, tokenizer: Tokenizer, items:
   const relevant = kept.map((it) => members.get(groupOf(it))!);
   const groupSizes = relevant.map((r) => r.length);
   return torch.scope(() => {
-    const dim = model.cfg.dim;
+    const dim = pipeline.config.dim;
     const stack = (vs: Float32Array[]) => {
       const flat = new Float32Array(vs.length * dim);
       vs.forEach((v, i) => flat.set(v, i * dim));
@@ -113,7 +113,7 @@ export async function evaluateEmbedTask(ctx: EvalContext): Promise<TaskEvaluatio
     return { id: e.id, image: e.imagePath!, text: e.source!, ...(group !== undefined ? { group } : {}) };
   });
   ctx.log(`embed: searching ${items.length} held-out items both ways…`);
-  const r = await evaluateEmbed(ctx.run.model, ctx.run.tokenizer, items);
+  const r = await evaluateEmbed(ctx.pipeline, items);
   const prefixed = (prefix: string, x: Record<string, number>) => Object.fromEntries(Object.entries(x).map(([k, v]) => [`${prefix}${k.replace('recall@', 'Recall')}`, v]));
   return {
     task: 'embed', available: ctx.available, evaluated: r.items, failures: r.failed,

@@ -7,9 +7,8 @@
 import type { DatasetSpec } from '../data/datasetSpec.js';
 import type { Example } from '../data/loader.js';
 import { unitHash } from '../data/random.js';
-import { generateTexts, type TextPrompt, type TextResult } from '../pipelines/text.js';
 import type { TaskName } from '../tasks/instructions.js';
-import type { LoadedRun } from '../pipelines/runFolder.js';
+import { PIPELINE_TASKS, type Pipeline, type PipelineTask } from '../pipelines/index.js';
 import type { TaskData } from '../tasks/taskData.js';
 
 /** An item the model could not be run on (an unreadable image): counted and reported, never fatal. */
@@ -42,7 +41,8 @@ export interface Skipped {
 
 export interface EvalContext {
   task: TaskName;
-  run: LoadedRun;
+  /** The run being judged, loaded once for every task. */
+  pipeline: Pipeline;
   spec: DatasetSpec;
   data: TaskData;
   /**
@@ -77,7 +77,7 @@ export interface EvalReport {
 }
 
 export interface EvaluateRunOptions {
-  run: LoadedRun;
+  pipeline: Pipeline;
   spec: DatasetSpec;
   data: TaskData;
   tasks: readonly TaskName[];
@@ -116,8 +116,8 @@ export async function evaluateRun(o: EvaluateRunOptions): Promise<EvalReport> {
   const started = Date.now();
   const log = o.log ?? (() => {});
   const report: EvalReport = {
-    checkpoint: o.run.checkpoint,
-    step: o.run.trainer.step,
+    checkpoint: o.pipeline.checkpoint,
+    step: o.pipeline.step,
     data: o.spec.manifest ?? o.spec.imageFolder ?? '',
     rows: o.data.rows.length,
     badRows: o.data.badRows,
@@ -131,9 +131,14 @@ export async function evaluateRun(o: EvaluateRunOptions): Promise<EvalReport> {
       report.skipped.push({ task, reason: `m6 eval has no evaluator for ${task} yet` });
       continue;
     }
+    const unsupported = (PIPELINE_TASKS as readonly string[]).includes(task) ? o.pipeline.whyNot(task as PipelineTask) : undefined;
+    if (unsupported !== undefined) {
+      report.skipped.push({ task, reason: unsupported });
+      continue;
+    }
     const { examples, reason } = heldOutOf(o.data, task);
     const ctx: EvalContext = {
-      task, run: o.run, spec: o.spec, data: o.data,
+      task, pipeline: o.pipeline, spec: o.spec, data: o.data,
       examples: examples === null ? null : sampleExamples(examples, o.limit, o.seed),
       available: examples?.length ?? 0,
       batchSize: o.batchSize ?? 16,
@@ -155,15 +160,17 @@ export function examplesOrSkip(ctx: EvalContext): Example[] | Skipped {
   return ctx.examples;
 }
 
-/** generateTexts in chunks of a few batches, logging progress between them (a long eval shows it is alive). */
-export async function generateWithProgress(ctx: EvalContext, prompts: readonly TextPrompt[], maxNewTokens: number): Promise<TextResult[]> {
+/**
+ * `run` over the inputs a few batches at a time, logging progress between chunks (a long
+ * evaluation shows it is alive): one result per input, in order.
+ */
+export async function inChunks<I, R>(ctx: EvalContext, verb: string, inputs: readonly I[], run: (part: I[]) => Promise<R[]>): Promise<R[]> {
   const chunk = ctx.batchSize * 8;
-  const out: TextResult[] = [];
+  const out: R[] = [];
   const started = Date.now();
-  for (let at = 0; at < prompts.length; at += chunk) {
-    const results = await generateTexts(ctx.run.model, ctx.run.tokenizer, prompts.slice(at, at + chunk), { maxNewTokens, batchSize: ctx.batchSize });
-    out.push(...results);
-    if (out.length < prompts.length) ctx.log(`${ctx.task}: ${out.length}/${prompts.length} generated (${((Date.now() - started) / 1000).toFixed(0)} s)`);
+  for (let at = 0; at < inputs.length; at += chunk) {
+    out.push(...(await run(inputs.slice(at, at + chunk))));
+    if (out.length < inputs.length) ctx.log(`${ctx.task}: ${out.length}/${inputs.length} ${verb} (${((Date.now() - started) / 1000).toFixed(0)} s)`);
   }
   return out;
 }

@@ -8,7 +8,7 @@ import { CATEGORIES, COLOURS } from '../data/synth/attributes.js';
 import type { M6Model } from '../model/index.js';
 import type { Tokenizer } from '../data/tokenizer.js';
 import { bleu, ciderD, rougeL } from './textMetrics.js';
-import { generateTexts } from '../pipelines/text.js';
+import type { Pipeline } from '../pipelines/index.js';
 import { TASKS } from '../tasks/instructions.js';
 
 export interface CatalogItem {
@@ -93,10 +93,10 @@ export function majorityShare(values: readonly string[]): number {
  * `imageRoot` is the catalog folder (item.image is relative to it). Baselines are the majority
  * class's share among the evaluated items (what always saying the commonest category would score).
  */
-export async function evaluateSynthetic(model: M6Model, tokenizer: Tokenizer, items: readonly CatalogItem[], imageRoot: string, o: { maxQuestions?: number; withAnswers?: boolean } = {}): Promise<SyntheticEvalResult> {
+export async function evaluateSynthetic(pipeline: Pipeline, items: readonly CatalogItem[], imageRoot: string, o: { maxQuestions?: number; withAnswers?: boolean } = {}): Promise<SyntheticEvalResult> {
   const started = Date.now();
   const path = (it: CatalogItem) => `${imageRoot}/${it.image}`;
-  const described = await generateTexts(model, tokenizer, items.map((it) => ({ image: path(it), source: TASKS.describe.instruction })), { maxNewTokens: TASKS.describe.maxNewTokens });
+  const described = await pipeline.describe(items.map(path));
   const dItems: DescribeJudgement[] = items.map((it, i) => {
     const r = described[i]!;
     const generated = r.ok ? r.text : `(error: ${r.error})`;
@@ -107,7 +107,7 @@ export async function evaluateSynthetic(model: M6Model, tokenizer: Tokenizer, it
   let answer: SyntheticEvalResult['answer'] = null;
   if (o.withAnswers !== false) {
     const questions = items.flatMap((it) => it.qa.map((q) => ({ it, ...q }))).slice(0, o.maxQuestions ?? 300);
-    const answered = await generateTexts(model, tokenizer, questions.map((q) => ({ image: path(q.it), source: q.question })), { maxNewTokens: TASKS.answer.maxNewTokens });
+    const answered = await pipeline.answer(questions.map((q) => ({ question: q.question, image: path(q.it) })));
     const aItems = questions.map((q, i): AnswerJudgement => {
       const r = answered[i]!;
       const generated = r.ok ? r.text : `(error: ${r.error})`;

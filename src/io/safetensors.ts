@@ -6,6 +6,7 @@ import { closeSync, fstatSync, fsyncSync, openSync, readSync, renameSync, unlink
 import { native } from '../torch/native.js';
 import { Tensor } from '../torch/tensor.js';
 import { dtypeBytes, dtypeCode, type DType } from '../torch/dtype.js';
+import { InputError } from '../torch/inputError.js';
 
 const TO_ST: Record<DType, string> = {
   float64: 'F64', float32: 'F32', float16: 'F16', bfloat16: 'BF16', int64: 'I64', int32: 'I32', int16: 'I16', int8: 'I8', uint8: 'U8', bool: 'BOOL',
@@ -15,7 +16,7 @@ const FROM_ST = new Map<string, DType>(Object.entries(TO_ST).map(([k, v]) => [v,
 export interface SafetensorsEntry { dtype: DType; shape: number[]; begin: number; end: number }
 export interface SafetensorsHeader { entries: Map<string, SafetensorsEntry>; metadata: Record<string, string>; dataOffset: number }
 
-export class SafetensorsError extends Error {
+export class SafetensorsError extends InputError {
   constructor(readonly file: string, detail: string) {
     super(`${file}: not a valid safetensors file: ${detail}`);
     this.name = 'SafetensorsError';

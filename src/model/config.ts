@@ -1,5 +1,6 @@
 // M6 configurations and presets, from one that trains on a laptop CPU to the paper's scales.
 // Everything is one flat, typed record (nanoGPT's GPTConfig); `validateConfig` says what is wrong.
+import { InputError } from '../torch/inputError.js';
 
 export interface M6Config {
   name: string;
@@ -75,6 +76,14 @@ export function isMoeLayer(cfg: M6Config, i: number): boolean {
 
 export function gridSize(cfg: M6Config): number { return cfg.imageSize / cfg.patchSize; }
 
+/** A config that cannot build a model (from --config, a run's config.json, or code). */
+export class ConfigError extends InputError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
 export function validateConfig(c: M6Config): M6Config {
   const bad: string[] = [];
   const posInt = (k: keyof M6Config) => { const v = c[k]; if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) bad.push(`${k} must be a positive integer (got ${String(v)})`); };
@@ -89,7 +98,7 @@ export function validateConfig(c: M6Config): M6Config {
   if (c.expertGroups > 1 && c.topK !== 1) bad.push('expert prototyping (expertGroups > 1) routes top-1 in each group: set topK to 1');
   if (c.capacityFactor < 0) bad.push(`capacityFactor must be ≥ 0 (0 = dropless), got ${c.capacityFactor}`);
   if (c.dropout < 0 || c.dropout >= 1) bad.push(`dropout must be in [0, 1), got ${c.dropout}`);
-  if (bad.length) throw new Error(`invalid M6 config '${c.name}': ${bad.join('; ')}`);
+  if (bad.length) throw new ConfigError(`invalid M6 config '${c.name}': ${bad.join('; ')}`);
   return c;
 }
 

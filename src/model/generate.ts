@@ -56,6 +56,9 @@ export interface GenerateOptions extends SamplingOptions {
   /** Called for each token as soon as it is chosen (streaming). Beam search calls it at the end, for
    * the best hypothesis, because until then no token is final. */
   onToken?: (token: number, step: number, row: number) => void;
+  /** generateStream: what each step runs inside, besides noGrad (e.g. autocast, which, like grad
+   * mode, holds only for the synchronous call it wraps, not across the stream's awaits). */
+  stepContext?: <T>(fn: () => T) => T;
 }
 
 export type FinishReason = 'stop' | 'length';
@@ -399,9 +402,9 @@ class Generation {
  *   const { sequences } = generate(model, { images, source }, { kind: 'text', maxNewTokens: 32 });
  */
 export function generate(model: M6Model, prompt: GenerationPrompt, opts: GenerateOptions = {}): GenerateResult {
-  const g = new Generation(model, prompt, opts);
+  const g = torch.noGrad(() => new Generation(model, prompt, opts));
   try {
-    while (!g.search.done) for (const e of g.search.step()) opts.onToken?.(e.token, e.step, e.row);
+    while (!g.search.done) for (const e of torch.noGrad(() => g.search.step())) opts.onToken?.(e.token, e.step, e.row);
     const r = g.search.result();
     if (opts.onToken && (opts.numBeams ?? 1) > 1) r.sequences.forEach((seq, row) => seq.forEach((t, step) => opts.onToken!(t, step, row)));
     return r;
@@ -418,10 +421,13 @@ export function generate(model: M6Model, prompt: GenerationPrompt, opts: Generat
  *   for await (const { token, row } of generateStream(model, prompt, opts)) send(row, token);
  */
 export async function* generateStream(model: M6Model, prompt: GenerationPrompt, opts: GenerateOptions = {}): AsyncGenerator<TokenEvent, GenerateResult, void> {
-  const g = new Generation(model, prompt, opts);
+  // Generation never needs gradients, and grad mode is per call: each step runs under noGrad
+  // itself, because the caller's noGrad has ended by the time a later step of the stream runs.
+  const within = opts.stepContext ?? ((fn) => fn());
+  const g = within(() => torch.noGrad(() => new Generation(model, prompt, opts)));
   try {
     while (!g.search.done) {
-      for (const e of g.search.step()) yield e;
+      for (const e of within(() => torch.noGrad(() => g.search.step()))) yield e;
       await new Promise<void>((resolve) => setImmediate(resolve));
     }
     const r = g.search.result();
@@ -435,7 +441,7 @@ export async function* generateStream(model: M6Model, prompt: GenerationPrompt, 
 // ---------------------------------------------------------------------------------------------
 
 function modelDevice(model: M6Model): torch.Device {
-  return model.tok.weight.device;
+  return model.device;
 }
 
 /** [0, 0, …, 1, 1, …]: each of n rows k times (n·k) — a prompt's rows for its k beams. */

@@ -158,6 +158,16 @@ export class M6Model extends Module {
     this.initWeights();
   }
 
+  /** Where the weights are (inputs must be made there too). */
+  get device(): torch.Device {
+    return this.tok.weight.device;
+  }
+
+  /** The MoE routing losses as they enter the objective: the load-balancing loss and the router z-loss, each at its configured weight. */
+  routingLoss(auxLoss: Tensor, zLoss: Tensor): Tensor {
+    return auxLoss.mul(this.cfg.auxLossWeight).add(zLoss.mul(this.cfg.zLossWeight));
+  }
+
   /**
    * GPT-2/nanoGPT initialisation: every Linear (and expert) weight N(0, 0.02), biases zero, and the
    * projections that write into the residual stream scaled by 1/√(2·layers), so the stream starts
@@ -263,7 +273,7 @@ export class M6Model extends Module {
       if (input.labels) {
         const lmLoss = torch.nn.crossEntropy(logits.reshape(B * T, -1).float(), input.labels.reshape(B * T), { ignoreIndex: -100 });
         out.lmLoss = lmLoss;
-        out.loss = lmLoss.add(r.aux.mul(this.cfg.auxLossWeight)).add(r.z.mul(this.cfg.zLossWeight));
+        out.loss = lmLoss.add(this.routingLoss(r.aux, r.z));
       }
       return out;
     });

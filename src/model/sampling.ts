@@ -74,6 +74,15 @@ export function sampleNext(logits: Tensor, o: SamplingOptions): Tensor {
   });
 }
 
+/** Just the sampling fields of a larger options record, those that are set (so defaults apply to the rest). */
+export function pickSampling(o: SamplingOptions): SamplingOptions {
+  return {
+    ...(o.temperature !== undefined ? { temperature: o.temperature } : {}),
+    ...(o.topK !== undefined ? { topK: o.topK } : {}),
+    ...(o.topP !== undefined ? { topP: o.topP } : {}),
+  };
+}
+
 /** Checks sampling options up front, so a typo fails before any compute. */
 export function validateSampling(o: SamplingOptions): void {
   if (o.temperature !== undefined && !(o.temperature > 0)) throw new RangeError(`temperature must be > 0 (got ${o.temperature}); use greedy decoding for temperature 0`);

@@ -2,10 +2,11 @@
 // VarStore paths). State-dict keys come from how the tree is built: `blocks.0.attn.qkv.weight`.
 import * as torch from '../torch/index.js';
 import type { Device, DType, Tensor } from '../torch/index.js';
+import { InputError } from '../torch/inputError.js';
 
 export interface ModuleOptions { device?: Device; dtype?: DType }
 
-export class StateDictError extends Error {
+export class StateDictError extends InputError {
   constructor(readonly missing: string[], readonly unexpected: string[], readonly mismatched: string[]) {
     const parts = [
       missing.length ? `missing keys: ${preview(missing)}` : '',

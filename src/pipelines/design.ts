@@ -5,34 +5,20 @@
 import sharp from 'sharp';
 import * as torch from '../torch/index.js';
 import type { Tensor } from '../torch/index.js';
-import { padBatch } from '../data/loader.js';
 import { deriveSeed } from '../data/random.js';
 import type { Tokenizer } from '../data/tokenizer.js';
 import { gridSize, type M6Model } from '../model/index.js';
 import { generate } from '../model/generate.js';
 import type { VqTokenizer } from '../model/vq.js';
+import type { SamplingOptions } from '../model/sampling.js';
+import { DESIGN_SAMPLING } from '../tasks/instructions.js';
 import { encodeDesignPrompt } from '../tasks/designPrompt.js';
+import { sourceTensors } from './inputs.js';
 
-/**
- * Sampling defaults for image codes. Image codes are drawn, never taken greedily (argmax repeats
- * the commonest code: a flat background). top-k 100 of the codebook with the nucleus at 0.95 keeps
- * the draw among codes the model finds plausible for the position, so the images vary without noise.
- * Temperature 0.6: the Fréchet distance to real images (realism and variety together) is lowest
- * there. `m6 eval --tasks design --limit 1000` of the 22.5-minute demo model (category / colour as
- * the classifier reads them, Fréchet distance; real-vs-real floor 16.2):
- * T 1: 81.1% / 73.4%, 51.8; T 0.8: 80.5% / 77.1%, 46.0; T 0.6: 83.7% / 82.8%, 42.2;
- * T 0.5: 84.2% / 83.5%, 43.2; T 0.4: 84.7% / 83.5%, 45.6. A second demo model: T 1: 79.1% / 72.2%, 60.7;
- * T 0.6: 84.1% / 80.5%, 48.9.
- */
-export const DESIGN_SAMPLING = { temperature: 0.6, topK: 100, topP: 0.95 } as const;
-
-export interface DesignOptions {
+export interface DesignOptions extends SamplingOptions {
   /** Images per prompt. */
   n: number;
   seed: number;
-  temperature?: number;
-  topK?: number;
-  topP?: number;
   /** Rows generated at once. */
   batchSize?: number;
 }
@@ -72,24 +58,22 @@ function checkGrid(model: M6Model, vq: VqTokenizer): number {
   return grid;
 }
 
-function samplingOf(o: Pick<DesignOptions, 'temperature' | 'topK' | 'topP'>): { temperature: number; topK: number; topP: number } {
+/** The options given, the defaults for the rest. */
+function samplingOf(o: SamplingOptions): Required<SamplingOptions> {
   return { temperature: o.temperature ?? DESIGN_SAMPLING.temperature, topK: o.topK ?? DESIGN_SAMPLING.topK, topP: o.topP ?? DESIGN_SAMPLING.topP };
 }
 
 /** One sampled image per encoded source (rows right-padded to one length), decoded by the VQ. */
-function sampleImages(model: M6Model, tokenizer: Tokenizer, vq: VqTokenizer, sources: readonly number[][], seed: number, sampling: ReturnType<typeof samplingOf>): DesignImage[] {
+function sampleImages(model: M6Model, tokenizer: Tokenizer, vq: VqTokenizer, sources: readonly number[][], seed: number, sampling: Required<SamplingOptions>): DesignImage[] {
   const grid = checkGrid(model, vq);
   return torch.noGrad(() => torch.scope(() => {
-    const src = padBatch(sources.map((ids) => [...ids]), tokenizer.padId);
-    const source = torch.tensor(src.ids.data, { shape: src.ids.shape, dtype: 'int64' });
-    const sourceMask = torch.tensor(Uint8Array.from(src.mask.data, (v) => (v ? 1 : 0)), { shape: src.mask.shape, dtype: 'bool' });
-    const { sequences } = generate(model, { source, sourceMask }, {
+    const { sequences } = generate(model, sourceTensors(sources, tokenizer.padId, model.device), {
       kind: 'image', sample: true, ...sampling, seed, bosId: tokenizer.bosId, padId: tokenizer.padId,
     });
     const codes = sequences.map((seq) => Int32Array.from(seq, (id) => id - tokenizer.imageCodeStart));
     const flat = new Int32Array(sources.length * grid * grid);
     codes.forEach((c, b) => flat.set(c, b * grid * grid));
-    const pixels = vq.decode(torch.tensor(flat, { shape: [sources.length, grid, grid], dtype: 'int64' }));
+    const pixels = vq.decode(torch.tensor(flat, { shape: [sources.length, grid, grid], dtype: 'int64', device: model.device }));
     return toRgbBytes(pixels).map((rgb, b) => ({ codes: codes[b]!, rgb, size: model.cfg.imageSize }));
   }));
 }

@@ -6,6 +6,7 @@ import type { Tokenizer } from '../data/tokenizer.js';
 import { M6Model, validateConfig, type M6Config } from '../model/index.js';
 import { latestCheckpoint, readCheckpointMeta, readCheckpointTensors, type TrainerState } from '../train/checkpoint.js';
 import { findVqFile, runDirOf } from '../train/vqFiles.js';
+import { InputError } from '../torch/inputError.js';
 
 export interface LoadedRun {
   /** The checkpoint folder the weights came from. */
@@ -18,7 +19,7 @@ export interface LoadedRun {
   vqFile: string | undefined;
 }
 
-export class RunFolderError extends Error {
+export class RunFolderError extends InputError {
   constructor(message: string) {
     super(message);
     this.name = 'RunFolderError';

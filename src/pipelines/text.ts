@@ -3,82 +3,108 @@
 // decode". Inputs are batched (image prompts and text-only prompts apart, because a batch has one
 // image tensor or none), and a bad image fails only its own input.
 import * as torch from '../torch/index.js';
-import { padBatch } from '../data/loader.js';
-import { ImageDecodeError, loadImage } from '../data/image.js';
+import { encodeSource } from '../data/loader.js';
 import type { Tokenizer } from '../data/tokenizer.js';
 import type { M6Model } from '../model/index.js';
-import { generate } from '../model/generate.js';
+import { generate, generateStream, type FinishReason, type GenerateOptions, type GenerationPrompt } from '../model/generate.js';
+import { chunks, imageTensor, preparePixels, sourceTensors, type ImageInput } from './inputs.js';
 
 export interface TextPrompt {
   /** An image file to read, or already prepared pixels (3 × S × S, normalised). */
-  image?: string | Float32Array;
+  image?: ImageInput;
   /** The source text: an instruction or a question. */
   source: string;
 }
 
-export type TextResult = { ok: true; text: string } | { ok: false; error: string };
+/** One generated text: the words, the token ids they decode from, and the model's log-probability of them. */
+export type TextResult =
+  | { ok: true; text: string; tokenIds: number[]; logProb: number; finishReason: FinishReason }
+  | { ok: false; error: string };
 
 export interface GenerateTextOptions {
   maxNewTokens: number;
   batchSize?: number;
   /** Beam search width (1 = greedy). */
   numBeams?: number;
+  /** Runs each batch's compute (e.g. under autocast); default: as is. */
+  context?: ComputeContext;
 }
 
-/** The encoded source of a prompt: the tokenizer's tokens then <eos>, cut to the model's text length (as the loader does). */
-function encodeSource(tokenizer: Tokenizer, text: string, max: number): number[] {
-  const ids = tokenizer.encode(text);
-  return [...ids.slice(0, Math.max(0, max - 1)), tokenizer.eosId];
+/** A wrapper the compute of each batch runs inside: autocast, a device guard. Synchronous, like the compute. */
+export type ComputeContext = <T>(fn: () => T) => T;
+const asIs: ComputeContext = (fn) => fn();
+
+/** How text is decoded: never padding or BOS, stop at <eos>, at most the model's text length. */
+function textDecoding(model: M6Model, tokenizer: Tokenizer, o: GenerateTextOptions): GenerateOptions {
+  return {
+    kind: 'text', maxNewTokens: Math.min(o.maxNewTokens, model.cfg.maxTextLen), numBeams: o.numBeams ?? 1,
+    bosId: tokenizer.bosId, padId: tokenizer.padId, stopTokens: [tokenizer.eosId], suppressTokens: [tokenizer.padId, tokenizer.bosId],
+  };
+}
+
+/** The tensors of prompts whose pixels are ready (all with an image, or none). Call inside a scope. */
+function promptTensors(model: M6Model, tokenizer: Tokenizer, sources: readonly string[], pixels: readonly Float32Array[] | null): GenerationPrompt {
+  const cfg = model.cfg, device = model.device;
+  const prompt: GenerationPrompt = sourceTensors(sources.map((s) => encodeSource(tokenizer, s, cfg.maxTextLen)), tokenizer.padId, device);
+  if (pixels !== null) prompt.images = imageTensor(pixels, cfg.imageSize, device);
+  return prompt;
+}
+
+function decoded(tokenizer: Tokenizer, tokenIds: number[], logProb: number, finishReason: FinishReason): TextResult {
+  return { ok: true, text: tokenizer.decode(tokenIds, { skipSpecialTokens: true }).trim(), tokenIds, logProb, finishReason };
 }
 
 /** Generates one text per prompt; per-prompt failures (unreadable image) come back as errors. */
 export async function generateTexts(model: M6Model, tokenizer: Tokenizer, prompts: readonly TextPrompt[], o: GenerateTextOptions): Promise<TextResult[]> {
-  const cfg = model.cfg;
   const results: TextResult[] = new Array(prompts.length);
-  // Each file is decoded once however many prompts use it (several questions about one photo).
-  const decoded = new Map<string, ReturnType<typeof loadImage>>();
-  const pixels: Array<Float32Array | null> = await Promise.all(prompts.map(async (p, i) => {
-    if (p.image === undefined) return null;
-    if (typeof p.image !== 'string') return p.image;
-    let image = decoded.get(p.image);
-    if (image === undefined) decoded.set(p.image, (image = loadImage(p.image, { size: cfg.imageSize })));
-    try {
-      return (await image).data;
-    } catch (err) {
-      if (!(err instanceof ImageDecodeError)) throw err;
-      results[i] = { ok: false, error: `${err.reason}: ${err.detail}` };
-      return null;
-    }
-  }));
-  const batchSize = o.batchSize ?? 16;
-  const plane = 3 * cfg.imageSize * cfg.imageSize;
+  const pixels = await preparePixels(prompts.map((p) => p.image), model.cfg.imageSize);
+  pixels.forEach((p, i) => { if (p !== undefined && !p.ok) results[i] = p; });
+  const decoding = textDecoding(model, tokenizer, o);
   for (const withImage of [true, false]) {
-    const todo = prompts.map((_, i) => i).filter((i) => results[i] === undefined && (pixels[i] !== null) === withImage);
-    for (let at = 0; at < todo.length; at += batchSize) {
-      const rows = todo.slice(at, at + batchSize);
-      const sequences = torch.noGrad(() => torch.scope(() => {
-        const src = padBatch(rows.map((i) => encodeSource(tokenizer, prompts[i]!.source, cfg.maxTextLen)), tokenizer.padId);
-        const source = torch.tensor(src.ids.data, { shape: src.ids.shape, dtype: 'int64' });
-        const sourceMask = torch.tensor(Uint8Array.from(src.mask.data, (v) => (v ? 1 : 0)), { shape: src.mask.shape, dtype: 'bool' });
-        let images: torch.Tensor | undefined;
-        if (withImage) {
-          const data = new Float32Array(rows.length * plane);
-          rows.forEach((i, b) => {
-            const px = pixels[i]!;
-            if (px.length !== plane) throw new RangeError(`prepared image has ${px.length} values; the model takes 3×${cfg.imageSize}×${cfg.imageSize} = ${plane}`);
-            data.set(px, b * plane);
-          });
-          images = torch.tensor(data, { shape: [rows.length, 3, cfg.imageSize, cfg.imageSize] });
-        }
-        return generate(model, { images, source, sourceMask }, {
-          kind: 'text', maxNewTokens: Math.min(o.maxNewTokens, cfg.maxTextLen), numBeams: o.numBeams ?? 1,
-          bosId: tokenizer.bosId, padId: tokenizer.padId, stopTokens: [tokenizer.eosId], suppressTokens: [tokenizer.padId, tokenizer.bosId],
-        }).sequences;
-      }));
-      rows.forEach((i, b) => {
-        results[i] = { ok: true, text: tokenizer.decode(sequences[b]!, { skipSpecialTokens: true }).trim() };
-      });
+    const todo = prompts.map((_, i) => i).filter((i) => results[i] === undefined && (pixels[i] !== undefined) === withImage);
+    for (const rows of chunks(todo, o.batchSize ?? 16)) {
+      const r = (o.context ?? asIs)(() => torch.noGrad(() => torch.scope(() => {
+        const images = withImage ? rows.map((i) => (pixels[i] as { pixels: Float32Array }).pixels) : null;
+        return generate(model, promptTensors(model, tokenizer, rows.map((i) => prompts[i]!.source), images), decoding);
+      })));
+      rows.forEach((i, b) => { results[i] = decoded(tokenizer, r.sequences[b]!, r.logProbs[b]!, r.finishReasons[b]!); });
     }
   }
   return results;
+}
+
+/** A token of a streamed text, with the text it adds (a multi-byte character may wait for its last byte). */
+export interface TextDelta { tokenId: number; text: string }
+
+/**
+ * One prompt's text as it is written: an async iterator of tokens that yields to the event loop
+ * between steps, returning the whole result at the end. An unreadable image throws before the first
+ * token (a stream has one input). Breaking out of the loop frees the generation.
+ */
+export async function* streamText(model: M6Model, tokenizer: Tokenizer, prompt: TextPrompt, o: GenerateTextOptions): AsyncGenerator<TextDelta, TextResult, void> {
+  const [pixels] = await preparePixels([prompt.image], model.cfg.imageSize);
+  if (pixels !== undefined && !pixels.ok) return pixels;
+  const keep: torch.Tensor[] = [];
+  const tensors = torch.noGrad(() => torch.scope(() => {
+    const t = promptTensors(model, tokenizer, [prompt.source], pixels !== undefined ? [pixels.pixels] : null);
+    for (const v of [t.source, t.sourceMask, t.images]) if (v !== undefined) keep.push(v.keep());
+    return t;
+  }));
+  try {
+    const tokens: number[] = [];
+    let shown = '';
+    const stream = generateStream(model, tensors, { ...textDecoding(model, tokenizer, o), ...(o.context !== undefined ? { stepContext: o.context } : {}) });
+    for (;;) {
+      const next = await stream.next();
+      if (next.done) return decoded(tokenizer, next.value.sequences[0]!, next.value.logProbs[0]!, next.value.finishReasons[0]!);
+      tokens.push(next.value.token);
+      const text = tokenizer.decode(tokens, { skipSpecialTokens: true });
+      // Hold back a partial UTF-8 character (decoded as U+FFFD) until its last byte arrives.
+      if (text.endsWith('\uFFFD')) continue;
+      yield { tokenId: next.value.token, text: text.slice(shown.length) };
+      shown = text;
+    }
+  } finally {
+    for (const t of keep) t.dispose();
+  }
 }

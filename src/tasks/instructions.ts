@@ -1,6 +1,7 @@
 // The tasks M6 is trained on, each an instruction in plain text to the same model (OFA's recipe:
 // the task is named in the source text, so one vocabulary and one head serve every task).
 // This table is the one place a task's prompt is spelled; training and the task verbs both read it.
+import type { SamplingOptions } from '../model/sampling.js';
 
 export type TaskName = 'describe' | 'answer' | 'design' | 'embed' | 'denoise';
 
@@ -24,3 +25,12 @@ export const TASKS: Readonly<Record<TaskName, TaskInfo>> = Object.freeze({
   // Text-only rows (BART/OFA text infilling): the source is the text with spans masked, the target the whole text.
   denoise: { instruction: ' what is the complete text of "{}"?', maxNewTokens: 96 },
 });
+
+/**
+ * How design samples its image codes unless told otherwise. Image codes are drawn, never taken
+ * greedily (argmax repeats the commonest code: a flat background). top-k 100 of the codebook with
+ * the nucleus at 0.95 keeps the draw among codes the model finds plausible for the position, so the
+ * images vary without noise. Temperature 0.6: the Fréchet distance to real images (realism and
+ * variety together) is lowest there (the README's "Why these defaults" gives the measurements).
+ */
+export const DESIGN_SAMPLING: Readonly<Required<SamplingOptions>> = Object.freeze({ temperature: 0.6, topK: 100, topP: 0.95 });

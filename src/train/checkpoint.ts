@@ -19,6 +19,7 @@ import type { M6Config } from '../model/index.js';
 import type { OptimizerState } from '../optim/index.js';
 import type { Tokenizer } from '../data/tokenizer.js';
 import type { LossMean } from './lossMean.js';
+import { InputError } from '../torch/inputError.js';
 
 export { CHECKPOINTS_DIR, checkpointName, listCheckpoints, latestCheckpoint } from './checkpointFiles.js';
 
@@ -84,7 +85,7 @@ export function saveCheckpoint(runDir: string, c: CheckpointContents, keep = 3):
   return final;
 }
 
-export class CheckpointError extends Error {
+export class CheckpointError extends InputError {
   constructor(message: string) {
     super(message);
     this.name = 'CheckpointError';

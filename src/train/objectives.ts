@@ -57,8 +57,7 @@ function embedLoss(model: M6Model, t: TrainingTensors): { loss: Tensor; rows: Te
   // Rows with the same caption are matches of each other's images (a label used as the caption repeats).
   const sameText = t.source.unsqueeze(1).eq(t.source.unsqueeze(0)).all(2);
   const c = contrastiveLoss(image.vectors, text.vectors, model.logitScale, sameText);
-  const cfg = model.cfg;
-  const aux = image.auxLoss.add(text.auxLoss).mul(cfg.auxLossWeight).add(image.zLoss.add(text.zLoss).mul(cfg.zLossWeight));
+  const aux = model.routingLoss(image.auxLoss.add(text.auxLoss), image.zLoss.add(text.zLoss));
   return { loss: c.loss, rows: c.rows, aux };
 }
 
@@ -96,8 +95,7 @@ export function batchLoss(model: M6Model, t: TrainingTensors, tasks: readonly st
     const lmLoss = (o.mean ?? DEFAULT_LOSS_MEAN) === 'rows'
       ? rowSums.div(counts.clamp(1)).sum().div(counts.gt(0).sum().float().clamp(1))
       : rowSums.sum().div(counts.sum().clamp(1));
-    const cfg = model.cfg;
-    loss = lmLoss.add(out.auxLoss.mul(cfg.auxLossWeight)).add(out.zLoss.mul(cfg.zLossWeight));
+    loss = lmLoss.add(model.routingLoss(out.auxLoss, out.zLoss));
     (rowSums.div(counts).detach().toArray() as number[]).forEach((l, k) => (perRow[lmRows[k]!] = l));
     if (out.moe.length > 0) {
       // One read for all layers: [dropped, max load] per layer.

@@ -13,6 +13,7 @@ import { ProgressLine } from './progress.js';
 import { train, type TrainOptions, type TrainResult } from './trainer.js';
 import { DEFAULT_LOSS_MEAN } from './lossMean.js';
 import { designVqStage, type VqStageOptions } from './vqStage.js';
+import { InputError } from '../torch/inputError.js';
 
 export interface RunTrainingOptions {
   runDir: string;
@@ -35,7 +36,7 @@ export interface RunTrainingOptions {
   progress?: ProgressLine;
 }
 
-export class TrainingSetupError extends Error {
+export class TrainingSetupError extends InputError {
   constructor(message: string) {
     super(message);
     this.name = 'TrainingSetupError';

@@ -12,6 +12,7 @@ import * as torch from '../../src/torch/index.js';
 import { loadDatasetSpecFile, resolveDatasetSpec } from '../../src/data/datasetSpec.js';
 import { buildTaskData } from '../../src/tasks/taskData.js';
 import { loadRun } from '../../src/pipelines/runFolder.js';
+import { loadPipeline } from '../../src/pipelines/index.js';
 import { evaluateRun } from '../../src/eval/evaluation.js';
 import { evaluateDesign, type DesignEvaluation } from '../../src/eval/designEval.js';
 import { m6 } from '../data/fixtures.js';
@@ -137,9 +138,9 @@ test('evaluateDesign on the tiny run: finite accuracies, baselines and Fréchet 
   const spec = resolveDatasetSpec({ ...loadDatasetSpecFile(join(dir, 'catalog', 'dataset.json')), split: 'train:0.8,test:0.2' });
   const data = await buildTaskData(spec, [{ name: 'design', weight: 1 }]);
   torch.keepLargeAllocations();
-  const loaded = await loadRun(run);
+  const loaded = await loadPipeline(run);
   const evaluate = () => evaluateRun({
-    run: loaded, spec, data, tasks: ['design'], evaluators: { design: async () => (ctx) => evaluateDesign(ctx, { classifierSteps: 10, samples: 2 }) },
+    pipeline: loaded, spec, data, tasks: ['design'], evaluators: { design: async () => (ctx) => evaluateDesign(ctx, { classifierSteps: 10, samples: 2 }) },
   });
   try {
     const first = await evaluate();
@@ -163,6 +164,6 @@ test('evaluateDesign on the tiny run: finite accuracies, baselines and Fréchet 
     assert.deepEqual(again.classifier.accuracy, d.classifier.accuracy);
     assert.deepEqual(again.metrics, d.metrics, 'seeded: the same designs and the same judge give the same numbers');
   } finally {
-    loaded.model.dispose();
+    loaded.close();
   }
 });

@@ -7,7 +7,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readMetrics, type TrainMetric } from '../../src/train/metrics.js';
-import { loadRun } from '../../src/pipelines/runFolder.js';
+import { loadPipeline } from '../../src/pipelines/index.js';
 import { evaluateEmbed } from '../../src/eval/embedEval.js';
 import { readCatalog } from '../../src/eval/syntheticEval.js';
 import { m6 } from '../data/fixtures.js';
@@ -62,12 +62,12 @@ test('m6 embed: unit vectors for images and texts; a missing image is reported a
 });
 
 test('evaluateEmbed: recall@k in [0, 1], monotone in k, with the chance level beside it', async () => {
-  const loaded = await loadRun(run);
+  const loaded = await loadPipeline(run);
   try {
     const items = [...readCatalog(join(dir, 'catalog', 'catalog.jsonl')).values()].slice(0, 20).map((it) => ({
       id: it.id, image: join(dir, 'catalog', it.image), text: it.title, group: `${it.category}|${it.colour}`,
     }));
-    const r = await evaluateEmbed(loaded.model, loaded.tokenizer, items);
+    const r = await evaluateEmbed(loaded, items);
     assert.equal(r.items, 20);
     for (const side of [r.textToImage, r.imageToText, r.chanceTextToImage]) {
       const [r1, r5, r10] = [side['recall@1']!, side['recall@5']!, side['recall@10']!];
@@ -75,7 +75,7 @@ test('evaluateEmbed: recall@k in [0, 1], monotone in k, with the chance level be
     }
     assert.ok(r.examples.length > 0 && r.examples[0]!.top.length === 5);
   } finally {
-    loaded.model.dispose();
+    loaded.close();
   }
 });
 

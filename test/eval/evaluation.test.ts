@@ -12,7 +12,7 @@ import { loadDatasetSpecFile, resolveDatasetSpec, type DatasetSpecInput } from '
 import { evaluateAnswer, type AnswerEvaluation } from '../../src/eval/answerEval.js';
 import { evaluateDescribe, type DescribeEvaluation } from '../../src/eval/describeEval.js';
 import { evaluateRun, sampleExamples, type EvalReport, type EvaluateRunOptions } from '../../src/eval/evaluation.js';
-import { loadRun } from '../../src/pipelines/runFolder.js';
+import { loadPipeline } from '../../src/pipelines/index.js';
 import { buildTaskData } from '../../src/tasks/taskData.js';
 import type { TaskName } from '../../src/tasks/instructions.js';
 import { m6 } from '../data/fixtures.js';
@@ -38,11 +38,11 @@ async function evaluate(extra: DatasetSpecInput, tasks: TaskName[], o: { limit?:
   const spec = resolveDatasetSpec({ ...loadDatasetSpecFile(join(dir, 'catalog', 'dataset.json')), ...extra });
   const data = await buildTaskData(spec, tasks.map((name) => ({ name, weight: 1 })));
   const live = torch.liveTensors();
-  const run = await loadRun(runDir);
+  const pipeline = await loadPipeline(runDir);
   try {
-    return await evaluateRun({ run, spec, data, tasks, evaluators: o.evaluators ?? EVALUATORS, ...(o.limit !== undefined ? { limit: o.limit } : {}), batchSize: 3 });
+    return await evaluateRun({ pipeline, spec, data, tasks, evaluators: o.evaluators ?? EVALUATORS, ...(o.limit !== undefined ? { limit: o.limit } : {}), batchSize: 3 });
   } finally {
-    run.model.dispose();
+    pipeline.close();
     assert.equal(torch.liveTensors(), live, 'every tensor of the evaluation is freed');
   }
 }

@@ -1,19 +1,25 @@
-// `m6 demo`: the README's quick start. Synthesise the garment catalog, train m6-nano on describe +
-// answer for a bounded time, judge the held-out items' descriptions (category, colour) and answers
-// against the catalog's exact truth, and write report.html into the run folder.
+// `m6 demo`: the README's quick start. Synthesise the garment catalog, train m6-nano on describe,
+// answer, embed and design for a bounded time, judge held-out products — descriptions and answers
+// against the catalog's exact truth, search by recall@k, designs by an attribute classifier — and
+// write report.html and demo-results.json into the run folder.
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Option, type Command } from 'commander';
-import { formatDuration, ProgressLine } from '../../train/progress.js';
-import { datasetSpecFromFlags } from '../datasetOptions.js';
-import { runWithInterrupt, numberFlag } from './train.js';
+import type { DatasetSpec } from '../../data/datasetSpec.js';
 import type { DesignEvaluation } from '../../eval/designEval.js';
 import type { EmbedEvalResult } from '../../eval/embedEval.js';
-import { parseTaskList } from '../../tasks/taskData.js';
-import { UsageError } from '../errors.js';
+import type { SyntheticEvalResult } from '../../eval/syntheticEval.js';
+import { formatDuration, ProgressLine } from '../../train/progress.js';
+import type { RunTrainingResult } from '../../train/runTraining.js';
+import { parseTaskList, type TaskRequest } from '../../tasks/taskData.js';
 import { RENDER_VERSION } from '../../data/synth/attributes.js';
 import { DEFAULT_VQ_STEPS } from '../../train/vqFiles.js';
 import { LOSS_MEANS, type LossMean } from '../../train/lossMean.js';
+import { datasetSpecFromFlags } from '../datasetOptions.js';
+import { UsageError } from '../errors.js';
+import { numberFlag } from '../flags.js';
+import { openPipeline } from '../openPipeline.js';
+import { runWithInterrupt } from './train.js';
 
 interface DemoFlags {
   out: string;
@@ -32,13 +38,27 @@ interface DemoFlags {
 }
 
 const DEMO_TASK_NAMES = new Set(['describe', 'answer', 'embed', 'design']);
-/**
- * The demo's mixture. With the loss averaged per row a task's weight is its share of the objective.
- * 22.5-minute runs: at answer:1 (a third of the objective) answers reached 88.0% but the colour-heavy
- * questions pulled the image features away from shape (describe's category 79.3%, from 92–97% when
- * answers weighed 2% of a token-mean loss).
- */
+/** The demo's mixture. With the loss averaged per row a task's weight is its share of the objective (the README says why answer weighs half). */
 const DEMO_TASKS = 'describe,answer:0.5,embed,design';
+
+/** The demo's settings, checked. */
+interface DemoPlan {
+  out: string;
+  quick: boolean;
+  minutes: number;
+  n: number;
+  seed: number;
+  evalItems: number;
+  bf16: boolean;
+  tasks: TaskRequest[];
+  flags: DemoFlags;
+}
+
+interface DemoEvaluation {
+  synthetic: SyntheticEvalResult;
+  retrieval?: EmbedEvalResult;
+  design?: DesignEvaluation;
+}
 
 export function registerDemo(program: Command): void {
   program
@@ -59,119 +79,151 @@ export function registerDemo(program: Command): void {
     .addOption(new Option('--loss-mean <how>', "how the generative loss averages: 'rows' (every example weighs the same: a one-word answer counts as much as a design row's 64 image codes) or 'tokens'").choices(LOSS_MEANS).default('rows'))
     .option('--tasks <list>', 'tasks and mixture weights to train from describe, answer, embed, design (each trained task is evaluated)', DEMO_TASKS)
     .action(async (flags: DemoFlags) => {
-      // The engine, sharp and the model load here, when the demo runs, not when `m6` starts.
-      const torch = await import('../../torch/index.js');
-      const { writeSyntheticCatalog } = await import('../../data/synth/catalog.js');
-      const { readMetrics } = await import('../../train/metrics.js');
-      const { loadRun } = await import('../../pipelines/runFolder.js');
-      const { writeReport } = await import('../../eval/report.js');
-      const { evaluateSynthetic, readCatalog } = await import('../../eval/syntheticEval.js');
-      const { evaluateEmbed } = await import('../../eval/embedEval.js');
-      const { evaluateRun } = await import('../../eval/evaluation.js');
-      const quick = flags.quick === true;
-      const out = resolve(flags.out);
-      const minutes = quick && flags.minutes === '15' ? 1.5 : numberFlag('--minutes', flags.minutes, { positive: true });
-      const n = numberFlag('--n', flags.n ?? (quick ? '400' : '10000'), { integer: true, min: 20 });
-      const seed = numberFlag('--seed', flags.seed, { integer: true, min: 0 });
-      const evalItems = numberFlag('--eval-items', flags.evalItems ?? (quick ? '40' : '1000'), { integer: true, min: 1 });
-      const bf16 = flags.bf16 ?? torch.engineInfo().bf16Accelerated;
-      const tasks = parseTaskList(flags.tasks);
-      const outside = tasks.find((t) => !DEMO_TASK_NAMES.has(t.name));
-      if (outside !== undefined) throw new UsageError(`--tasks: the demo trains and judges ${[...DEMO_TASK_NAMES].join(', ')}; '${outside.name}' is not one of them`);
-      const trains = (name: string) => tasks.some((t) => t.name === name);
-      // The report is built around the held-out descriptions.
-      if (!trains('describe')) throw new UsageError('--tasks: the demo needs describe (its report is built around the held-out descriptions)');
+      const plan = await demoPlan(flags);
       const progress = new ProgressLine(process.stderr, 15_000);
       const log = (m: string) => progress.log(m);
-
-      const catalogDir = join(out, 'catalog');
-      const stamp = join(catalogDir, 'demo-catalog.json');
-      const wanted = JSON.stringify({ n, seed, size: 64, render: RENDER_VERSION });
-      if (!existsSync(stamp) || readFileSync(stamp, 'utf8') !== wanted) {
-        const t0 = Date.now();
-        rmSync(catalogDir, { recursive: true, force: true });
-        const r = await writeSyntheticCatalog({ out: catalogDir, count: n, seed, size: 64 });
-        writeFileSync(stamp, wanted);
-        log(`synthesised ${r.products} products into ${catalogDir} (${formatDuration((Date.now() - t0) / 1000)})`);
-      } else {
-        log(`reusing the catalog in ${catalogDir}`);
-      }
-
-      const runDir = join(out, 'run');
-      rmSync(runDir, { recursive: true, force: true });
+      const catalogDir = await prepareCatalog(plan, log);
+      const runDir = join(plan.out, 'run');
       const data = datasetSpecFromFlags({ data: join(catalogDir, 'dataset.json'), split: 'train:0.9,test:0.1' });
-      log(`training m6-nano for ${minutes} minutes${bf16 ? ' (bf16 autocast)' : ''}; Ctrl-C stops early and still evaluates`);
-      const result = await runWithInterrupt({
-        runDir, data, tasks, preset: 'm6-nano', overrides: {},
-        vq: { bf16, steps: flags.vqSteps !== undefined ? numberFlag('--vq-steps', flags.vqSteps, { integer: true, min: 1 }) : quick ? 150 : DEFAULT_VQ_STEPS },
-        vocab: 2000, log, progress,
-        loop: {
-          steps: null, minutes, batchSize: numberFlag('--batch-size', flags.batchSize, { integer: true, min: 1 }), gradAccum: 1,
-          lr: numberFlag('--lr', flags.lr, { positive: true }), warmup: quick ? 10 : 50, minLrRatio: 0.05, weightDecay: 0.01, clipNorm: 1,
-          bf16, seed, evalEvery: quick ? 25 : 500, evalBatches: 4, saveEvery: 200, keepCheckpoints: 2, maxNonFinite: 20, augment: flags.augment, lossMean: flags.lossMean,
-        },
-      });
+      const result = await trainDemo(plan, runDir, data, progress);
       log(result.message);
       if (result.checkpoint === undefined) {
         log('no checkpoint was written: nothing to evaluate');
         process.exitCode = 1;
         return;
       }
-
-      const catalog = readCatalog(join(catalogDir, 'catalog.jsonl'));
-      const heldOut = result.data.rows.filter((r) => r.split === 'test').map((r) => catalog.get(r.id)).filter((x) => x !== undefined).slice(0, evalItems);
-      log(`evaluating on ${heldOut.length} held-out products…`);
-      const run = await loadRun(runDir);
-      let evaluation, retrieval: EmbedEvalResult | undefined, design: DesignEvaluation | undefined;
-      try {
-        evaluation = await evaluateSynthetic(run.model, run.tokenizer, heldOut, catalogDir, { maxQuestions: quick ? 120 : 1000, withAnswers: trains('answer') });
-        if (trains('embed')) {
-        // Search over every held-out product (up to 1000): a title finds the images with its attributes.
-        const searchItems = result.data.rows.filter((r) => r.split === 'test').map((r) => catalog.get(r.id)).filter((x) => x !== undefined).slice(0, 1000)
-          .map((it) => ({ id: it.id, image: join(catalogDir, it.image), text: it.title, group: `${it.category}|${it.colour}|${it.pattern ?? ""}` }));
-        retrieval = await evaluateEmbed(run.model, run.tokenizer, searchItems);
-        }
-        if (trains('design')) {
-        // Design: one image per held-out title (--eval-items of them), judged by a classifier trained on
-        // the real catalog images.
-        const designReport = await evaluateRun({
-          run, spec: data, data: result.data, tasks: ['design'], limit: evalItems, log,
-          evaluators: { design: async () => (await import('../../eval/designEval.js')).evaluateDesign },
-        });
-        design = designReport.tasks.find((t): t is DesignEvaluation => t.task === 'design');
-        for (const sk of designReport.skipped) log(`design evaluation skipped: ${sk.reason}`);
-        }
-      } finally {
-        run.model.dispose();
-      }
-      const d = evaluation.describe;
-      const reportFile = join(runDir, 'report.html');
-      writeReport({
-        file: reportFile, catalogDir, title: 'm6 demo: m6-nano on the synthetic catalog', metrics: readMetrics(join(runDir, 'metrics.jsonl')), evaluation, ...(retrieval !== undefined ? { retrieval } : {}), ...(design !== undefined ? { design } : {}),
-        facts: [
-          ['model', `${result.config.name}: ${result.config.layers} layers × ${result.config.dim}, images ${result.config.imageSize}px, vocabulary ${result.config.vocabSize}`],
-          ['data', `${n} synthetic products (90% train / 10% held out); tasks ${tasks.map((t) => t.name).join(' + ')}${flags.augment ? '; random crops and flips' : ''}; loss averaged over ${flags.lossMean}`],
-          ['steps', `${result.step} in ${minutes} min budget (${result.stepsPerSecond.toFixed(2)} steps/s, ${Math.round(result.tokensPerSecond)} positions/s${bf16 ? ', bf16' : ', fp32'})`],
-          ['loss', `${result.firstLoss.toFixed(3)} → ${result.finalLoss.toFixed(3)}`],
-          ['checkpoint', result.checkpoint],
-          ['evaluation time', formatDuration(evaluation.seconds)],
-        ],
-      });
-      const summary = [
-        `describe category accuracy ${(100 * d.categoryAccuracy).toFixed(1)}% (majority ${(100 * d.categoryBaseline).toFixed(1)}%)`,
-        `colour ${(100 * d.colourAccuracy).toFixed(1)}% (majority ${(100 * d.colourBaseline).toFixed(1)}%)`,
-        `BLEU-4 ${d.bleu4.toFixed(3)}, ROUGE-L ${d.rougeL.toFixed(3)}, CIDEr-D ${d.ciderD.toFixed(3)}`,
-        ...(evaluation.answer ? [`answer exact match ${(100 * evaluation.answer.exactMatch).toFixed(1)}%`] : []),
-        ...(retrieval !== undefined ? [`text→image recall@10 ${(100 * (retrieval.textToImage['recall@10'] ?? 0)).toFixed(1)}% over ${retrieval.items} items (chance ${(100 * (retrieval.chanceTextToImage['recall@10'] ?? 0)).toFixed(1)}%)`] : []),
-        ...(design !== undefined ? [`design category ${(100 * (design.metrics.categoryAccuracy ?? 0)).toFixed(1)}%, colour ${(100 * (design.metrics.colourAccuracy ?? 0)).toFixed(1)}% (classifier's own: ${(100 * (design.metrics.classifierCategoryAccuracy ?? 0)).toFixed(1)}% / ${(100 * (design.metrics.classifierColourAccuracy ?? 0)).toFixed(1)}%; on VQ reconstructions: ${(100 * (design.metrics.vqCeilingCategoryAccuracy ?? 0)).toFixed(1)}% / ${(100 * (design.metrics.vqCeilingColourAccuracy ?? 0)).toFixed(1)}%), Fréchet ${(design.metrics.frechetDistance ?? NaN).toFixed(2)} (real floor ${(design.baselines.frechetDistance ?? NaN).toFixed(2)})`] : []),
-      ].join('; ');
-      writeFileSync(join(runDir, 'demo-results.json'), JSON.stringify({
-        steps: result.step, stepsPerSecond: result.stepsPerSecond, augment: flags.augment, lossMean: flags.lossMean, firstLoss: result.firstLoss, finalLoss: result.finalLoss, bf16, minutes, products: n, tasks: flags.tasks,
-        describe: { categoryAccuracy: d.categoryAccuracy, colourAccuracy: d.colourAccuracy, bleu4: d.bleu4, rougeL: d.rougeL, ciderD: d.ciderD, categoryBaseline: d.categoryBaseline, colourBaseline: d.colourBaseline, items: d.items.length },
-        answer: evaluation.answer ? { exactMatch: evaluation.answer.exactMatch, questions: evaluation.answer.items.length } : null,
-        design: design !== undefined ? { items: design.evaluated, metrics: design.metrics, baselines: design.baselines } : null,
-        embed: retrieval === undefined ? null : { items: retrieval.items, textToImage: retrieval.textToImage, imageToText: retrieval.imageToText, chanceTextToImage: retrieval.chanceTextToImage },
-      }, null, 2) + '\n');
-      console.log(`${summary}\nreport: ${reportFile}`);
+      const evaluation = await evaluateDemo(plan, { runDir, catalogDir, data, result, log });
+      const reportFile = await writeDemoReport(plan, { runDir, catalogDir, result, evaluation });
+      console.log(`${demoSummary(evaluation)}\nreport: ${reportFile}`);
     });
+}
+
+async function demoPlan(flags: DemoFlags): Promise<DemoPlan> {
+  // The engine loads here, when the demo runs, not when `m6` starts.
+  const torch = await import('../../torch/index.js');
+  const quick = flags.quick === true;
+  const tasks = parseTaskList(flags.tasks);
+  const outside = tasks.find((t) => !DEMO_TASK_NAMES.has(t.name));
+  if (outside !== undefined) throw new UsageError(`--tasks: the demo trains and judges ${[...DEMO_TASK_NAMES].join(', ')}; '${outside.name}' is not one of them`);
+  // The report is built around the held-out descriptions.
+  if (!tasks.some((t) => t.name === 'describe')) throw new UsageError('--tasks: the demo needs describe (its report is built around the held-out descriptions)');
+  return {
+    out: resolve(flags.out), quick, tasks, flags,
+    minutes: quick && flags.minutes === '15' ? 1.5 : numberFlag('--minutes', flags.minutes, { positive: true }),
+    n: numberFlag('--n', flags.n ?? (quick ? '400' : '10000'), { integer: true, min: 20 }),
+    seed: numberFlag('--seed', flags.seed, { integer: true, min: 0 }),
+    evalItems: numberFlag('--eval-items', flags.evalItems ?? (quick ? '40' : '1000'), { integer: true, min: 1 }),
+    bf16: flags.bf16 ?? torch.engineInfo().bf16Accelerated,
+  };
+}
+
+const trains = (plan: DemoPlan, name: string) => plan.tasks.some((t) => t.name === name);
+
+/** The synthetic catalog in OUT/catalog, reused when one of the same size, seed and renderer is there. */
+async function prepareCatalog(plan: DemoPlan, log: (m: string) => void): Promise<string> {
+  const { writeSyntheticCatalog } = await import('../../data/synth/catalog.js');
+  const catalogDir = join(plan.out, 'catalog');
+  const stamp = join(catalogDir, 'demo-catalog.json');
+  const wanted = JSON.stringify({ n: plan.n, seed: plan.seed, size: 64, render: RENDER_VERSION });
+  if (existsSync(stamp) && readFileSync(stamp, 'utf8') === wanted) {
+    log(`reusing the catalog in ${catalogDir}`);
+    return catalogDir;
+  }
+  const t0 = Date.now();
+  rmSync(catalogDir, { recursive: true, force: true });
+  const r = await writeSyntheticCatalog({ out: catalogDir, count: plan.n, seed: plan.seed, size: 64 });
+  writeFileSync(stamp, wanted);
+  log(`synthesised ${r.products} products into ${catalogDir} (${formatDuration((Date.now() - t0) / 1000)})`);
+  return catalogDir;
+}
+
+/** m6-nano on the catalog for the time budget, into a fresh OUT/run. */
+async function trainDemo(plan: DemoPlan, runDir: string, data: DatasetSpec, progress: ProgressLine): Promise<RunTrainingResult> {
+  const { flags, quick, bf16 } = plan;
+  rmSync(runDir, { recursive: true, force: true });
+  progress.log(`training m6-nano for ${plan.minutes} minutes${bf16 ? ' (bf16 autocast)' : ''}; Ctrl-C stops early and still evaluates`);
+  return runWithInterrupt({
+    runDir, data, tasks: plan.tasks, preset: 'm6-nano', overrides: {},
+    vq: { bf16, steps: flags.vqSteps !== undefined ? numberFlag('--vq-steps', flags.vqSteps, { integer: true, min: 1 }) : quick ? 150 : DEFAULT_VQ_STEPS },
+    vocab: 2000, log: (m) => progress.log(m), progress,
+    loop: {
+      steps: null, minutes: plan.minutes, batchSize: numberFlag('--batch-size', flags.batchSize, { integer: true, min: 1 }), gradAccum: 1,
+      lr: numberFlag('--lr', flags.lr, { positive: true }), warmup: quick ? 10 : 50, minLrRatio: 0.05, weightDecay: 0.01, clipNorm: 1,
+      bf16, seed: plan.seed, evalEvery: quick ? 25 : 500, evalBatches: 4, saveEvery: 200, keepCheckpoints: 2, maxNonFinite: 20, augment: flags.augment, lossMean: flags.lossMean,
+    },
+  });
+}
+
+/** Judges the trained run on held-out products: describe and answer, search (embed), design. */
+async function evaluateDemo(plan: DemoPlan, r: { runDir: string; catalogDir: string; data: DatasetSpec; result: RunTrainingResult; log: (m: string) => void }): Promise<DemoEvaluation> {
+  const { evaluateSynthetic, readCatalog } = await import('../../eval/syntheticEval.js');
+  const { evaluateEmbed } = await import('../../eval/embedEval.js');
+  const { evaluateRun } = await import('../../eval/evaluation.js');
+  const catalog = readCatalog(join(r.catalogDir, 'catalog.jsonl'));
+  const heldOutAll = r.result.data.rows.filter((row) => row.split === 'test').map((row) => catalog.get(row.id)).filter((x) => x !== undefined);
+  const heldOut = heldOutAll.slice(0, plan.evalItems);
+  r.log(`evaluating on ${heldOut.length} held-out products…`);
+  using pipeline = await openPipeline(r.runDir);
+  const out: DemoEvaluation = {
+    synthetic: await evaluateSynthetic(pipeline, heldOut, r.catalogDir, { maxQuestions: plan.quick ? 120 : 1000, withAnswers: trains(plan, 'answer') }),
+  };
+  if (trains(plan, 'embed')) {
+    // Search over every held-out product (up to 1000): a title finds the images with its attributes.
+    const searchItems = heldOutAll.slice(0, 1000)
+      .map((it) => ({ id: it.id, image: join(r.catalogDir, it.image), text: it.title, group: `${it.category}|${it.colour}|${it.pattern ?? ''}` }));
+    out.retrieval = await evaluateEmbed(pipeline, searchItems);
+  }
+  if (trains(plan, 'design')) {
+    // Design: one image per held-out title (--eval-items of them), judged by a classifier trained on the real catalog images.
+    const report = await evaluateRun({
+      pipeline, spec: r.data, data: r.result.data, tasks: ['design'], limit: plan.evalItems, log: r.log,
+      evaluators: { design: async () => (await import('../../eval/designEval.js')).evaluateDesign },
+    });
+    out.design = report.tasks.find((t): t is DesignEvaluation => t.task === 'design');
+    for (const sk of report.skipped) r.log(`design evaluation skipped: ${sk.reason}`);
+  }
+  return out;
+}
+
+/** report.html and demo-results.json in the run folder; returns the report's path. */
+async function writeDemoReport(plan: DemoPlan, r: { runDir: string; catalogDir: string; result: RunTrainingResult; evaluation: DemoEvaluation }): Promise<string> {
+  const { readMetrics } = await import('../../train/metrics.js');
+  const { writeReport } = await import('../../eval/report.js');
+  const { result, evaluation: { synthetic, retrieval, design } } = r;
+  const { flags, bf16, minutes, n } = plan;
+  const d = synthetic.describe;
+  const reportFile = join(r.runDir, 'report.html');
+  writeReport({
+    file: reportFile, catalogDir: r.catalogDir, title: 'm6 demo: m6-nano on the synthetic catalog', metrics: readMetrics(join(r.runDir, 'metrics.jsonl')), evaluation: synthetic, ...(retrieval !== undefined ? { retrieval } : {}), ...(design !== undefined ? { design } : {}),
+    facts: [
+      ['model', `${result.config.name}: ${result.config.layers} layers × ${result.config.dim}, images ${result.config.imageSize}px, vocabulary ${result.config.vocabSize}`],
+      ['data', `${n} synthetic products (90% train / 10% held out); tasks ${plan.tasks.map((t) => t.name).join(' + ')}${flags.augment ? '; random crops and flips' : ''}; loss averaged over ${flags.lossMean}`],
+      ['steps', `${result.step} in ${minutes} min budget (${result.stepsPerSecond.toFixed(2)} steps/s, ${Math.round(result.tokensPerSecond)} positions/s${bf16 ? ', bf16' : ', fp32'})`],
+      ['loss', `${result.firstLoss.toFixed(3)} → ${result.finalLoss.toFixed(3)}`],
+      ['checkpoint', result.checkpoint ?? ''],
+      ['evaluation time', formatDuration(synthetic.seconds)],
+    ],
+  });
+  writeFileSync(join(r.runDir, 'demo-results.json'), JSON.stringify({
+    steps: result.step, stepsPerSecond: result.stepsPerSecond, augment: flags.augment, lossMean: flags.lossMean, firstLoss: result.firstLoss, finalLoss: result.finalLoss, bf16, minutes, products: n, tasks: flags.tasks,
+    describe: { categoryAccuracy: d.categoryAccuracy, colourAccuracy: d.colourAccuracy, bleu4: d.bleu4, rougeL: d.rougeL, ciderD: d.ciderD, categoryBaseline: d.categoryBaseline, colourBaseline: d.colourBaseline, items: d.items.length },
+    answer: synthetic.answer ? { exactMatch: synthetic.answer.exactMatch, questions: synthetic.answer.items.length } : null,
+    design: design !== undefined ? { items: design.evaluated, metrics: design.metrics, baselines: design.baselines } : null,
+    embed: retrieval === undefined ? null : { items: retrieval.items, textToImage: retrieval.textToImage, imageToText: retrieval.imageToText, chanceTextToImage: retrieval.chanceTextToImage },
+  }, null, 2) + '\n');
+  return reportFile;
+}
+
+/** The one-line summary the demo ends with. */
+function demoSummary({ synthetic, retrieval, design }: DemoEvaluation): string {
+  const d = synthetic.describe;
+  const pct = (x: number | undefined) => (100 * (x ?? 0)).toFixed(1);
+  return [
+    `describe category accuracy ${pct(d.categoryAccuracy)}% (majority ${pct(d.categoryBaseline)}%)`,
+    `colour ${pct(d.colourAccuracy)}% (majority ${pct(d.colourBaseline)}%)`,
+    `BLEU-4 ${d.bleu4.toFixed(3)}, ROUGE-L ${d.rougeL.toFixed(3)}, CIDEr-D ${d.ciderD.toFixed(3)}`,
+    ...(synthetic.answer ? [`answer exact match ${pct(synthetic.answer.exactMatch)}%`] : []),
+    ...(retrieval !== undefined ? [`text→image recall@10 ${pct(retrieval.textToImage['recall@10'])}% over ${retrieval.items} items (chance ${pct(retrieval.chanceTextToImage['recall@10'])}%)`] : []),
+    ...(design !== undefined ? [`design category ${pct(design.metrics.categoryAccuracy)}%, colour ${pct(design.metrics.colourAccuracy)}% (classifier's own: ${pct(design.metrics.classifierCategoryAccuracy)}% / ${pct(design.metrics.classifierColourAccuracy)}%; on VQ reconstructions: ${pct(design.metrics.vqCeilingCategoryAccuracy)}% / ${pct(design.metrics.vqCeilingColourAccuracy)}%), Fréchet ${(design.metrics.frechetDistance ?? NaN).toFixed(2)} (real floor ${(design.baselines.frechetDistance ?? NaN).toFixed(2)})`] : []),
+  ].join('; ');
 }

@@ -6,9 +6,9 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { UsageError } from '../errors.js';
-import { openRun } from '../openRun.js';
+import { openPipeline } from '../openPipeline.js';
 import { addSamplingOptions, samplingFromFlags, type SamplingFlags } from '../samplingOptions.js';
-import { numberFlag } from './train.js';
+import { numberFlag } from '../flags.js';
 
 interface DesignFlags extends SamplingFlags {
   run: string;
@@ -39,39 +39,25 @@ export function registerDesign(program: Command): void {
       const seed = numberFlag('--seed', flags.seed, { integer: true, min: 0 });
       const sampling = samplingFromFlags(flags);
       const out = resolve(flags.out);
-      const run = await openRun(flags.run);
-      try {
-        if (run.vqFile === undefined) throw new UsageError(`--run ${flags.run}: the run has no VQ image tokenizer (vq.safetensors): train it with design (m6 train --tasks design … or --tasks vq)`);
-        const { loadVqTokenizer } = await import('../../model/vq.js');
-        const { generateDesigns, encodePng } = await import('../../pipelines/design.js');
-        const vq = loadVqTokenizer(run.vqFile);
-        try {
-          const results = generateDesigns(run.model, run.tokenizer, vq, prompts, { n, seed, ...sampling });
-          mkdirSync(out, { recursive: true });
-          const rows: Printed[] = [];
-          for (const [i, r] of results.entries()) {
-            if (!r.ok) { rows.push({ input: prompts[i]!, error: r.error }); continue; }
-            const slug = promptSlug(prompts[i]!);
-            const files: string[] = [];
-            for (const [k, image] of r.images.entries()) {
-              const file = join(out, `${String(i + 1).padStart(2, '0')}${slug ? `-${slug}` : ''}-${k + 1}.png`);
-              writeFileSync(file, await encodePng(image));
-              files.push(file);
-            }
-            rows.push({ input: prompts[i]!, files });
-          }
-          if (flags.json === true) console.log(JSON.stringify(rows, null, 2));
-          else for (const r of rows) {
-            if (r.error !== undefined) console.error(`${r.input}: error: ${r.error}`);
-            else for (const f of r.files!) console.log(`${r.input}\t${f}`);
-          }
-          const failed = rows.filter((r) => r.error !== undefined).length;
-          if (failed > 0) throw new UsageError(`${failed} of ${rows.length} prompts failed (see above)`, 1);
-        } finally {
-          vq.dispose();
-        }
-      } finally {
-        run.model.dispose();
+      using m6 = await openPipeline(flags.run, 'design');
+      const results = await m6.design(prompts, { n, seed, ...sampling });
+      mkdirSync(out, { recursive: true });
+      const rows: Printed[] = results.map((r, i) => {
+        if (!r.ok) return { input: prompts[i]!, error: r.error };
+        const slug = promptSlug(prompts[i]!);
+        const files = r.images.map((image, k) => {
+          const file = join(out, `${String(i + 1).padStart(2, '0')}${slug ? `-${slug}` : ''}-${k + 1}.png`);
+          writeFileSync(file, image.png);
+          return file;
+        });
+        return { input: prompts[i]!, files };
+      });
+      if (flags.json === true) console.log(JSON.stringify(rows, null, 2));
+      else for (const r of rows) {
+        if (r.error !== undefined) console.error(`${r.input}: error: ${r.error}`);
+        else for (const f of r.files!) console.log(`${r.input}\t${f}`);
       }
+      const failed = rows.filter((r) => r.error !== undefined).length;
+      if (failed > 0) throw new UsageError(`${failed} of ${rows.length} prompts failed (see above)`, 1);
     });
 }

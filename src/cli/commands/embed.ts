@@ -3,7 +3,7 @@
 // are unit length). Loads the run once; a bad input is reported on its own and the rest go on.
 import type { Command } from 'commander';
 import { UsageError } from '../errors.js';
-import { openRun } from '../openRun.js';
+import { openPipeline } from '../openPipeline.js';
 
 interface EmbedFlags { run: string; image?: string[]; text?: string[]; json?: boolean }
 
@@ -18,26 +18,21 @@ export function registerEmbed(program: Command): void {
     .action(async (flags: EmbedFlags) => {
       const images = flags.image ?? [], texts = flags.text ?? [];
       if (images.length === 0 && texts.length === 0) throw new UsageError('give --image FILE… and/or --text TEXT…: what to embed');
-      const run = await openRun(flags.run);
-      try {
-        const { embedImages, embedTexts } = await import('../../pipelines/embed.js');
-        const results = [
-          ...(await embedImages(run.model, images)).map((r, i) => ({ input: images[i]!, kind: 'image', r })),
-          ...embedTexts(run.model, run.tokenizer, texts).map((r, i) => ({ input: texts[i]!, kind: 'text', r })),
-        ];
-        const round = (v: Float32Array) => Array.from(v, (x) => Number(x.toFixed(6)));
-        if (flags.json === true) {
-          console.log(JSON.stringify(results.map(({ input, kind, r }) => (r.ok ? { input, kind, vector: round(r.vector) } : { input, kind, error: r.error }))));
-        } else {
-          for (const { input, kind, r } of results) {
-            if (r.ok) console.log(`${kind}\t${input}\t${round(r.vector).join(' ')}`);
-            else console.error(`${input}: error: ${r.error}`);
-          }
+      using m6 = await openPipeline(flags.run, 'embed');
+      const results = [
+        ...(await m6.embed({ images })).map((r, i) => ({ input: images[i]!, kind: 'image', r })),
+        ...(await m6.embed({ texts })).map((r, i) => ({ input: texts[i]!, kind: 'text', r })),
+      ];
+      const round = (v: Float32Array) => Array.from(v, (x) => Number(x.toFixed(6)));
+      if (flags.json === true) {
+        console.log(JSON.stringify(results.map(({ input, kind, r }) => (r.ok ? { input, kind, vector: round(r.vector) } : { input, kind, error: r.error }))));
+      } else {
+        for (const { input, kind, r } of results) {
+          if (r.ok) console.log(`${kind}\t${input}\t${round(r.vector).join(' ')}`);
+          else console.error(`${input}: error: ${r.error}`);
         }
-        const failed = results.filter((x) => !x.r.ok).length;
-        if (failed > 0) throw new UsageError(`${failed} of ${results.length} inputs failed (see above)`, 1);
-      } finally {
-        run.model.dispose();
       }
+      const failed = results.filter((x) => !x.r.ok).length;
+      if (failed > 0) throw new UsageError(`${failed} of ${results.length} inputs failed (see above)`, 1);
     });
 }

@@ -10,9 +10,9 @@ import type { EvalReport, EvaluatorLoader } from '../../eval/evaluation.js';
 import { TASKS, type TaskName } from '../../tasks/instructions.js';
 import { parseTaskList } from '../../tasks/taskData.js';
 import { addDatasetOptions, datasetSpecFromFlags, type DatasetFlags } from '../datasetOptions.js';
-import { UsageError } from '../errors.js';
+import { asUsageError, UsageError } from '../errors.js';
 import { addSamplingOptions, samplingFromFlags, type SamplingFlags } from '../samplingOptions.js';
-import { asUsageError, numberFlag } from './train.js';
+import { numberFlag } from '../flags.js';
 
 // ── Task evaluators: where `m6 eval` looks up how to judge each task. ────────────────────────────
 // One entry per task, loaded on demand (libtorch loads only when an evaluation runs). A task with no
@@ -107,15 +107,11 @@ export function registerEval(program: Command): void {
         const { buildTaskData } = await import('../../tasks/taskData.js');
         const data = await buildTaskData(spec, tasks.map((name) => ({ name, weight: 1 })));
         const torch = await import('../../torch/index.js');
-        const { loadRun } = await import('../../pipelines/runFolder.js');
+        const { loadPipeline } = await import('../../pipelines/index.js');
         const { evaluateRun } = await import('../../eval/evaluation.js');
         torch.keepLargeAllocations();
-        const run = await loadRun(runDir);
-        try {
-          report = await evaluateRun({ run, spec, data, tasks, evaluators: evaluators(sampling), ...(limit !== undefined ? { limit } : {}), seed, batchSize, log });
-        } finally {
-          run.model.dispose();
-        }
+        using pipeline = await loadPipeline(runDir);
+        report = await evaluateRun({ pipeline, spec, data, tasks, evaluators: evaluators(sampling), ...(limit !== undefined ? { limit } : {}), seed, batchSize, log });
       } catch (err) {
         throw asUsageError(err);
       }

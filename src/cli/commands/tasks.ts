@@ -4,18 +4,10 @@
 // (exit 1 when any failed).
 import type { Command } from 'commander';
 import { TASKS } from '../../tasks/instructions.js';
-import type { TextPrompt, TextResult } from '../../pipelines/text.js';
-import type { LoadedRun } from '../../pipelines/runFolder.js';
+import type { TextResult } from '../../pipelines/index.js';
 import { UsageError } from '../errors.js';
-import { openRun } from '../openRun.js';
-import { numberFlag } from './train.js';
-
-/** The run's model and tokenizer (libtorch loads here, not when `m6` starts). */
-async function openTextRun(path: string): Promise<{ run: LoadedRun; generateTexts: typeof import('../../pipelines/text.js').generateTexts }> {
-  const run = await openRun(path);
-  const { generateTexts } = await import('../../pipelines/text.js');
-  return { run, generateTexts };
-}
+import { numberFlag } from '../flags.js';
+import { openPipeline } from '../openPipeline.js';
 
 interface Printed { input: string; image?: string; text?: string; error?: string }
 
@@ -46,16 +38,11 @@ export function registerTasks(program: Command): void {
     .action(async (images: string[], flags: { run: string; maxTokens: string; beams: string; json?: boolean }) => {
       const maxNewTokens = numberFlag('--max-tokens', flags.maxTokens, { integer: true, min: 1 });
       const numBeams = numberFlag('--beams', flags.beams, { integer: true, min: 1 });
-      const { run, generateTexts } = await openTextRun(flags.run);
-      try {
-        const prompts: TextPrompt[] = images.map((image) => ({ image, source: TASKS.describe.instruction }));
-        const results = await generateTexts(run.model, run.tokenizer, prompts, { maxNewTokens, numBeams });
-        const rows = results.map((r: TextResult, i): Printed => (r.ok ? { input: images[i]!, text: r.text } : { input: images[i]!, error: r.error }));
-        print(rows, flags.json === true);
-        finish(rows);
-      } finally {
-        run.model.dispose();
-      }
+      using m6 = await openPipeline(flags.run, 'describe');
+      const results = await m6.describe(images, { maxNewTokens, numBeams });
+      const rows = results.map((r: TextResult, i): Printed => (r.ok ? { input: images[i]!, text: r.text } : { input: images[i]!, error: r.error }));
+      print(rows, flags.json === true);
+      finish(rows);
     });
 
   program
@@ -67,17 +54,12 @@ export function registerTasks(program: Command): void {
     .option('--json', 'print a JSON array of {input, image, text | error}')
     .action(async (questions: string[], flags: { run: string; image?: string; maxTokens: string; json?: boolean }) => {
       const maxNewTokens = numberFlag('--max-tokens', flags.maxTokens, { integer: true, min: 1 });
-      const { run, generateTexts } = await openTextRun(flags.run);
-      try {
-        const prompts: TextPrompt[] = questions.map((q) => (flags.image !== undefined ? { image: flags.image, source: q } : { source: q }));
-        const results = await generateTexts(run.model, run.tokenizer, prompts, { maxNewTokens });
-        const rows = results.map((r, i): Printed => ({
-          input: questions[i]!, ...(flags.image !== undefined ? { image: flags.image } : {}), ...(r.ok ? { text: r.text } : { error: r.error }),
-        }));
-        print(rows, flags.json === true);
-        finish(rows);
-      } finally {
-        run.model.dispose();
-      }
+      using m6 = await openPipeline(flags.run, 'answer');
+      const results = await m6.answer(questions, { maxNewTokens, ...(flags.image !== undefined ? { image: flags.image } : {}) });
+      const rows = results.map((r, i): Printed => ({
+        input: questions[i]!, ...(flags.image !== undefined ? { image: flags.image } : {}), ...(r.ok ? { text: r.text } : { error: r.error }),
+      }));
+      print(rows, flags.json === true);
+      finish(rows);
     });
 }

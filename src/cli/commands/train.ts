@@ -13,14 +13,8 @@ import { DEFAULT_VQ_STEPS } from '../../train/vqFiles.js';
 import { DEFAULT_LOSS_MEAN, LOSS_MEANS, type LossMean } from '../../train/lossMean.js';
 import type { RunTrainingOptions, RunTrainingResult } from '../../train/runTraining.js';
 import { addDatasetOptions, datasetSpecFromFlags, type DatasetFlags } from '../datasetOptions.js';
-import { UsageError } from '../errors.js';
-
-/** Errors of setup and files the user can fix: shown as one line (matched by name, so their modules need not load). */
-const USER_ERRORS = new Set(['TrainingSetupError', 'DatasetSpecError', 'TokenizerFormatError', 'CheckpointError', 'SafetensorsError', 'RunFolderError', 'StateDictError']);
-
-export function asUsageError(err: unknown): unknown {
-  return err instanceof Error && USER_ERRORS.has(err.name) ? new UsageError(err.message) : err;
-}
+import { asUsageError, UsageError } from '../errors.js';
+import { numberFlag } from '../flags.js';
 
 export interface TrainFlags extends DatasetFlags {
   out: string;
@@ -62,15 +56,6 @@ export function splitVqTask(list: string): { tasks: string; vq: boolean } {
   const vq = parts.filter((p) => p.split(':')[0] === 'vq');
   if (vq.some((p) => p !== 'vq')) throw new UsageError(`--tasks: '${vq.find((p) => p !== 'vq')}': vq is a training stage and takes no weight`);
   return { tasks: parts.filter((p) => p.split(':')[0] !== 'vq').join(','), vq: vq.length > 0 };
-}
-
-export function numberFlag(name: string, value: string, o: { integer?: boolean; min?: number; positive?: boolean } = {}): number {
-  const n = Number(value);
-  const kind = o.integer ? 'an integer' : 'a number';
-  if (value.trim() === '' || !Number.isFinite(n) || (o.integer && !Number.isInteger(n))) throw new UsageError(`${name} must be ${kind}, got '${value}'`);
-  if (o.positive && n <= 0) throw new UsageError(`${name} must be > 0, got '${value}'`);
-  if (o.min !== undefined && n < o.min) throw new UsageError(`${name} must be ≥ ${o.min}, got '${value}'`);
-  return n;
 }
 
 const CONFIG_KEYS = new Set<string>(Object.keys(PRESETS['m6-nano']!));
@@ -242,7 +227,7 @@ async function runVqStageOnly(options: RunTrainingOptions): Promise<string> {
     const { file, info } = await runVqOnly({ runDir: options.runDir, data: options.data, config, stage: options.vq ?? {}, log: options.log, stop: stop.signal });
     return `VQ image tokenizer: ${file}${info.psnr !== undefined ? ` (${info.psnrOn} PSNR ${info.psnr.toFixed(2)} dB)` : ''}`;
   } catch (err) {
-    throw asUsageError(err instanceof Error && err.message.startsWith('invalid M6 config') ? new UsageError(err.message) : err);
+    throw asUsageError(err);
   } finally {
     process.off('SIGINT', onSigint);
   }
