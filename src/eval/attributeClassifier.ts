@@ -13,11 +13,10 @@ import { existsSync } from 'node:fs';
 import * as torch from '../torch/index.js';
 import type { Tensor } from '../torch/index.js';
 import { Module, ModuleList, Conv2d, GroupNorm, Linear, type ModuleOptions } from '../nn/index.js';
-import { AdamW } from '../optim/index.js';
+import { AdamW, lrFactor } from '../optim/index.js';
 import { loadSafetensors, saveSafetensors } from '../io/index.js';
 import type { ImageBank } from '../data/imageBank.js';
 import { deriveSeed, Rng } from '../data/random.js';
-import { lrFactor } from '../train/trainer.js';
 
 /** An attribute the classifier predicts and its classes (a class is an index into `classes`). */
 export interface AttributeSpec {

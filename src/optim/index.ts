@@ -2,4 +2,4 @@ export { Optimizer, type ParamGroup, type ParamGroupSpec, type OptimizerState } 
 export { AdamW, type AdamWHyper } from './adamw.js';
 export { SGD, type SgdHyper } from './sgd.js';
 export { clipGradNorm } from './clip.js';
-export { constant, warmupCosine, inverseSqrt, applySchedule, type LrSchedule } from './schedule.js';
+export { constant, warmupCosine, lrFactor, timeLrFactor, inverseSqrt, applySchedule, type LrSchedule } from './schedule.js';

@@ -11,16 +11,17 @@ import * as torch from '../torch/index.js';
 import { deriveSeed } from '../data/random.js';
 import { DataLoader, type Batch, type TaskSource } from '../data/loader.js';
 import type { Tokenizer } from '../data/tokenizer.js';
-import { formatBadRow } from '../data/badRows.js';
 import type { M6Model } from '../model/index.js';
-import { AdamW, clipGradNorm, type OptimizerState } from '../optim/index.js';
+import { AdamW, lrFactor, timeLrFactor, type OptimizerState } from '../optim/index.js';
 import { batchToTensors } from './batchTensors.js';
 import { batchLoss, CONTRASTIVE_TASKS } from './objectives.js';
 import { DEFAULT_LOSS_MEAN, type LossMean } from './lossMean.js';
 import { saveCheckpoint, type TrainerState } from './checkpoint.js';
-import { MetricsLog, readMetrics, type StepTiming } from './metrics.js';
+import { MetricsLog, readMetrics } from './metrics.js';
 import { writePlots } from './plots.js';
 import { formatDuration, ProgressLine } from './progress.js';
+import { TrainStats } from './trainStats.js';
+import { TrainStep, type StepSettings } from './trainStep.js';
 import { join } from 'node:path';
 
 export interface TrainOptions {
@@ -86,26 +87,6 @@ export function makeOptimizer(model: M6Model, lr: number, weightDecay: number): 
   return new AdamW([{ params: decay, weightDecay }, { params: noDecay, weightDecay: 0 }], { lr, beta1: 0.9, beta2: 0.95, eps: 1e-8 });
 }
 
-/** lr multiplier at a step: linear warmup, then cosine to minRatio at totalSteps (constant while totalSteps is unknown). */
-export function lrFactor(step: number, warmup: number, totalSteps: number | null, minRatio: number): number {
-  if (step < warmup) return (step + 1) / warmup;
-  if (totalSteps === null || totalSteps <= warmup) return 1;
-  if (step >= totalSteps) return minRatio;
-  const progress = (step - warmup) / (totalSteps - warmup);
-  return minRatio + (1 - minRatio) * 0.5 * (1 + Math.cos(Math.PI * progress));
-}
-
-/**
- * lr multiplier of a run bounded by time (--minutes, no --steps): linear warmup in steps, then a
- * cosine over the fraction of the time budget used, so the decay ends when the budget does however
- * the step time drifts (a shared machine's does).
- */
-export function timeLrFactor(step: number, warmup: number, budgetFraction: number, minRatio: number): number {
-  if (step < warmup) return (step + 1) / warmup;
-  const progress = Math.min(1, Math.max(0, budgetFraction));
-  return minRatio + (1 - minRatio) * 0.5 * (1 + Math.cos(Math.PI * progress));
-}
-
 /**
  * Closes a loader while holding the event loop open. Why: the image pool unrefs idle workers, and
  * `worker.terminate()` of an unref'd worker does not keep the loop alive, so awaiting it with
@@ -123,10 +104,6 @@ export async function closeLoader(loader: DataLoader): Promise<void> {
 /** Loader batches from `start` on, without end (the loader plans in finite chunks). */
 async function* endless(loader: DataLoader, start: number, chunk = 256): AsyncGenerator<Batch> {
   for (let at = start; ; at += chunk) yield* loader.batches({ steps: chunk, startStep: at });
-}
-
-function positions(b: Batch, patches: number): number {
-  return b.ids.length * ((b.images !== null ? patches : 0) + b.sourceIds.shape[1]! + b.targetIds.shape[1]! - 1);
 }
 
 /** Mean loss per task over the first `batches` batches of each task's examples (no grad, eval mode). */
@@ -162,89 +139,55 @@ export async function evaluateLoss(model: M6Model, tokenizer: Tokenizer, tasks: 
   return out;
 }
 
-export async function train(o: TrainOptions): Promise<TrainResult> {
-  const { model, tokenizer } = o;
-  const cfg = model.cfg;
-  const progress = o.progress ?? new ProgressLine(process.stderr, 10_000, false);
-  const metrics = new MetricsLog(join(o.runDir, 'metrics.jsonl'));
-  torch.keepLargeAllocations();
-  model.train();
-
-  const optimizer = makeOptimizer(model, o.lr, o.weightDecay);
-  let step = 0, nonFiniteSteps = 0, tokensSeen = 0, priorSeconds = 0;
-  let totalSteps: number | null = o.steps;
-  if (o.resume) {
-    const r = o.resume.trainer;
-    optimizer.loadStateDict(o.resume.optimizer);
-    step = r.step;
-    nonFiniteSteps = r.nonFiniteSteps;
-    tokensSeen = r.tokensSeen;
-    priorSeconds = r.elapsedSeconds;
-    totalSteps = o.steps ?? r.schedule.totalSteps;
-    metrics.write({ kind: 'event', step, event: 'resume', detail: `from step ${step}` });
-  } else {
-    metrics.write({ kind: 'event', step, event: 'start', detail: `${cfg.name}: ${model.numParameters()} parameters; tasks ${o.tasks.map((t) => `${t.name}×${t.examples.length}`).join(', ')}` });
-  }
-  const endStep = o.stopAt !== undefined ? Math.min(o.stopAt, totalSteps ?? Infinity) : totalSteps ?? Infinity;
-
+/** The data loader of a training run: the seeded task mixture, augmentation, contrastive groups. */
+function trainingLoader(o: TrainOptions): DataLoader {
+  const cfg = o.model.cfg;
   // Augmentation crops mildly: the whole product should stay in view (its category and colour are what is learnt).
-  const loader = new DataLoader(o.tasks, {
-    tokenizer, batchSize: o.batchSize, seed: o.seed,
+  return new DataLoader(o.tasks, {
+    tokenizer: o.tokenizer, batchSize: o.batchSize, seed: o.seed,
     image: { size: cfg.imageSize, augment: o.augment ? { crop: { scale: [0.75, 1], ratio: [4 / 5, 5 / 4] }, hflip: 0.5 } : false },
     maxSourceLength: cfg.maxTextLen, maxTargetLength: cfg.maxTextLen + 1,
     // A contrastive task's rows come as a whole group in every batch: its negatives are its group-mates.
     groupTasks: CONTRASTIVE_TASKS,
     ...(o.workers !== undefined ? { workers: o.workers } : {}),
   });
-  const patches = (cfg.imageSize / cfg.patchSize) ** 2;
-  // A contrastive task draws no slots: its weight scales its loss against the generative tasks' loss.
-  const lossMean = o.lossMean ?? DEFAULT_LOSS_MEAN;
-  const lossWeights: Record<string, number> = Object.fromEntries(o.tasks.filter((t) => CONTRASTIVE_TASKS.has(t.name)).map((t) => [t.name, t.weight ?? 1]));
+}
+
+/**
+ * The training loop: from the start (or the resumed step) to the end step, the time budget or a
+ * stop request, with evaluation, checkpoints and the progress line on the way. One iteration is
+ * one TrainStep; TrainStats keeps the running figures.
+ */
+export async function train(o: TrainOptions): Promise<TrainResult> {
+  const { model, tokenizer } = o, cfg = model.cfg;
+  const progress = o.progress ?? new ProgressLine(process.stderr, 10_000, false);
+  const metrics = new MetricsLog(join(o.runDir, 'metrics.jsonl'));
+  torch.keepLargeAllocations();
+  model.train();
+
+  const optimizer = makeOptimizer(model, o.lr, o.weightDecay);
+  const resumed = o.resume?.trainer;
+  let step = resumed?.step ?? 0;
+  let totalSteps: number | null = o.steps ?? resumed?.schedule.totalSteps ?? null;
+  const priorSeconds = resumed?.elapsedSeconds ?? 0;
+  if (o.resume) optimizer.loadStateDict(o.resume.optimizer);
+  metrics.write(o.resume
+    ? { kind: 'event', step, event: 'resume', detail: `from step ${step}` }
+    : { kind: 'event', step, event: 'start', detail: `${cfg.name}: ${model.numParameters()} parameters; tasks ${o.tasks.map((t) => `${t.name}×${t.examples.length}`).join(', ')}` });
+  const endStep = o.stopAt !== undefined ? Math.min(o.stopAt, totalSteps ?? Infinity) : totalSteps ?? Infinity;
+  const trainStep = new TrainStep(model, optimizer, stepSettings(o), metrics, resumed?.nonFiniteSteps ?? 0);
+  const loader = trainingLoader(o);
   const batches = endless(loader, step * o.gradAccum);
   const started = Date.now();
+  const stats = new TrainStats(resumed?.tokensSeen ?? 0, started);
   const budgetMs = o.minutes !== null ? o.minutes * 60_000 : Infinity;
-  const stepTimes: number[] = [];
-  const recentLosses: number[] = [];
-  const smoothed: Record<string, number> = {};
-  let smoothedLoss = NaN, firstLoss = NaN, lastLr = 0, consecutiveNonFinite = 0, badRowsSeen = 0;
-  let smoothedMoeDropped: number | undefined;
-  const reportedBad = new Set<string>();
-  let lastCheckpoint: string | undefined, lastSavedStep = -1, stepsThisRun = 0, tokensThisRun = 0;
-
-  const trainerState = (): TrainerState => ({
-    version: 1, step, dataPosition: step * o.gradAccum, seed: o.seed, gradAccum: o.gradAccum, batchSize: o.batchSize, augment: o.augment, lossMean,
-    schedule: { lr: o.lr, warmup: o.warmup, totalSteps, minLrRatio: o.minLrRatio },
-    nonFiniteSteps, tokensSeen, elapsedSeconds: priorSeconds + (Date.now() - started) / 1000,
-    optimizer: optimizer.stateDict().meta,
-    tasks: o.tasks.map((t) => ({ name: t.name, weight: t.weight ?? 1, examples: t.examples.length })),
-    savedAt: new Date().toISOString(),
-  });
-  const save = (): string => {
-    if (lastSavedStep === step && lastCheckpoint !== undefined) return lastCheckpoint;
-    const opt = optimizer.stateDict();
-    lastCheckpoint = saveCheckpoint(o.runDir, { model: model.stateDict(), optimizer: opt, config: cfg, tokenizer, trainer: trainerState() }, o.keepCheckpoints);
-    lastSavedStep = step;
-    metrics.write({ kind: 'event', step, event: 'checkpoint', detail: lastCheckpoint });
-    return lastCheckpoint;
-  };
-  // Charts are a convenience: a failure to draw them is reported once and never stops training.
-  let plotError = false;
-  const plot = async (): Promise<void> => {
-    try {
-      await writePlots(o.runDir, readMetrics(join(o.runDir, 'metrics.jsonl')));
-    } catch (err) {
-      if (!plotError) progress.log(`could not draw loss.png/eval.png: ${(err as Error).message}`);
-      plotError = true;
-    }
-  };
-  const runEval = async (): Promise<void> => {
-    const held = o.evalTasks.filter((t) => t.examples.length > 0);
-    const on = held.length > 0 ? 'held-out' : 'train';
-    const taskLoss = await evaluateLoss(model, tokenizer, held.length > 0 ? held : o.tasks, { batchSize: o.batchSize, batches: o.evalBatches, bf16: o.bf16 });
-    metrics.write({ kind: 'eval', step, taskLoss, on });
-    await plot();
-    progress.log(`eval at step ${step} (${on}): ${Object.entries(taskLoss).map(([k, v]) => `${k} ${v.toFixed(3)}`).join(', ')}`);
-  };
+  const timeBounded = o.steps === null && o.minutes !== null;
+  const checkpoints = new RunCheckpoints(o, optimizer, metrics);
+  const save = (): string => checkpoints.save(trainerState(o, {
+    step, totalSteps, nonFiniteSteps: trainStep.nonFiniteSteps, tokensSeen: stats.tokensSeen, elapsedSeconds: priorSeconds + stats.elapsed(), optimizer: optimizer.stateDict().meta,
+  }));
+  const plot = chartWriter(o.runDir, progress);
+  const runEval = async (): Promise<void> => { await periodicEval(o, step, metrics, progress); await plot(); };
 
   let status: TrainStatus = 'done';
   let message = '';
@@ -254,144 +197,30 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       if (Date.now() - started >= budgetMs) { status = 'time'; break; }
       const t0 = Date.now();
       const stepStart = performance.now();
-      const timing: StepTiming = { data: 0, forward: 0, backward: 0, optimizer: 0, total: 0, positions: 0 };
-      const since = (start: number) => (performance.now() - start) / 1000;
       torch.manualSeed(deriveSeed(o.seed, 'step', step));
-      const timeBounded = o.steps === null && o.minutes !== null;
       const lr = o.lr * (timeBounded ? timeLrFactor(step, o.warmup, (Date.now() - started) / budgetMs, o.minLrRatio) : lrFactor(step, o.warmup, totalSteps, o.minLrRatio));
-      let finite = true, stepLossSum = 0, stepTokens = 0;
-      const taskSums: Record<string, { sum: number; n: number }> = {};
-      const moeSums = new Map<number, { dropped: number; maxLoad: number; n: number }>();
-      for (let micro = 0; micro < o.gradAccum; micro++) {
-        const waitStart = performance.now();
-        const next = await batches.next();
-        timing.data += since(waitStart);
-        const batch = next.value as Batch;
-        if (batch.bad.length > 0) {
-          badRowsSeen += batch.bad.length;
-          // Each bad example is named once (they come back every epoch); the count goes on in metrics.jsonl.
-          for (const b of batch.bad) {
-            if (reportedBad.has(b.source)) continue;
-            reportedBad.add(b.source);
-            if (reportedBad.size <= 20) progress.log(`skipped a bad example: ${formatBadRow(b)}`);
-            if (reportedBad.size === 20) progress.log('(further bad examples are counted in metrics.jsonl, not listed)');
-          }
-          metrics.write({ kind: 'event', step, event: 'bad-rows', detail: `${batch.bad.length} dropped from batch ${batch.step}` });
-        }
-        if (batch.ids.length === 0) continue;
-        stepTokens += positions(batch, patches);
-        const r = torch.scope(() => {
-          const forwardStart = performance.now();
-          const t = batchToTensors(batch);
-          const run = () => batchLoss(model, t, batch.tasks, { lossWeights, mean: lossMean });
-          const out = o.bf16 ? torch.autocast(run) : run();
-          if (out.loss === undefined) return { value: 0, rows: out.rows, moe: out.moe, skipped: true };
-          let loss = out.loss;
-          if (o.injectNonFinite?.has(step)) loss = loss.mul(NaN);
-          const value = loss.item();
-          timing.forward += since(forwardStart);
-          if (!Number.isFinite(value)) return { value, rows: [] as number[], moe: [], skipped: false };
-          const backwardStart = performance.now();
-          loss.div(o.gradAccum).backward();
-          timing.backward += since(backwardStart);
-          return { value, rows: out.rows, moe: out.moe, skipped: false };
-        });
-        if (!Number.isFinite(r.value)) { finite = false; break; }
-        stepLossSum += r.value / o.gradAccum;
-        r.rows.forEach((l, i) => {
-          if (!Number.isFinite(l)) return;
-          const s = (taskSums[batch.tasks[i]!] ??= { sum: 0, n: 0 });
-          s.sum += l; s.n++;
-        });
-        for (const m of r.moe) {
-          const s = moeSums.get(m.layer) ?? { dropped: 0, maxLoad: 0, n: 0 };
-          moeSums.set(m.layer, { dropped: s.dropped + m.dropped, maxLoad: s.maxLoad + m.maxLoad, n: s.n + 1 });
-        }
-      }
-      let gradNorm = NaN;
-      const optimizerStart = performance.now();
-      if (finite) {
-        gradNorm = clipGradNorm(optimizer.params, o.clipNorm);
-        finite = Number.isFinite(gradNorm);
-      }
-      if (finite) {
-        for (const g of optimizer.groups) g.hyper.lr = lr;
-        optimizer.step();
-        consecutiveNonFinite = 0;
-      } else {
-        nonFiniteSteps++;
-        consecutiveNonFinite++;
-        metrics.write({ kind: 'event', step, event: 'non-finite', detail: `loss ${stepLossSum}, grad norm ${gradNorm}; step skipped (${consecutiveNonFinite} in a row)` });
-      }
-      optimizer.zeroGrad();
-      timing.optimizer = since(optimizerStart);
+      const outcome = await trainStep.run(step, lr, batches, (batch) => stats.noteBadRows(batch, step, progress, metrics));
       step++;
-      stepsThisRun++;
-      tokensSeen += stepTokens;
-      tokensThisRun += stepTokens;
-      lastLr = lr;
       const stepSeconds = (Date.now() - t0) / 1000;
-      if (stepsThisRun > 1) stepTimes.push(stepSeconds);   // the first step pays one-time costs
+      stats.countStep(outcome, lr, stepSeconds);
       // --minutes without --steps: the steps the budget allows, for the progress bar and ETA,
       // re-estimated from recent step times (trainer.json records the last estimate).
-      if (timeBounded && stepTimes.length >= 3) {
-        const recent = stepTimes.slice(-50);
-        const perStep = recent.reduce((a, b) => a + b, 0) / recent.length;
-        totalSteps = Math.max(step + 1, Math.floor(step + (budgetMs - (Date.now() - started)) / 1000 / perStep));
-      }
-      if (!finite && consecutiveNonFinite >= o.maxNonFinite) {
+      const estimate = timeBounded ? stats.stepsInBudget(step, budgetMs) : null;
+      if (estimate !== null) totalSteps = estimate;
+      if (!outcome.finite && trainStep.consecutiveNonFinite >= o.maxNonFinite) {
         status = 'non-finite';
-        const kept = lastCheckpoint ?? 'none was written yet';
-        message = `stopped: ${consecutiveNonFinite} steps in a row had a NaN/Inf loss or gradient (steps ${step - consecutiveNonFinite}–${step - 1}); the last good checkpoint is ${kept}. Try a lower --lr, --clip-norm, or training without --bf16.`;
-        metrics.write({ kind: 'event', step, event: 'stopped', detail: message });
+        message = nonFiniteStop(step, trainStep.consecutiveNonFinite, checkpoints.last, metrics);
         break;
       }
-      if (finite) {
-        if (Number.isNaN(firstLoss)) firstLoss = stepLossSum;
-        recentLosses.push(stepLossSum);
-        if (recentLosses.length > 20) recentLosses.shift();
-        smoothedLoss = Number.isNaN(smoothedLoss) ? stepLossSum : 0.9 * smoothedLoss + 0.1 * stepLossSum;
-        const taskLoss: Record<string, number> = {};
-        for (const [k, s] of Object.entries(taskSums)) {
-          taskLoss[k] = s.sum / s.n;
-          smoothed[k] = smoothed[k] === undefined ? taskLoss[k]! : 0.9 * smoothed[k]! + 0.1 * taskLoss[k]!;
-        }
-        const elapsed = (Date.now() - started) / 1000;
-        timing.total = since(stepStart);
-        timing.positions = stepTokens;
-        const moe = [...moeSums].map(([layer, m]) => ({ layer, dropped: m.dropped / m.n, maxLoad: m.maxLoad / m.n }));
-        if (moe.length > 0) {
-          const dropped = moe.reduce((n, m) => n + m.dropped, 0) / moe.length;
-          smoothedMoeDropped = smoothedMoeDropped === undefined ? dropped : 0.9 * smoothedMoeDropped + 0.1 * dropped;
-        }
-        metrics.write({
-          kind: 'train', step, loss: stepLossSum, taskLoss, lr, gradNorm, tokensPerSecond: tokensThisRun / Math.max(elapsed, 1e-9), elapsedSeconds: priorSeconds + elapsed, timing,
-          ...(moe.length > 0 ? { moe } : {}),
-        });
-      }
-      const elapsed = (Date.now() - started) / 1000;
-      const perStep = stepTimes.length ? stepTimes.reduce((a, b) => a + b, 0) / stepTimes.length : stepSeconds;
-      const stepsLeft = Number.isFinite(endStep) ? endStep - step : null;
-      const timeLeft = Number.isFinite(budgetMs) ? Math.max(0, budgetMs / 1000 - elapsed) : null;
-      const eta = stepsLeft !== null ? (timeLeft !== null ? Math.min(timeLeft, stepsLeft * perStep) : stepsLeft * perStep) : timeLeft;
-      progress.update({
-        step, totalSteps: Number.isFinite(endStep) ? endStep : totalSteps, loss: smoothedLoss, taskLoss: { ...smoothed }, lr: lastLr,
-        tokensPerSecond: tokensThisRun / Math.max(elapsed, 1e-9), etaSeconds: eta, nonFiniteSteps,
-        ...(smoothedMoeDropped !== undefined ? { moeDropped: smoothedMoeDropped } : {}),
-      }, step === 1 || step === endStep);
+      if (outcome.finite) metrics.write(stats.recordFinite(step, outcome, { lr, priorSeconds, stepStart }));
+      progress.update(stats.snapshot(step, endStep, totalSteps, budgetMs, stepSeconds, trainStep.nonFiniteSteps), step === 1 || step === endStep);
       if (o.evalEvery > 0 && step % o.evalEvery === 0) await runEval();
       if (o.saveEvery > 0 && step % o.saveEvery === 0) save();
     }
     if (status !== 'non-finite') {
-      if ((status === 'done' || status === 'time') && stepsThisRun > 0 && (o.evalEvery === 0 || step % o.evalEvery !== 0)) await runEval();
-      const dir = save();
-      if (status === 'interrupted') {
-        message = `interrupted at step ${step}: saved ${dir}; continue with --resume`;
-        metrics.write({ kind: 'event', step, event: 'interrupted', detail: dir });
-      } else {
-        message = `${status === 'time' ? `time budget reached at step ${step}` : `done: step ${step}`}; saved ${dir}`;
-        metrics.write({ kind: 'event', step, event: 'done', detail: dir });
-      }
+      // The last step's figures: a final eval (unless the loop just ran one), then the checkpoint.
+      if ((status === 'done' || status === 'time') && stats.stepsThisRun > 0 && (o.evalEvery === 0 || step % o.evalEvery !== 0)) await runEval();
+      message = closingMessage(status, step, save(), metrics);
     }
     await plot();
   } finally {
@@ -399,12 +228,87 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     await batches.return(undefined);
     await closeLoader(loader);
   }
-  const seconds = (Date.now() - started) / 1000;
-  const finalLoss = recentLosses.length ? recentLosses.reduce((a, b) => a + b, 0) / recentLosses.length : NaN;
-  if (badRowsSeen > 0) message += `; ${reportedBad.size} bad examples were skipped (${badRowsSeen} times in all)`;
+  const seconds = stats.elapsed();
   return {
-    status, step, checkpoint: lastCheckpoint, finalLoss, firstLoss, nonFiniteSteps,
-    stepsPerSecond: stepsThisRun / Math.max(seconds, 1e-9), tokensPerSecond: tokensThisRun / Math.max(seconds, 1e-9),
-    message: message + ` (${stepsThisRun} steps in ${formatDuration(seconds)})`,
+    status, step, checkpoint: checkpoints.last, finalLoss: stats.finalLoss(), firstLoss: stats.firstLoss, nonFiniteSteps: trainStep.nonFiniteSteps,
+    stepsPerSecond: stats.stepsThisRun / Math.max(seconds, 1e-9), tokensPerSecond: stats.tokensThisRun / Math.max(seconds, 1e-9),
+    message: message + stats.badRowsNote() + ` (${stats.stepsThisRun} steps in ${formatDuration(seconds)})`,
+  };
+}
+
+/** The run's checkpoints: saved atomically, at most one per step, each noted in metrics.jsonl. */
+class RunCheckpoints {
+  /** The last checkpoint written (undefined until one is). */
+  last: string | undefined;
+  private lastStep = -1;
+
+  constructor(private readonly o: TrainOptions, private readonly optimizer: AdamW, private readonly metrics: MetricsLog) {}
+
+  save(trainer: TrainerState): string {
+    if (this.lastStep === trainer.step && this.last !== undefined) return this.last;
+    const { model, tokenizer } = this.o;
+    this.last = saveCheckpoint(this.o.runDir, { model: model.stateDict(), optimizer: this.optimizer.stateDict(), config: model.cfg, tokenizer, trainer }, this.o.keepCheckpoints);
+    this.lastStep = trainer.step;
+    this.metrics.write({ kind: 'event', step: trainer.step, event: 'checkpoint', detail: this.last });
+    return this.last;
+  }
+}
+
+/** The message (and metrics.jsonl event) of a run stopped by `n` non-finite steps in a row. */
+function nonFiniteStop(step: number, n: number, lastCheckpoint: string | undefined, metrics: MetricsLog): string {
+  const message = `stopped: ${n} steps in a row had a NaN/Inf loss or gradient (steps ${step - n}–${step - 1}); the last good checkpoint is ${lastCheckpoint ?? 'none was written yet'}. Try a lower --lr, --clip-norm, or training without --bf16.`;
+  metrics.write({ kind: 'event', step, event: 'stopped', detail: message });
+  return message;
+}
+
+/** How a run that was not stopped by NaNs ends: its message, and the event in metrics.jsonl. */
+function closingMessage(status: TrainStatus, step: number, checkpoint: string, metrics: MetricsLog): string {
+  const interrupted = status === 'interrupted';
+  metrics.write({ kind: 'event', step, event: interrupted ? 'interrupted' : 'done', detail: checkpoint });
+  if (interrupted) return `interrupted at step ${step}: saved ${checkpoint}; continue with --resume`;
+  return `${status === 'time' ? `time budget reached at step ${step}` : `done: step ${step}`}; saved ${checkpoint}`;
+}
+
+/** What a contrastive task weighs, and how the step runs. */
+function stepSettings(o: TrainOptions): StepSettings {
+  const cfg = o.model.cfg;
+  return {
+    gradAccum: o.gradAccum, clipNorm: o.clipNorm, bf16: o.bf16, lossMean: o.lossMean ?? DEFAULT_LOSS_MEAN, patches: (cfg.imageSize / cfg.patchSize) ** 2,
+    // A contrastive task draws no slots: its weight scales its loss against the generative tasks' loss.
+    lossWeights: Object.fromEntries(o.tasks.filter((t) => CONTRASTIVE_TASKS.has(t.name)).map((t) => [t.name, t.weight ?? 1])),
+    ...(o.injectNonFinite !== undefined ? { injectNonFinite: o.injectNonFinite } : {}),
+  };
+}
+
+/** trainer.json of a checkpoint at `step`: what resume needs to go on exactly. */
+function trainerState(o: TrainOptions, at: Pick<TrainerState, 'step' | 'nonFiniteSteps' | 'tokensSeen' | 'elapsedSeconds' | 'optimizer'> & { totalSteps: number | null }): TrainerState {
+  return {
+    version: 1, step: at.step, dataPosition: at.step * o.gradAccum, seed: o.seed, gradAccum: o.gradAccum, batchSize: o.batchSize, augment: o.augment, lossMean: o.lossMean ?? DEFAULT_LOSS_MEAN,
+    schedule: { lr: o.lr, warmup: o.warmup, totalSteps: at.totalSteps, minLrRatio: o.minLrRatio },
+    nonFiniteSteps: at.nonFiniteSteps, tokensSeen: at.tokensSeen, elapsedSeconds: at.elapsedSeconds, optimizer: at.optimizer,
+    tasks: o.tasks.map((t) => ({ name: t.name, weight: t.weight ?? 1, examples: t.examples.length })),
+    savedAt: new Date().toISOString(),
+  };
+}
+
+/** The held-out loss per task (the training examples' where nothing is held out), logged and written to metrics.jsonl. */
+async function periodicEval(o: TrainOptions, step: number, metrics: MetricsLog, progress: ProgressLine): Promise<void> {
+  const held = o.evalTasks.filter((t) => t.examples.length > 0);
+  const on = held.length > 0 ? 'held-out' : 'train';
+  const taskLoss = await evaluateLoss(o.model, o.tokenizer, held.length > 0 ? held : o.tasks, { batchSize: o.batchSize, batches: o.evalBatches, bf16: o.bf16 });
+  metrics.write({ kind: 'eval', step, taskLoss, on });
+  progress.log(`eval at step ${step} (${on}): ${Object.entries(taskLoss).map(([k, v]) => `${k} ${v.toFixed(3)}`).join(', ')}`);
+}
+
+/** Redraws loss.png/eval.png. Charts are a convenience: a failure to draw them is reported once and never stops training. */
+function chartWriter(runDir: string, progress: ProgressLine): () => Promise<void> {
+  let failed = false;
+  return async () => {
+    try {
+      await writePlots(runDir, readMetrics(join(runDir, 'metrics.jsonl')));
+    } catch (err) {
+      if (!failed) progress.log(`could not draw loss.png/eval.png: ${(err as Error).message}`);
+      failed = true;
+    }
   };
 }

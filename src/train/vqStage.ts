@@ -11,6 +11,7 @@
 import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import * as torch from '../torch/index.js';
+import { InputError } from '../torch/inputError.js';
 import type { DatasetSpec } from '../data/datasetSpec.js';
 import { ImageBank } from '../data/imageBank.js';
 import type { TaskSource } from '../data/loader.js';
@@ -22,7 +23,7 @@ import { AdamW } from '../optim/index.js';
 import { attachDesignCodes } from '../tasks/designCodes.js';
 import { isEvalRow, type TaskData } from '../tasks/taskData.js';
 import { DEFAULT_VQ_STEPS, findVqFile, runDirOf, VQ_FILE, VQ_INFO_FILE } from './vqFiles.js';
-import { lrFactor } from './trainer.js';
+import { lrFactor } from '../optim/index.js';
 
 export { VQ_FILE, VQ_INFO_FILE, DEFAULT_VQ_STEPS, runDirOf, findVqFile } from './vqFiles.js';
 
@@ -56,10 +57,11 @@ export interface VqInfo {
   bf16?: boolean;
 }
 
-export class VqStageError extends Error {
+/** The VQ stage cannot run on what it was given (no images, a VQ that does not fit the model): shown as one line. */
+export class VqStageError extends InputError {
   constructor(message: string) {
     super(message);
-    this.name = 'TrainingSetupError';  // shown to the user as one line, like the other setup errors
+    this.name = 'VqStageError';
   }
 }
 

@@ -8,7 +8,8 @@ import * as torch from '../../src/torch/index.js';
 import { Tokenizer } from '../../src/data/tokenizer.js';
 import { M6Model, preset } from '../../src/model/index.js';
 import { latestCheckpoint, listCheckpoints, readCheckpointMeta, readCheckpointTensors, saveCheckpoint, type TrainerState } from '../../src/train/checkpoint.js';
-import { lrFactor, makeOptimizer, timeLrFactor } from '../../src/train/trainer.js';
+import { makeOptimizer } from '../../src/train/trainer.js';
+import { lrFactor, timeLrFactor } from '../../src/optim/index.js';
 import { loadRun } from '../../src/pipelines/runFolder.js';
 import { tempDir } from '../data/fixtures.js';
 
