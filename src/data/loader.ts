@@ -89,8 +89,7 @@ export interface LoaderOptions {
    * slots the other tasks share by weight (their weights draw no slots; with several, each batch's
    * group is one of them, drawn by weight). A contrastive task needs a group: its negatives are the
    * other rows of its group. Every batch still trains every other task: batches that alternate
-   * between tasks learnt far worse (describe's category accuracy in a 9-minute demo run: 28.5%
-   * with one task per batch against 80.5% with mixed slots, at the same share of rows).
+   * between tasks learnt far worse (README, "Why these defaults").
    */
   groupTasks?: ReadonlySet<string>;
 }

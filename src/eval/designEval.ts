@@ -4,10 +4,8 @@
 //   1. An attribute classifier (attributeClassifier.ts) is trained on the real training images of
 //      the same data, or loaded from the run folder when one was trained on the same images:
 //      RUN/design-classifier.safetensors. Its own held-out accuracy is reported (a judge's errors
-//      count against every design it judges). On a 3,000-product synthetic catalog (64 px, 1000
-//      steps, ~1 minute on CPU) it reads category right 97.7% of the time and colour 78.1%: 98.6% on
-//      solid and polka-dot items, 81.7% on striped, 40.7% on checked ones, whose "main" colour is
-//      one of two in equal squares.
+//      count against every design it judges; a checked garment's "main" colour, one of two in
+//      equal squares, is what it reads worst).
 //   2. The model designs one image per held-out prompt (sampled, seeded).
 //   3. Attribute accuracy: the classifier's reading of each design against the prompt's truth, beside
 //      the majority-class baseline. Attributes are the synthetic catalog's category and colour

@@ -1,7 +1,8 @@
 // The VQ image tokenizer (VQ-VAE, van den Oord et al. 2017; the conv stack of VQGAN, Esser et al.
-// 2021): images leave M6 as a grid of discrete codes, one per 8×8 pixel patch, and are drawn back
-// to pixels by a conv decoder. The codes share M6's vocabulary (the text tokenizer reserves a block
-// of 8192 for them), so "design a product image" is ordinary next-token prediction.
+// 2021): images leave M6 as a grid of discrete codes, one per patch of the model's grid (8×8 pixels
+// in m6-nano, 16×16 in the larger presets), and are drawn back to pixels by a conv decoder. The
+// codes share M6's vocabulary (the config's block of `imageCodes` ids: 1,024 in m6-nano, 8,192 in
+// the larger presets), so "design a product image" is ordinary next-token prediction.
 //
 //   images (B, 3, H, W) in [-1, 1]  ─encoder→  z_e (B, D, H/8, W/8)  ─codebook→  codes (B, H/8, W/8)
 //   codes ─lookup→ z_q (B, D, H/8, W/8) ─decoder→ images (B, 3, H, W)

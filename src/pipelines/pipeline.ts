@@ -115,14 +115,18 @@ export class Pipeline implements Disposable {
 
   /** The model (eval mode). Evaluation code reads it; callers must not dispose it. */
   get model(): M6Model {
-    if (this._model === undefined) throw new PipelineError(`the pipeline of ${this.checkpoint} is closed`);
-    return this._model;
+    this.ensureOpen();
+    return this._model!;
   }
 
   /** The VQ image tokenizer, where the run has one. */
   get vq(): VqTokenizer | undefined {
-    this.model;   // a closed pipeline throws
+    this.ensureOpen();
     return this._vq;
+  }
+
+  private ensureOpen(): void {
+    if (this._model === undefined) throw new PipelineError(`the pipeline of ${this.checkpoint} is closed`);
   }
 
   supports(task: PipelineTask): boolean {
@@ -140,7 +144,7 @@ export class Pipeline implements Disposable {
 
   /** Throws the reason unless the run serves `task` (or when the pipeline is closed). */
   require(task: PipelineTask): void {
-    this.model;
+    this.ensureOpen();
     const reason = this.whyNot(task);
     if (reason !== undefined) throw new PipelineError(reason);
   }

@@ -78,8 +78,8 @@ export interface TextDelta { tokenId: number; text: string }
 
 /**
  * One prompt's text as it is written: an async iterator of tokens that yields to the event loop
- * between steps, returning the whole result at the end. An unreadable image throws before the first
- * token (a stream has one input). Breaking out of the loop frees the generation.
+ * between steps, returning the whole result at the end. An unreadable image yields no token and
+ * comes back as the result's error. Breaking out of the loop frees the generation.
  */
 export async function* streamText(model: M6Model, tokenizer: Tokenizer, prompt: TextPrompt, o: GenerateTextOptions): AsyncGenerator<TextDelta, TextResult, void> {
   const [pixels] = await preparePixels([prompt.image], model.cfg.imageSize);

@@ -10,13 +10,9 @@ export const VQ_FILE = 'vq.safetensors';
 export const VQ_INFO_FILE = 'vq.json';
 
 /**
- * Optimizer steps of the VQ stage when --vq-steps is not given (batches of 16 at 64 px): about 6
- * minutes on 2 CPU cores in bf16. Shapes are right early; hue comes last. On the synthetic catalog
- * (one seed each, colour read back by the design classifier on 500 held-out round trips): 1200 steps
- * 44%, 2400 steps 71–75%, 3600 steps 79% (PSNR 22.6 → 24.0 → 24.6 dB). It is the number of steps that
- * counts: 1200 steps of 32 images gave 47%, no better than 1200 of 16; a higher learning rate, a faster
- * codebook EMA, an L1 pixel loss (27%: colours went grey) and an extra loss on patch-mean colours did
- * not help. More steps keep helping.
+ * Optimizer steps of the VQ stage when --vq-steps is not given (batches of 16 at 64 px). Shapes are
+ * right early; hue comes last, and it is the number of steps that counts (README, "Why these
+ * defaults").
  */
 export const DEFAULT_VQ_STEPS = 3000;
 

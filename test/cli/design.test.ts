@@ -15,7 +15,7 @@ import { loadRun } from '../../src/pipelines/runFolder.js';
 import { loadPipeline } from '../../src/pipelines/index.js';
 import { evaluateRun } from '../../src/eval/evaluation.js';
 import { evaluateDesign, type DesignEvaluation } from '../../src/eval/designEval.js';
-import { m6 } from '../data/fixtures.js';
+import { m6, writeTinyConfig } from '../data/fixtures.js';
 
 let dir = '';
 let common: string[] = [];
@@ -26,7 +26,7 @@ before(async () => {
   const synth = await m6(['data', 'synth', '--out', join(dir, 'catalog'), '--n', '40', '--seed', '4', '--size', '64']);
   assert.equal(synth.status, 0, synth.stderr);
   // 32 px images, 8 px patches: a 4×4 grid, 16 codes per image, from a 64-code VQ.
-  writeFileSync(join(dir, 'tiny.json'), JSON.stringify({ layers: 1, dim: 32, heads: 2, ffnDim: 64, imageSize: 32, patchSize: 8, stemChannels: 8, maxTextLen: 48, imageCodes: 64 }));
+  writeTinyConfig(join(dir, 'tiny.json'), { imageCodes: 64 });
   common = ['--data', join(dir, 'catalog', 'dataset.json'), '--split', 'train:0.8,test:0.2', '--config', join(dir, 'tiny.json'),
     '--batch-size', '4', '--vocab', '400', '--workers', '0', '--seed', '3'];
   run = join(dir, 'run');

@@ -10,7 +10,7 @@ import { readMetrics, type TrainMetric } from '../../src/train/metrics.js';
 import { loadPipeline } from '../../src/pipelines/index.js';
 import { evaluateEmbed } from '../../src/eval/embedEval.js';
 import { readCatalog } from '../../src/eval/syntheticEval.js';
-import { m6 } from '../data/fixtures.js';
+import { m6, writeTinyConfig } from '../data/fixtures.js';
 
 let dir = '', run = '';
 
@@ -18,7 +18,7 @@ before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'm6-embed-'));
   const synth = await m6(['data', 'synth', '--out', join(dir, 'catalog'), '--n', '40', '--seed', '4', '--size', '64']);
   assert.equal(synth.status, 0, synth.stderr);
-  writeFileSync(join(dir, 'tiny.json'), JSON.stringify({ layers: 1, dim: 32, heads: 2, ffnDim: 64, imageSize: 32, patchSize: 8, stemChannels: 8, maxTextLen: 64 }));
+  writeTinyConfig(join(dir, 'tiny.json'), { maxTextLen: 64 });
   run = join(dir, 'run');
   const r = await m6(['train', '--data', join(dir, 'catalog', 'dataset.json'), '--split', 'train:0.8,test:0.2', '--config', join(dir, 'tiny.json'),
     '--batch-size', '6', '--vocab', '400', '--workers', '0', '--seed', '1', '--steps', '18', '--tasks', 'embed,denoise,describe', '--out', run]);

@@ -13,7 +13,7 @@ import { listCheckpoints } from '../../src/train/checkpoint.js';
 import { loadRun } from '../../src/pipelines/runFolder.js';
 import { readMetrics } from '../../src/train/metrics.js';
 import { repoRoot } from '../helpers.js';
-import { m6 } from '../data/fixtures.js';
+import { m6, writeTinyConfig } from '../data/fixtures.js';
 
 let dir = '';
 let common: string[] = [];
@@ -22,7 +22,7 @@ before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'm6-train-'));
   const synth = await m6(['data', 'synth', '--out', join(dir, 'catalog'), '--n', '40', '--seed', '2', '--size', '64']);
   assert.equal(synth.status, 0, synth.stderr);
-  writeFileSync(join(dir, 'tiny.json'), JSON.stringify({ layers: 1, dim: 32, heads: 2, ffnDim: 64, imageSize: 32, patchSize: 8, stemChannels: 8, maxTextLen: 64 }));
+  writeTinyConfig(join(dir, 'tiny.json'), { maxTextLen: 64 });
   common = ['--data', join(dir, 'catalog', 'dataset.json'), '--split', 'train:0.8,test:0.2', '--config', join(dir, 'tiny.json'),
     '--batch-size', '4', '--vocab', '400', '--workers', '0', '--seed', '3'];
 });

@@ -1,7 +1,7 @@
 // Helpers for the data tests: temp folders, small generated images (never committed files), and
 // running the m6 CLI as a user would.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
@@ -32,6 +32,15 @@ export async function writeTwoToneImage(file: string, width: number, height: num
   const png = await sharp(raw, { raw: { width, height, channels: 3 } }).png().toBuffer();
   await sharp(png).toFile(file);
   return png;
+}
+
+/** The --config of a model that trains in seconds: one block of width 32, 32 px images in 8 px patches (a 4×4 grid). */
+export const TINY_CONFIG = Object.freeze({ layers: 1, dim: 32, heads: 2, ffnDim: 64, imageSize: 32, patchSize: 8, stemChannels: 8, maxTextLen: 48 });
+
+/** Writes TINY_CONFIG (with `overrides`) as a --config file; returns its path. */
+export function writeTinyConfig(file: string, overrides: Record<string, number> = {}): string {
+  writeFileSync(file, JSON.stringify({ ...TINY_CONFIG, ...overrides }));
+  return file;
 }
 
 export interface CliResult {

@@ -15,7 +15,7 @@ import { evaluateRun, sampleExamples, type EvalReport, type EvaluateRunOptions }
 import { loadPipeline } from '../../src/pipelines/index.js';
 import { buildTaskData } from '../../src/tasks/taskData.js';
 import type { TaskName } from '../../src/tasks/instructions.js';
-import { m6 } from '../data/fixtures.js';
+import { m6, writeTinyConfig } from '../data/fixtures.js';
 
 let dir = '';
 let runDir = '';
@@ -25,7 +25,7 @@ before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'm6-eval-'));
   const synth = await m6(['data', 'synth', '--out', join(dir, 'catalog'), '--n', '40', '--seed', '4', '--size', '64']);
   assert.equal(synth.status, 0, synth.stderr);
-  writeFileSync(join(dir, 'tiny.json'), JSON.stringify({ layers: 1, dim: 32, heads: 2, ffnDim: 64, imageSize: 32, patchSize: 8, stemChannels: 8, maxTextLen: 48 }));
+  writeTinyConfig(join(dir, 'tiny.json'));
   runDir = join(dir, 'run');
   const trained = await m6(['train', '--data', join(dir, 'catalog', 'dataset.json'), '--split', 'train:0.7,test:0.3', '--config', join(dir, 'tiny.json'),
     '--batch-size', '4', '--vocab', '300', '--workers', '0', '--steps', '3', '--tasks', 'describe,answer', '--out', runDir]);
