@@ -96,7 +96,12 @@ export async function* streamText(model: M6Model, tokenizer: Tokenizer, prompt: 
     const stream = generateStream(model, tensors, { ...textDecoding(model, tokenizer, o), ...(o.context !== undefined ? { stepContext: o.context } : {}) });
     for (;;) {
       const next = await stream.next();
-      if (next.done) return decoded(tokenizer, next.value.sequences[0]!, next.value.logProbs[0]!, next.value.finishReasons[0]!);
+      if (next.done) {
+        // What was held back (bytes that never made a whole character) goes out with the end.
+        const rest = tokenizer.decode(tokens, { skipSpecialTokens: true }).slice(shown.length);
+        if (rest.length > 0) yield { tokenId: tokens[tokens.length - 1]!, text: rest };
+        return decoded(tokenizer, next.value.sequences[0]!, next.value.logProbs[0]!, next.value.finishReasons[0]!);
+      }
       tokens.push(next.value.token);
       const text = tokenizer.decode(tokens, { skipSpecialTokens: true });
       // Hold back a partial UTF-8 character (decoded as U+FFFD) until its last byte arrives.
