@@ -162,17 +162,14 @@ async function attributeClassifier(ctx: EvalContext, truth: Truth, rows: readonl
   return { model, report, file, cached: false, heldOut, trainBank: train.bank };
 }
 
-export async function evaluateDesign(ctx: EvalContext, o: DesignEvalOptions = {}): Promise<DesignEvaluation | Skipped> {
-  const started = Date.now();
-  const examples = examplesOrSkip(ctx);
-  if (!Array.isArray(examples)) return examples;
-  const truth = truthOf(ctx, ctx.data.rows);
-  if (typeof truth === 'string') return { skipped: truth };
-  const seed = o.seed ?? 0;
-  const rowsById = new Map(ctx.data.rows.map((r) => [r.id, r]));
+interface Wanted { id: string; prompt: string; real: string; truth: Record<string, string> }
+type Made = Wanted & { image: DesignedImage };
+type Classifier = Awaited<ReturnType<typeof attributeClassifier>>;
 
-  const failures: ItemFailure[] = [];
-  const wanted: Array<{ id: string; prompt: string; real: string; truth: Record<string, string> }> = [];
+/** The held-out rows that can be judged: a prompt, a real image and the attributes; the others as failures. */
+function judgeable(ctx: EvalContext, examples: readonly { id: string; targetImage?: string }[], truth: Truth, failures: ItemFailure[]): Wanted[] {
+  const rowsById = new Map(ctx.data.rows.map((r) => [r.id, r]));
+  const wanted: Wanted[] = [];
   for (const e of examples) {
     const row = rowsById.get(e.id);
     const prompt = row !== undefined ? designPromptOf(row) : undefined;
@@ -181,29 +178,91 @@ export async function evaluateDesign(ctx: EvalContext, o: DesignEvalOptions = {}
     else if (t === undefined) failures.push({ id: e.id, error: `no ${truth.attributes.map((a) => a.name).join('/')} to judge against` });
     else wanted.push({ id: e.id, prompt, real: e.targetImage, truth: t });
   }
+  return wanted;
+}
 
-  const clf = await attributeClassifier(ctx, truth, ctx.data.rows, o);
-  const vq = ctx.pipeline.vq!;
+/** One design per prompt, a few batches at a time so a long evaluation shows it is alive; a failed prompt goes to `failures`. */
+async function designAll(ctx: EvalContext, wanted: readonly Wanted[], seed: number, o: DesignEvalOptions, failures: ItemFailure[]): Promise<Made[]> {
+  const started = Date.now();
+  const made: Made[] = [];
+  const chunk = ctx.batchSize * 8;
+  for (let at = 0; at < wanted.length; at += chunk) {
+    const part = wanted.slice(at, at + chunk);
+    const results = await ctx.pipeline.designEach(part.map((w) => w.prompt), { seed: deriveSeed(seed, 'design-eval', at), batchSize: ctx.batchSize, ...pickSampling(o) });
+    results.forEach((r, k) => {
+      if (r.ok) made.push({ ...part[k]!, image: r.images[0]! });
+      else failures.push({ id: part[k]!.id, error: r.error });
+    });
+    if (at + chunk < wanted.length) ctx.log(`design: ${at + part.length}/${wanted.length} designed (${((Date.now() - started) / 1000).toFixed(0)} s)`);
+  }
+  return made;
+}
+
+/** Fréchet distances in the classifier's feature space: designs vs the held-out real images, and a real training sample vs the same (the floor). */
+async function frechetDistances(ctx: EvalContext, clf: Classifier, made: readonly Made[], generated: torch.Tensor, seed: number, failures: ItemFailure[]): Promise<DesignEvaluation['frechet']> {
+  const size = ctx.pipeline.config.imageSize;
+  const real = await ImageBank.load(made.map((m) => m.real), size);
+  for (const [path, error] of real.failed) failures.push({ id: made.find((m) => m.real === path)!.id, error: `real image: ${error}` });
+  const reference = new ImageBank(sample(clf.trainBank.images, Math.max(made.length, 2), deriveSeed(seed, 'frechet-reference')), size);
+  const realFeatures = classifyImages(clf.model, real.bank);
+  const refFeatures = classifyImages(clf.model, reference);
   try {
-    // Designs, a few batches at a time so a long evaluation shows it is alive.
-    const designs: Array<DesignedImage | undefined> = [];
-    const chunk = ctx.batchSize * 8;
-    for (let at = 0; at < wanted.length; at += chunk) {
-      const part = wanted.slice(at, at + chunk);
-      const results = await ctx.pipeline.designEach(part.map((w) => w.prompt), {
-        seed: deriveSeed(seed, 'design-eval', at), batchSize: ctx.batchSize, ...pickSampling(o),
-      });
-      results.forEach((r, k) => {
-        if (r.ok) designs.push(r.images[0]);
-        else { failures.push({ id: part[k]!.id, error: r.error }); designs.push(undefined); }
-      });
-      if (at + chunk < wanted.length) ctx.log(`design: ${designs.length}/${wanted.length} designed (${((Date.now() - started) / 1000).toFixed(0)} s)`);
-    }
-    const made = wanted.map((w, i) => ({ ...w, image: designs[i] })).filter((w): w is typeof w & { image: DesignedImage } => w.image !== undefined);
+    return {
+      generated: made.length >= 2 && real.bank.length >= 2 ? frechetDistance(realFeatures.features, generated) : NaN,
+      realReference: reference.length >= 2 && real.bank.length >= 2 ? frechetDistance(realFeatures.features, refFeatures.features) : NaN,
+      features: clf.model.config.features,
+    };
+  } finally {
+    for (const t of [realFeatures.features, refFeatures.features]) t.dispose();
+  }
+}
 
+/** The first few designs as PNG files beside their real image, for the report (their records get the file). */
+function writeSamples(ctx: EvalContext, made: readonly Made[], items: DesignRecord[], o: DesignEvalOptions): DesignEvaluation['samples'] {
+  const samplesDir = o.samplesDir ?? join(runDirOf(ctx.pipeline.checkpoint), 'design-eval');
+  const count = Math.min(o.samples ?? 12, made.length);
+  if (count > 0) mkdirSync(samplesDir, { recursive: true });
+  return made.slice(0, count).map((m, i) => {
+    const file = join(samplesDir, `${m.id.replace(/[^A-Za-z0-9._-]+/g, '_')}.png`);
+    writeFileSync(file, m.image.png);
+    items[i]!.generated = file;
+    return { prompt: m.prompt, generated: file, real: m.real };
+  });
+}
+
+/** Accuracy per attribute beside the majority class; the classifier's own accuracy; the VQ ceiling; the Fréchet distance beside its floor. */
+function designMetrics(truth: Truth, items: readonly DesignRecord[], clf: Classifier, reconstructed: readonly number[][], frechet: DesignEvaluation['frechet']): { metrics: Record<string, number>; baselines: Record<string, number> } {
+  const heldTruth = clf.heldOut.labels;
+  const share = (xs: readonly boolean[]) => (xs.length ? xs.filter(Boolean).length / xs.length : 0);
+  const metrics: Record<string, number> = {}, baselines: Record<string, number> = {};
+  for (const a of truth.attributes) {
+    metrics[`${a.name}Accuracy`] = share(items.map((d) => d.ok[a.name]!));
+    baselines[`${a.name}Accuracy`] = majorityShare(items.map((d) => d.truth[a.name]!));
+  }
+  metrics.frechetDistance = frechet.generated;
+  baselines.frechetDistance = frechet.realReference;
+  truth.attributes.forEach((a, k) => {
+    metrics[`classifier${capitalised(a.name)}Accuracy`] = clf.report.accuracy[a.name]!;
+    baselines[`classifier${capitalised(a.name)}Accuracy`] = majorityShare(heldTruth.map((l) => a.classes[l[k]!]!));
+    metrics[`vqCeiling${capitalised(a.name)}Accuracy`] = share(heldTruth.map((l, i) => reconstructed[k]![i] === l[k]));
+  });
+  return { metrics, baselines };
+}
+
+export async function evaluateDesign(ctx: EvalContext, o: DesignEvalOptions = {}): Promise<DesignEvaluation | Skipped> {
+  const started = Date.now();
+  const examples = examplesOrSkip(ctx);
+  if (!Array.isArray(examples)) return examples;
+  const truth = truthOf(ctx, ctx.data.rows);
+  if (typeof truth === 'string') return { skipped: truth };
+  const seed = o.seed ?? 0;
+  const failures: ItemFailure[] = [];
+  const wanted = judgeable(ctx, examples, truth, failures);
+  const clf = await attributeClassifier(ctx, truth, ctx.data.rows, o);
+  try {
+    const made = await designAll(ctx, wanted, seed, o, failures);
     // The classifier's reading of each design.
-    const generatedBank = new ImageBank(made.map((m) => m.image.rgb), ctx.pipeline.config.imageSize);
-    const gen = classifyImages(clf.model, generatedBank);
+    const gen = classifyImages(clf.model, new ImageBank(made.map((m) => m.image.rgb), ctx.pipeline.config.imageSize));
     const items: DesignRecord[] = made.map((m, i) => {
       const predicted: Record<string, string> = {}, ok: Record<string, boolean> = {};
       truth.attributes.forEach((a, k) => {
@@ -212,56 +271,18 @@ export async function evaluateDesign(ctx: EvalContext, o: DesignEvalOptions = {}
       });
       return { id: m.id, prompt: m.prompt, real: m.real, truth: m.truth, predicted, ok };
     });
-
-    // Fréchet distances: designs vs the held-out real images, and a real training sample vs the same.
-    const real = await ImageBank.load(made.map((m) => m.real), ctx.pipeline.config.imageSize);
-    for (const [path, error] of real.failed) failures.push({ id: made.find((m) => m.real === path)!.id, error: `real image: ${error}` });
-    const reference = new ImageBank(sample(clf.trainBank.images, Math.max(made.length, 2), deriveSeed(seed, 'frechet-reference')), ctx.pipeline.config.imageSize);
-    const realFeatures = classifyImages(clf.model, real.bank);
-    const refFeatures = classifyImages(clf.model, reference);
     let frechet: DesignEvaluation['frechet'];
     try {
-      frechet = {
-        generated: made.length >= 2 && real.bank.length >= 2 ? frechetDistance(realFeatures.features, gen.features) : NaN,
-        realReference: reference.length >= 2 && real.bank.length >= 2 ? frechetDistance(realFeatures.features, refFeatures.features) : NaN,
-        features: clf.model.config.features,
-      };
+      frechet = await frechetDistances(ctx, clf, made, gen.features, seed, failures);
     } finally {
-      for (const t of [gen.features, realFeatures.features, refFeatures.features]) t.dispose();
+      gen.features.dispose();
     }
-
-    // A few designs as PNG files beside their real image, for the report.
-    const samplesDir = o.samplesDir ?? join(runDirOf(ctx.pipeline.checkpoint), 'design-eval');
-    const samples: DesignEvaluation['samples'] = [];
-    const count = Math.min(o.samples ?? 12, made.length);
-    if (count > 0) mkdirSync(samplesDir, { recursive: true });
-    for (let i = 0; i < count; i++) {
-      const file = join(samplesDir, `${made[i]!.id.replace(/[^A-Za-z0-9._-]+/g, '_')}.png`);
-      writeFileSync(file, made[i]!.image.png);
-      items[i]!.generated = file;
-      samples.push({ prompt: made[i]!.prompt, generated: file, real: made[i]!.real });
-    }
-
+    const samples = writeSamples(ctx, made, items, o);
     // The ceiling the VQ tokenizer sets: the classifier's reading of held-out real images after
     // encode → decode. A design is made of these codes, so it cannot read better than this.
-    const reconstructed = vqRoundTrip(vq, clf.heldOut.bank, ctx.batchSize * 4);
-    const recon = classifyImages(clf.model, reconstructed);
+    const recon = classifyImages(clf.model, vqRoundTrip(ctx.pipeline.vq!, clf.heldOut.bank, ctx.batchSize * 4));
     recon.features.dispose();
-
-    const heldTruth = clf.heldOut.labels;
-    const share = (xs: readonly boolean[]) => (xs.length ? xs.filter(Boolean).length / xs.length : 0);
-    const metrics: Record<string, number> = {}, baselines: Record<string, number> = {};
-    truth.attributes.forEach((a, k) => {
-      metrics[`${a.name}Accuracy`] = share(items.map((d) => d.ok[a.name]!));
-      baselines[`${a.name}Accuracy`] = majorityShare(items.map((d) => d.truth[a.name]!));
-    });
-    metrics.frechetDistance = frechet.generated;
-    baselines.frechetDistance = frechet.realReference;
-    truth.attributes.forEach((a, k) => {
-      metrics[`classifier${capitalised(a.name)}Accuracy`] = clf.report.accuracy[a.name]!;
-      baselines[`classifier${capitalised(a.name)}Accuracy`] = majorityShare(heldTruth.map((l) => a.classes[l[k]!]!));
-      metrics[`vqCeiling${capitalised(a.name)}Accuracy`] = share(heldTruth.map((l, i) => recon.predicted[k]![i] === l[k]));
-    });
+    const { metrics, baselines } = designMetrics(truth, items, clf, recon.predicted, frechet);
     const notes = [
       `${truth.note} of each design as read by an attribute classifier trained on the real training images (${clf.report.trainImages} images, ${clf.report.steps} steps${clf.cached ? ', cached' : ''}); the classifier…Accuracy rows are its own accuracy on held-out real images`,
       `Fréchet distance in the classifier's ${frechet.features}-d feature space, designs vs held-out real images; its baseline is a real training sample of the same size vs the same held-out images (the floor for this many images)`,
