@@ -23,6 +23,7 @@ export interface DatasetFlags {
   splitCol?: string;
   split?: string;
   splitSeed?: string;
+  splitGroupCol?: string;
   join?: string;
   joinOn?: string;
 }
@@ -46,6 +47,7 @@ export function addDatasetOptions(cmd: Command): Command {
     .option('--split-col <name>', 'column naming each row\'s split')
     .option('--split <fractions>', 'split by row id, e.g. train:0.9,test:0.1')
     .option('--split-seed <n>', 'seed of --split (default 0)')
+    .option('--split-group-col <name>', 'with --split: rows sharing this column\'s value (a sender, a product family) stay in one split')
     .option('--join <file>', 'CSV whose columns are added to each row, matched by --join-on')
     .option('--join-on <left=right>', 'manifest column = joined table column, e.g. fine="Class ID (int)"');
 }

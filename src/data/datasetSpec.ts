@@ -55,6 +55,8 @@ export interface DatasetSpec {
   splitCol?: string;
   split?: SplitFraction[];
   splitSeed: number;
+  /** With `split`: rows that share this column's value (a sender, a product family) land in one split together. */
+  splitGroupCol?: string;
   join?: JoinSpec;
 }
 
@@ -77,6 +79,7 @@ export interface DatasetSpecInput {
   splitCol?: string;
   split?: string | Record<string, number>;
   splitSeed?: string | number;
+  splitGroupCol?: string;
   join?: string | { file: string; on?: string; left?: string; right?: string; delimiter?: string };
   joinOn?: string;
 }
@@ -84,7 +87,7 @@ export interface DatasetSpecInput {
 const SPEC_KEYS: ReadonlyArray<keyof DatasetSpecInput> = [
   'manifest', 'imageFolder', 'format', 'delimiter', 'columns', 'imageRoot', 'imageCol', 'imageExt',
   'textCol', 'textFileCol', 'textRoot', 'textJoin', 'labelCol', 'idCol', 'splitCol', 'split',
-  'splitSeed', 'join', 'joinOn',
+  'splitSeed', 'splitGroupCol', 'join', 'joinOn',
 ];
 /** Keys whose values are paths, resolved against the spec file's folder. */
 const PATH_KEYS: ReadonlyArray<keyof DatasetSpecInput> = ['manifest', 'imageFolder', 'imageRoot', 'textRoot'];
@@ -212,6 +215,12 @@ export function resolveDatasetSpec(input: DatasetSpecInput, cwd = process.cwd())
     throw new DatasetSpecError('give either --split-col NAME or --split train:0.9,test:0.1, not both');
   }
   const split = input.split !== undefined ? parseSplitFractions(input.split) : undefined;
+  if (input.splitGroupCol !== undefined && input.split === undefined) {
+    throw new DatasetSpecError('--split-group-col COL groups the rows of --split train:0.9,test:0.1 (give --split too); with --split-col each row names its own split');
+  }
+  if (input.splitGroupCol !== undefined && imageFolder !== undefined) {
+    throw new DatasetSpecError('--split-group-col needs --manifest: an image folder has no columns to group by');
+  }
   const splitSeed = input.splitSeed !== undefined ? Number(input.splitSeed) : 0;
   if (!Number.isInteger(splitSeed)) throw new DatasetSpecError(`--split-seed must be an integer, got '${input.splitSeed}'`);
   if (imageFolder !== undefined && (input.imageCol !== undefined || textCols.length > 0 || columns.length > 0)) {
@@ -257,6 +266,7 @@ export function resolveDatasetSpec(input: DatasetSpecInput, cwd = process.cwd())
   if (input.idCol !== undefined) spec.idCol = input.idCol;
   if (input.splitCol !== undefined) spec.splitCol = input.splitCol;
   if (split !== undefined) spec.split = split;
+  if (input.splitGroupCol !== undefined) spec.splitGroupCol = input.splitGroupCol;
   if (join !== undefined) spec.join = join;
   return spec;
 }

@@ -310,6 +310,7 @@ export async function readDataset(spec: DatasetSpec, opts: { bad?: BadRowLog } =
     ['--label-col', spec.labelCol],
     ['--id-col', spec.idCol],
     ['--split-col', spec.splitCol],
+    ['--split-group-col', spec.splitGroupCol],
     ...spec.textCols.map((c): [string, string] => ['--text-col', c]),
     ...spec.textFileCols.map((c): [string, string] => ['--text-file-col', c]),
   ]);
@@ -407,7 +408,13 @@ export async function readDataset(spec: DatasetSpec, opts: { bad?: BadRowLog } =
       }
       out.split = s;
     } else if (spec.split !== undefined) {
-      out.split = assignSplit(out.id, spec.split, spec.splitSeed, unitHash);
+      // A group's rows hash by the group's value, so the whole group lands in one split.
+      const group = spec.splitGroupCol !== undefined ? fields.get(spec.splitGroupCol) ?? '' : out.id;
+      if (group === '') {
+        bad.add({ reason: 'missing value', source, row, field: spec.splitGroupCol!, expected: 'a group value (--split-group-col)', got: 'an empty field' });
+        continue;
+      }
+      out.split = assignSplit(group, spec.split, spec.splitSeed, unitHash);
     }
     rows.push(out);
   }

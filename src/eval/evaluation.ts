@@ -9,7 +9,11 @@ import type { Example } from '../data/loader.js';
 import { unitHash } from '../data/random.js';
 import type { TaskName } from '../tasks/instructions.js';
 import { PIPELINE_TASKS, type Pipeline, type PipelineTask } from '../pipelines/index.js';
-import type { TaskData } from '../tasks/taskData.js';
+import { isEvalRow, type TaskData } from '../tasks/taskData.js';
+import { InputError } from '../torch/inputError.js';
+import { readRunSplit, SPLIT_FILE } from '../train/runSplit.js';
+import { runDirOf } from '../train/vqFiles.js';
+import { join } from 'node:path';
 
 /** An item the model could not be run on (an unreadable image): counted and reported, never fatal. */
 export interface ItemFailure {
@@ -73,6 +77,11 @@ export interface EvalReport {
   badRows: number;
   tasks: TaskEvaluation[];
   skipped: Array<{ task: TaskName; reason: string }>;
+  /**
+   * Held-out rows of the data that the run trained on (RUN/split.json): 0 unless allowTrainRows,
+   * when the evaluation is a deliberate training-set one; null when the run records no split.
+   */
+  trainingRows: number | null;
   seconds: number;
 }
 
@@ -88,6 +97,34 @@ export interface EvaluateRunOptions {
   seed?: number;
   batchSize?: number;
   log?: (message: string) => void;
+  /** Score held-out rows even where the run trained on them (a training-set evaluation, labelled as such). */
+  allowTrainRows?: boolean;
+}
+
+/** The data's held-out rows include rows the run trained on. */
+export class TrainingRowsError extends InputError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'TrainingRowsError';
+  }
+}
+
+/** How many of the data's held-out rows the run trained on, by its recorded split (null: none recorded); throws unless allowed. */
+function checkTrainingRows(o: EvaluateRunOptions, log: (m: string) => void): number | null {
+  const runDir = runDirOf(o.pipeline.checkpoint);
+  const recorded = readRunSplit(runDir);
+  if (recorded === undefined) {
+    log(`warning: ${runDir} records no split (${SPLIT_FILE}); m6 eval cannot check that the run did not train on these rows`);
+    return null;
+  }
+  const heldOut = o.data.rows.filter(isEvalRow);
+  const seen = heldOut.filter((r) => recorded.trainedOn(r.id)).length;
+  if (seen > 0 && o.allowTrainRows !== true) {
+    throw new TrainingRowsError(`${seen} of the ${heldOut.length} held-out rows of ${o.spec.manifest ?? o.spec.imageFolder} are rows the run trained on (${join(runDir, SPLIT_FILE)}: ${recorded.split.trainRows} training rows of ${recorded.split.data}); `
+      + 'their scores would measure memory, not generalisation. Evaluate on rows the run did not see (its own split, or other data), or pass --allow-train-rows for a deliberate training-set evaluation');
+  }
+  if (seen > 0) log(`training-set evaluation: ${seen} of the ${heldOut.length} held-out rows were trained on (--allow-train-rows)`);
+  return seen;
 }
 
 /**
@@ -115,6 +152,7 @@ function heldOutOf(data: TaskData, task: TaskName): { examples: Example[] | null
 export async function evaluateRun(o: EvaluateRunOptions): Promise<EvalReport> {
   const started = Date.now();
   const log = o.log ?? (() => {});
+  const trainingRows = checkTrainingRows(o, log);
   const report: EvalReport = {
     checkpoint: o.pipeline.checkpoint,
     step: o.pipeline.step,
@@ -123,6 +161,7 @@ export async function evaluateRun(o: EvaluateRunOptions): Promise<EvalReport> {
     badRows: o.data.badRows,
     tasks: [],
     skipped: [],
+    trainingRows,
     seconds: 0,
   };
   for (const task of o.tasks) {

@@ -165,10 +165,13 @@ export async function buildTaskData(spec: DatasetSpec, requested: readonly TaskR
   return { train, eval: evalSets, skipped, heldOutOnly, rows, badRows: dataset.bad.total };
 }
 
-/** Every text the tasks will feed the model (sources and targets): what a fresh tokenizer learns from. */
+/**
+ * Every text the tasks will train on (sources and targets): what a fresh tokenizer learns from.
+ * Held-out rows are left out, so nothing about them reaches the run before it is judged on them.
+ */
 export function taskTexts(data: TaskData): string[] {
   const texts: string[] = [];
-  for (const t of [...data.train, ...data.eval]) {
+  for (const t of data.train) {
     for (const e of t.examples) {
       if (e.source !== undefined) texts.push(e.source);
       if (e.target !== undefined) texts.push(e.target);

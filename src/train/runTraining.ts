@@ -14,6 +14,7 @@ import { train, type TrainOptions, type TrainResult } from './trainer.js';
 import { DEFAULT_LOSS_MEAN } from './lossMean.js';
 import { designVqStage, type VqStageOptions } from './vqStage.js';
 import { InputError } from '../torch/inputError.js';
+import { extendRunSplit, readRunSplit, setDigest, SPLIT_FILE, writeRunSplit, type RunSplit } from './runSplit.js';
 
 export interface RunTrainingOptions {
   runDir: string;
@@ -48,6 +49,17 @@ export interface RunTrainingResult extends TrainResult {
   config: M6Config;
 }
 
+/** A resumed run keeps the split it started with, and adds the training rows of data that now splits otherwise (it trains on them from here). */
+function checkResumedSplit(o: RunTrainingOptions, data: TaskData): void {
+  const recorded = readRunSplit(o.runDir);
+  if (recorded === undefined) {
+    o.log(`warning: ${o.runDir} records no split (${SPLIT_FILE}: trained before runs recorded one); m6 eval cannot check it for training rows`);
+    return;
+  }
+  const added = extendRunSplit(o.runDir, recorded, data.rows);
+  if (added > 0) o.log(`warning: ${added} training rows of the data are new to this run; ${join(o.runDir, SPLIT_FILE)} now counts them as trained on`);
+}
+
 export async function runTraining(o: RunTrainingOptions): Promise<RunTrainingResult> {
   mkdirSync(o.runDir, { recursive: true });
   const data = await buildTaskData(o.data, o.tasks);
@@ -72,20 +84,26 @@ export async function runTraining(o: RunTrainingOptions): Promise<RunTrainingRes
     if (JSON.stringify(now) !== JSON.stringify(t.tasks)) {
       o.log(`warning: the tasks/data differ from the checkpoint's (${JSON.stringify(t.tasks)} then, ${JSON.stringify(now)} now): training goes on, but not as an exact continuation`);
     }
+    checkResumedSplit(o, data);
     const tensors = readCheckpointTensors(o.resumeFrom, t);
     resume = { trainer: t, optimizer: tensors.optimizer };
     resumeWeights = tensors.model;
     o.log(`resuming from ${o.resumeFrom} (step ${t.step})`);
   } else {
     const base = preset(o.preset);
+    let learnt: RunSplit['tokenizer'];
     if (o.tokenizerFile !== undefined) {
       tokenizer = await Tokenizer.load(o.tokenizerFile);
+      learnt = { file: o.tokenizerFile };
     } else {
       const texts = taskTexts(data);
       const started = Date.now();
       tokenizer = Tokenizer.train(texts, { vocabSize: o.vocab, imageCodes: o.overrides.imageCodes ?? base.imageCodes });
-      o.log(`trained a tokenizer on ${texts.length} texts: ${tokenizer.textVocabSize} text tokens + ${tokenizer.imageCodes} image codes (${((Date.now() - started) / 1000).toFixed(1)}s)`);
+      learnt = { texts: texts.length, digest: setDigest(texts) };
+      o.log(`trained a tokenizer on ${texts.length} texts of the training rows: ${tokenizer.textVocabSize} text tokens + ${tokenizer.imageCodes} image codes (${((Date.now() - started) / 1000).toFixed(1)}s)`);
     }
+    const split = writeRunSplit(o.runDir, o.data, data.rows, learnt);
+    o.log(`split: ${split.trainRows} training rows, ${split.heldOutRows} held out (recorded in ${join(o.runDir, SPLIT_FILE)})`);
     await tokenizer.save(join(o.runDir, 'tokenizer.json'));
     // The vocabulary is the tokenizer's: the config follows it (one head over text and image codes).
     try {

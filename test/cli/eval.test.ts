@@ -103,3 +103,29 @@ test('m6 eval: a bad --run, a bad spec, bad flags and nothing to evaluate are on
   assert.equal(nothing.status, 1);
   assert.match(nothing.stderr, /m6: nothing was evaluated: describe: no held-out rows: give the data a test split .*; answer: no held-out rows/);
 });
+
+test('m6 eval refuses rows the run trained on (another split of the same data), naming how many; --allow-train-rows labels a training-set evaluation; the record survives --resume', async () => {
+  const other = ['--data', join(dir, 'catalog', 'dataset.json'), '--split', 'train:0.3,test:0.7', '--split-seed', '5'];
+  const refused = await m6(['eval', '--run', runDir, ...other, '--tasks', 'describe', '--limit', '2']);
+  assert.equal(refused.status, 2, refused.stderr);
+  const [line, ...rest] = refused.stderr.trim().split('\n');
+  assert.deepEqual(rest, []);
+  assert.match(line!, /^m6: (\d+) of the (\d+) held-out rows of .*catalog\.jsonl are rows the run trained on \(.*run\/split\.json: \d+ training rows of .*\); .*--allow-train-rows/);
+  const [, seen, held] = /(\d+) of the (\d+)/.exec(line!)!;
+  assert.ok(Number(seen) > 0 && Number(seen) <= Number(held));
+
+  const allowed = await m6(['eval', '--run', runDir, ...other, '--tasks', 'describe', '--limit', '2', '--allow-train-rows']);
+  assert.equal(allowed.status, 0, allowed.stderr);
+  assert.match(allowed.stdout, new RegExp(`^TRAINING-SET EVALUATION: ${seen} of the held-out rows were trained on`, 'm'));
+  const json = await m6(['eval', '--run', runDir, ...other, '--tasks', 'describe', '--limit', '2', '--allow-train-rows', '--json']);
+  assert.equal((JSON.parse(json.stdout) as { trainingRows: number }).trainingRows, Number(seen));
+
+  // Resume with the same data: the recorded split is the same file, and eval still refuses the same rows.
+  const before = readFileSync(join(runDir, 'split.json'), 'utf8');
+  const resumed = await m6(['train', ...data, '--config', join(dir, 'tiny.json'), '--batch-size', '4', '--vocab', '300', '--workers', '0', '--steps', '4', '--tasks', 'describe,answer', '--out', runDir, '--resume']);
+  assert.equal(resumed.status, 0, resumed.stderr);
+  assert.equal(readFileSync(join(runDir, 'split.json'), 'utf8'), before);
+  const again = await m6(['eval', '--run', runDir, ...other, '--tasks', 'describe', '--limit', '2']);
+  assert.equal(again.status, 2);
+  assert.match(again.stderr, new RegExp(`^m6: ${seen} of the ${held} held-out rows`));
+});

@@ -172,3 +172,30 @@ test('a BOM and Windows line endings are handled', async (t) => {
   assert.deepEqual(ds.rows.map((r) => r.text), ['Red hat', 'Two\r\nlines']);
   assert.equal(ds.rows[1]!.imagePath, join(dir, 'b.jpg'));
 });
+
+test('--split-group-col: every row of a group lands in one split; a row without a group is a bad row; it needs --split', async (t) => {
+  const dir = tempDir(t);
+  const lines = ['id,title,sender'];
+  for (let i = 0; i < 200; i++) lines.push(`${i},item ${i},${i === 7 ? '' : `s${i % 20}`}`);
+  writeFileSync(join(dir, 'items.csv'), lines.join('\n') + '\n');
+  const ds = await read(dir, { manifest: 'items.csv', textCol: 'title', idCol: 'id', split: 'train:0.5,test:0.5', splitSeed: 3, splitGroupCol: 'sender' });
+  assert.equal(ds.rows.length, 199);
+  assert.equal(ds.bad.total, 1);
+  assert.equal(ds.bad.summary()[0]!.examples[0]!.field, 'sender');
+  const splitOf = new Map<string, Set<string>>();
+  for (const r of ds.rows) {
+    const sender = `s${Number(r.id) % 20}`;
+    splitOf.set(sender, (splitOf.get(sender) ?? new Set()).add(r.split!));
+  }
+  assert.equal(splitOf.size, 20);
+  assert.ok([...splitOf.values()].every((s) => s.size === 1), 'no sender is on both sides');
+  const sides = new Set([...splitOf.values()].map((s) => [...s][0]));
+  assert.deepEqual([...sides].sort(), ['test', 'train'], 'both sides get groups');
+  // Without the group column the same rows split by their own ids: senders straddle the split.
+  const byId = await read(dir, { manifest: 'items.csv', textCol: 'title', idCol: 'id', split: 'train:0.5,test:0.5', splitSeed: 3 });
+  const straddle = new Map<string, Set<string>>();
+  for (const r of byId.rows) straddle.set(`s${Number(r.id) % 20}`, (straddle.get(`s${Number(r.id) % 20}`) ?? new Set()).add(r.split!));
+  assert.ok([...straddle.values()].some((s) => s.size === 2));
+  assert.throws(() => resolveDatasetSpec({ manifest: join(dir, 'items.csv'), splitGroupCol: 'sender' }), (e: Error) => e instanceof DatasetSpecError && /give --split too/.test(e.message));
+  await assert.rejects(read(dir, { manifest: 'items.csv', textCol: 'title', split: 'train:0.5,test:0.5', splitGroupCol: 'family' }), /--split-group-col 'family' is not a column/);
+});

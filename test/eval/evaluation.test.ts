@@ -11,7 +11,7 @@ import * as torch from '../../src/torch/index.js';
 import { loadDatasetSpecFile, resolveDatasetSpec, type DatasetSpecInput } from '../../src/data/datasetSpec.js';
 import { evaluateAnswer, type AnswerEvaluation } from '../../src/eval/answerEval.js';
 import { evaluateDescribe, type DescribeEvaluation } from '../../src/eval/describeEval.js';
-import { evaluateRun, sampleExamples, type EvalReport, type EvaluateRunOptions } from '../../src/eval/evaluation.js';
+import { evaluateRun, sampleExamples, TrainingRowsError, type EvalReport, type EvaluateRunOptions } from '../../src/eval/evaluation.js';
 import { loadPipeline } from '../../src/pipelines/index.js';
 import { buildTaskData } from '../../src/tasks/taskData.js';
 import type { TaskName } from '../../src/tasks/instructions.js';
@@ -34,13 +34,13 @@ before(async () => {
 
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-async function evaluate(extra: DatasetSpecInput, tasks: TaskName[], o: { limit?: number; evaluators?: EvaluateRunOptions['evaluators'] } = {}): Promise<EvalReport> {
+async function evaluate(extra: DatasetSpecInput, tasks: TaskName[], o: { limit?: number; evaluators?: EvaluateRunOptions['evaluators']; allowTrainRows?: boolean } = {}): Promise<EvalReport> {
   const spec = resolveDatasetSpec({ ...loadDatasetSpecFile(join(dir, 'catalog', 'dataset.json')), ...extra });
   const data = await buildTaskData(spec, tasks.map((name) => ({ name, weight: 1 })));
   const live = torch.liveTensors();
   const pipeline = await loadPipeline(runDir);
   try {
-    return await evaluateRun({ pipeline, spec, data, tasks, evaluators: o.evaluators ?? EVALUATORS, ...(o.limit !== undefined ? { limit: o.limit } : {}), batchSize: 3 });
+    return await evaluateRun({ pipeline, spec, data, tasks, evaluators: o.evaluators ?? EVALUATORS, ...(o.limit !== undefined ? { limit: o.limit } : {}), batchSize: 3, ...(o.allowTrainRows !== undefined ? { allowTrainRows: o.allowTrainRows } : {}) });
   } finally {
     pipeline.close();
     assert.equal(torch.liveTensors(), live, 'every tensor of the evaluation is freed');
@@ -62,6 +62,7 @@ test('describe and answer on held-out items: --limit, a failed item counted and 
   assert.equal(report.rows, 40);
   assert.match(report.checkpoint, /step-00000003$/);
   assert.equal(report.step, 3);
+  assert.equal(report.trainingRows, 0, 'the run\'s own held-out rows: none was trained on');
 
   const describe = report.tasks.find((t) => t.task === 'describe') as DescribeEvaluation;
   assert.equal(describe.available, heldOut.length);
@@ -88,7 +89,11 @@ test('describe and answer on held-out items: --limit, a failed item counted and 
 });
 
 test('an evaluation-only spec (every row held out) is evaluated; a spec with no held-out rows is skipped with the fix', async () => {
-  const only = await evaluate({ split: { test: 1 } }, ['describe'], { limit: 3 });
+  // Every row held out includes the rows the run trained on: refused unless asked for (a training-set evaluation).
+  await assert.rejects(evaluate({ split: { test: 1 } }, ['describe'], { limit: 3 }), (err: Error) => err instanceof TrainingRowsError
+    && /^\d+ of the 40 held-out rows of .* are rows the run trained on \(.*split\.json: \d+ training rows/.test(err.message) && /--allow-train-rows/.test(err.message));
+  const only = await evaluate({ split: { test: 1 } }, ['describe'], { limit: 3, allowTrainRows: true });
+  assert.ok(only.trainingRows! > 0);
   assert.deepEqual(only.skipped, []);
   assert.equal(only.tasks[0]!.available, 40, 'every row is held out (a missing image is found only when generating)');
   assert.equal(only.tasks[0]!.evaluated + only.tasks[0]!.failures.length, 3);
@@ -98,6 +103,6 @@ test('an evaluation-only spec (every row held out) is evaluated; a spec with no 
   assert.equal(none.skipped.length, 2);
   for (const s of none.skipped) assert.match(s.reason, /no held-out rows: give the data a test split \(--split train:0.9,test:0.1/);
 
-  const custom = await evaluate({ split: { test: 1 } }, ['answer'], { evaluators: { answer: async () => async () => ({ skipped: 'not today' }) } });
+  const custom = await evaluate({ split: { test: 1 } }, ['answer'], { evaluators: { answer: async () => async () => ({ skipped: 'not today' }) }, allowTrainRows: true });
   assert.deepEqual(custom.skipped, [{ task: 'answer', reason: 'not today' }]);
 });

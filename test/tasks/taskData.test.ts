@@ -65,3 +65,17 @@ test('judging generated text: first garment word and first colour word', () => {
   assert.equal(colourOf('no colour here'), null);
   assert.equal(normaliseAnswer(' Yes. '), 'yes');
 });
+
+test('taskTexts: the texts a fresh tokenizer learns from come from training rows only', async (t) => {
+  const dir = tempDir(t, 'm6-tasks-');
+  await writeSyntheticCatalog({ out: dir, count: 30, seed: 5, size: 64 });
+  const spec = resolveDatasetSpec({ ...loadDatasetSpecFile(join(dir, 'dataset.json')), split: 'train:0.6,test:0.4' });
+  const data = await buildTaskData(spec, parseTaskList('describe,answer'));
+  const texts = new Set(taskTexts(data));
+  const held = data.eval.flatMap((s) => s.examples).map((e) => e.target!).filter((x) => x !== undefined);
+  const train = data.train.flatMap((s) => s.examples).map((e) => e.target!).filter((x) => x !== undefined);
+  assert.ok(held.length > 0 && train.length > 0);
+  assert.ok(train.every((x) => texts.has(x)));
+  const trainSet = new Set(train);
+  assert.ok(held.filter((x) => !trainSet.has(x)).every((x) => !texts.has(x)), 'no text only a held-out row has');
+});

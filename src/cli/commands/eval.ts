@@ -38,6 +38,7 @@ interface EvalFlags extends DatasetFlags, SamplingFlags {
   seed: string;
   json?: boolean;
   out?: string;
+  allowTrainRows?: boolean;
 }
 
 const METRIC_NAMES: Record<string, string> = {
@@ -54,6 +55,7 @@ function formatMetric(key: string, value: number): string {
 /** The report as a plain-text table, one metric per line, baselines beside them. */
 export function formatEvalReport(report: EvalReport): string {
   const lines = [`run ${report.checkpoint} (step ${report.step}) on ${report.data}: ${report.rows} rows${report.badRows ? `, ${report.badRows} bad rows skipped` : ''}`];
+  if (report.trainingRows !== null && report.trainingRows > 0) lines.push(`TRAINING-SET EVALUATION: ${report.trainingRows} of the held-out rows were trained on (--allow-train-rows); these figures do not measure generalisation`);
   const table: string[][] = [['task', 'items', 'failed', 'metric', 'value', 'baseline']];
   for (const t of report.tasks) {
     Object.entries(t.metrics).forEach(([key, value], i) => {
@@ -85,9 +87,10 @@ export function registerEval(program: Command): void {
     .option('--batch-size <n>', 'inputs per generation batch', '16')
     .option('--seed <n>', 'seed of the --limit draw', '0')
     .option('--json', 'print the results as JSON (without per-item records; --out has them)')
-    .option('--out <file>', 'write the results with every item\'s record as JSON to this file'))
+    .option('--out <file>', 'write the results with every item\'s record as JSON to this file')
+    .option('--allow-train-rows', 'score held-out rows even where the run trained on them (a training-set evaluation, labelled as such); without it such rows are refused'))
     .action(async (flags: EvalFlags) => {
-      const { run: runDir, tasks: taskText, limit: limitText, batchSize: batchText, seed: seedText, json, out, temperature, topK, topP, ...datasetFlags } = flags;
+      const { run: runDir, tasks: taskText, limit: limitText, batchSize: batchText, seed: seedText, json, out, temperature, topK, topP, allowTrainRows, ...datasetFlags } = flags;
       const sampling = samplingFromFlags({ temperature, topK, topP });
       let tasks: TaskName[];
       try {
@@ -111,7 +114,7 @@ export function registerEval(program: Command): void {
         const { evaluateRun } = await import('../../eval/evaluation.js');
         torch.keepLargeAllocations();
         using pipeline = await loadPipeline(runDir);
-        report = await evaluateRun({ pipeline, spec, data, tasks, evaluators: evaluators(sampling), ...(limit !== undefined ? { limit } : {}), seed, batchSize, log });
+        report = await evaluateRun({ pipeline, spec, data, tasks, evaluators: evaluators(sampling), ...(limit !== undefined ? { limit } : {}), seed, batchSize, log, allowTrainRows: allowTrainRows === true });
       } catch (err) {
         throw asUsageError(err);
       }
