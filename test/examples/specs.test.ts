@@ -1,6 +1,6 @@
 // The dataset specs under examples/ (the README's "Real datasets" runs) read the real data in
 // ../shared/data as intended: paths resolve from the spec file's folder, clothing's describe target
-// is its label with a seeded 90/10 split by image id, and grocery's train and test lists keep their
+// is its label with a seeded ~90/10 split by sender (every photo of a sender on one side), and grocery's train and test lists keep their
 // own splits. Only the specs are checked here (no images decoded, no training).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -16,7 +16,7 @@ const skip = hasSharedData ? false : `../shared/data is absent (expected at ${sh
 
 const spec = (name: string) => resolveDatasetSpec(loadDatasetSpecFile(join(repoRoot, 'examples', name)), '/nonexistent-cwd');
 
-test('examples/clothing.json: every row of images.csv, describe target = label, 20 labels, ~10% held out by id', { skip }, async () => {
+test('examples/clothing.json: every row of images.csv, describe target = label, 20 labels, ~10% held out by sender', { skip }, async () => {
   const s = spec('clothing.json');
   assert.equal(s.manifest, join(sharedData, 'clothing', 'images.csv'), 'relative to the spec file, not the working directory');
   const dataset = await readDataset(s);
@@ -26,7 +26,12 @@ test('examples/clothing.json: every row of images.csv, describe target = label, 
   assert.equal(new Set(dataset.rows.map((r) => r.label)).size, 20);
   const heldOut = dataset.rows.filter((r) => r.split === 'test').length;
   assert.ok(heldOut > 0.08 * lines && heldOut < 0.12 * lines, `test rows ${heldOut}`);
-  // The split is by id and seed: the same spec gives the same held-out rows.
+  // By sender: no sender has photos on both sides (one sent 646; near-duplicates of a garment stay together).
+  const senders = new Map<string, Set<string>>();
+  const sender = new Map(readFileSync(s.manifest!, 'utf8').split('\n').slice(1).filter((l) => l.trim() !== '').map((l) => [l.split(',')[0]!, l.split(',')[1]!]));
+  for (const r of dataset.rows) senders.set(sender.get(r.id)!, (senders.get(sender.get(r.id)!) ?? new Set()).add(r.split!));
+  assert.ok([...senders.values()].every((sides) => sides.size === 1), 'a sender on both sides');
+  // The split is by sender and seed: the same spec gives the same held-out rows.
   const again = await readDataset(spec('clothing.json'));
   assert.deepEqual(again.rows.filter((r) => r.split === 'test').map((r) => r.id), dataset.rows.filter((r) => r.split === 'test').map((r) => r.id));
 });
