@@ -37,7 +37,7 @@ export interface EmbedEvalResult {
 }
 
 /** P(at least one of g relevant items among k random picks of n): the chance level of recall@k. */
-function chanceRecall(groupSizes: readonly number[], n: number, k: number): number {
+export function chanceRecall(groupSizes: readonly number[], n: number, k: number): number {
   let sum = 0;
   for (const g of groupSizes) {
     let missAll = 1;

@@ -56,6 +56,8 @@ interface DemoPlan {
 
 interface DemoEvaluation {
   synthetic: SyntheticEvalResult;
+  /** Answer's baseline: each question's commonest training answer, never looking at the image. */
+  answerPrior?: number;
   retrieval?: EmbedEvalResult;
   design?: DesignEvaluation;
 }
@@ -167,6 +169,11 @@ async function evaluateDemo(plan: DemoPlan, r: { runDir: string; catalogDir: str
   const out: DemoEvaluation = {
     synthetic: await evaluateSynthetic(pipeline, heldOut, r.catalogDir, { maxQuestions: plan.quick ? 120 : 1000, withAnswers: trains(plan, 'answer') }),
   };
+  if (out.synthetic.answer !== null) {
+    const { noImagePrior } = await import('../../eval/answerEval.js');
+    const train = (r.result.data.train.find((t) => t.name === 'answer')?.examples ?? []).map((e) => ({ question: e.source!, answer: e.target! }));
+    out.answerPrior = noImagePrior(train, out.synthetic.answer.items.map((a) => ({ question: a.question, reference: a.truth })));
+  }
   if (trains(plan, 'embed')) {
     // Search over every held-out product (up to 1000): a title finds the images with its attributes.
     const searchItems = heldOutAll.slice(0, 1000)
@@ -207,7 +214,7 @@ async function writeDemoReport(plan: DemoPlan, r: { runDir: string; catalogDir: 
   writeFileSync(join(r.runDir, 'demo-results.json'), JSON.stringify({
     steps: result.step, stepsPerSecond: result.stepsPerSecond, augment: flags.augment, lossMean: flags.lossMean, firstLoss: result.firstLoss, finalLoss: result.finalLoss, bf16, minutes, products: n, tasks: flags.tasks,
     describe: { categoryAccuracy: d.categoryAccuracy, colourAccuracy: d.colourAccuracy, bleu4: d.bleu4, rougeL: d.rougeL, ciderD: d.ciderD, categoryBaseline: d.categoryBaseline, colourBaseline: d.colourBaseline, items: d.items.length },
-    answer: synthetic.answer ? { exactMatch: synthetic.answer.exactMatch, questions: synthetic.answer.items.length } : null,
+    answer: synthetic.answer ? { exactMatch: synthetic.answer.exactMatch, noImagePrior: r.evaluation.answerPrior, questions: synthetic.answer.items.length } : null,
     design: design !== undefined ? { items: design.evaluated, metrics: design.metrics, baselines: design.baselines } : null,
     embed: retrieval === undefined ? null : { items: retrieval.items, textToImage: retrieval.textToImage, imageToText: retrieval.imageToText, chanceTextToImage: retrieval.chanceTextToImage },
   }, null, 2) + '\n');
@@ -215,14 +222,14 @@ async function writeDemoReport(plan: DemoPlan, r: { runDir: string; catalogDir: 
 }
 
 /** The one-line summary the demo ends with. */
-function demoSummary({ synthetic, retrieval, design }: DemoEvaluation): string {
+function demoSummary({ synthetic, answerPrior, retrieval, design }: DemoEvaluation): string {
   const d = synthetic.describe;
   const pct = (x: number | undefined) => (100 * (x ?? 0)).toFixed(1);
   return [
     `describe category accuracy ${pct(d.categoryAccuracy)}% (majority ${pct(d.categoryBaseline)}%)`,
     `colour ${pct(d.colourAccuracy)}% (majority ${pct(d.colourBaseline)}%)`,
     `BLEU-4 ${d.bleu4.toFixed(3)}, ROUGE-L ${d.rougeL.toFixed(3)}, CIDEr-D ${d.ciderD.toFixed(3)}`,
-    ...(synthetic.answer ? [`answer exact match ${pct(synthetic.answer.exactMatch)}%`] : []),
+    ...(synthetic.answer ? [`answer exact match ${pct(synthetic.answer.exactMatch)}% (no-image prior ${pct(answerPrior)}%)`] : []),
     ...(retrieval !== undefined ? [`text→image recall@10 ${pct(retrieval.textToImage['recall@10'])}% over ${retrieval.items} items (chance ${pct(retrieval.chanceTextToImage['recall@10'])}%)`] : []),
     ...(design !== undefined ? [`design category ${pct(design.metrics.categoryAccuracy)}%, colour ${pct(design.metrics.colourAccuracy)}% (classifier's own: ${pct(design.metrics.classifierCategoryAccuracy)}% / ${pct(design.metrics.classifierColourAccuracy)}%; on VQ reconstructions: ${pct(design.metrics.vqCeilingCategoryAccuracy)}% / ${pct(design.metrics.vqCeilingColourAccuracy)}%), Fréchet ${(design.metrics.frechetDistance ?? NaN).toFixed(2)} (real floor ${(design.baselines.frechetDistance ?? NaN).toFixed(2)})`] : []),
   ].join('; ');
