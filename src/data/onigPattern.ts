@@ -155,5 +155,5 @@ export function onigRegExp(pattern: string): RegExp {
 
 /** A global RegExp matching `text` literally (Split's `{String: …}` pattern). */
 export function literalRegExp(text: string): RegExp {
-  return new RegExp(text.replace(/[.*+?^${}()|[\]\\/-]/g, '\\$&'), 'gu');
+  return new RegExp(text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'), 'gu');
 }

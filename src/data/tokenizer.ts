@@ -454,10 +454,14 @@ export class Tokenizer {
     const added: AddedToken[] = [];
     const imageIds: Array<[number, number]> = [];
     for (const t of addedJson) {
-      if (tokens[t.id] === undefined) tokens[t.id] = t.content;
-      else if (tokens[t.id] !== t.content) fail(`added token ${t.content} has id ${t.id}, which the vocab gives to ${tokens[t.id]}`);
       // tokenizers' defaults for fields a file leaves out.
-      added.push({ id: t.id, content: t.content, special: t.special ?? false, singleWord: t.single_word ?? false, lstrip: t.lstrip ?? false, rstrip: t.rstrip ?? false, normalized: t.normalized ?? !(t.special ?? false) });
+      const normalized = t.normalized ?? !(t.special ?? false);
+      const inVocab = vocab.get(t.content);
+      if (inVocab !== undefined && inVocab !== t.id) fail(`added token ${t.content} has id ${t.id}, but the vocab has it as id ${inVocab}`);
+      // tokenizers keeps a normalized added token as its normalized text, which is what decode writes.
+      if (tokens[t.id] === undefined) tokens[t.id] = normalized && normalizer !== undefined ? normalizer(t.content) : t.content;
+      else if (tokens[t.id] !== t.content) fail(`added token ${t.content} has id ${t.id}, which the vocab gives to ${tokens[t.id]}`);
+      added.push({ id: t.id, content: t.content, special: t.special ?? false, singleWord: t.single_word ?? false, lstrip: t.lstrip ?? false, rstrip: t.rstrip ?? false, normalized });
       const img = IMAGE_CODE.exec(t.content);
       if (img && t.special) imageIds.push([Number(img[1]), t.id]);
     }
