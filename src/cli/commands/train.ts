@@ -234,7 +234,9 @@ async function runVqStageOnly(options: RunTrainingOptions): Promise<string> {
     let imageCodes = options.overrides.imageCodes ?? PRESETS[options.preset]!.imageCodes;
     if (options.tokenizerFile !== undefined) {
       const { Tokenizer } = await import('../../data/tokenizer.js');
-      imageCodes = (await Tokenizer.load(options.tokenizerFile)).imageCodes;
+      const tok = await Tokenizer.load(options.tokenizerFile);
+      // A foreign file gets the preset's block when training adds m6's tokens (runTraining).
+      if (tok.hasModelTokens) imageCodes = tok.imageCodes;
     }
     // Only the image fields matter to the VQ (size, patch grid, codebook, target positions); the text
     // vocabulary is not known until a tokenizer is trained, so the config holds just the image codes.
