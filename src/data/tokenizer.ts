@@ -99,8 +99,8 @@ interface TokenizerParts {
   tokens: Array<string | undefined>;
   /** The model's own vocabulary (BPE's lookups), without tokens that are only in added_tokens. */
   vocab: ReadonlyMap<string, number>;
-  /** Merges in rank order, as token ids. */
-  merges: ReadonlyArray<readonly [number, number]>;
+  /** Merges in rank order as token-id pairs, flat: [a0, b0, a1, b1, …] (no 150k small arrays to collect). */
+  merges: Int32Array;
   added: AddedToken[];
   imageCodeStart: number;
   imageCodes: number;
@@ -124,7 +124,7 @@ export class Tokenizer {
   private readonly vocab: ReadonlyMap<string, number>;
   private readonly addedIndex: Map<string, number>;
   private readonly added: readonly AddedToken[];
-  private readonly merges: ReadonlyArray<readonly [number, number]>;
+  private readonly merges: Int32Array;
   private readonly mergeTable: MergeTable;
   private readonly byteIds: Int32Array;
   private readonly special: Set<number>;
@@ -169,10 +169,12 @@ export class Tokenizer {
       this.byteIds[b] = id;
     }
     this.merges = p.merges;
-    this.mergeTable = new MergeTable(p.merges.length);
+    const count = p.merges.length / 2;
+    this.mergeTable = new MergeTable(count);
     const tokens = p.tokens;
-    for (let rank = 0; rank < p.merges.length; rank++) {
-      const [a, b] = p.merges[rank]!;
+    for (let rank = 0; rank < count; rank++) {
+      const a = p.merges[2 * rank]!;
+      const b = p.merges[2 * rank + 1]!;
       const merged = p.vocab.get(tokens[a]! + tokens[b]!);
       if (merged === undefined) throw new TokenizerFormatError(`merge '${tokens[a]} ${tokens[b]}' has no token in the vocabulary`);
       this.mergeTable.set(a, b, rank, merged);
@@ -194,7 +196,7 @@ export class Tokenizer {
     const model: BpeModel = trainer.train({ tokens: learned, minFrequency: opts.minFrequency ?? 2 });
     const tokens = [...specials, ...model.tokens];
     const offset = specials.length;
-    const merges = model.merges.map(([a, b]): [number, number] => [a + offset, b + offset]);
+    const merges = Int32Array.from(model.merges.flat(), (id) => id + offset);
     const imageCodes = opts.imageCodes ?? DEFAULT_IMAGE_CODES;
     const imageCodeStart = tokens.length;
     for (let k = 0; k < imageCodes; k++) tokens.push(`<img_${k}>`);
@@ -383,7 +385,8 @@ export class Tokenizer {
     this.idToTokenTable.forEach((t, i) => {
       if (t !== undefined) vocab[t] = i;
     });
-    const merges = this.merges.map(([a, b]) => `${this.idToTokenTable[a]} ${this.idToTokenTable[b]}`);
+    const merges = new Array<string>(this.merges.length / 2);
+    for (let r = 0; r < merges.length; r++) merges[r] = `${this.idToTokenTable[this.merges[2 * r]!]} ${this.idToTokenTable[this.merges[2 * r + 1]!]}`;
     return {
       version: '1.0',
       truncation: null,
@@ -477,8 +480,9 @@ export class Tokenizer {
     imageIds.forEach(([k, id], i) => {
       if (k !== i || id !== imageCodeStart + i) fail(`image-code tokens must be <img_0>…<img_N-1> on consecutive ids; <img_${k}> has id ${id}`);
     });
-    const merges = new Array<[number, number]>((model.merges ?? []).length);
-    (model.merges ?? []).forEach((m, rank) => {
+    const list = model.merges ?? [];
+    const merges = new Int32Array(2 * list.length);
+    list.forEach((m, rank) => {
       // Older files write "a b", newer ones ["a", "b"].
       let a: string;
       let b: string;
@@ -490,7 +494,8 @@ export class Tokenizer {
       const ia = vocab.get(a);
       const ib = vocab.get(b);
       if (ia === undefined || ib === undefined) fail(`merge ${rank} '${a} ${b}' uses a token missing from the vocab`);
-      merges[rank] = [ia!, ib!];
+      merges[2 * rank] = ia!;
+      merges[2 * rank + 1] = ib!;
     });
     try {
       return new Tokenizer({

@@ -126,6 +126,17 @@ for (const [i, [name, label]] of (Object.entries(FILES) as Array<[Name, string]>
   });
 }
 
+test("m6's own trained tokenizer.json: the same ids as tokenizers (specials, image codes, NEL and BOM included)", { skip }, async (t) => {
+  const dir = tempDir(t, 'm6-tok-');
+  const texts = corpus([], 7, 300);
+  const own = Tokenizer.train(texts, { vocabSize: 1200, imageCodes: 64 });
+  const file = join(dir, 'tokenizer.json');
+  await own.save(file);
+  const r = await compare(await Tokenizer.load(file), hf!.Tokenizer.fromFile(file), corpus(['<eos>', '<mask>', '<img_0>', '<img_63>', '<img_64>', '<describe>'], 8, 150));
+  t.diagnostic(`m6 tokenizer (${own.vocabSize} ids): ${r.texts} texts, ${r.ids} ids, ${r.mismatches.length} mismatches`);
+  assert.deepEqual(r.mismatches, []);
+});
+
 test('a 150k-token vocabulary (Qwen3, 151,669 ids) loads in well under a second', { skip }, async (t) => {
   const file = fileOf('qwen3');
   await Tokenizer.load(file); // the first load also pays for reading the package from disk
