@@ -304,14 +304,14 @@ export class Tokenizer {
   private encodeWord(word: string): number[] {
     const cached = this.cache.get(word);
     if (cached !== undefined) return cached;
-    const bytes = toByteChars(word);
     let ids: number[] | undefined;
     // ignore_merges (Llama-3): a word the vocabulary has whole is that token, whatever the merges say.
-    const whole = this.ignoreMerges ? this.vocab.get(bytes) : undefined;
+    const whole = this.ignoreMerges ? this.vocab.get(toByteChars(word)) : undefined;
     if (whole !== undefined) ids = [whole];
     else {
-      const symbols = new Array<number>(bytes.length);
-      for (let i = 0; i < bytes.length; i++) symbols[i] = this.byteIds[CHAR_TO_BYTE.get(bytes[i]!)!]!;
+      const utf8 = encoder.encode(word);
+      const symbols = new Array<number>(utf8.length);
+      for (let i = 0; i < utf8.length; i++) symbols[i] = this.byteIds[utf8[i]!]!;
       ids = mergeWord(symbols, this.mergeTable);
     }
     if (this.cache.size > 200_000) this.cache.clear();
@@ -411,6 +411,10 @@ export class Tokenizer {
     };
   }
 
+  /**
+   * A tokenizer from a parsed tokenizer.json; `source` names it in errors. The object is kept (not
+   * copied) to be written back by toJSON, so it must not be changed afterwards.
+   */
   static fromJSON(json: unknown, source = 'tokenizer.json'): Tokenizer {
     const fail = (what: string): never => {
       throw new TokenizerFormatError(`${source}: ${what}`);
