@@ -91,7 +91,11 @@ export function onigToJs(pattern: string): string {
       if (c === '[') throw new UnsupportedPatternError('nested character class');
       if (c === '&' && chars[i + 1] === '&') throw new UnsupportedPatternError('class intersection &&');
       if (c === ']') inClass = false;
-      out += insensitive() && /\p{L}/u.test(c) ? caseVariants(c) : c;
+      if (insensitive() && /\p{L}/u.test(c)) {
+        // [a-z] would become [aA-zZ]: a range's case variants are not a list of its ends' variants.
+        if (chars[i + 1] === '-' || chars[i - 1] === '-') throw new UnsupportedPatternError('a range inside a (?i:…) character class');
+        out += caseVariants(c);
+      } else out += c;
     } else if (c === '[') {
       inClass = true;
       out += c;
