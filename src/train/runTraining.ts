@@ -93,8 +93,15 @@ export async function runTraining(o: RunTrainingOptions): Promise<RunTrainingRes
     const base = preset(o.preset);
     let learnt: RunSplit['tokenizer'];
     if (o.tokenizerFile !== undefined) {
-      tokenizer = await Tokenizer.load(o.tokenizerFile);
+      const loaded = await Tokenizer.load(o.tokenizerFile);
+      tokenizer = loaded;
       learnt = { file: o.tokenizerFile };
+      // A foreign file (Llama-3, Qwen…) lacks what the model needs: m6's specials, task tokens and
+      // image codes join it as added tokens, and the run's tokenizer.json is that file plus them.
+      if (!loaded.hasModelTokens) {
+        tokenizer = loaded.withModelTokens({ imageCodes: o.overrides.imageCodes ?? base.imageCodes });
+        o.log(`${o.tokenizerFile} has no m6 tokens: added ${tokenizer.vocabSize - loaded.vocabSize} (specials, task tokens, ${tokenizer.imageCodes} image codes) after its ${loaded.vocabSize} ids`);
+      }
     } else {
       const texts = taskTexts(data);
       const started = Date.now();

@@ -102,7 +102,7 @@ export function addTrainOptions(cmd: Command): Command {
     .option('--augment', 'random resized crops and horizontal flips of training images')
     .addOption(new Option('--loss-mean <how>', "how the generative loss averages: 'tokens' (every target token weighs the same) or 'rows' (every example weighs the same, so each task's share of the loss is its mixture weight)").choices(LOSS_MEANS).default(DEFAULT_LOSS_MEAN))
     .option('--workers <n>', 'image decoding threads (0: main thread; default one fewer than the cores, 1 to 4)')
-    .option('--tokenizer <file>', 'reuse this tokenizer.json instead of training one on the data')
+    .option('--tokenizer <file>', 'reuse this tokenizer.json instead of training one on the data: m6\'s, or any Hugging Face byte-level BPE file (GPT-2, Llama-3, Qwen…), to which m6\'s tokens are added')
     .option('--vocab <n>', 'text vocabulary of the tokenizer trained on the data', '2000')
     .option('--resume [checkpoint]', 'continue from the newest checkpoint in --out (or this checkpoint folder)')
     .option('--progress-every <seconds>', 'progress line interval when stderr is not a terminal', '10')
@@ -219,7 +219,9 @@ async function runVqStageOnly(options: RunTrainingOptions): Promise<string> {
     let imageCodes = options.overrides.imageCodes ?? PRESETS[options.preset]!.imageCodes;
     if (options.tokenizerFile !== undefined) {
       const { Tokenizer } = await import('../../data/tokenizer.js');
-      imageCodes = (await Tokenizer.load(options.tokenizerFile)).imageCodes;
+      const tok = await Tokenizer.load(options.tokenizerFile);
+      // A foreign file gets the preset's block when training adds m6's tokens (runTraining).
+      if (tok.hasModelTokens) imageCodes = tok.imageCodes;
     }
     // Only the image fields matter to the VQ (size, patch grid, codebook, target positions); the text
     // vocabulary is not known until a tokenizer is trained, so the config holds just the image codes.
