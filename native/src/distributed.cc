@@ -246,6 +246,7 @@ void runJob(Group& g, Job& j) {
 }
 
 void threadMain(Group* g) {
+  std::string failedBefore;  // the first failed job, on this thread
   for (;;) {
     Job* j;
     {
@@ -258,6 +259,9 @@ void threadMain(Group* g) {
     }
     auto t0 = Clock::now();
     try {
+      // After a failure the ranks' streams are out of step: a collective queued behind it must not run
+      // (it could pair with a different collective of a peer and return wrong values).
+      if (!failedBefore.empty() && j->kind != Kind::Destroy) throw std::runtime_error("not run: an earlier collective failed (" + failedBefore + ")");
       runJob(*g, *j);
     } catch (const c10::Error& e) {
       j->error = e.what_without_backtrace();
@@ -267,6 +271,7 @@ void threadMain(Group* g) {
       j->error = "unknown native error";
     }
     j->ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+    if (!j->error.empty() && failedBefore.empty()) failedBefore = j->what + ": " + j->error;
     bool last = j->kind == Kind::Destroy || (j->kind == Kind::Init && !j->error.empty());
     if (last) {
       // Tear down here, on the thread that used them: the Gloo threads join, sockets close.

@@ -6,3 +6,4 @@ export {
   type Backend, type ReduceOp, type InitOptions, type DistError, type AllToAllOptions, type AllToAllResult,
 } from './processGroup.js';
 export * as dist from './processGroup.js';
+export { GradReducer, planBuckets, DEFAULT_REDUCER_OPTIONS, type ReducerOptions, type BucketPlan, type ParamSpec } from './reducer.js';

@@ -3,6 +3,9 @@
 // It does nothing unless M6_DIST_TEST_WORKER is set: `node --test dist/test/` also loads this file.
 import * as torch from '../../src/torch/index.js';
 import { dist, type DistError } from '../../src/distributed/index.js';
+import { GradReducer } from '../../src/distributed/reducer.js';
+import { Module, Linear } from '../../src/nn/index.js';
+import { SGD } from '../../src/optim/index.js';
 
 type Out = Record<string, unknown>;
 
@@ -13,7 +16,87 @@ function errorInfo(e: unknown, t0: number): Out {
   return { message: d.message, code: d.code, collective: d.collective, rank: d.rank, worldSize: d.worldSize, ms: performance.now() - t0 };
 }
 
+// A small model with two dtypes (a float64 scale) and a parameter no forward uses.
+class TinyNet extends Module {
+  readonly fc1 = this.module('fc1', new Linear(4, 16));
+  readonly fc2 = this.module('fc2', new Linear(16, 3));
+  readonly scale = this.param('scale', torch.tensor([1.5, -0.5, 2], { dtype: 'float64' }));
+  readonly unused = this.param('unused', torch.randn([5]));
+  forward(x: torch.Tensor): torch.Tensor {
+    return torch.scope(() => this.fc2.forward(this.fc1.forward(x).tanh()).mul(this.scale.to('float32')));
+  }
+}
+
+function maxDiff(a: readonly torch.Tensor[], b: readonly torch.Tensor[], grads: boolean): number {
+  return torch.scope(() => {
+    let m = 0;
+    a.forEach((p, i) => {
+      const q = b[i]!;
+      const x = grads ? p.grad ?? torch.zerosLike(p) : p, y = grads ? q.grad ?? torch.zerosLike(q) : q;
+      m = Math.max(m, x.to('float64').sub(y.to('float64')).abs().max().item());
+    });
+    return m;
+  });
+}
+
 const SCENARIOS: Record<string, (rank: number, world: number, timeoutMs: number) => Promise<Out>> = {
+  // GradReducer: the N-rank step on local batches equals the one-process step on the concatenated batch.
+  async reducer(rank, world, timeoutMs) {
+    await using pg = await dist.init({ timeoutMs });
+    torch.manualSeed(100 + rank);  // every rank starts different: create() must broadcast rank 0's values
+    const model = new TinyNet();
+    // Tiny buckets so that the model spans several (a float32 first bucket of ≥ 256 bytes, then ≥ 1 KiB).
+    using reducer = await GradReducer.create(pg, model.parameters(), { firstBucketBytes: 256, bucketBytes: 1024 });
+    torch.manualSeed(100);
+    const ref = new TinyNet();
+    const out: Out = { initDiff: maxDiff(model.parameters(), ref.parameters(), false) };
+    out.buckets = reducer.buckets.map((b) => ({ dtype: b.dtype, params: b.params, bytes: b.bytes }));
+    torch.manualSeed(7);
+    const rows = 4;
+    const x = torch.randn([rows * world, 4]).keep(), y = torch.randn([rows * world, 3]).keep();
+    const lx = x.narrow(0, rows * rank, rows).keep(), ly = y.narrow(0, rows * rank, rows).keep();
+    const loss = (m: TinyNet, a: torch.Tensor, b: torch.Tensor, w = 1) => torch.nn.mseLoss(m.forward(a), b).mul(w);
+    const opt = new SGD(model.parameters(), { lr: 0.1 }), refOpt = new SGD(ref.parameters(), { lr: 0.1 });
+    // Step 1: one backward per rank.
+    torch.scope(() => loss(model, lx, ly).backward());
+    await reducer.syncGradients();
+    torch.scope(() => loss(ref, x, y).backward());
+    out.gradDiff1 = maxDiff(model.parameters(), ref.parameters(), true);
+    out.unusedGrad = torch.scope(() => model.unused.grad?.abs().max().item() ?? 'none');
+    opt.step(); refOpt.step(); opt.zeroGrad(); refOpt.zeroGrad();
+    out.paramDiff1 = maxDiff(model.parameters(), ref.parameters(), false);
+    // Step 2: gradient accumulation over two micro-batches, the first under noSync (no communication).
+    let insideFlag: boolean | undefined;
+    await reducer.noSync(async () => {
+      insideFlag = reducer.syncEnabled;
+      torch.scope(() => loss(model, lx.narrow(0, 0, 2), ly.narrow(0, 0, 2), 0.5).backward());
+      await reducer.syncGradients();  // a no-op here
+    });
+    out.insideFlag = insideFlag;
+    out.afterFlag = reducer.syncEnabled;
+    // After the noSync micro-batch the gradients are still this rank's own: they differ between ranks.
+    const local = torch.scope(() => model.fc1.weight.grad!.sum().item());
+    const locals = await pg.allGather(torch.tensor([local], { dtype: 'float64' }));
+    out.localGradsDiffer = new Set(locals.map((t) => t.item())).size === world;
+    torch.scope(() => loss(model, lx.narrow(0, 2, 2), ly.narrow(0, 2, 2), 0.5).backward());
+    await reducer.syncGradients();
+    torch.scope(() => loss(ref, x, y).backward());
+    out.gradDiff2 = maxDiff(model.parameters(), ref.parameters(), true);
+    opt.step(); refOpt.step();
+    out.paramDiff2 = maxDiff(model.parameters(), ref.parameters(), false);
+    // Ranks end with identical parameters (exactly, not just close to the reference).
+    const sums = await pg.allGather(torch.tensor(model.parameters().map((p) => torch.scope(() => p.to('float64').sum().item())), { dtype: 'float64' }));
+    out.paramsIdentical = sums.every((t) => JSON.stringify(t.toArray()) === JSON.stringify(sums[0]!.toArray()));
+    return out;
+  },
+
+  // GradReducer.create refuses ranks whose models differ, naming them.
+  async reducerMismatch(rank, _world, timeoutMs) {
+    await using pg = await dist.init({ timeoutMs });
+    const params = [torch.zeros([rank === 1 ? 3 : 2], { requiresGrad: true })];
+    return { create: await GradReducer.create(pg, params).then(() => 'resolved', (e: Error) => e.message) };
+  },
+
   // Every collective once, with values that tell ranks apart: the parent checks them exactly.
   async collectives(rank, world, timeoutMs) {
     await using pg = await dist.init({ timeoutMs });
