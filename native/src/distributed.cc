@@ -1,13 +1,15 @@
 // c10d process groups: a TCPStore rendezvous, then ProcessGroupGloo (CPU tensors) or ProcessGroupNCCL
 // (CUDA tensors, where the libtorch has CUDA) — the engine under PyTorch's DDP, which libtorch contains.
 //
-// Threads. Each group owns one communication thread. JS calls enqueue a job and get a Promise; the
-// thread runs jobs strictly in call order (every rank must issue collectives in the same order, and a
-// job that needs a first exchange — allToAll learning its output splits — must not let a later job
-// overtake it), issues the collective, waits for it, and hands the job back to the event loop through a
-// threadsafe function, which resolves or rejects the Promise there. The tensor table is only touched on
-// the main thread. Rendezvous and the Gloo mesh connection, which block for up to the timeout, run on
-// the same thread.
+// Threads. Every rank must issue collectives in the same order, so they are issued in call order.
+// Gloo: the main thread issues each collective (ProcessGroupGloo only queues it for its own worker
+// threads) and the work's future, completed on a Gloo thread, hands the job back to the event loop
+// through a threadsafe function, which resolves or rejects the Promise there: the same thread hops as
+// torch.distributed's all_reduce + wait. A job that needs a first exchange (allToAll learning its output
+// splits) holds the jobs called after it until its second collective is issued. NCCL: a communication
+// thread per group issues and waits jobs in order (an NCCL future completes on the stream, not on the
+// CPU). That thread also runs what blocks for up to the timeout: the rendezvous, the Gloo mesh
+// connection, and teardown. The tensor table is only touched on the main thread.
 //
 // Errors. A c10::Error or a Gloo exception becomes a rejected Promise whose message names the collective,
 // the tensor, this rank, the world size and the peers, plus c10d's own text ("Connection reset by
@@ -44,6 +46,9 @@ struct Job {
   std::vector<at::Tensor> outputs;  // allGather's world-size outputs; allToAll's one output
   std::string error;
   bool timedOut = false;
+  int phase = 0;  // allToAll on Gloo without outSplits: 1 = the split sizes are being exchanged
+  at::Tensor counts;  // phase 1's received split sizes
+  Clock::time_point started;
   double ms = 0;  // how long the job ran, for messages
 };
 
@@ -69,7 +74,12 @@ struct Group {
   bool ready = false;      // init resolved
   bool closed = false;     // destroy() called, or init failed
   std::string failed;      // the first collective failure: the group refuses further collectives
+  Job* blocking = nullptr; // an allToAll still learning its splits (Gloo): later jobs wait in `held`
+  std::deque<Job*> held;
 };
+
+std::atomic<bool> envExiting{false};
+void post(Group* g, Job* j);
 
 std::vector<Group*> groups(1, nullptr);  // id 0 = none
 bool cleanupHookAdded = false;
@@ -281,11 +291,86 @@ void threadMain(Group* g) {
     {
       std::lock_guard<std::mutex> lock(g->mu);
       g->busy = false;
-      if (g->exiting) return;  // the environment is going away: nobody is left to settle the Promise
+      if (g->exiting) return;  // the environment is being torn down: nobody is left to settle the Promise
     }
-    napi_call_threadsafe_function(g->tsfn, j, napi_tsfn_blocking);
+    post(g, j);
     if (last) return;
   }
+}
+
+// Hands a finished job (or phase) back to the event loop. Any thread.
+void post(Group* g, Job* j) {
+  if (envExiting.load()) return;  // the environment is going away: nobody is left to settle the Promise
+  napi_call_threadsafe_function(g->tsfn, j, napi_tsfn_blocking);
+}
+
+// Gloo: issues the job's collective from the main thread; its future posts the job when done (on a Gloo
+// thread, or here if it is already done). Throws when c10d refuses the call. Gloo bounds every
+// operation by the group's timeout, so the future always completes.
+void issueGloo(Group& g, Job& j) {
+  c10::intrusive_ptr<m6compat::C10dWork> work;
+  switch (j.kind) {
+    case Kind::AllReduce: {
+      c10d::AllreduceOptions o;
+      o.reduceOp = j.reduce == "max" ? c10d::ReduceOp::MAX : j.reduce == "min" ? c10d::ReduceOp::MIN
+                 : j.reduce == "product" ? c10d::ReduceOp::PRODUCT : c10d::ReduceOp::SUM;
+      std::vector<at::Tensor> ts{j.tensor};
+      work = g.pg->allreduce(ts, o);
+      break;
+    }
+    case Kind::Broadcast: {
+      c10d::BroadcastOptions o;
+      o.rootRank = j.root;
+      std::vector<at::Tensor> ts{j.tensor};
+      work = g.pg->broadcast(ts, o);
+      break;
+    }
+    case Kind::AllGather: {
+      std::vector<at::Tensor> in{j.tensor};
+      std::vector<std::vector<at::Tensor>> out{j.outputs};
+      work = g.pg->allgather(out, in, c10d::AllgatherOptions());
+      break;
+    }
+    case Kind::AllToAll: {
+      std::vector<int64_t> none;
+      if (j.outSplits.empty()) {
+        // Phase 1: learn how many rows each peer sends (one int64 per rank).
+        j.phase = 1;
+        at::Tensor counts = at::tensor(j.inSplits, at::TensorOptions().dtype(at::kLong));
+        j.counts = at::empty_like(counts);
+        work = g.pg->alltoall_base(j.counts, counts, none, none, c10d::AllToAllOptions());
+        break;
+      }
+      j.phase = 2;
+      int64_t rows = 0;
+      for (int64_t x : j.outSplits) rows += x;
+      auto shape = j.tensor.sizes().vec();
+      shape[0] = rows;
+      j.outputs = {at::empty(shape, j.tensor.options())};
+      // alltoall_base takes the splits by non-const reference and Gloo moves from them: pass copies.
+      std::vector<int64_t> outSplits = j.outSplits, inSplits = j.inSplits;
+      work = g.pg->alltoall_base(j.outputs[0], j.tensor, outSplits, inSplits, c10d::AllToAllOptions());
+      break;
+    }
+    case Kind::Barrier: work = g.pg->barrier(c10d::BarrierOptions()); break;
+    default: throw std::logic_error("issueGloo: not a collective");
+  }
+  Group* gp = &g;
+  Job* jp = &j;
+  work->getFuture()->addCallback([gp, jp](c10::ivalue::Future& f) {
+    if (f.hasError()) {
+      jp->error = f.tryRetrieveErrorMessage();
+    } else if (jp->kind == Kind::AllReduce && jp->reduce == "avg") {
+      try {
+        at::NoGradGuard noGrad;
+        jp->tensor.div_(gp->size);  // Gloo has no AVG; torch.distributed users divide too
+      } catch (const std::exception& e) {
+        jp->error = e.what();
+      }
+    }
+    jp->ms = std::chrono::duration<double, std::milli>(Clock::now() - jp->started).count();
+    post(gp, jp);
+  });
 }
 
 // --- back on the main thread -------------------------------------------------------------------
@@ -314,10 +399,41 @@ void finalizeGroup(napi_env, void* data, void*) {
   delete g;
 }
 
+void dispatch(napi_env env, Group& g, Job* j);
+void finish(napi_env env, Group* g, Job* raw);
+
 void settle(napi_env env, napi_value, void* context, void* data) {
   auto* g = static_cast<Group*>(context);
-  std::unique_ptr<Job> j(static_cast<Job*>(data));
-  if (env == nullptr) return;  // the environment is being torn down
+  auto* j = static_cast<Job*>(data);
+  if (env == nullptr) { delete j; return; }  // the environment is being torn down
+  if (j->phase == 1) {
+    // allToAll's split sizes arrived: issue the exchange itself, then the jobs called after it.
+    if (g->blocking == j) g->blocking = nullptr;
+    if (j->error.empty()) {
+      try {
+        const int64_t* c = j->counts.data_ptr<int64_t>();
+        j->outSplits.assign(c, c + g->size);
+        issueGloo(*g, *j);
+      } catch (const c10::Error& e) {
+        j->error = e.what_without_backtrace();
+      } catch (const std::exception& e) {
+        j->error = e.what();
+      }
+    }
+    if (!j->error.empty()) finish(env, g, j);
+    while (!g->blocking && !g->held.empty()) {
+      Job* next = g->held.front();
+      g->held.pop_front();
+      dispatch(env, *g, next);
+    }
+    return;
+  }
+  finish(env, g, j);
+}
+
+// Settles a job's Promise (main thread).
+void finish(napi_env env, Group* g, Job* raw) {
+  std::unique_ptr<Job> j(raw);
   if (--g->pending == 0) napi_unref_threadsafe_function(env, g->tsfn);
   napi_value result = nullptr;
   std::string error;
@@ -368,6 +484,7 @@ void settle(napi_env env, napi_value, void* context, void* data) {
 // mid-collective) is left to die with the process. Groups are not torn down here: their peers see the
 // sockets close, which is what they would see if this process were killed.
 void cleanupHook(void*) {
+  envExiting.store(true);
   for (Group* g : groups) {
     if (!g || !g->thread.joinable()) continue;
     bool busy;
@@ -390,16 +507,43 @@ Group& groupOf(napi_env env, napi_value v) {
   return g;
 }
 
-// Hands a job to the group's thread; returns its Promise.
+// Starts a job whose Promise exists: held behind a blocking allToAll, issued here (Gloo collectives), or
+// handed to the group's thread (init, destroy, every NCCL job).
+void dispatch(napi_env env, Group& g, Job* j) {
+  if (g.blocking) { g.held.push_back(j); return; }
+  j->started = Clock::now();
+  bool onThread = g.backend != "gloo" || j->kind == Kind::Init || j->kind == Kind::Destroy;
+  if (!onThread) {
+    if (!g.failed.empty()) {
+      j->error = "not run: an earlier collective failed (" + g.failed + ")";
+      finish(env, &g, j);
+      return;
+    }
+    try {
+      issueGloo(g, *j);
+      if (j->phase == 1) g.blocking = j;
+    } catch (const c10::Error& e) {
+      j->error = e.what_without_backtrace();
+      finish(env, &g, j);
+    } catch (const std::exception& e) {
+      j->error = e.what();
+      finish(env, &g, j);
+    }
+    return;
+  }
+  {
+    std::lock_guard<std::mutex> lock(g.mu);
+    g.queue.push_back(j);
+  }
+  g.cv.notify_one();
+}
+
+// Creates the job's Promise and starts it.
 napi_value enqueue(napi_env env, Group& g, std::unique_ptr<Job> j) {
   napi_value promise;
   napi_create_promise(env, &j->deferred, &promise);
   if (g.pending++ == 0) napi_ref_threadsafe_function(env, g.tsfn);
-  {
-    std::lock_guard<std::mutex> lock(g.mu);
-    g.queue.push_back(j.release());
-  }
-  g.cv.notify_one();
+  dispatch(env, g, j.release());
   return promise;
 }
 

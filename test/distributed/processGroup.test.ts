@@ -43,6 +43,7 @@ for (const world of [2, 3]) {
         assert.deepEqual(o.a2b, expected, `${at}: allToAll (splits given)`);
         assert.deepEqual(o.a2bSplits, range(world).map((s) => s + rank + 1), `${at}: allToAll output splits (given)`);
         assert.deepEqual(o.a2bShape, [expected.length, 3], `${at}: allToAll shape`);
+        assert.deepEqual(o.pipelined, { a2a: expected, sum: [tri], bcast: [world - 1 + 7] }, `${at}: collectives called back to back`);
         if (rank !== 0) assert.ok((o.barrierWaitedMs as number) >= 200, `${at}: left the barrier after ${o.barrierWaitedMs} ms, before rank 0 (300 ms late) arrived`);
         assert.match(o.badSplits as string, new RegExp(`allToAll inputSplits has ${world + 1} entries; it needs one per rank \\(${world}\\)`), at);
         assert.match(o.badRoot as string, new RegExp(`broadcast root must be a rank in 0\\.\\.${world - 1}, got ${world}`), at);

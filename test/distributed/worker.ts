@@ -125,6 +125,14 @@ const SCENARIOS: Record<string, (rank: number, world: number, timeoutMs: number)
     out.a2b = a2b.output.toArray();
     out.a2bSplits = a2b.outputSplits;
     out.a2bShape = a2b.output.shape;
+    // Called without awaiting: an allToAll that must first learn its splits, then an allReduce and a
+    // broadcast. Rank 0 calls the last two 200 ms later (its split exchange is done by then), the others at
+    // once: the later calls must wait for the allToAll's second exchange, or the ranks' orders differ.
+    const first = pg.allToAll(torch.tensor(rows, { dtype: 'int64' }), { inputSplits });
+    if (rank === 0) await new Promise((r) => setTimeout(r, 200));
+    const pipelined = [first, pg.allReduce(torch.tensor([rank + 1]), 'sum'), pg.broadcast(torch.tensor([rank + 7]), world - 1)] as const;
+    const [p1, p2, p3] = await Promise.all(pipelined);
+    out.pipelined = { a2a: p1.output.toArray(), sum: values(p2), bcast: values(p3) };
     // Barrier: rank 0 arrives late; nobody leaves before it arrives.
     if (rank === 0) await new Promise((r) => setTimeout(r, 300));
     const t0 = Date.now();
