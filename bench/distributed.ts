@@ -130,7 +130,7 @@ export async function run(opts: { json: boolean; quick?: boolean }): Promise<Rec
   // A burst moves ~512 MB (3 to 100 all-reduces): 0.1-1 s on loopback, short enough that m6 and torch,
   // alternating burst by burst, see the same load.
   const iters = sizes.map((s) => Math.max(3, Math.min(100, Math.round((512 * MB) / s))));
-  const R = intFlag(process.argv, 'rounds', opts.quick ? 3 : 7, 1);
+  const R = intFlag(process.argv, 'rounds', opts.quick ? 3 : 9, 1);  // 9: on 2 shared cores single bursts spread ±30%
   const python = process.env.M6_BENCH_PYTHON ?? '/usr/bin/python3';
   const busFactor = (2 * (WORLD - 1)) / WORLD;
   // Both pairs stay up for the whole run, idle on stdin while the other measures.
