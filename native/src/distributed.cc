@@ -13,9 +13,10 @@
 //
 // Errors. A c10::Error or a Gloo exception becomes a rejected Promise whose message names the collective,
 // the tensor, this rank, the world size and the peers, plus c10d's own text ("Connection reset by
-// peer", "Timed out waiting 5000ms ..."). Gloo bounds every operation by the group's timeout, and the
-// wait is bounded too, so a lost peer never hangs a caller. After a collective fails, the ranks' streams
-// are out of step: the group refuses further collectives instead of returning wrong sums.
+// peer", "Timed out waiting 5000ms ..."). Gloo bounds every operation by the group's timeout (its
+// context's), m6 bounds the rendezvous and NCCL waits, so a lost peer never hangs a caller. After a
+// collective fails, the ranks' streams are out of step: the group refuses further collectives instead of
+// returning wrong sums.
 #define M6_COMPAT_C10D
 #include <atomic>
 #include <chrono>
@@ -119,7 +120,8 @@ void waitFor(Group& g, const c10::intrusive_ptr<m6compat::C10dWork>& work) {
     work->wait();
     return;
   }
-  // Gloo fails the operation itself after the group's timeout (with its own message); this bound is the backstop.
+  // Not reached for Gloo collectives today (the main thread issues them); Gloo fails an operation itself
+  // after the group's timeout, and this bound is a backstop.
   work->wait(g.timeout + Ms(2000));
 }
 
