@@ -164,7 +164,8 @@ export async function run(opts: { json: boolean; quick?: boolean }): Promise<Rec
     figures.push({ key: `ratio_${m}MB`, value: median(ratios), unit: '× torch', note: `median of ${R} rounds, each m6's burst over torch's next to it (${ratios.map((x) => x.toFixed(3)).join(', ')})` });
   });
   printFigures(`distributed: all-reduce bus bandwidth, m6 c10d vs torch.distributed, gloo, ${WORLD} processes on loopback (float32 sum, ${R} rounds)`, figures, opts.json,
-    { cpu: cpuModel(), cores: (await import('node:os')).availableParallelism(), torch: torch.engineInfo().torchVersion, world: WORLD, rounds: R, goal: 'ratio ≥ 0.95 at every size' });
+    { cpu: cpuModel(), cores: (await import('node:os')).availableParallelism(), torch: torch.engineInfo().torchVersion, world: WORLD, rounds: R, goal: 'ratio ≥ 0.95 at every size',
+      ratiosByRound: Object.fromEntries(sizesMb.map((m, i) => [`${m}MB`, rounds.map((r) => Number((r.torch[i]! / r.m6[i]!).toFixed(3)))])) });
   return Object.fromEntries(figures.map((f) => [f.key, f.value]));
 }
 
