@@ -4,7 +4,10 @@
 //   2. the `torch` package of an installed Python (python3 on PATH, then /usr/bin/python3),
 //      when that package ships its C++ headers (pip wheels do; Debian's python3-torch does not),
 //   3. the system: Debian/Ubuntu's libtorch-dev (/usr/include/torch, /usr/lib/<triplet>).
-// Prints one JSON object: { source, root, includes, libdir, libs, version, cuda, cxx11abi }.
+// Prints one JSON object: { source, root, includes, libdir, libs, version, cuda, cxx11abi, c10d }.
+// c10d says which process-group backends the addon can compile: Gloo when Gloo's headers are present
+// (libtorch's own include/gloo in pip wheels, Debian's libgloo-dev), NCCL when the libtorch has CUDA
+// and the NCCL and CUDA runtime headers are found.
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
@@ -32,7 +35,25 @@ function fromRoot(source, root, libdir, cxx11abi) {
     source, root, libdir, libs, cuda, cxx11abi,
     includes: [include, join(include, 'torch/csrc/api/include')],
     version: versionFrom(include),
+    c10d: c10dFrom(include, root, cuda),
   };
+}
+
+// Which c10d backends can be compiled. Gloo's headers must be the same Gloo the libtorch was built with:
+// a wheel ships them in include/gloo; Debian's libtorch uses libgloo0, whose headers are libgloo-dev.
+function c10dFrom(include, root, cuda) {
+  const c10dDir = join(include, 'torch/csrc/distributed/c10d');
+  const glooDir = [include, '/usr/include', '/usr/local/include'].find((d) => existsSync(join(d, 'gloo/config.h')));
+  const gloo = existsSync(join(c10dDir, 'ProcessGroupGloo.hpp')) && glooDir !== undefined;
+  const cudaHome = [process.env.CUDA_HOME, process.env.CUDA_PATH, '/usr/local/cuda'].find((d) => d && existsSync(join(d, 'include/cuda_runtime_api.h')));
+  const ncclDir = [include, cudaHome && join(cudaHome, 'include'), '/usr/include', join(root, '../nvidia/nccl/include')]
+    .find((d) => d && existsSync(join(d, 'nccl.h')));
+  const nccl = cuda && existsSync(join(c10dDir, 'ProcessGroupNCCL.hpp')) && cudaHome !== undefined && ncclDir !== undefined;
+  const system = new Set(['/usr/include', '/usr/local/include']);  // already searched; -I of them reorders system headers
+  const includes = [...new Set([gloo && !system.has(glooDir) ? glooDir : null, nccl ? join(cudaHome, 'include') : null, nccl ? ncclDir : null].filter(Boolean))];
+  // c10d's headers are empty unless USE_C10D_<BACKEND> is defined (libtorch's own build defines them).
+  const defines = [...(gloo ? ['USE_C10D_GLOO', 'M6_WITH_GLOO=1'] : []), ...(nccl ? ['USE_C10D_NCCL', 'M6_WITH_NCCL=1'] : [])];
+  return { gloo, nccl, includes, defines };
 }
 
 function fromEnv() {
@@ -81,5 +102,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   else if (what === 'libdir') console.log(found.libdir);
   else if (what === 'libs') console.log(found.libs.map((l) => `-l${l}`).join(' '));
   else if (what === 'abi') console.log(found.cxx11abi);
+  else if (what === 'c10d-defines') console.log((found.c10d?.defines ?? []).join(' '));
+  else if (what === 'c10d-includes') console.log((found.c10d?.includes ?? []).join(' '));
   else console.log(JSON.stringify(found, null, 2));
 }

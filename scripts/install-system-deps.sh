@@ -3,9 +3,11 @@
 #   libtorch-dev          libtorch (CPU, with Gloo) and its headers: the engine m6 binds
 #   libopenblas0-pthread  the BLAS Debian's libtorch uses for fp32 matmul (without it, ~60x slower)
 #   python3-torch         the same libtorch from Python: the reference of `npm run bench` and of test fixtures
+#   libgloo-dev           Gloo's headers, which c10d's ProcessGroupGloo.hpp includes: without them the addon builds
+#                         without process groups (src/distributed/ then says so); same version as libtorch's libgloo0
 #   g++ make python3      node-gyp's toolchain for the native addon
 set -euo pipefail
-PACKAGES=(libtorch-dev libopenblas0-pthread python3-torch g++ make python3)
+PACKAGES=(libtorch-dev libopenblas0-pthread python3-torch libgloo-dev g++ make python3)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

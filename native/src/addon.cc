@@ -6,6 +6,7 @@ static napi_value Init(napi_env env, napi_value exports) {
   m6::registerOps(env, exports);
   m6::registerRuntime(env, exports);
   m6::registerStorage(env, exports);
+  m6::registerDistributed(env, exports);
   return exports;
 }
 

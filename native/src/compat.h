@@ -34,3 +34,28 @@ inline void setAutocastDtype(c10::DeviceType d, at::ScalarType t) {
 inline bool isIntLike(c10::TypeKind k) { return k == c10::TypeKind::IntType || k == c10::TypeKind::SymIntType; }
 
 }  // namespace m6compat
+
+// --- c10d (src/distributed.cc defines M6_COMPAT_C10D before including this header) ---
+// c10d's headers are empty unless USE_C10D_GLOO / USE_C10D_NCCL is defined; binding.gyp defines them, with
+// M6_WITH_GLOO / M6_WITH_NCCL, only where find-libtorch.mjs found the backend's headers.
+#if defined(M6_COMPAT_C10D) && defined(M6_WITH_GLOO)
+#include <torch/csrc/distributed/c10d/PrefixStore.hpp>
+#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#if defined(M6_WITH_NCCL)
+#include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
+#endif
+
+namespace m6compat {
+// 2.0 split c10d's ProcessGroup into a dispatching ProcessGroup over per-device Backends, and
+// ProcessGroupGloo/ProcessGroupNCCL became Backends. The collectives m6 calls (allreduce, broadcast,
+// allgather, alltoall_base, barrier) kept their signatures on both bases, so m6 holds a backend
+// through the common base class of its version.
+#if TORCH_VERSION_MAJOR >= 2
+using C10dBackend = c10d::Backend;
+#else
+using C10dBackend = c10d::ProcessGroup;
+#endif
+using C10dWork = c10d::Work;  // 1.13 and 2.x: c10d::Work (ProcessGroup::Work before 1.13)
+}  // namespace m6compat
+#endif

@@ -69,6 +69,15 @@ export interface NativeAddon {
   keepLargeAllocations(bytes: number): boolean;
   runtimeInfo(): RuntimeInfo;
   torchVersion(): string;
+  // c10d process groups (src/distributed/): see native/src/distributed.cc
+  distBackends(): { gloo: boolean; nccl: boolean; reason?: string };
+  distInit(backend: string, rank: number, worldSize: number, masterAddr: string, masterPort: number, timeoutMs: number): [number, Promise<void>];
+  distAllReduce(group: number, t: Handle, op: string): Promise<void>;
+  distBroadcast(group: number, t: Handle, root: number): Promise<void>;
+  distAllGather(group: number, t: Handle): Promise<Handle[]>;
+  distAllToAll(group: number, t: Handle, inputSplits: number[] | null, outputSplits: number[] | null): Promise<{ output: Handle; outputSplits: number[] }>;
+  distBarrier(group: number): Promise<void>;
+  distDestroy(group: number): Promise<void>;
   // storage
   mapTensors(path: string, entries: [number, number[], number, number][], dataOffset: number): Handle[];
   dataPtr(id: Handle): number;
