@@ -67,6 +67,8 @@ export interface OpenOptions {
   /** The weights the caller's vectors come from; needed to create an index, to write and to search. */
   weights?: IndexProvenance;
   ann?: Partial<AnnOptions>;
+  /** Object-store settings for a lance URI (credentials, region, endpoint: LanceDB's `storageOptions`). */
+  storageOptions?: Readonly<Record<string, string>>;
 }
 
 export interface UpsertOptions {
@@ -135,8 +137,11 @@ export interface StoreBackend {
   readMeta(): Promise<IndexMeta | undefined>;
   writeMeta(meta: IndexMeta): Promise<void>;
   count(): Promise<number>;
-  /** Writes one batch atomically (ids unique within it). */
-  write(rows: StoredRow[], onExisting: 'update' | 'skip'): Promise<{ inserted: number; updated: number }>;
+  /**
+   * Writes one batch atomically (ids unique within it). `append`: the caller knows none of these ids
+   * is stored (a build into an empty index), so the store may skip matching them against its rows.
+   */
+  write(rows: StoredRow[], onExisting: 'update' | 'skip', append: boolean): Promise<{ inserted: number; updated: number }>;
   remove(ids: string[]): Promise<number>;
   get(ids: string[]): Promise<StoredRow[]>;
   search(vector: Float32Array, k: number, column: VectorColumn, where: Filter | undefined, opts: { exact: boolean; nprobes: number; refineFactor: number }): Promise<SearchHit[]>;
@@ -179,7 +184,7 @@ export async function openCatalogIndex(uri: string, opts: OpenOptions = {}): Pro
   const ann: AnnOptions = { ...DEFAULT_ANN, ...opts.ann };
   const backend: StoreBackend = store === 'exact'
     ? new (await import('./exactStore.js')).ExactStore(uri)
-    : await (await import('./lanceStore.js')).LanceStore.open(uri);
+    : await (await import('./lanceStore.js')).LanceStore.open(uri, opts.storageOptions);
   try {
     let meta = await backend.readMeta();
     if (meta === undefined) {
@@ -242,12 +247,17 @@ class Index implements CatalogIndex {
     const report: UpsertReport = { inserted: 0, updated: 0, skipped: 0, bad: [], annBuilt: false };
     const dims = this.meta.dims;
     let seen = 0, pending: StoredRow[] = [];
+    // A build into an empty index appends: no id can be present but those this call wrote, which it
+    // remembers. Writing into a non-empty index (an update, a resumed build) matches ids in the store.
+    const written = (await this.backend.count()) === 0 ? new Set<string>() : undefined;
     const flush = async (): Promise<void> => {
       if (!pending.length) return;
       const unique = lastById(pending);
       report.skipped += pending.length - unique.length;
       pending = [];
-      const r = await this.backend.write(unique, onExisting);
+      const append = written !== undefined && !unique.some((r) => written.has(r.id));
+      const r = await this.backend.write(unique, onExisting, append);
+      if (append) for (const row of unique) written.add(row.id);
       report.inserted += r.inserted;
       report.updated += r.updated;
       report.skipped += unique.length - r.inserted - r.updated;

@@ -121,7 +121,7 @@ export function sqlString(s: string): string {
 function sqlValue(v: string | number): string {
   if (typeof v === 'string') return sqlString(v);
   if (!Number.isFinite(v)) throw new FilterError(`filter: ${v} is not a finite number`);
-  return Number.isInteger(v) && Math.abs(v) < 2 ** 53 ? String(v) : v.toExponential();
+  return String(v);  // JS's shortest round-trip form: 40, 0.5, 1e-7, 1e+21 (all SQL float literals)
 }
 
 /** The filter as a SQL predicate over the LanceDB table's columns. */

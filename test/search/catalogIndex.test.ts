@@ -134,6 +134,18 @@ for (const store of ['lance', 'exact'] as const) {
       await fresh.close();
     });
 
+    it('a fresh build with an id repeated in a later batch stores it once (the later row wins)', async (t) => {
+      const dir = tmp(t);
+      const rows = catalog(150);
+      rows[120] = { ...rows[120]!, id: 'sku5', title: 'the later one' };
+      const idx = await open(dir, store);
+      const rep = await idx.upsert(rows, { batchSize: 50 });
+      assert.deepEqual({ inserted: rep.inserted, updated: rep.updated }, { inserted: 149, updated: 1 });
+      assert.equal((await idx.info()).rows, 149);
+      assert.equal((await idx.get(['sku5']))[0]!.title, 'the later one');
+      await idx.close();
+    });
+
     it('a filter keeping 1% of the rows still returns k results, past the ANN threshold too', async (t) => {
       const dir = tmp(t);
       const rows = catalog(3000);
@@ -272,7 +284,7 @@ describe('CatalogIndex: the two stores agree', () => {
     await lance.upsert(rows);
     await exact.upsert(rows);
     assert.ok(!existsSync(join(dir, 'exact.safetensors')));
-    const wheres = [undefined, "label = 'dress' AND price < 40", 'NOT (price > 20)', 'price IS NULL', "label IN ('coat', 'skirt') OR price >= 95", "title != 'item 3' AND NOT label = 'shirt'"];
+    const wheres = [undefined, "label = 'dress' AND price < 40.5", 'price > 1e1 AND price <= 7e1', 'NOT (price > 20)', 'price IS NULL', "label IN ('coat', 'skirt') OR price >= 95", "title != 'item 3' AND NOT label = 'shirt'"];
     for (const [i, q] of queries(4).entries()) {
       for (const where of wheres) {
         for (const vectorColumn of ['fused', 'image', 'text'] as const) {
