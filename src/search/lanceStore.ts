@@ -6,6 +6,7 @@
 // Writes are `mergeInsert` on `id`: one commit per batch, update or skip on a present id (a build
 // into an empty table appends instead).
 // Search is `dot` distance everywhere (the ANN index is trained with it; `_distance` = 1 − dot).
+// The ANN index is IVF_FLAT by default (IVF_PQ by option: see AnnType).
 // A filter is a prefilter; when the ANN's probed partitions give fewer than k rows that pass it,
 // the query is run again as an exact scan of the rows that pass, so a selective filter still
 // returns k results.
@@ -110,10 +111,17 @@ export class LanceStore implements StoreBackend {
 
   async search(vector: Float32Array, k: number, column: VectorColumn, where: Filter | undefined, opts: { exact: boolean; nprobes: number; refineFactor: number }): Promise<SearchHit[]> {
     const sql = where ? filterToSql(where) : undefined;
+    const type = opts.exact ? undefined : (await this.indexes()).get(column)?.indexType;
+    const quantised = type !== undefined && type !== 'IvfFlat';
     const run = async (exact: boolean): Promise<SearchHit[]> => {
       let q = this.table.vectorSearch(vector).column(column).distanceType('dot').limit(k).select([...SCALARS, '_distance']);
       if (sql) q = q.where(sql);
-      q = exact ? q.bypassVectorIndex() : q.nprobes(opts.nprobes).refineFactor(opts.refineFactor);
+      if (exact) q = q.bypassVectorIndex();
+      else {
+        q = q.nprobes(opts.nprobes);
+        // Re-ranking only helps quantised codes; over IVF_FLAT's full vectors it would re-read them.
+        if (quantised) q = q.refineFactor(opts.refineFactor);
+      }
       return hits(await q.toArrow());
     };
     // Without an ANN index on the column LanceDB scans exactly whatever the options say. With one,
@@ -148,14 +156,17 @@ export class LanceStore implements StoreBackend {
         continue;
       }
       const numPartitions = ann.partitions ?? Math.min(256, Math.max(16, Math.round(Math.sqrt(rows))));
-      const numSubVectors = ann.subVectors ?? defaultSubVectors(dims);
-      await this.table.createIndex(column, { config: lancedb.Index.ivfPq({ numPartitions, numSubVectors, distanceType: 'dot' }), replace: true });
+      const config = ann.type === 'ivf_pq' ? lancedb.Index.ivfPq({ numPartitions, numSubVectors: ann.subVectors ?? defaultSubVectors(dims), distanceType: 'dot' })
+        : lancedb.Index.ivfFlat({ numPartitions, distanceType: 'dot' });
+      await this.table.createIndex(column, { config, replace: true });
+      this.indexCache = undefined;
       did = true;
     }
     if (stale) {
       // Rows added since training are scanned exactly until optimize() adds them to the index
       // (the partitions stay as trained; retrain with buildAnn({ force: true }) after big changes).
       await this.table.optimize();
+      this.indexCache = undefined;
       did = true;
     }
     return did;
@@ -169,6 +180,13 @@ export class LanceStore implements StoreBackend {
 
   private async vectorIndex(column: VectorColumn): Promise<lancedb.IndexConfig | undefined> {
     return (await this.table.listIndices()).find((i) => i.columns.length === 1 && i.columns[0] === column);
+  }
+
+  /** The vector indexes by column, as of open or this store's last index build (a search only needs their type). */
+  private indexCache: Map<string, lancedb.IndexConfig> | undefined;
+  private async indexes(): Promise<Map<string, lancedb.IndexConfig>> {
+    this.indexCache ??= new Map((await this.table.listIndices()).filter((i) => i.columns.length === 1).map((i) => [i.columns[0]!, i]));
+    return this.indexCache;
   }
 }
 

@@ -154,7 +154,7 @@ for (const store of ['lance', 'exact'] as const) {
       const info = await idx.info();
       if (store === 'lance') {
         assert.ok(rep.annBuilt, 'past the threshold the ANN index is trained');
-        assert.equal(info.ann.columns.find((c) => c.column === 'fused')!.state, 'ready');
+        assert.deepEqual(info.ann.columns.map((c) => [c.column, c.state, c.type]), [['fused', 'ready', 'IVF_FLAT']], 'the default: IVF_FLAT on the columns asked for');
       }
       const rare = (r: CatalogRow) => r.label === 'rare';
       assert.equal(rows.filter(rare).length, 30);
@@ -274,6 +274,31 @@ for (const store of ['lance', 'exact'] as const) {
     });
   });
 }
+
+describe('CatalogIndex (lance): ANN index kinds and upkeep', () => {
+  for (const type of ['ivf_pq'] as const) {
+    it(`${type}: trained past the threshold, recall against the exact scan, kept up to date as rows arrive`, async (t) => {
+      const dir = tmp(t);
+      const rows = catalog(2600);
+      const idx = await open(dir, 'lance', { ann: { threshold: 2000, type, columns: ['fused', 'image'] } });
+      assert.equal((await idx.upsert(rows.slice(0, 1900))).annBuilt, false, 'below the threshold');
+      assert.equal((await idx.upsert(rows.slice(1900, 2100))).annBuilt, true);
+      const want = 'IVF_PQ';
+      assert.deepEqual((await idx.info()).ann.columns.map((c) => [c.column, c.state, c.type, c.indexedRows]), [['fused', 'ready', want, 2100], ['image', 'ready', want, 2100]]);
+      // 500 more rows (> 10% of the indexed): upsert folds them into the index.
+      assert.equal((await idx.upsert(rows.slice(2100))).annBuilt, true);
+      assert.deepEqual((await idx.info()).ann.columns.map((c) => [c.state, c.indexedRows, c.unindexedRows]), [['ready', 2600, 0], ['ready', 2600, 0]]);
+      let recall = 0;
+      for (const q of queries(10)) {
+        const exact = new Set(ids(await idx.search(q, { k: 10, exact: true, vectorColumn: 'image' })));
+        recall += (await idx.search(q, { k: 10, vectorColumn: 'image' })).filter((h) => exact.has(h.id)).length / 10;
+        assert.equal((await idx.search(q, { k: 10, where: "label = 'rare'" })).length, 10);
+      }
+      assert.ok(recall / 10 >= 0.8, `recall@10 ${recall / 10}`);
+      await idx.close();
+    });
+  }
+});
 
 describe('CatalogIndex: the two stores agree', () => {
   it('lance and exact give the same ids and scores, filters included (null prices, NOT, IN)', async (t) => {
