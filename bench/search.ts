@@ -1,7 +1,7 @@
-// `npm run bench -- search [--json] [--quick] [--dim=N] [--queries=N]`: the catalog index at 10k, 100k
+// `npm run bench -- search [--json] [--quick] [--dim=N] [--queries=N] [--pq]`: the catalog index at 10k, 100k
 // and 1M items (--quick: 10k and 100k), synthetic unit vectors of the model's embedding dimension
 // (m6-nano's by default) drawn around √N cluster centres, as product embeddings cluster by category.
-// Per size: build items/s (LanceDB upsert, exact store upsert), ANN (IVF-PQ) training seconds, query
+// Per size: build items/s (LanceDB upsert, exact store upsert), ANN (IVF_FLAT; --pq: IVF-PQ) training seconds, query
 // latency p50/p99 of the exact store (one matmul through our tensors), of LanceDB's flat scan and
 // of its ANN index, ANN recall@10 against the exact store, and the same with a filter keeping 1%.
 // Goal at 1M: recall@10 ≥ 0.95 at ≥ 10× the exact store's speed (p50 ÷ p50).
@@ -10,7 +10,7 @@ import { cpus, availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as torch from '../src/torch/index.js';
 import { preset } from '../src/model/index.js';
-import { openCatalogIndex, DEFAULT_ANN, type CatalogIndex, type CatalogRow, type IndexProvenance, type SearchOptions } from '../src/search/index.js';
+import { openCatalogIndex, DEFAULT_ANN, type AnnType, type CatalogIndex, type CatalogRow, type IndexProvenance, type SearchOptions } from '../src/search/index.js';
 import { intFlag, percentile, printFigures, type Figure } from './report.js';
 
 const K = 10;
@@ -59,13 +59,13 @@ function recall(got: string[][], truth: string[][]): number {
 
 interface SizeResult { n: number; figures: Figure[] }
 
-async function benchSize(n: number, dims: number, nQueries: number): Promise<SizeResult> {
+async function benchSize(n: number, dims: number, nQueries: number, type: AnnType): Promise<SizeResult> {
   const tag = n >= 1e6 ? `${n / 1e6}M` : `${n / 1e3}k`;
   const dir = mkdtempSync(join(tmpdir(), `m6-bench-search-${tag}-`));
   const weights: IndexProvenance = { run: 'bench', weightsDigest: 'sha256:synthetic', model: `synthetic d${dims}`, dims };
   const centres = unitCentres(Math.ceil(Math.sqrt(n)), dims, 1);
   // The ANN index on the fused column only (the one searched here); trained after the build, timed apart.
-  const lance = await openCatalogIndex(join(dir, 'lance'), { store: 'lance', weights, ann: { threshold: Infinity, columns: ['fused'] } });
+  const lance = await openCatalogIndex(join(dir, 'lance'), { store: 'lance', weights, ann: { threshold: Infinity, columns: ['fused'], type } });
   const exact = await openCatalogIndex(':memory:', { store: 'exact', weights });
   try {
     const batch = 20_000;
@@ -97,8 +97,8 @@ async function benchSize(n: number, dims: number, nQueries: number): Promise<Siz
     const exF = await latencies(exact, qs, { k: K, where: RARE });
     const annF = await latencies(lance, qs, { k: K, where: RARE });
     // The recall / speed trade: fewer partitions probed and fewer candidates re-ranked, or more.
-    const sweep = [{ nprobes: 10, refineFactor: 10 }, { nprobes: 40, refineFactor: 20 }];
-    const swept = [];
+    const sweep = type === 'ivf_pq' ? [{ nprobes: 10, refineFactor: 10 }, { nprobes: 40, refineFactor: 40 }] : [{ nprobes: 5 }, { nprobes: 10 }, { nprobes: 40 }];
+    const swept: { nprobes: number; refineFactor?: number; r: { ms: number[]; ids: string[][] } }[] = [];
     for (const o of sweep) swept.push({ ...o, r: await latencies(lance, qs, { k: K, ...o }) });
     const annFWide = await latencies(lance, qs, { k: K, where: RARE, nprobes: 60 });
     const short = [...annF.ids, ...annFWide.ids].filter((ids) => ids.length < K).length;
@@ -106,15 +106,16 @@ async function benchSize(n: number, dims: number, nQueries: number): Promise<Siz
     const p50 = (xs: number[]) => percentile(xs, 0.5), p99 = (xs: number[]) => percentile(xs, 0.99);
     const parts = Math.min(256, Math.max(16, Math.round(Math.sqrt(n))));
     const note = `${tag} items`;
+    const typeName = type === 'ivf_pq' ? 'IVF-PQ' : 'IVF_FLAT';
     const figures: Figure[] = [
       { key: `buildItemsPerSecondLance${tag}`, value: n / lanceS, unit: 'items/s', note: `${note}: LanceDB upsert (mergeInsert on id) in ${batch / 1e3}k batches, 3 vectors + 5 columns per item` },
       { key: `buildItemsPerSecondExact${tag}`, value: n / exactS, unit: 'items/s', note: `${note}: exact store (memory)` },
-      { key: `annTrainSeconds${tag}`, value: trainS, unit: 's', note: `IVF-PQ on fused: ${parts} partitions, ${dims / 4} sub-vectors (4 dims each), dot` },
+      { key: `annTrainSeconds${tag}`, value: trainS, unit: 's', note: `${typeName} on fused: ${parts} partitions${type === 'ivf_pq' ? `, ${dims / 4} sub-vectors (4 dims each)` : ''}, dot` },
       { key: `exactP50Ms${tag}`, value: p50(ex.ms), unit: 'ms', note: `exact store: (N, ${dims})·(${dims}) matmul + top-${K}` },
       { key: `exactP99Ms${tag}`, value: p99(ex.ms), unit: 'ms' },
       { key: `lanceFlatP50Ms${tag}`, value: p50(flat.ms), unit: 'ms', note: `LanceDB without its ANN index (${flatQs.length} queries)` },
       { key: `lanceFlatP99Ms${tag}`, value: p99(flat.ms), unit: 'ms' },
-      { key: `annP50Ms${tag}`, value: p50(ann.ms), unit: 'ms', note: `LanceDB IVF-PQ, nprobes ${DEFAULT_ANN.nprobes}, refine ×${DEFAULT_ANN.refineFactor}` },
+      { key: `annP50Ms${tag}`, value: p50(ann.ms), unit: 'ms', note: `LanceDB ${typeName}, nprobes ${DEFAULT_ANN.nprobes}${type === 'ivf_pq' ? `, refine ×${DEFAULT_ANN.refineFactor}` : ''} (the defaults)` },
       { key: `annP99Ms${tag}`, value: p99(ann.ms), unit: 'ms' },
       { key: `annRecallAt10${tag}`, value: recall(ann.ids, ex.ids), unit: '', note: 'ANN top 10 ∩ exact store top 10, mean over queries' },
       { key: `annSpeedupVsExact${tag}`, value: p50(ex.ms) / p50(ann.ms), unit: '×', note: `exact store p50 ÷ ANN p50${n >= 1e6 ? ' (goal ≥ 10 with recall ≥ 0.95)' : ''}` },
@@ -126,11 +127,14 @@ async function benchSize(n: number, dims: number, nQueries: number): Promise<Siz
       { key: `filteredAnnRecallAt10${tag}`, value: recall(annF.ids, exF.ids), unit: '' },
       { key: `filteredAnnNprobes60P50Ms${tag}`, value: p50(annFWide.ms), unit: 'ms', note: `${RARE}, nprobes 60` },
       { key: `filteredAnnNprobes60RecallAt10${tag}`, value: recall(annFWide.ids, exF.ids), unit: '' },
-      ...swept.flatMap(({ nprobes, refineFactor, r }): Figure[] => [
-        { key: `annNprobes${nprobes}Refine${refineFactor}P50Ms${tag}`, value: p50(r.ms), unit: 'ms', note: `IVF-PQ, nprobes ${nprobes}, refine ×${refineFactor}` },
-        { key: `annNprobes${nprobes}Refine${refineFactor}RecallAt10${tag}`, value: recall(r.ids, ex.ids), unit: '' },
-        { key: `annNprobes${nprobes}Refine${refineFactor}SpeedupVsExact${tag}`, value: p50(ex.ms) / p50(r.ms), unit: '×' },
-      ]),
+      ...swept.flatMap(({ nprobes, refineFactor, r }): Figure[] => {
+        const name = `annNprobes${nprobes}${refineFactor ? `Refine${refineFactor}` : ''}`;
+        return [
+          { key: `${name}P50Ms${tag}`, value: p50(r.ms), unit: 'ms', note: `${typeName}, nprobes ${nprobes}${refineFactor ? `, refine ×${refineFactor}` : ''}` },
+          { key: `${name}RecallAt10${tag}`, value: recall(r.ids, ex.ids), unit: '' },
+          { key: `${name}SpeedupVsExact${tag}`, value: p50(ex.ms) / p50(r.ms), unit: '×' },
+        ];
+      }),
     ];
     return { n, figures };
   } finally {
@@ -146,15 +150,16 @@ export async function run(opts: { json: boolean; quick?: boolean }): Promise<Rec
   const dims = intFlag(argv, 'dim', preset('m6-nano').dim, 8);
   if (dims % 4) throw new RangeError(`--dim=${dims}: the bench's PQ uses 4 dims per sub-vector; give a multiple of 4`);
   const nQueries = intFlag(argv, 'queries', 200, 10);
+  const type: AnnType = argv.includes('--pq') ? 'ivf_pq' : 'ivf_flat';
   const sizes = opts.quick ? [10_000, 100_000] : [10_000, 100_000, 1_000_000];
   const t0 = performance.now();
   const figures: Figure[] = [];
   for (const n of sizes) {
-    const r = await benchSize(n, dims, nQueries);
+    const r = await benchSize(n, dims, nQueries, type);
     figures.push(...r.figures);
     if (!opts.json) console.error(`search bench: ${n} items done at ${((performance.now() - t0) / 1e3).toFixed(0)} s`);
   }
-  printFigures(`search: catalog index build and query, exact store vs LanceDB (flat, IVF-PQ), k=${K}`, figures, opts.json, {
+  printFigures(`search: catalog index build and query, exact store vs LanceDB (flat scan, ${type === 'ivf_pq' ? 'IVF-PQ' : 'IVF_FLAT'}), k=${K}`, figures, opts.json, {
     cpu: cpus()[0]?.model ?? 'unknown', cores: availableParallelism(), threads: torch.getNumThreads(), dims, queries: nQueries,
     vectors: 'synthetic unit vectors around √N centres', lancedb: '0.31.0', seconds: Math.round((performance.now() - t0) / 1e3), loadAverage1m: Math.round(loadavg()[0] * 100) / 100,
   });
