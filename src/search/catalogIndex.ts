@@ -268,7 +268,7 @@ class Index implements CatalogIndex {
       pending = [];
       const append = written !== undefined && !unique.some((r) => written.has(r.id));
       const r = await this.backend.write(unique, onExisting, append);
-      if (append) for (const row of unique) written.add(row.id);
+      if (written) for (const row of unique) written.add(row.id);  // stored now, whichever way they went
       report.inserted += r.inserted;
       report.updated += r.updated;
       report.skipped += unique.length - r.inserted - r.updated;

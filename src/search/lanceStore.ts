@@ -11,6 +11,7 @@
 // the query is run again as an exact scan of the rows that pass, so a selective filter still
 // returns k results.
 import { createRequire } from 'node:module';
+import './lanceEnv.js';
 import * as lancedb from '@lancedb/lancedb';
 import { filterToSql, sqlString, type Filter } from './filter.js';
 import type { StoredRow, VectorColumn } from './rows.js';
@@ -19,10 +20,6 @@ import type { AnnColumnInfo, AnnOptions, IndexMeta, SearchHit, StoreBackend } fr
 // LanceDB loads apache-arrow with require(); an `import` would get the ESM build, whose classes
 // fail LanceDB's instanceof checks. Take the very module it uses.
 const arrow = createRequire(import.meta.url)('apache-arrow') as typeof import('apache-arrow');
-
-// Index statistics without the IVF centroids (info() never shows them; this also silences Lance's
-// warning that the default will change).
-process.env.LANCE_INCLUDE_VECTOR_CENTROIDS ??= 'false';
 
 const ITEMS = 'items';
 const META = 'm6_meta';

@@ -136,13 +136,14 @@ for (const store of ['lance', 'exact'] as const) {
 
     it('a fresh build with an id repeated in a later batch stores it once (the later row wins)', async (t) => {
       const dir = tmp(t);
-      const rows = catalog(150);
-      rows[120] = { ...rows[120]!, id: 'sku5', title: 'the later one' };
+      const rows = catalog(200);
+      rows[120] = { ...rows[120]!, id: 'sku5', title: 'the later one' };  // batch 3 is merged, not appended
+      rows[170] = { ...rows[170]!, id: 'sku121', title: 'repeats a row of the merged batch' };
       const idx = await open(dir, store);
       const rep = await idx.upsert(rows, { batchSize: 50 });
-      assert.deepEqual({ inserted: rep.inserted, updated: rep.updated }, { inserted: 149, updated: 1 });
-      assert.equal((await idx.info()).rows, 149);
-      assert.equal((await idx.get(['sku5']))[0]!.title, 'the later one');
+      assert.deepEqual({ inserted: rep.inserted, updated: rep.updated }, { inserted: 198, updated: 2 });
+      assert.equal((await idx.info()).rows, 198);
+      assert.deepEqual((await idx.get(['sku5', 'sku121'])).map((r) => r.title), ['the later one', 'repeats a row of the merged batch']);
       await idx.close();
     });
 
