@@ -150,7 +150,9 @@ for (const store of ['lance', 'exact'] as const) {
     it('a filter keeping 1% of the rows still returns k results, past the ANN threshold too', async (t) => {
       const dir = tmp(t);
       const rows = catalog(3000);
-      const idx = await open(dir, store, { ann: { threshold: 2000, columns: ['fused'] } });
+      // 16 partitions, 10 probed (the default): k-means is seeded at random, so a test that probes
+      // few of many partitions would pass or fail by the draw.
+      const idx = await open(dir, store, { ann: { threshold: 2000, columns: ['fused'], partitions: 16 } });
       const rep = await idx.upsert(rows, { batchSize: 1000 });
       const info = await idx.info();
       if (store === 'lance') {
@@ -281,7 +283,7 @@ describe('CatalogIndex (lance): ANN index kinds and upkeep', () => {
     it(`${type}: trained past the threshold, recall against the exact scan, kept up to date as rows arrive`, async (t) => {
       const dir = tmp(t);
       const rows = catalog(2600);
-      const idx = await open(dir, 'lance', { ann: { threshold: 2000, type, columns: ['fused', 'image'] } });
+      const idx = await open(dir, 'lance', { ann: { threshold: 2000, type, columns: ['fused', 'image'], partitions: 16 } });
       assert.equal((await idx.upsert(rows.slice(0, 1900))).annBuilt, false, 'below the threshold');
       assert.equal((await idx.upsert(rows.slice(1900, 2100))).annBuilt, true);
       const want = 'IVF_PQ';
