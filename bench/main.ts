@@ -7,6 +7,7 @@ const BENCHES: Record<string, () => Promise<{ run(opts: { json: boolean; quick?:
   moe: () => import('./moe.js'),
   train: () => import('./train.js'),
   distributed: () => import('./distributed.js'),
+  search: () => import('./search.js'),
 };
 
 async function main(argv: string[]): Promise<number> {

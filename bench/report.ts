@@ -26,6 +26,12 @@ export function median(xs: number[]): number {
   return n % 2 ? s[(n - 1) / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
 }
 
+/** The p-quantile (0 < p ≤ 1) by nearest rank: p99 of 200 latencies is the 198th smallest. */
+export function percentile(xs: number[], p: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil(p * s.length) - 1))]!;
+}
+
 /** `--name=N` from argv as an integer ≥ min (checked as every m6 verb checks its numbers), or `fallback` when absent. */
 export function intFlag<T extends number | undefined>(argv: readonly string[], name: string, fallback: T, min: number): number | T {
   const flag = argv.find((a) => a.startsWith(`--${name}=`));
