@@ -12,6 +12,7 @@
 //
 // Resume: `upsert` writes in batches, each one commit; with `onExisting: 'skip'` rows whose id is
 // already there are left alone, so a build that died half-way is finished by running it again.
+import { InputError } from '../torch/inputError.js';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { F, type Filter } from './filter.js';
@@ -167,8 +168,14 @@ export interface StoreBackend {
   close(): Promise<void>;
 }
 
-export class StaleIndexError extends Error {
+/** Vectors of other weights (or none) against this index: the user picks the right run or rebuilds. */
+export class StaleIndexError extends InputError {
   override name = 'StaleIndexError';
+}
+
+/** No index at the URI, or one of another store. */
+export class CatalogIndexError extends InputError {
+  override name = 'CatalogIndexError';
 }
 export class IndexClosedError extends Error {
   override name = 'IndexClosedError';
@@ -204,12 +211,12 @@ export async function openCatalogIndex(uri: string, opts: OpenOptions = {}): Pro
   try {
     let meta = await backend.readMeta();
     if (meta === undefined) {
-      if (!opts.weights) throw new Error(`${uri}: no catalog index here; give the run's weights (run, weightsDigest, model, dims) to create one`);
+      if (!opts.weights) throw new CatalogIndexError(`${uri}: no catalog index here; build one with m6 index build --run RUN … --out ${uri}`);
       const now = new Date().toISOString();
       meta = { format: 'm6-catalog-index', version: 1, store, ...pickProvenance(opts.weights), distance: 'dot', createdAt: now, updatedAt: now, rows: 0 };
       await backend.writeMeta(meta);
     } else if (meta.store !== store) {
-      throw new Error(`${uri}: this is a ${meta.store} index, opened as ${store}`);
+      throw new CatalogIndexError(`${uri}: this is a ${meta.store} index, opened as ${store}`);
     }
     return new Index(uri, backend, meta, opts.weights, ann);
   } catch (e) {

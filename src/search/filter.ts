@@ -8,6 +8,7 @@
 // AND, OR, NOT, parentheses, 'string' (with '' for a quote) and number literals.
 // Semantics are SQL's three-valued logic, as LanceDB (DataFusion) applies it: a comparison with a
 // missing value is unknown, NOT unknown is unknown, and a row is kept only where the filter is true.
+import { InputError } from '../torch/inputError.js';
 
 /** The filterable columns and the type of their values. */
 export interface FilterColumns {
@@ -36,7 +37,8 @@ export type Filter =
   | { readonly op: 'in'; readonly column: FilterColumn; readonly values: readonly (string | number)[] }
   | { readonly op: 'isNull'; readonly column: FilterColumn };
 
-export class FilterError extends Error {
+/** A --where the index cannot run: which token, what was expected. */
+export class FilterError extends InputError {
   override name = 'FilterError';
 }
 

@@ -1,8 +1,9 @@
 // The catalog index: `openCatalogIndex(uri, { store, weights })`, then upsert / remove / search / get / info.
 export {
-  openCatalogIndex, StaleIndexError, IndexClosedError, DEFAULT_ANN,
+  openCatalogIndex, StaleIndexError, CatalogIndexError, IndexClosedError, DEFAULT_ANN,
   type CatalogIndex, type StoreKind, type IndexProvenance, type IndexMeta, type IndexInfo, type AnnOptions, type AnnType, type AnnColumnInfo,
   type OpenOptions, type UpsertOptions, type UpsertReport, type SearchOptions, type SearchHit,
 } from './catalogIndex.js';
 export { F, parseFilter, filterToSql, compileFilter, validateFilter, FilterError, FILTER_COLUMNS, type Filter, type FilterColumn, type FilterColumns } from './filter.js';
 export { formatBadIndexRow, UNIT_TOLERANCE, VECTOR_COLUMNS, type CatalogRow, type StoredRow, type BadIndexRow, type BadIndexRowReason, type VectorColumn } from './rows.js';
+export { indexCatalog, provenanceOf, type IndexCatalogOptions, type IndexCatalogReport } from './indexCatalog.js';
