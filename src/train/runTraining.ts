@@ -60,6 +60,24 @@ function checkResumedSplit(o: RunTrainingOptions, data: TaskData): void {
   if (added > 0) o.log(`warning: ${added} training rows of the data are new to this run; ${join(o.runDir, SPLIT_FILE)} now counts them as trained on`);
 }
 
+/** The tokenizer of a new run: the --tokenizer file (with m6's tokens added to a foreign one), or one trained on the training rows' texts. */
+async function freshTokenizer(o: RunTrainingOptions, data: TaskData, imageCodes: number): Promise<{ tokenizer: Tokenizer; learnt: RunSplit['tokenizer'] }> {
+  if (o.tokenizerFile !== undefined) {
+    const loaded = await Tokenizer.load(o.tokenizerFile);
+    // A foreign file (Llama-3, Qwen…) lacks what the model needs: m6's specials, task tokens and
+    // image codes join it as added tokens, and the run's tokenizer.json is that file plus them.
+    if (loaded.hasModelTokens) return { tokenizer: loaded, learnt: { file: o.tokenizerFile } };
+    const tokenizer = loaded.withModelTokens({ imageCodes });
+    o.log(`${o.tokenizerFile} has no m6 tokens: added ${tokenizer.vocabSize - loaded.vocabSize} (specials, task tokens, ${tokenizer.imageCodes} image codes) after its ${loaded.vocabSize} ids`);
+    return { tokenizer, learnt: { file: o.tokenizerFile } };
+  }
+  const texts = taskTexts(data);
+  const started = Date.now();
+  const tokenizer = Tokenizer.train(texts, { vocabSize: o.vocab, imageCodes });
+  o.log(`trained a tokenizer on ${texts.length} texts of the training rows: ${tokenizer.textVocabSize} text tokens + ${tokenizer.imageCodes} image codes (${((Date.now() - started) / 1000).toFixed(1)}s)`);
+  return { tokenizer, learnt: { texts: texts.length, digest: setDigest(texts) } };
+}
+
 export async function runTraining(o: RunTrainingOptions): Promise<RunTrainingResult> {
   mkdirSync(o.runDir, { recursive: true });
   const data = await buildTaskData(o.data, o.tasks);
@@ -91,24 +109,9 @@ export async function runTraining(o: RunTrainingOptions): Promise<RunTrainingRes
     o.log(`resuming from ${o.resumeFrom} (step ${t.step})`);
   } else {
     const base = preset(o.preset);
-    let learnt: RunSplit['tokenizer'];
-    if (o.tokenizerFile !== undefined) {
-      const loaded = await Tokenizer.load(o.tokenizerFile);
-      tokenizer = loaded;
-      learnt = { file: o.tokenizerFile };
-      // A foreign file (Llama-3, Qwen…) lacks what the model needs: m6's specials, task tokens and
-      // image codes join it as added tokens, and the run's tokenizer.json is that file plus them.
-      if (!loaded.hasModelTokens) {
-        tokenizer = loaded.withModelTokens({ imageCodes: o.overrides.imageCodes ?? base.imageCodes });
-        o.log(`${o.tokenizerFile} has no m6 tokens: added ${tokenizer.vocabSize - loaded.vocabSize} (specials, task tokens, ${tokenizer.imageCodes} image codes) after its ${loaded.vocabSize} ids`);
-      }
-    } else {
-      const texts = taskTexts(data);
-      const started = Date.now();
-      tokenizer = Tokenizer.train(texts, { vocabSize: o.vocab, imageCodes: o.overrides.imageCodes ?? base.imageCodes });
-      learnt = { texts: texts.length, digest: setDigest(texts) };
-      o.log(`trained a tokenizer on ${texts.length} texts of the training rows: ${tokenizer.textVocabSize} text tokens + ${tokenizer.imageCodes} image codes (${((Date.now() - started) / 1000).toFixed(1)}s)`);
-    }
+    const made = await freshTokenizer(o, data, o.overrides.imageCodes ?? base.imageCodes);
+    tokenizer = made.tokenizer;
+    const learnt = made.learnt;
     const split = writeRunSplit(o.runDir, o.data, data.rows, learnt);
     o.log(`split: ${split.trainRows} training rows, ${split.heldOutRows} held out (recorded in ${join(o.runDir, SPLIT_FILE)})`);
     await tokenizer.save(join(o.runDir, 'tokenizer.json'));
