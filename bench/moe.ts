@@ -72,7 +72,8 @@ function runVariant(name: string, batch: number, seq: number, warmup: number, st
 export async function run(opts: { json: boolean; quick?: boolean }): Promise<Record<string, number>> {
   const batch = opts.quick ? 8 : 32, seq = opts.quick ? 64 : 256;
   const warmup = 1, steps = opts.quick ? 2 : 5;
-  const bf16 = !process.argv.includes('--fp32');
+  // bf16 where it pays here (the probe m6 info shows), fp32 otherwise: an emulated bf16 step takes minutes.
+  const bf16 = process.argv.includes('--bf16') || (!process.argv.includes('--fp32') && torch.probeBf16Matmul().pays);
   // Each variant runs in its own process: a 64-expert model with AdamW holds ~13 GB, and memory kept
   // for re-use by one variant (keepLargeAllocations) must not crowd out the next.
   // The sweep runs several rounds, variants interleaved, and each ratio is taken within its round:

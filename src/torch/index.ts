@@ -15,3 +15,4 @@ export { gradcheck, type GradcheckResult } from './gradcheck.js';
 export * as nn from './functional.js';
 
 initRuntime();
+export { probeBf16Matmul, type Bf16Probe } from './bf16Probe.js';

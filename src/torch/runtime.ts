@@ -24,6 +24,8 @@ export function keepLargeAllocations(bytes = 2 ** 31 - 1): boolean {
 }
 
 export interface EngineInfo extends RuntimeInfo {
+  /** The CPU's model name (/proc/cpuinfo), or 'unknown'. */
+  cpuModel: string;
   cpuFlags: { avx2: boolean; avx512f: boolean; avx512bf16: boolean; amxBf16: boolean };
   /** Whether bf16 matmul has hardware support here (oneDNN with AVX512-BF16 or AMX). */
   bf16Accelerated: boolean;
@@ -31,11 +33,15 @@ export interface EngineInfo extends RuntimeInfo {
 
 export function engineInfo(): EngineInfo {
   const info = native.runtimeInfo();
-  let flags = '';
-  try { flags = readFileSync('/proc/cpuinfo', 'utf8').match(/^flags\s*:(.*)$/m)?.[1] ?? ''; } catch { /* not Linux */ }
+  let flags = '', cpuModel = 'unknown';
+  try {
+    const cpuinfo = readFileSync('/proc/cpuinfo', 'utf8');
+    flags = cpuinfo.match(/^flags\s*:(.*)$/m)?.[1] ?? '';
+    cpuModel = cpuinfo.match(/^model name\s*:\s*(.*)$/m)?.[1]?.trim() ?? cpuModel;
+  } catch { /* not Linux */ }
   const has = (f: string) => new RegExp(`\\b${f}\\b`).test(flags);
   const cpuFlags = { avx2: has('avx2'), avx512f: has('avx512f'), avx512bf16: has('avx512_bf16'), amxBf16: has('amx_bf16') };
-  return { ...info, cpuFlags, bf16Accelerated: info.mkldnn && (cpuFlags.avx512bf16 || cpuFlags.amxBf16) };
+  return { ...info, cpuModel, cpuFlags, bf16Accelerated: info.mkldnn && (cpuFlags.avx512bf16 || cpuFlags.amxBf16) };
 }
 
 let initialized = false;
