@@ -11,6 +11,7 @@ import { registerDesign } from './commands/design.js';
 import { registerEmbed } from './commands/embed.js';
 import { registerDemo } from './commands/demo.js';
 import { registerEval } from './commands/eval.js';
+import { registerServe } from './commands/serve.js';
 import { UsageError } from './errors.js';
 
 // Each entry adds one verb group. Keep one line per group.
@@ -25,6 +26,7 @@ const groups: Array<(program: Command) => void> = [
   registerEmbed,
   registerDemo,
   registerEval,
+  registerServe,
 ];
 
 export function buildProgram(): Command {
