@@ -4,8 +4,9 @@
 #   libopenblas0-pthread  the BLAS Debian's libtorch uses for fp32 matmul (without it, ~60x slower)
 #   python3-torch         the same libtorch from Python: the reference of `npm run bench` and of test fixtures
 #   g++ make python3      node-gyp's toolchain for the native addon
+#   chromium              the browser the playground test drives (playwright-core, which downloads none)
 set -euo pipefail
-PACKAGES=(libtorch-dev libopenblas0-pthread python3-torch g++ make python3)
+PACKAGES=(libtorch-dev libopenblas0-pthread python3-torch g++ make python3 chromium)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
