@@ -6,6 +6,7 @@ const BENCHES: Record<string, () => Promise<{ run(opts: { json: boolean; quick?:
   generate: () => import('./generate.js'),
   moe: () => import('./moe.js'),
   train: () => import('./train.js'),
+  serve: () => import('./serve.js'),
 };
 
 async function main(argv: string[]): Promise<number> {
