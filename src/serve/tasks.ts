@@ -28,6 +28,8 @@ async function byGroup<I, O>(inputs: I[], key: (i: I) => string, fn: (group: I[]
   });
   const out: O[] = new Array(inputs.length);
   for (const idx of groups.values()) {
+    // Each group's compute holds the event loop: let health checks and new requests in between.
+    if (idx !== groups.values().next().value) await new Promise<void>((r) => setImmediate(r));
     const results = await fn(idx.map((i) => inputs[i]!));
     idx.forEach((i, k) => { out[i] = results[k]!; });
   }

@@ -204,3 +204,24 @@ test('a run that does not serve a task answers 404 saying why; closing the app f
   await a.close();
   assert.throws(() => p.model, /closed/);
 });
+
+test('a client that disconnects while queued drops its work: the batch never runs', async () => {
+  const a = await build({ pipeline, limits: LIMITS, batch: { maxWaitMs: 400 }, closePipeline: false });
+  try {
+    const url = await a.listen({ host: '127.0.0.1', port: 0 });
+    const { request } = await import('node:http');
+    const body = JSON.stringify({ text: 'red dress' });
+    const req = request(`${url}/v1/embed`, { method: 'POST', headers: { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) } });
+    req.on('error', () => undefined);
+    req.end(body);
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal(a.m6.batchers.embed!.depth, 1, 'queued, waiting for company');
+    req.destroy();
+    await new Promise((r) => setTimeout(r, 600));
+    assert.equal(a.m6.batchers.embed!.depth, 0, 'gone from the queue');
+    const metrics = (await a.inject('/metrics')).body;
+    assert.equal(batchStats(metrics, 'embed').count, 0, 'no embed batch ran');
+  } finally {
+    await a.close();
+  }
+});
