@@ -28,7 +28,8 @@ export const DesignBody = Type.Object({
   prompt: Type.String({ description: 'what to design (not empty; at most the model\'s text length in tokens)' }),
   n: Type.Optional(Type.Integer({ minimum: 1, description: 'images (default 1; at most the server\'s bound, 4 unless set)' })),
   seed: Type.Optional(Type.Integer({ minimum: 0, maximum: 2 ** 31 - 1 })),
-  temperature: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 10 })),
+  // From 0.01: a smaller one overflows the logits to inf (NaN probabilities).
+  temperature: Type.Optional(Type.Number({ minimum: 0.01, maximum: 10 })),
   topK: Type.Optional(Type.Integer({ minimum: 1 })),
   topP: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 1 })),
 }, { additionalProperties: false });

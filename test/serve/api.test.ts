@@ -94,6 +94,7 @@ test('design: n PNGs of the model\'s size, seeded; embed: unit vectors for text 
 test('400: schema errors name the field; malformed JSON; no image; both or neither embed input', async () => {
   problem(await post('/v1/design', { prompt: 'x', n: 'many' }), 400, /must be integer/, 'n');
   problem(await post('/v1/design', { n: 1 }), 400, /prompt/, 'prompt');
+  problem(await post('/v1/design', { prompt: 'x', temperature: 1e-9 }), 400, /must be >= 0.01/, 'temperature');
   problem(await post('/v1/describe', { image: b64(tiny.imageBytes), colour: 'red' }), 400, /additional properties/, 'colour');
   problem(await post('/v1/describe', {}), 400, /image: required/, 'image');
   problem(await post('/v1/describe', { image: '***not base64***' }), 400, /not base64/, 'image');
