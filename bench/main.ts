@@ -8,6 +8,7 @@ const BENCHES: Record<string, () => Promise<{ run(opts: { json: boolean; quick?:
   train: () => import('./train.js'),
   distributed: () => import('./distributed.js'),
   search: () => import('./search.js'),
+  serve: () => import('./serve.js'),
 };
 
 async function main(argv: string[]): Promise<number> {

@@ -6,8 +6,9 @@
 #   libgloo-dev           Gloo's headers, which c10d's ProcessGroupGloo.hpp includes: without them the addon builds
 #                         without process groups (src/distributed/ then says so); same version as libtorch's libgloo0
 #   g++ make python3      node-gyp's toolchain for the native addon
+#   chromium              the browser the playground test drives (playwright-core, which downloads none)
 set -euo pipefail
-PACKAGES=(libtorch-dev libopenblas0-pthread python3-torch libgloo-dev g++ make python3)
+PACKAGES=(libtorch-dev libopenblas0-pthread python3-torch libgloo-dev g++ make python3 chromium)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

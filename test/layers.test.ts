@@ -20,8 +20,10 @@ export const LAYERS: Readonly<Record<string, number>> = Object.freeze({
   pipelines: 8,
   search: 9,
   eval: 10,
-  cli: 11, serve: 11,
-  index: 12,
+  // serve/ sits just under cli/: `m6 serve` starts the server; the server never reaches into the CLI.
+  serve: 11,
+  cli: 12,
+  index: 13,
 });
 
 export interface LayerViolation { file: string; line: number; specifier: string; message: string }

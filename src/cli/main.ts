@@ -12,6 +12,7 @@ import { registerEmbed } from './commands/embed.js';
 import { registerDemo } from './commands/demo.js';
 import { registerEval } from './commands/eval.js';
 import { registerIndex, registerSearch } from './commands/search.js';
+import { registerServe } from './commands/serve.js';
 import { UsageError } from './errors.js';
 
 // Each entry adds one verb group. Keep one line per group.
@@ -28,6 +29,7 @@ const groups: Array<(program: Command) => void> = [
   registerEval,
   registerIndex,
   registerSearch,
+  registerServe,
 ];
 
 export function buildProgram(): Command {

@@ -97,7 +97,7 @@ async function checkFile(file: string): Promise<{ size: number; mtimeMs: number 
   return found;
 }
 
-function open(file: string, maxPixels: number | false): sharp.Sharp {
+function open(file: string | Buffer, maxPixels: number | false): sharp.Sharp {
   // failOn 'truncated': a cut-off JPEG is an error, not a grey bottom half in the training set.
   return sharp(file, { limitInputPixels: maxPixels, failOn: 'truncated', sequentialRead: true });
 }
@@ -151,12 +151,12 @@ export const decodedImages = new DecodedImageCache(imageCacheBytesFromEnv());
  * side shrunk to at most `cap` (never enlarged). Crops are then cut from these bytes; `cap` = twice
  * the output size leaves a crop of a quarter of the area at the output's own resolution.
  */
-async function decodeSource(file: string, maxPixels: number, background: { r: number; g: number; b: number }, cap: number): Promise<DecodedImage> {
+async function decodeSource(file: string | Buffer, maxPixels: number, background: { r: number; g: number; b: number }, cap: number, label = String(file)): Promise<DecodedImage> {
   // The header alone (no pixels), without sharp's limit, so a refusal can say how big the image is.
   const meta = await open(file, false).metadata();
   const [sourceWidth, sourceHeight] = orientedSize(meta);
   if (sourceWidth * sourceHeight > maxPixels) {
-    throw new ImageDecodeError('too many pixels', file, `${sourceWidth}×${sourceHeight} = ${(sourceWidth * sourceHeight / 1e6).toFixed(1)} MP, limit ${(maxPixels / 1e6).toFixed(1)} MP (raise --max-pixels to accept it)`);
+    throw new ImageDecodeError('too many pixels', label, `${sourceWidth}×${sourceHeight} = ${(sourceWidth * sourceHeight / 1e6).toFixed(1)} MP, limit ${(maxPixels / 1e6).toFixed(1)} MP (raise --max-pixels to accept it)`);
   }
   const { data, info } = await open(file, maxPixels).rotate()
     .flatten({ background })
@@ -165,7 +165,7 @@ async function decodeSource(file: string, maxPixels: number, background: { r: nu
     .removeAlpha()
     .raw()
     .toBuffer({ resolveWithObject: true });
-  if (info.channels !== 3) throw new ImageDecodeError('unreadable image', file, `decoded to ${info.channels} channels, expected 3`);
+  if (info.channels !== 3) throw new ImageDecodeError('unreadable image', label, `decoded to ${info.channels} channels, expected 3`);
   return { rgb: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), width: info.width, height: info.height, sourceWidth, sourceHeight, format: meta.format ?? 'unknown' };
 }
 
@@ -251,4 +251,28 @@ export async function loadImage(file: string, opts: ImageOptions): Promise<Prepa
 export async function probeImage(file: string, opts: { maxPixels?: number } = {}): Promise<{ width: number; height: number; format: string }> {
   const img = await loadImageRgb(file, { size: 32, maxPixels: opts.maxPixels ?? DEFAULT_MAX_PIXELS, cache: false });
   return { width: img.sourceWidth, height: img.sourceHeight, format: img.format };
+}
+
+/**
+ * The model's input for an image's bytes (an upload: the server never reads a client-named file):
+ * the same decode, pixel limit, pad-resize and normalisation as `loadImage`, without augmentation
+ * or the cache. `label` names the image in errors. Throws ImageDecodeError.
+ */
+export async function loadImageBytes(bytes: Buffer, opts: Omit<ImageOptions, 'augment' | 'cache' | 'retried'>, label = 'upload'): Promise<PreparedImage> {
+  const size = opts.size;
+  if (!Number.isInteger(size) || size <= 0) throw new RangeError(`image size must be a positive integer, got ${size}`);
+  if (bytes.length === 0) throw new ImageDecodeError('empty file', label, 'zero bytes');
+  const pad = opts.padColour ?? DEFAULT_PAD;
+  const background = { r: pad[0], g: pad[1], b: pad[2] };
+  try {
+    const src = await decodeSource(bytes, opts.maxPixels ?? DEFAULT_MAX_PIXELS, background, 2 * size, label);
+    const { data, info } = await sharp(src.rgb, { raw: { width: src.width, height: src.height, channels: 3 } })
+      .resize(size, size, { fit: opts.resize === 'crop' ? 'cover' : 'contain', background })
+      .raw().toBuffer({ resolveWithObject: true });
+    const rgb = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+    if (info.channels !== 3 || info.width !== size || info.height !== size) throw new ImageDecodeError('unreadable image', label, `decoded to ${info.width}×${info.height}×${info.channels}`);
+    return { data: toNormalisedChw(rgb, size, size, opts.mean ?? DEFAULT_MEAN, opts.std ?? DEFAULT_STD), shape: [3, size, size], sourceWidth: src.sourceWidth, sourceHeight: src.sourceHeight, format: src.format };
+  } catch (err) {
+    throw classifyImageError(label, err);
+  }
 }

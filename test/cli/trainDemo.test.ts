@@ -12,6 +12,7 @@ test('m6 demo: synthesise, train briefly, evaluate held-out items, write report.
   assert.match(r.stderr, /VQ stage: training a \d+-code image tokenizer .* for 20 steps of/);
   assert.match(r.stdout, /describe category accuracy [\d.]+% \(majority [\d.]+%\); colour [\d.]+% \(majority [\d.]+%\); BLEU-4 [\d.]+, ROUGE-L [\d.]+, CIDEr-D [\d.]+; answer exact match [\d.]+%/);
   assert.match(r.stdout, /report: .*run\/report\.html/);
+  assert.match(r.stdout, /serve it: m6 serve --run .*run .*http:\/\/127\.0\.0\.1:8080\//, 'the demo ends with the command that serves its run');
   const html = readFileSync(join(dir, 'run', 'report.html'), 'utf8');
   assert.match(html, /<img src="\.\.\/catalog\/images\/p\d{6}\.png"/, 'real images linked relative to the report');
   assert.match(html, /<svg[^>]*aria-label="training loss per task|not enough steps for a curve/);

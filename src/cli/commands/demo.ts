@@ -97,6 +97,8 @@ export function registerDemo(program: Command): void {
       const evaluation = await evaluateDemo(plan, { runDir, catalogDir, data, result, log });
       const reportFile = await writeDemoReport(plan, { runDir, catalogDir, result, evaluation });
       console.log(`${demoSummary(evaluation)}\nreport: ${reportFile}`);
+      // The next step: put the run behind the API and open the playground.
+      console.log(`serve it: m6 serve --run ${runDir}   (then open http://127.0.0.1:8080/ for the playground, /docs for the API)`);
     });
 }
 

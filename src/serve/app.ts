@@ -1,0 +1,63 @@
+// `build(opts)`: the m6 HTTP server, unstarted (tests call `inject`, `m6 serve` calls `listen`).
+// Plugins in order: problem+json errors, metrics, the pipeline and its batchers, docs, then the
+// routes — health at the root, the tasks under /v1 behind the API key when one is set, and the
+// playground at /.
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import multipart from '@fastify/multipart';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { Pipeline } from '../pipelines/index.js';
+import { bearerAuth } from './auth.js';
+import { docsPlugin } from './docs.js';
+import { metricsPlugin } from './metrics.js';
+import { pipelinePlugin } from './pipelinePlugin.js';
+import { playgroundPlugin } from './playground.js';
+import { problemPlugin } from './problem.js';
+import { designRoutes } from './routes/design.js';
+import { embedRoutes } from './routes/embed.js';
+import { healthRoutes } from './routes/health.js';
+import { textRoutes } from './routes/text.js';
+import { Problem } from './schemas.js';
+import { DEFAULT_BATCH, DEFAULT_LIMITS, type BatchSettings, type Limits } from './settings.js';
+
+export interface ServeOptions {
+  pipeline: Pipeline;
+  /** With a key, every /v1 route needs `Authorization: Bearer <key>`. */
+  apiKey?: string;
+  batch?: Partial<BatchSettings>;
+  limits?: Partial<Limits>;
+  /** Fastify's logger option (default off). */
+  logger?: FastifyServerOptions['logger'];
+  /** Free the pipeline when the app closes (default true). */
+  closePipeline?: boolean;
+}
+
+export async function build(o: ServeOptions): Promise<FastifyInstance> {
+  const limits: Limits = { ...DEFAULT_LIMITS, ...o.limits };
+  const batch: BatchSettings = { ...DEFAULT_BATCH, ...o.batch };
+  const app = Fastify({
+    logger: o.logger ?? false,
+    bodyLimit: limits.maxBodyBytes,
+    // Unknown fields are an error naming them, not silently dropped; multipart's string fields are coerced.
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: true } },
+    // Slow clients cannot hold a connection open forever; keep-alive idles close on shutdown.
+    requestTimeout: limits.requestTimeoutMs + 5_000,
+    forceCloseConnections: 'idle',
+  }).withTypeProvider<TypeBoxTypeProvider>();
+  // JSON and multipart only: a text/plain body is a 415, not a string that fails the schema.
+  app.removeContentTypeParser('text/plain');
+  app.addSchema(Problem);
+  await app.register(problemPlugin);
+  await app.register(metricsPlugin);
+  await app.register(pipelinePlugin, { pipeline: o.pipeline, batch, limits, ...(o.closePipeline !== undefined ? { closePipeline: o.closePipeline } : {}) });
+  await app.register(docsPlugin, { auth: o.apiKey !== undefined });
+  await app.register(multipart, { limits: { fileSize: limits.maxBodyBytes, files: 1, fields: 16, parts: 17 } });
+  await app.register(healthRoutes);
+  await app.register(async (v1) => {
+    if (o.apiKey !== undefined) v1.addHook('onRequest', bearerAuth(o.apiKey));
+    await v1.register(textRoutes);
+    await v1.register(designRoutes);
+    await v1.register(embedRoutes);
+  }, { prefix: '/v1' });
+  await app.register(playgroundPlugin);
+  return app;
+}

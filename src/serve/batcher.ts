@@ -1,0 +1,215 @@
+// A per-task dynamic batcher (TGI's router queue, Triton's dynamic batching): requests of one task
+// that arrive within `maxWaitMs` of each other run as one call of `run`, at most `maxBatchSize`
+// at a time. The queue is bounded: past `maxQueue` waiting entries a submit is shed at once
+// (QueueFullError → 429 + Retry-After) rather than queueing without bound. Each entry has a
+// deadline: still queued then, it leaves the queue (503); already running, its caller is answered
+// (504) and the result is dropped when it comes. An aborted entry (the client went away) leaves
+// the queue, so its work never runs. A batch that throws fails its own entries, no others.
+//
+// The model's compute is synchronous (libtorch ops run inside a JS call), so a batch holds the
+// event loop while it runs; the batcher yields (setImmediate) before each batch so that health
+// checks and new requests are served between batches. Batches of all tasks share one Lane: one
+// runs at a time, as the device does.
+
+/** Runs async jobs one at a time, in order. */
+export class Lane {
+  private tail: Promise<unknown> = Promise.resolve();
+  private pending = 0;
+
+  run<T>(job: () => Promise<T>): Promise<T> {
+    this.pending++;
+    const result = this.tail.then(job, job);
+    this.tail = result.then(() => undefined, () => undefined).finally(() => { this.pending--; });
+    return result;
+  }
+
+  /** Jobs queued or running. */
+  get size(): number {
+    return this.pending;
+  }
+
+  /** Resolves when every job given so far has finished. */
+  idle(): Promise<void> {
+    return this.tail.then(() => undefined);
+  }
+}
+
+export interface BatcherOptions<I, O> {
+  /** A name for errors and metrics (the task). */
+  name: string;
+  /** Most entries in one call of `run`. */
+  maxBatchSize: number;
+  /** How long the first entry of a batch waits for others to join it. */
+  maxWaitMs: number;
+  /** Most entries waiting (not yet running); a submit past it is shed. */
+  maxQueue: number;
+  /** One output per input, in order. */
+  run: (inputs: I[]) => Promise<O[]>;
+  /** Shared with the other tasks' batchers so one batch runs at a time (default: a lane of its own). */
+  lane?: Lane;
+  /** Told the size of each batch as it starts (metrics). */
+  onBatch?: (size: number) => void;
+}
+
+export interface SubmitOptions {
+  /** The client is gone: drop the entry. */
+  signal?: AbortSignal;
+  /** Deadline from submit (default: none). */
+  timeoutMs?: number;
+}
+
+/** The queue is full: try again after `retryAfterS` seconds. */
+export class QueueFullError extends Error {
+  constructor(readonly task: string, readonly queued: number, readonly retryAfterS: number) {
+    super(`the ${task} queue is full (${queued} requests waiting): retry after ${retryAfterS} s`);
+    this.name = 'QueueFullError';
+  }
+}
+
+/** The entry's deadline passed: `stage` says whether it was still queued (503) or running (504). */
+export class DeadlineError extends Error {
+  constructor(readonly task: string, readonly stage: 'queued' | 'running', readonly timeoutMs: number) {
+    super(stage === 'queued'
+      ? `the ${task} request waited ${timeoutMs} ms in the queue without starting (the server is busy): retry later`
+      : `the ${task} request did not finish within ${timeoutMs} ms`);
+    this.name = 'DeadlineError';
+  }
+}
+
+/** The caller aborted before an answer. */
+export class AbortedError extends Error {
+  constructor(readonly task: string) {
+    super(`the ${task} request was cancelled by its client`);
+    this.name = 'AbortedError';
+  }
+}
+
+/** The batcher is closed to new work (the server is shutting down). */
+export class ClosedError extends Error {
+  constructor(readonly task: string) {
+    super(`the server is shutting down: the ${task} queue takes no new requests`);
+    this.name = 'ClosedError';
+  }
+}
+
+interface Entry<I, O> {
+  input: I;
+  resolve: (o: O) => void;
+  reject: (e: Error) => void;
+  /** Set once answered (resolved, rejected, timed out, aborted): later outcomes are dropped. */
+  settled: boolean;
+  running: boolean;
+  cleanup: () => void;
+}
+
+export class Batcher<I, O> {
+  private readonly queue: Array<Entry<I, O>> = [];
+  private readonly lane: Lane;
+  private timer: NodeJS.Timeout | undefined;
+  /** Batches handed to the lane and not finished. */
+  private inFlight = 0;
+  private closed = false;
+  /** Mean seconds per batch (exponential), for Retry-After. */
+  private batchSeconds = 1;
+
+  constructor(private readonly o: BatcherOptions<I, O>) {
+    if (!(o.maxBatchSize >= 1 && o.maxQueue >= 0 && o.maxWaitMs >= 0)) throw new RangeError(`batcher ${o.name}: maxBatchSize ≥ 1, maxQueue ≥ 0 and maxWaitMs ≥ 0, got ${o.maxBatchSize}, ${o.maxQueue}, ${o.maxWaitMs}`);
+    this.lane = o.lane ?? new Lane();
+  }
+
+  /** Entries waiting to run. */
+  get depth(): number {
+    return this.queue.length;
+  }
+
+  /** The output for `input`, once its batch has run. */
+  submit(input: I, s: SubmitOptions = {}): Promise<O> {
+    if (this.closed) return Promise.reject(new ClosedError(this.o.name));
+    if (s.signal?.aborted) return Promise.reject(new AbortedError(this.o.name));
+    if (this.queue.length >= this.o.maxQueue) {
+      const batchesAhead = Math.ceil((this.queue.length + 1) / this.o.maxBatchSize) + this.inFlight;
+      return Promise.reject(new QueueFullError(this.o.name, this.queue.length, Math.max(1, Math.ceil(batchesAhead * this.batchSeconds))));
+    }
+    return new Promise<O>((resolve, reject) => {
+      const entry: Entry<I, O> = { input, resolve, reject, settled: false, running: false, cleanup: () => undefined };
+      const fail = (e: Error): void => {
+        if (entry.settled) return;
+        entry.settled = true;
+        entry.cleanup();
+        const at = this.queue.indexOf(entry);
+        if (at >= 0) this.queue.splice(at, 1);
+        reject(e);
+      };
+      const onAbort = (): void => fail(new AbortedError(this.o.name));
+      const deadline = s.timeoutMs !== undefined
+        ? setTimeout(() => fail(new DeadlineError(this.o.name, entry.running ? 'running' : 'queued', s.timeoutMs!)), s.timeoutMs).unref()
+        : undefined;
+      s.signal?.addEventListener('abort', onAbort, { once: true });
+      entry.cleanup = () => {
+        if (deadline !== undefined) clearTimeout(deadline);
+        s.signal?.removeEventListener('abort', onAbort);
+      };
+      this.queue.push(entry);
+      this.schedule();
+    });
+  }
+
+  /** Starts a batch now when one is full, else waits up to maxWaitMs for more entries. */
+  private schedule(): void {
+    if (this.queue.length === 0) return;
+    if (this.queue.length >= this.o.maxBatchSize || this.o.maxWaitMs === 0) {
+      this.flush();
+    } else if (this.timer === undefined) {
+      this.timer = setTimeout(() => this.flush(), this.o.maxWaitMs);
+    }
+  }
+
+  private flush(): void {
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.inFlight++;
+    // The batch is cut when the lane reaches it, not now: entries that arrive while another batch
+    // runs join it, and entries dropped meanwhile (aborted, timed out) are already gone.
+    void this.lane.run(() => this.runBatch()).finally(() => {
+      this.inFlight--;
+      if (this.queue.length > 0 && this.inFlight === 0) {
+        if (this.closed) this.flush();
+        else this.schedule();
+      }
+    });
+  }
+
+  private async runBatch(): Promise<void> {
+    await new Promise<void>((r) => setImmediate(r));   // let the event loop answer what is waiting
+    const batch = this.queue.splice(0, this.o.maxBatchSize);
+    if (batch.length === 0) return;
+    for (const e of batch) e.running = true;
+    this.o.onBatch?.(batch.length);
+    const started = performance.now();
+    let outputs: O[] | undefined;
+    let failure: Error | undefined;
+    try {
+      outputs = await this.o.run(batch.map((e) => e.input));
+      if (outputs.length !== batch.length) failure = new Error(`batcher ${this.o.name}: run gave ${outputs.length} outputs for ${batch.length} inputs`);
+    } catch (err) {
+      failure = err instanceof Error ? err : new Error(String(err));
+    }
+    this.batchSeconds = 0.8 * this.batchSeconds + 0.2 * ((performance.now() - started) / 1000);
+    batch.forEach((e, i) => {
+      if (e.settled) return;
+      e.settled = true;
+      e.cleanup();
+      if (failure !== undefined) e.reject(failure);
+      else e.resolve(outputs![i]!);
+    });
+  }
+
+  /** Takes no new entries; resolves when what was queued has run. */
+  async close(): Promise<void> {
+    this.closed = true;
+    while (this.queue.length > 0 || this.inFlight > 0) {
+      if (this.inFlight === 0) this.flush();
+      await this.lane.idle();
+    }
+  }
+}

@@ -1,0 +1,47 @@
+// The shapes of the API, once: request bodies and responses of every route, as TypeBox schemas
+// (JSON Schema the validator and /docs read; the handlers' types are derived from them).
+import { Type, type Static } from 'typebox';
+
+export const Problem = Type.Object({
+  type: Type.String(), title: Type.String(), status: Type.Integer(), detail: Type.String(),
+  errorType: Type.String({ description: 'validation, too_large, unsupported_media_type, overloaded, timeout, unauthorized, not_found, …' }),
+  field: Type.Optional(Type.String({ description: 'the request field that was wrong' })), instance: Type.Optional(Type.String()),
+}, { $id: 'Problem', description: 'RFC 9457 problem details (application/problem+json)' });
+
+/** Every route's error answers. */
+export const problemResponses = { '4xx': Type.Ref('Problem'), '5xx': Type.Ref('Problem') } as const;
+
+const image = Type.String({ description: 'the image file\'s bytes, base64 (a data: URL prefix is allowed); or send multipart/form-data with a file part named image', contentEncoding: 'base64' });
+const maxNewTokens = Type.Integer({ minimum: 1, maximum: 256, description: 'most tokens to write (default: the task\'s)' });
+const stream = Type.Boolean({ description: 'stream tokens as server-sent events (event: token, then event: done)' });
+
+export const DescribeBody = Type.Object({ image: Type.Optional(image), maxNewTokens: Type.Optional(maxNewTokens), stream: Type.Optional(stream) }, { additionalProperties: false });
+export const AnswerBody = Type.Object({
+  question: Type.String({ description: 'the question (not empty; at most the model\'s text length in tokens)' }),
+  image: Type.Optional(image), maxNewTokens: Type.Optional(maxNewTokens), stream: Type.Optional(stream),
+}, { additionalProperties: false });
+export const TextOut = Type.Object({
+  text: Type.String(), tokenIds: Type.Array(Type.Integer()), logProb: Type.Number(), finishReason: Type.String(), ms: Type.Number({ description: 'server time' }),
+});
+
+export const DesignBody = Type.Object({
+  prompt: Type.String({ description: 'what to design (not empty; at most the model\'s text length in tokens)' }),
+  n: Type.Optional(Type.Integer({ minimum: 1, description: 'images (default 1; at most the server\'s bound, 4 unless set)' })),
+  seed: Type.Optional(Type.Integer({ minimum: 0, maximum: 2 ** 31 - 1 })),
+  // From 0.01: a smaller one overflows the logits to inf (NaN probabilities).
+  temperature: Type.Optional(Type.Number({ minimum: 0.01, maximum: 10 })),
+  topK: Type.Optional(Type.Integer({ minimum: 1 })),
+  topP: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 1 })),
+}, { additionalProperties: false });
+export const DesignOut = Type.Object({
+  images: Type.Array(Type.Object({ png: Type.String({ contentEncoding: 'base64' }), width: Type.Integer(), height: Type.Integer(), codes: Type.Array(Type.Integer()) })),
+  ms: Type.Number(),
+});
+
+export const EmbedBody = Type.Object({ text: Type.Optional(Type.String()), image: Type.Optional(image) }, { additionalProperties: false, description: 'exactly one of text and image' });
+export const EmbedOut = Type.Object({ vector: Type.Array(Type.Number()), dim: Type.Integer(), ms: Type.Number() });
+
+export type DescribeBody = Static<typeof DescribeBody>;
+export type AnswerBody = Static<typeof AnswerBody>;
+export type DesignBody = Static<typeof DesignBody>;
+export type EmbedBody = Static<typeof EmbedBody>;

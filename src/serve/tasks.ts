@@ -1,0 +1,71 @@
+// What each task's batcher runs: a batch of queued jobs → one pipeline call per group of jobs with
+// the same options (a batch of describes that all want ≤ 16 tokens is one call), results in order.
+import type { DesignOutput, EmbedResult, Pipeline, PipelineTask, TextResult } from '../pipelines/index.js';
+import type { SamplingOptions } from '../model/sampling.js';
+import { Batcher, Lane } from './batcher.js';
+import type { BatchSettings } from './settings.js';
+
+export interface DescribeJob { pixels: Float32Array; maxNewTokens?: number }
+export interface AnswerJob { question: string; pixels?: Float32Array; maxNewTokens?: number }
+export interface DesignJob { prompt: string; n: number; seed: number; sampling: SamplingOptions }
+export type EmbedJob = { text: string } | { pixels: Float32Array };
+
+export interface TaskBatchers {
+  describe?: Batcher<DescribeJob, TextResult>;
+  answer?: Batcher<AnswerJob, TextResult>;
+  design?: Batcher<DesignJob, DesignOutput>;
+  embed?: Batcher<EmbedJob, EmbedResult>;
+}
+
+/** Runs `fn` once per group of inputs with the same key, and puts the outputs back in input order. */
+async function byGroup<I, O>(inputs: I[], key: (i: I) => string, fn: (group: I[]) => Promise<O[]>): Promise<O[]> {
+  const groups = new Map<string, number[]>();
+  inputs.forEach((input, i) => {
+    const k = key(input);
+    const g = groups.get(k);
+    if (g === undefined) groups.set(k, [i]);
+    else g.push(i);
+  });
+  const out: O[] = new Array(inputs.length);
+  for (const idx of groups.values()) {
+    // Each group's compute holds the event loop: let health checks and new requests in between.
+    if (idx !== groups.values().next().value) await new Promise<void>((r) => setImmediate(r));
+    const results = await fn(idx.map((i) => inputs[i]!));
+    idx.forEach((i, k) => { out[i] = results[k]!; });
+  }
+  return out;
+}
+
+/** A batcher for every task the run serves, all on one lane (one batch at a time on the device). */
+export function taskBatchers(pipeline: Pipeline, s: BatchSettings, onBatch: (task: PipelineTask, size: number) => void): { batchers: TaskBatchers; lane: Lane } {
+  const lane = new Lane();
+  const common = (name: PipelineTask) => ({ name, maxBatchSize: s.maxBatchSize, maxWaitMs: s.maxWaitMs, maxQueue: s.maxQueue, lane, onBatch: (n: number) => onBatch(name, n) });
+  const batchers: TaskBatchers = {};
+  const tokens = (j: { maxNewTokens?: number }) => String(j.maxNewTokens ?? '');
+  const textOptions = (j: { maxNewTokens?: number }, batchSize: number) => ({ batchSize, ...(j.maxNewTokens !== undefined ? { maxNewTokens: j.maxNewTokens } : {}) });
+  if (pipeline.supports('describe')) {
+    batchers.describe = new Batcher({ ...common('describe'), run: (jobs) => byGroup(jobs, tokens, (g) => pipeline.describe(g.map((j) => j.pixels), textOptions(g[0]!, g.length))) });
+  }
+  if (pipeline.supports('answer')) {
+    batchers.answer = new Batcher({
+      ...common('answer'),
+      run: (jobs) => byGroup(jobs, tokens, (g) => pipeline.answer(g.map((j) => (j.pixels !== undefined ? { question: j.question, image: j.pixels } : { question: j.question })), textOptions(g[0]!, g.length))),
+    });
+  }
+  if (pipeline.supports('design')) {
+    // Seeded by (seed, prompt): jobs with the same n, seed and sampling share a call with no change to their images.
+    batchers.design = new Batcher({
+      ...common('design'),
+      run: (jobs) => byGroup(jobs, (j) => JSON.stringify([j.n, j.seed, j.sampling]), (g) => pipeline.design(g.map((j) => j.prompt), { n: g[0]!.n, seed: g[0]!.seed, ...g[0]!.sampling })),
+    });
+  }
+  if (pipeline.supports('embed')) {
+    batchers.embed = new Batcher({
+      ...common('embed'),
+      run: (jobs) => byGroup(jobs, (j) => ('text' in j ? 'text' : 'image'), (g) => ('text' in g[0]!
+        ? pipeline.embed({ texts: g.map((j) => (j as { text: string }).text) })
+        : pipeline.embed({ images: g.map((j) => (j as { pixels: Float32Array }).pixels) }))),
+    });
+  }
+  return { batchers, lane };
+}

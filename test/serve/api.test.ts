@@ -1,0 +1,228 @@
+// Every route through fastify.inject() on a tiny run: the answers, and every error status the
+// server gives (400 naming the field, 401, 404, 413, 415, 422, 429, 503), each as problem+json;
+// batching seen in /metrics; the token stream equal to the batch answer; auth on and off.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { rmSync } from 'node:fs';
+import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
+import sharp from 'sharp';
+import { loadPipeline, type Pipeline } from '../../src/pipelines/index.js';
+import { build } from '../../src/serve/app.js';
+import { multipart, pngOf, trainTinyRun, type TinyRun } from './fixtures.js';
+
+let tiny: TinyRun;
+let pipeline: Pipeline;
+let app: FastifyInstance;
+const LIMITS = { maxBodyBytes: 2 * 2 ** 20, maxPixels: 1_000_000, maxDesignImages: 2 };
+
+before(async () => {
+  tiny = await trainTinyRun();
+  pipeline = await loadPipeline(tiny.run);
+  app = await build({ pipeline, limits: LIMITS, closePipeline: false });
+});
+
+after(async () => {
+  await app?.close();
+  pipeline?.close();
+  rmSync(tiny.dir, { recursive: true, force: true });
+});
+
+const b64 = (b: Buffer) => b.toString('base64');
+const post = (url: string, payload: unknown, a: FastifyInstance = app) => a.inject({ method: 'POST', url, payload: payload as object });
+
+function problem(res: LightMyRequestResponse, status: number, pattern: RegExp, field?: string): void {
+  assert.equal(res.statusCode, status, res.body);
+  assert.match(res.headers['content-type'] as string, /^application\/problem\+json/);
+  const p = res.json() as { status: number; detail: string; title: string; field?: string };
+  assert.equal(p.status, status);
+  assert.match(p.detail, pattern);
+  if (field !== undefined) assert.equal(p.field, field, res.body);
+}
+
+test('health, readiness, docs', async () => {
+  assert.deepEqual((await app.inject('/healthz')).json(), { status: 'ok' });
+  const ready = (await app.inject('/readyz')).json() as { ready: boolean; tasks: string[] };
+  assert.equal(ready.ready, true);
+  assert.deepEqual([...ready.tasks].sort(), ['answer', 'describe', 'design', 'embed']);
+  const spec = (await app.inject('/docs/json')).json() as { openapi: string; paths: Record<string, unknown> };
+  assert.match(spec.openapi, /^3\./);
+  for (const p of ['/v1/describe', '/v1/answer', '/v1/design', '/v1/embed', '/healthz', '/readyz', '/metrics']) assert.ok(spec.paths[p], `${p} is in the OpenAPI document`);
+  const ui = await app.inject('/docs/');
+  assert.equal(ui.statusCode, 200);
+  assert.match(ui.body, /swagger/i);
+});
+
+test('describe: base64 JSON and multipart give the same text; answer with and without a photo', async () => {
+  const json = await post('/v1/describe', { image: b64(tiny.imageBytes), maxNewTokens: 6 });
+  assert.equal(json.statusCode, 200, json.body);
+  const d = json.json() as { text: string; tokenIds: number[]; finishReason: string; ms: number };
+  assert.ok(d.tokenIds.length >= 1 && d.tokenIds.length <= 6 && typeof d.text === 'string' && d.ms >= 0);
+  const form = multipart({ maxNewTokens: '6' }, { name: 'image', filename: 'p.png', type: 'image/png', bytes: tiny.imageBytes });
+  const mp = await app.inject({ method: 'POST', url: '/v1/describe', ...form });
+  assert.equal(mp.statusCode, 200, mp.body);
+  assert.equal((mp.json() as { text: string }).text, d.text, 'the same photo, the same (greedy) text');
+  const dataUrl = await post('/v1/describe', { image: `data:image/png;base64,${b64(tiny.imageBytes)}`, maxNewTokens: 6 });
+  assert.equal((dataUrl.json() as { text: string }).text, d.text);
+
+  const a = await post('/v1/answer', { question: 'what colour is it?', image: b64(tiny.imageBytes), maxNewTokens: 4 });
+  assert.equal(a.statusCode, 200, a.body);
+  const alone = await post('/v1/answer', { question: 'what is it?' });
+  assert.equal(alone.statusCode, 200, alone.body);
+});
+
+test('design: n PNGs of the model\'s size, seeded; embed: unit vectors for text and image', async () => {
+  const r = await post('/v1/design', { prompt: 'red dress', n: 2, seed: 3 });
+  assert.equal(r.statusCode, 200, r.body);
+  const out = r.json() as { images: Array<{ png: string; width: number }> };
+  assert.equal(out.images.length, 2);
+  const meta = await sharp(Buffer.from(out.images[0]!.png, 'base64')).metadata();
+  assert.equal(meta.format, 'png');
+  assert.equal(meta.width, pipeline.config.imageSize);
+  const again = (await post('/v1/design', { prompt: 'red dress', n: 2, seed: 3 })).json() as typeof out;
+  assert.equal(again.images[0]!.png, out.images[0]!.png, 'same seed, same image');
+
+  const norm = (v: number[]) => Math.sqrt(v.reduce((s, x) => s + x * x, 0));
+  const t = (await post('/v1/embed', { text: 'red dress' })).json() as { vector: number[]; dim: number };
+  assert.equal(t.vector.length, t.dim);
+  assert.ok(Math.abs(norm(t.vector) - 1) < 1e-4);
+  const form = multipart({}, { name: 'image', filename: 'p.png', type: 'image/png', bytes: tiny.imageBytes });
+  const i = await app.inject({ method: 'POST', url: '/v1/embed', ...form });
+  assert.equal(i.statusCode, 200, i.body);
+  assert.ok(Math.abs(norm((i.json() as { vector: number[] }).vector) - 1) < 1e-4);
+});
+
+test('400: schema errors name the field; malformed JSON; no image; both or neither embed input', async () => {
+  problem(await post('/v1/design', { prompt: 'x', n: 'many' }), 400, /must be integer/, 'n');
+  problem(await post('/v1/design', { n: 1 }), 400, /prompt/, 'prompt');
+  problem(await post('/v1/design', { prompt: 'x', temperature: 1e-9 }), 400, /must be >= 0.01/, 'temperature');
+  problem(await post('/v1/describe', { image: b64(tiny.imageBytes), colour: 'red' }), 400, /additional properties/, 'colour');
+  problem(await post('/v1/describe', {}), 400, /image: required/, 'image');
+  problem(await post('/v1/describe', { image: '***not base64***' }), 400, /not base64/, 'image');
+  problem(await app.inject({ method: 'POST', url: '/v1/embed', headers: { 'content-type': 'application/json' }, payload: '{"text": "red' }), 400, /JSON/i);
+  problem(await post('/v1/embed', { text: 'a', image: b64(tiny.imageBytes) }), 400, /exactly one/);
+  problem(await post('/v1/embed', {}), 400, /exactly one/);
+  const wrongPart = multipart({}, { name: 'photo', filename: 'p.png', type: 'image/png', bytes: tiny.imageBytes });
+  problem(await app.inject({ method: 'POST', url: '/v1/describe', ...wrongPart }), 400, /unexpected file part/, 'photo');
+  const cut = multipart({}, { name: 'image', filename: 'p.png', type: 'image/png', bytes: tiny.imageBytes });
+  const truncated = await app.inject({ method: 'POST', url: '/v1/describe', headers: cut.headers, payload: cut.payload.subarray(0, cut.payload.length - 40) });
+  assert.ok(truncated.statusCode >= 400 && truncated.statusCode < 500, `a truncated multipart body is a client error, got ${truncated.statusCode}`);
+  assert.match(truncated.headers['content-type'] as string, /problem\+json/);
+});
+
+test('404, 413, 415 and 422, each problem+json', async () => {
+  problem(await app.inject('/v1/nope'), 404, /no route GET \/v1\/nope/);
+  problem(await post('/v1/embed', { text: 'x'.repeat(3 * 2 ** 20) }), 413, /body/i);
+  const big = multipart({}, { name: 'image', filename: 'big.png', type: 'image/png', bytes: Buffer.alloc(3 * 2 ** 20, 1) });
+  problem(await app.inject({ method: 'POST', url: '/v1/describe', ...big }), 413, /.+/);
+  problem(await app.inject({ method: 'POST', url: '/v1/embed', headers: { 'content-type': 'text/plain' }, payload: 'red dress' }), 415, /content-type/i);
+  const text = Buffer.from('these are not the pixels you are looking for\n');
+  problem(await post('/v1/describe', { image: b64(text) }), 415, /not an image/, 'image');
+  const jpg = multipart({}, { name: 'image', filename: 'photo.jpg', type: 'image/jpeg', bytes: text });
+  problem(await app.inject({ method: 'POST', url: '/v1/describe', ...jpg }), 415, /not an image/, 'image');
+  problem(await post('/v1/describe', { image: b64(await pngOf(2000, 1000)) }), 422, /too many pixels.*2000×1000/, 'image');
+  problem(await post('/v1/design', { prompt: '   ' }), 422, /prompt: empty/, 'prompt');
+  problem(await post('/v1/design', { prompt: 'red dress '.repeat(40) }), 422, /prompt: too long .* at most 48 tokens/, 'prompt');
+  problem(await post('/v1/design', { prompt: 'red dress', n: 3 }), 422, /at most 2 per request/, 'n');
+  problem(await post('/v1/answer', { question: '' }), 422, /question: empty/, 'question');
+});
+
+test('requests arriving together run as batches: /metrics shows fewer batches than requests', async () => {
+  const before = batchStats(await app.inject('/metrics').then((r) => r.body), 'embed');
+  const texts = Array.from({ length: 12 }, (_, i) => `red dress ${i}`);
+  const rs = await Promise.all(texts.map((text) => post('/v1/embed', { text })));
+  assert.ok(rs.every((r) => r.statusCode === 200));
+  const metrics = (await app.inject('/metrics')).body;
+  const after = batchStats(metrics, 'embed');
+  assert.equal(after.sum - before.sum, 12);
+  assert.ok(after.count - before.count < 12, `12 requests ran in ${after.count - before.count} batches`);
+  assert.match(metrics, /m6_http_requests_total\{route="\/v1\/embed",method="POST",status="200"\}/);
+  assert.match(metrics, /m6_http_request_duration_seconds_bucket\{le="0.1",route="\/v1\/embed"\}/);
+  assert.match(metrics, /m6_queue_depth\{task="describe"\} 0/);
+});
+
+function batchStats(metrics: string, task: string): { sum: number; count: number } {
+  const get = (k: string) => Number(new RegExp(`m6_batch_size_${k}\\{task="${task}"\\} (\\S+)`).exec(metrics)?.[1] ?? 0);
+  return { sum: get('sum'), count: get('count') };
+}
+
+test('stream: true sends the tokens as server-sent events, then the same result as the batch call', async () => {
+  const whole = (await post('/v1/describe', { image: b64(tiny.imageBytes), maxNewTokens: 6 })).json() as { text: string; tokenIds: number[] };
+  const res = await post('/v1/describe', { image: b64(tiny.imageBytes), maxNewTokens: 6, stream: true });
+  assert.equal(res.statusCode, 200);
+  assert.match(res.headers['content-type'] as string, /^text\/event-stream/);
+  const events = res.body.trim().split('\n\n').map((e) => ({ event: /^event: (\w+)/.exec(e)![1], data: JSON.parse(/\ndata: (.*)$/s.exec(e)![1]!) }));
+  const tokens = events.filter((e) => e.event === 'token');
+  const done = events.at(-1)!;
+  assert.equal(done.event, 'done');
+  assert.deepEqual(events.slice(0, -1).map((e) => e.event), tokens.map(() => 'token'));
+  assert.deepEqual(done.data.tokenIds, whole.tokenIds);
+  assert.equal(done.data.text, whole.text);
+  // The stream holds back bytes of an unfinished UTF-8 character (the tiny model writes many), so
+  // its pieces are the text's start; each token event names its token.
+  assert.ok(whole.text.startsWith(tokens.map((e) => e.data.text).join('').trim()));
+  for (const e of tokens) assert.ok(whole.tokenIds.includes(e.data.tokenId));
+});
+
+test('429 past the queue bound (with Retry-After); 503 for a request that waits past its deadline', async () => {
+  const shed = await build({ pipeline, limits: LIMITS, batch: { maxQueue: 0 }, closePipeline: false });
+  const deadline = await build({ pipeline, limits: { ...LIMITS, requestTimeoutMs: 5 }, batch: { maxWaitMs: 200 }, closePipeline: false });
+  try {
+    const r = await post('/v1/embed', { text: 'red' }, shed);
+    problem(r, 429, /queue is full/);
+    assert.ok(Number(r.headers['retry-after']) >= 1);
+    problem(await post('/v1/embed', { text: 'red' }, deadline), 503, /waited 5 ms in the queue/);
+  } finally {
+    await shed.close();
+    await deadline.close();
+  }
+  assert.doesNotThrow(() => pipeline.tokenizer, 'closePipeline: false leaves the shared pipeline open');
+  assert.equal((await post('/v1/embed', { text: 'red' })).statusCode, 200);
+});
+
+test('with an API key, /v1 needs Authorization: Bearer <key>; health stays open', async () => {
+  const secured = await build({ pipeline, limits: LIMITS, apiKey: 's3cret-key', closePipeline: false });
+  try {
+    const none = await post('/v1/embed', { text: 'red' }, secured);
+    problem(none, 401, /needs an API key/);
+    assert.equal(none.headers['www-authenticate'], 'Bearer');
+    problem(await secured.inject({ method: 'POST', url: '/v1/embed', payload: { text: 'red' }, headers: { authorization: 'Bearer s3cret-kez' } }), 401, /not valid/);
+    problem(await secured.inject({ method: 'POST', url: '/v1/embed', payload: { text: 'red' }, headers: { authorization: 'Bearer s3' } }), 401, /not valid/);
+    const ok = await secured.inject({ method: 'POST', url: '/v1/embed', payload: { text: 'red' }, headers: { authorization: 'Bearer s3cret-key' } });
+    assert.equal(ok.statusCode, 200, ok.body);
+    assert.equal((await secured.inject('/healthz')).statusCode, 200);
+    assert.equal((await secured.inject('/metrics')).statusCode, 200);
+  } finally {
+    await secured.close();
+  }
+  assert.equal((await post('/v1/embed', { text: 'red' })).statusCode, 200, 'without a key, /v1 is open');
+});
+
+test('a run that does not serve a task answers 404 saying why; closing the app frees the pipeline', async () => {
+  const p = await loadPipeline(tiny.run);
+  (p.tasks as Set<string>).delete('design');   // as if the run had no VQ tokenizer
+  const a = await build({ pipeline: p, limits: LIMITS });
+  problem(await post('/v1/design', { prompt: 'red dress' }, a), 404, /the run was not trained on design|no VQ image tokenizer/);
+  await a.close();
+  assert.throws(() => p.model, /closed/);
+});
+
+test('a client that disconnects while queued drops its work: the batch never runs', async () => {
+  const a = await build({ pipeline, limits: LIMITS, batch: { maxWaitMs: 400 }, closePipeline: false });
+  try {
+    const url = await a.listen({ host: '127.0.0.1', port: 0 });
+    const { request } = await import('node:http');
+    const body = JSON.stringify({ text: 'red dress' });
+    const req = request(`${url}/v1/embed`, { method: 'POST', headers: { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) } });
+    req.on('error', () => undefined);
+    req.end(body);
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal(a.m6.batchers.embed!.depth, 1, 'queued, waiting for company');
+    req.destroy();
+    await new Promise((r) => setTimeout(r, 600));
+    assert.equal(a.m6.batchers.embed!.depth, 0, 'gone from the queue');
+    const metrics = (await a.inject('/metrics')).body;
+    assert.equal(batchStats(metrics, 'embed').count, 0, 'no embed batch ran');
+  } finally {
+    await a.close();
+  }
+});

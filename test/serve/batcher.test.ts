@@ -1,0 +1,110 @@
+// The batcher at its own level (TGI's queue tests): nothing runs for an empty queue; a full batch
+// starts at once; a partial one after maxWait; the queue bound sheds with a Retry-After; an aborted
+// or timed-out entry leaves the queue and never runs; a failing batch errors only its entries.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { AbortedError, Batcher, ClosedError, DeadlineError, Lane, QueueFullError } from '../../src/serve/batcher.js';
+
+function recorder(o: { maxBatchSize?: number; maxWaitMs?: number; maxQueue?: number; delayMs?: number; fail?: (xs: number[]) => boolean; lane?: Lane } = {}) {
+  const batches: number[][] = [];
+  const b = new Batcher<number, number>({
+    name: 'test', maxBatchSize: o.maxBatchSize ?? 4, maxWaitMs: o.maxWaitMs ?? 5, maxQueue: o.maxQueue ?? 100,
+    ...(o.lane !== undefined ? { lane: o.lane } : {}),
+    run: async (xs) => {
+      batches.push(xs);
+      if (o.delayMs) await sleep(o.delayMs);
+      if (o.fail?.(xs)) throw new Error(`batch ${xs.join(',')} failed`);
+      return xs.map((x) => x * 10);
+    },
+  });
+  return { b, batches };
+}
+
+test('an empty queue runs nothing; close on it returns at once', async () => {
+  const { b, batches } = recorder();
+  await sleep(20);
+  assert.equal(b.depth, 0);
+  await b.close();
+  assert.deepEqual(batches, []);
+  await assert.rejects(b.submit(1), ClosedError);
+});
+
+test('requests arriving together run as one batch, at most maxBatchSize, in order', async () => {
+  const { b, batches } = recorder({ maxBatchSize: 4, maxWaitMs: 20 });
+  const out = await Promise.all([1, 2, 3, 4, 5, 6].map((x) => b.submit(x)));
+  assert.deepEqual(out, [10, 20, 30, 40, 50, 60]);
+  assert.deepEqual(batches, [[1, 2, 3, 4], [5, 6]]);
+});
+
+test('a full batch starts without waiting; a partial one waits maxWait for company', async () => {
+  const { b, batches } = recorder({ maxBatchSize: 2, maxWaitMs: 300 });
+  let t = performance.now();
+  await Promise.all([b.submit(1), b.submit(2)]);
+  assert.ok(performance.now() - t < 250, `full batch ran after ${performance.now() - t} ms`);
+  t = performance.now();
+  const lone = b.submit(3);
+  await sleep(30);
+  assert.equal(batches.length, 1, 'a lone entry waits for others to join');
+  const late = b.submit(4);   // joins within the wait
+  assert.deepEqual(await Promise.all([lone, late]), [30, 40]);
+  assert.deepEqual(batches, [[1, 2], [3, 4]]);
+});
+
+test('past maxQueue a submit is shed at once with a Retry-After; the queued ones still run', async () => {
+  const { b } = recorder({ maxBatchSize: 1, maxWaitMs: 0, maxQueue: 2, delayMs: 30 });
+  const first = b.submit(1);
+  await sleep(5);                     // its batch has started: it no longer counts as queued
+  const queued = [b.submit(2), b.submit(3)];
+  await assert.rejects(b.submit(4), (e: Error) => e instanceof QueueFullError && e.retryAfterS >= 1 && /queue is full/.test(e.message));
+  assert.deepEqual(await Promise.all([first, ...queued]), [10, 20, 30]);
+});
+
+test('an aborted entry leaves the queue and its work never runs', async () => {
+  const lane = new Lane();
+  const { b, batches } = recorder({ maxBatchSize: 1, maxWaitMs: 0, delayMs: 40, lane });
+  const running = b.submit(1);
+  const ac = new AbortController();
+  const dropped = b.submit(2, { signal: ac.signal });
+  const kept = b.submit(3);
+  await sleep(5);
+  ac.abort();
+  await assert.rejects(dropped, AbortedError);
+  assert.deepEqual(await Promise.all([running, kept]), [10, 30]);
+  assert.deepEqual(batches, [[1], [3]], 'the aborted input was never run');
+  const pre = new AbortController();
+  pre.abort();
+  await assert.rejects(b.submit(9, { signal: pre.signal }), AbortedError);
+});
+
+test('deadlines: queued too long is 503-kind (queued), running too long 504-kind (running)', async () => {
+  const { b, batches } = recorder({ maxBatchSize: 1, maxWaitMs: 0, delayMs: 80 });
+  const slow = b.submit(1, { timeoutMs: 30 });
+  const waiting = b.submit(2, { timeoutMs: 30 });
+  await assert.rejects(slow, (e: Error) => e instanceof DeadlineError && e.stage === 'running');
+  await assert.rejects(waiting, (e: Error) => e instanceof DeadlineError && e.stage === 'queued');
+  await sleep(100);
+  assert.deepEqual(batches, [[1]], 'the entry that timed out in the queue never ran');
+});
+
+test('a failing batch errors only its own entries; the next batch runs', async () => {
+  const { b } = recorder({ maxBatchSize: 2, maxWaitMs: 5, fail: (xs) => xs.includes(2) });
+  const results = await Promise.allSettled([b.submit(1), b.submit(2), b.submit(3), b.submit(4)]);
+  assert.deepEqual(results.map((r) => r.status), ['rejected', 'rejected', 'fulfilled', 'fulfilled']);
+  assert.match(String((results[0] as PromiseRejectedResult).reason), /batch 1,2 failed/);
+  assert.equal(await b.submit(5), 50);
+});
+
+test('batchers sharing a lane never run two batches at once; close drains what is queued', async () => {
+  const lane = new Lane();
+  let running = 0, most = 0;
+  const mk = (name: string) => new Batcher<number, number>({
+    name, maxBatchSize: 2, maxWaitMs: 1, maxQueue: 10, lane,
+    run: async (xs) => { running++; most = Math.max(most, running); await sleep(10); running--; return xs; },
+  });
+  const a = mk('a'), c = mk('c');
+  const all = Promise.all([1, 2, 3].flatMap((x) => [a.submit(x), c.submit(x)]));
+  await Promise.all([a.close(), c.close()]);
+  assert.equal((await all).length, 6);
+  assert.equal(most, 1);
+});

@@ -1,0 +1,41 @@
+// A tiny run trained on every task (seconds), shared by the serve tests, and request helpers:
+// multipart bodies built by hand (what a browser or curl -F sends) and image bytes.
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import sharp from 'sharp';
+import { m6, writeTinyConfig } from '../data/fixtures.js';
+
+export interface TinyRun { dir: string; run: string; image: string; imageBytes: Buffer }
+
+/** Trains a one-block run on describe, answer, embed and design (with its VQ tokenizer). */
+export async function trainTinyRun(prefix = 'm6-serve-'): Promise<TinyRun> {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  const synth = await m6(['data', 'synth', '--out', join(dir, 'catalog'), '--n', '24', '--seed', '5', '--size', '64']);
+  assert.equal(synth.status, 0, synth.stderr);
+  writeTinyConfig(join(dir, 'tiny.json'), { imageCodes: 64 });
+  const run = join(dir, 'run');
+  const trained = await m6(['train', '--data', join(dir, 'catalog', 'dataset.json'), '--config', join(dir, 'tiny.json'), '--batch-size', '4', '--vocab', '300',
+    '--workers', '0', '--steps', '2', '--tasks', 'describe,answer,embed,design', '--vq-steps', '2', '--out', run]);
+  assert.equal(trained.status, 0, trained.stderr);
+  const image = join(dir, 'catalog', 'images', 'p000001.png');
+  return { dir, run, image, imageBytes: readFileSync(image) };
+}
+
+/** A multipart/form-data body: string fields and at most one file. */
+export function multipart(fields: Record<string, string>, file?: { name: string; filename: string; type: string; bytes: Buffer }): { payload: Buffer; headers: Record<string, string> } {
+  const boundary = '----m6test' + Math.random().toString(16).slice(2);
+  const parts: Buffer[] = [];
+  for (const [k, v] of Object.entries(fields)) parts.push(Buffer.from(`--${boundary}\r\ncontent-disposition: form-data; name="${k}"\r\n\r\n${v}\r\n`));
+  if (file !== undefined) {
+    parts.push(Buffer.from(`--${boundary}\r\ncontent-disposition: form-data; name="${file.name}"; filename="${file.filename}"\r\ncontent-type: ${file.type}\r\n\r\n`), file.bytes, Buffer.from('\r\n'));
+  }
+  parts.push(Buffer.from(`--${boundary}--\r\n`));
+  return { payload: Buffer.concat(parts), headers: { 'content-type': `multipart/form-data; boundary=${boundary}` } };
+}
+
+/** A PNG of one colour. */
+export function pngOf(width: number, height: number, rgb: [number, number, number] = [200, 30, 30]): Promise<Buffer> {
+  return sharp({ create: { width, height, channels: 3, background: { r: rgb[0], g: rgb[1], b: rgb[2] } } }).png({ compressionLevel: 9 }).toBuffer();
+}

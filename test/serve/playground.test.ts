@@ -1,0 +1,97 @@
+// The playground in a real browser (Debian's chromium through playwright-core, which downloads no
+// browser) against a server on loopback: describe an uploaded photo, answer a question, design
+// from a prompt (a grid of images), embed a text; a screenshot of each tab goes to out/playground/.
+// Skips, saying so, where chromium is not installed (scripts/install-system-deps.sh installs it).
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { repoRoot } from '../helpers.js';
+import { loadPipeline, type Pipeline } from '../../src/pipelines/index.js';
+import { build } from '../../src/serve/app.js';
+import { trainTinyRun, type TinyRun } from './fixtures.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
+const shots = join(repoRoot, 'out', 'playground');
+const skip = existsSync(CHROMIUM) ? false : `no ${CHROMIUM}: install Debian's chromium (scripts/install-system-deps.sh) to run the browser test`;
+
+let tiny: TinyRun;
+let pipeline: Pipeline;
+let app: FastifyInstance;
+let url = '';
+
+before(async () => {
+  if (skip !== false) return;
+  tiny = await trainTinyRun('m6-serve-ui-');
+  pipeline = await loadPipeline(tiny.run);
+  app = await build({ pipeline });
+  url = await app.listen({ host: '127.0.0.1', port: 0 });
+  mkdirSync(shots, { recursive: true });
+});
+
+after(async () => {
+  await app?.close();
+  if (tiny !== undefined) rmSync(tiny.dir, { recursive: true, force: true });
+});
+
+test('the playground: describe, answer, design and embed from the page', { skip }, async () => {
+  const { chromium } = await import('playwright-core');
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: FLAGS, headless: true });
+  try {
+    const page = await browser.newPage({ viewport: { width: 1000, height: 760 } });
+    const failed: string[] = [];
+    page.on('pageerror', (e) => failed.push(String(e)));
+    page.on('requestfailed', (r) => failed.push(`${r.url()}: ${r.failure()?.errorText}`));
+    page.on('request', (r) => { if (!r.url().startsWith(url) && !r.url().startsWith('data:') && !r.url().startsWith('blob:')) failed.push(`left the server: ${r.url()}`); });
+    await page.goto(`${url}/`);
+    // Page-side code as strings: this test compiles without the DOM's types.
+    await page.waitForFunction("(document.querySelector('#run-info')?.textContent ?? '').includes('serves')");
+    assert.equal(await page.getAttribute('a[href="/docs"]', 'href'), '/docs');
+
+    const done = () => page.waitForFunction("/ms on the server|^\\d+ ms round trip$/.test(document.querySelector('#latency')?.textContent ?? '')");
+    await page.setInputFiles('[data-drop="describe"] input[type=file]', tiny.image);
+    await page.click('[data-go="describe"]');
+    await done();
+    assert.match(await page.textContent('#latency') ?? '', /\d+ ms round trip · [\d.]+ ms on the server/);
+    assert.ok(await page.isVisible('#output .text'), 'a description is shown');
+    await page.screenshot({ path: join(shots, 'describe.png'), fullPage: true });
+
+    await page.click('[data-tab="answer"]');
+    await page.setInputFiles('[data-drop="answer"] input[type=file]', tiny.image);
+    await page.fill('#answer-question', 'what colour is it?');
+    await page.click('[data-go="answer"]');
+    await done();
+    assert.ok(await page.isVisible('#output .text'));
+    await page.screenshot({ path: join(shots, 'answer.png'), fullPage: true });
+
+    await page.click('[data-tab="design"]');
+    assert.deepEqual(await page.$$eval('.panel', (ps) => ps.filter((p) => (p as unknown as { checkVisibility(): boolean }).checkVisibility()).map((p) => p.id)), ['tab-design'], 'one panel at a time');
+    await page.fill('#design-prompt', 'a red polka-dot dress');
+    await page.fill('#design-n', '4');
+    await page.click('[data-go="design"]');
+    await page.waitForSelector('#output .grid img:nth-child(4)');
+    assert.equal(await page.locator('#output .grid img').count(), 4);
+    const loaded = await page.$$eval('#output .grid img', (imgs) => imgs.every((i) => (i as unknown as { complete: boolean; naturalWidth: number }).complete && (i as unknown as { naturalWidth: number }).naturalWidth > 0));
+    assert.ok(loaded, 'the designs decode as images');
+    await page.screenshot({ path: join(shots, 'design.png'), fullPage: true });
+
+    await page.click('[data-tab="embed"]');
+    await page.fill('#embed-text', 'red dress');
+    await page.click('[data-go="embed"]');
+    await done();
+    assert.match(await page.textContent('#output') ?? '', /32-dimensional unit vector/);
+    await page.screenshot({ path: join(shots, 'embed.png'), fullPage: true });
+
+    // A bad request shows the server's problem detail, not a broken page.
+    await page.click('[data-tab="design"]');
+    await page.fill('#design-prompt', '   ');
+    await page.click('[data-go="design"]');
+    await page.waitForSelector('#output .error');
+    assert.match(await page.textContent('#output .error') ?? '', /422 .*prompt: empty/);
+    assert.deepEqual(failed, []);
+  } finally {
+    await browser.close();
+  }
+});
