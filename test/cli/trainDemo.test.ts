@@ -13,6 +13,9 @@ test('m6 demo: synthesise, train briefly, evaluate held-out items, write report.
   assert.match(r.stdout, /describe category accuracy [\d.]+% \(majority [\d.]+%\); colour [\d.]+% \(majority [\d.]+%\); BLEU-4 [\d.]+, ROUGE-L [\d.]+, CIDEr-D [\d.]+; answer exact match [\d.]+%/);
   assert.match(r.stdout, /report: .*run\/report\.html/);
   assert.match(r.stdout, /serve it: m6 serve --run .*run .*http:\/\/127\.0\.0\.1:8080\//, 'the demo ends with the command that serves its run');
+  // The catalog is indexed (exact store in RUN/index) and one held-out title searched, with the command for more.
+  assert.match(r.stdout, /^search "[^"]+": .+ \([\d.-]+\); .+ \([\d.-]+\); .+ \([\d.-]+\)\nsearch more: m6 search --index .*run\/index --text "/m);
+  assert.match(r.stderr, /indexed 60 catalog products into .*run\/index/);
   const html = readFileSync(join(dir, 'run', 'report.html'), 'utf8');
   assert.match(html, /<img src="\.\.\/catalog\/images\/p\d{6}\.png"/, 'real images linked relative to the report');
   assert.match(html, /<svg[^>]*aria-label="training loss per task|not enough steps for a curve/);
@@ -36,6 +39,7 @@ test('m6 demo --tasks: trains and judges only the tasks named, and refuses a lis
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /describe category accuracy/);
   assert.doesNotMatch(r.stdout, /answer exact match|recall@10|design category/, 'untrained tasks are not judged');
+  assert.doesNotMatch(r.stdout, /^search "/m, 'no index without the embed task');
   const results = JSON.parse(readFileSync(join(dir, 'run', 'demo-results.json'), 'utf8'));
   assert.equal(results.answer, null);
   assert.equal(results.embed, null);

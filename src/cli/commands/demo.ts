@@ -97,6 +97,7 @@ export function registerDemo(program: Command): void {
       const evaluation = await evaluateDemo(plan, { runDir, catalogDir, data, result, log });
       const reportFile = await writeDemoReport(plan, { runDir, catalogDir, result, evaluation });
       console.log(`${demoSummary(evaluation)}\nreport: ${reportFile}`);
+      if (trains(plan, 'embed')) await demoSearch(plan, runDir, result, (m) => progress.log(m));
       // The next step: put the run behind the API and open the playground.
       console.log(`serve it: m6 serve --run ${runDir}   (then open http://127.0.0.1:8080/ for the playground, /docs for the API)`);
     });
@@ -222,6 +223,29 @@ async function writeDemoReport(plan: DemoPlan, r: { runDir: string; catalogDir: 
     embed: retrieval === undefined ? null : { items: retrieval.items, textToImage: retrieval.textToImage, imageToText: retrieval.imageToText, chanceTextToImage: retrieval.chanceTextToImage },
   }, null, 2) + '\n');
   return reportFile;
+}
+
+/**
+ * The catalog into a search index (the exact store, in RUN/index) and one search by a held-out
+ * product's title, printed with the command that runs more.
+ */
+async function demoSearch(plan: DemoPlan, runDir: string, result: RunTrainingResult, log: (m: string) => void): Promise<void> {
+  const { openCatalogIndex, indexCatalog, provenanceOf } = await import('../../search/index.js');
+  using pipeline = await openPipeline(runDir, 'embed');
+  const uri = join(runDir, 'index');
+  const index = await openCatalogIndex(uri, { store: 'exact', weights: await provenanceOf(pipeline) });
+  try {
+    const started = Date.now();
+    const r = await indexCatalog(pipeline, result.data.rows, index, { onExisting: 'skip' });
+    log(`indexed ${r.inserted} catalog products into ${uri} (${formatDuration((Date.now() - started) / 1000)}${r.failed.length ? `; ${r.failed.length} skipped` : ''})`);
+    const query = result.data.rows.find((row) => row.split === 'test' && row.caption !== undefined)?.caption ?? 'red dress';
+    const [q] = await pipeline.embed({ texts: [query] });
+    if (!q!.ok) return;
+    const hits = await index.search(q!.vector, { k: 3, vectorColumn: 'image' });
+    console.log(`search "${query}": ${hits.map((h) => `${h.title} (${h.score.toFixed(2)})`).join('; ')}\nsearch more: m6 search --index ${uri} --text "${query}"`);
+  } finally {
+    await index.close();
+  }
 }
 
 /** The one-line summary the demo ends with. */
