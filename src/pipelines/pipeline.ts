@@ -191,8 +191,7 @@ export class Pipeline implements Disposable {
   /** n images per prompt, seeded by (seed, prompt): the same seed, prompt and n give the same images. */
   async design(prompts: readonly string[], o: DesignCallOptions = {}): Promise<DesignOutput[]> {
     const { vq, sampling } = this.designSetup(o);
-    const n = o.n ?? 1;
-    if (!Number.isInteger(n) || n < 1) throw new RangeError(`n (images per prompt) must be a positive integer, got ${n}`);
+    const n = o.n ?? 1;   // generateDesigns checks it before drawing anything
     return withPng(this.context(() => generateDesigns(this.model, this.tokenizer, vq, prompts, { n, seed: o.seed ?? 0, ...sampling, ...(o.batchSize !== undefined ? { batchSize: o.batchSize } : {}) })));
   }
 

@@ -41,7 +41,6 @@ function catalogColumns(r: DataRow): Pick<CatalogRow, 'title' | 'label' | 'image
 export async function indexCatalog(pipeline: Pipeline, rows: readonly DataRow[], index: CatalogIndex, o: IndexCatalogOptions): Promise<IndexCatalogReport> {
   const batchSize = o.batchSize ?? 256;
   const report: IndexCatalogReport = { inserted: 0, updated: 0, skipped: 0, present: 0, failed: [], annBuilt: false };
-  let done = 0;
   for (let at = 0; at < rows.length; at += batchSize) {
     let part = rows.slice(at, at + batchSize);
     if (o.onExisting === 'skip') {
@@ -56,11 +55,11 @@ export async function indexCatalog(pipeline: Pipeline, rows: readonly DataRow[],
     });
     const images = await pipeline.embed({ images: usable.map((r) => r.imagePath!) });
     const texts = await pipeline.embed({ texts: usable.map((r) => (r.caption ?? r.text)!) });
-    const ready: CatalogRow[] = [];
+    const ready: CatalogRow[] = [], readyFrom: DataRow[] = [];
     usable.forEach((r, i) => {
       const image = images[i]!, text = texts[i]!;
       if (!image.ok || !text.ok) report.failed.push({ id: r.id, source: r.source, row: r.row, error: !image.ok ? image.error : (text as { error: string }).error });
-      else ready.push({ id: r.id, image: image.vector, text: text.vector, ...catalogColumns(r) });
+      else { ready.push({ id: r.id, image: image.vector, text: text.vector, ...catalogColumns(r) }); readyFrom.push(r); }
     });
     // The ANN index (past the size threshold) is trained once, with the last batch.
     const last = at + batchSize >= rows.length;
@@ -70,12 +69,10 @@ export async function indexCatalog(pipeline: Pipeline, rows: readonly DataRow[],
     report.updated += written.updated;
     report.skipped += written.skipped;
     for (const b of written.bad) {
-      const r = ready[b.row - 1]!;
-      const source = rows.find((x) => x.id === r.id)!;
-      report.failed.push({ id: r.id, source: source.source, row: source.row, error: `${b.reason} (${b.field}: expected ${b.expected}, got ${b.got})` });
+      const r = readyFrom[b.row - 1]!;
+      report.failed.push({ id: r.id, source: r.source, row: r.row, error: `${b.reason} (${b.field}: expected ${b.expected}, got ${b.got})` });
     }
-    done += rows.slice(at, at + batchSize).length;
-    o.onProgress?.({ done, total: rows.length, skipped: report.present, failed: report.failed.length });
+    o.onProgress?.({ done: Math.min(at + batchSize, rows.length), total: rows.length, skipped: report.present, failed: report.failed.length });
   }
   return report;
 }
