@@ -26,6 +26,14 @@ export interface DatasetFlags {
   splitGroupCol?: string;
   join?: string;
   joinOn?: string;
+  interactions?: string;
+  interactionsFormat?: string;
+  userCol?: string;
+  itemCol?: string;
+  timeCol?: string;
+  eventCol?: string;
+  events?: string;
+  baskets?: string;
 }
 
 export function addDatasetOptions(cmd: Command): Command {
@@ -49,7 +57,15 @@ export function addDatasetOptions(cmd: Command): Command {
     .option('--split-seed <n>', 'seed of --split (default 0)')
     .option('--split-group-col <name>', 'with --split: rows sharing this column\'s value (a sender, a product family) stay in one split')
     .option('--join <file>', 'CSV whose columns are added to each row, matched by --join-on')
-    .option('--join-on <left=right>', 'manifest column = joined table column, e.g. fine="Class ID (int)"');
+    .option('--join-on <left=right>', 'manifest column = joined table column, e.g. fine="Class ID (int)"')
+    .option('--interactions <file>', 'shoppers\' behaviour: user-item events (CSV/TSV/JSONL) or `user item item …` sequences (.txt)')
+    .option('--interactions-format <format>', 'events or sequences (default: sniffed from the file)')
+    .option('--user-col <name>', 'interactions: user column (default user)')
+    .option('--item-col <name>', 'interactions: item column (default item)')
+    .option('--time-col <name>', 'interactions: time column, numbers or ISO dates (none: each user\'s items are one basket)')
+    .option('--event-col <name>', 'interactions: event column (view, click, cart, purchase…)')
+    .option('--events <names>', 'interactions: keep only these events, comma-separated, e.g. click,cart,purchase')
+    .option('--baskets <file>', 'baskets/outfits: one row per (basket, item), columns basket and item');
 }
 
 /** Flags (and the file behind --data, or a positional spec/manifest) → a validated spec. */

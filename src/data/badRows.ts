@@ -15,7 +15,8 @@ export type BadRowReason =
   | 'invalid JSON'
   | 'wrong field count'
   | 'malformed row'
-  | 'unknown label';
+  | 'unknown label'
+  | 'unparsable time';
 
 export interface BadRow {
   reason: BadRowReason;

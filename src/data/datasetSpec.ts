@@ -2,10 +2,11 @@
 // shared by every verb that takes data (`m6 data inspect`, later `m6 train`, `m6 eval`, `m6 index`).
 // It comes from command-line flags or from a small JSON/YAML file (`--data FILE`); both go through
 // `resolveDatasetSpec`, so they accept the same keys and fail with the same messages.
-import { readFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
 import { dirname, extname, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { InputError } from '../torch/inputError.js';
+import type { InteractionsSpec } from './interactions.js';
 
 /** An error in the spec itself (unknown key, missing manifest, bad split): the user must fix it. */
 export class DatasetSpecError extends InputError {
@@ -58,6 +59,19 @@ export interface DatasetSpec {
   /** With `split`: rows that share this column's value (a sender, a product family) land in one split together. */
   splitGroupCol?: string;
   join?: JoinSpec;
+  /** Shoppers' behaviour (events or sequences); a spec may have it and no manifest (items are ids only). */
+  interactions?: InteractionsSpec;
+  /** Baskets/outfits: items that go together, read like interactions but never ordered. */
+  baskets?: InteractionsSpec;
+}
+
+/** The object form of the `baskets` key (its own columns: an outfit id is not a shopper id). */
+export interface BasketsInput {
+  file: string;
+  userCol?: string;
+  itemCol?: string;
+  format?: string;
+  delimiter?: string;
 }
 
 /** What a user writes, on the command line or in a spec file; every value still unchecked. */
@@ -82,15 +96,26 @@ export interface DatasetSpecInput {
   splitGroupCol?: string;
   join?: string | { file: string; on?: string; left?: string; right?: string; delimiter?: string };
   joinOn?: string;
+  interactions?: string;
+  /** events or sequences (default: sniffed from the file). */
+  interactionsFormat?: string;
+  userCol?: string;
+  itemCol?: string;
+  timeCol?: string;
+  eventCol?: string;
+  events?: string | string[];
+  /** A path (columns `basket`, `item`) or {file, userCol, itemCol}. */
+  baskets?: string | BasketsInput;
 }
 
 const SPEC_KEYS: ReadonlyArray<keyof DatasetSpecInput> = [
   'manifest', 'imageFolder', 'format', 'delimiter', 'columns', 'imageRoot', 'imageCol', 'imageExt',
   'textCol', 'textFileCol', 'textRoot', 'textJoin', 'labelCol', 'idCol', 'splitCol', 'split',
-  'splitSeed', 'splitGroupCol', 'join', 'joinOn',
+  'splitSeed', 'splitGroupCol', 'join', 'joinOn', 'interactions', 'interactionsFormat', 'userCol', 'itemCol',
+  'timeCol', 'eventCol', 'events', 'baskets',
 ];
 /** Keys whose values are paths, resolved against the spec file's folder. */
-const PATH_KEYS: ReadonlyArray<keyof DatasetSpecInput> = ['manifest', 'imageFolder', 'imageRoot', 'textRoot'];
+const PATH_KEYS: ReadonlyArray<keyof DatasetSpecInput> = ['manifest', 'imageFolder', 'imageRoot', 'textRoot', 'interactions'];
 
 function camelCase(key: string): string {
   return key.replace(/[-_]([a-z])/g, (_m, c: string) => c.toUpperCase());
@@ -180,10 +205,12 @@ export function loadDatasetSpecFile(file: string): DatasetSpecInput {
     const value = input[key];
     if (typeof value === 'string') input[key] = resolve(base, value);
   }
-  const join = input['join'];
-  if (typeof join === 'string') input['join'] = resolve(base, join);
-  else if (join !== null && typeof join === 'object' && typeof (join as { file?: unknown }).file === 'string') {
-    input['join'] = { ...(join as { file: string }), file: resolve(base, (join as { file: string }).file) };
+  for (const key of ['join', 'baskets']) {
+    const value = input[key];
+    if (typeof value === 'string') input[key] = resolve(base, value);
+    else if (value !== null && typeof value === 'object' && typeof (value as { file?: unknown }).file === 'string') {
+      input[key] = { ...(value as { file: string }), file: resolve(base, (value as { file: string }).file) };
+    }
   }
   return input as DatasetSpecInput;
 }
@@ -192,8 +219,13 @@ export function loadDatasetSpecFile(file: string): DatasetSpecInput {
 export function resolveDatasetSpec(input: DatasetSpecInput, cwd = process.cwd()): DatasetSpec {
   const manifest = input.manifest !== undefined ? resolve(cwd, input.manifest) : undefined;
   const imageFolder = input.imageFolder !== undefined ? resolve(cwd, input.imageFolder) : undefined;
-  if ((manifest === undefined) === (imageFolder === undefined)) {
-    throw new DatasetSpecError('give exactly one of --manifest FILE (CSV/TSV/JSONL) or --image-folder DIR (one folder per class)');
+  const interactions = input.interactions !== undefined ? resolveInteractions(input, cwd) : undefined;
+  // Interactions alone are a dataset (Amazon Beauty has no catalog); otherwise one source of rows.
+  if (manifest !== undefined && imageFolder !== undefined) {
+    throw new DatasetSpecError('give exactly one of --manifest FILE or --image-folder DIR, not both');
+  }
+  if (manifest === undefined && imageFolder === undefined && interactions === undefined) {
+    throw new DatasetSpecError('give exactly one of --manifest FILE (CSV/TSV/JSONL) or --image-folder DIR (one folder per class), or --interactions FILE (user-item events or sequences)');
   }
   let format: ManifestFormat = 'csv';
   if (input.format !== undefined) {
@@ -242,7 +274,7 @@ export function resolveDatasetSpec(input: DatasetSpecInput, cwd = process.cwd())
     join = { file: resolve(cwd, j.file), left, right };
     if ('delimiter' in j && typeof j.delimiter === 'string') join.delimiter = parseDelimiter(j.delimiter);
   }
-  const home = manifest !== undefined ? dirname(manifest) : imageFolder!;
+  const home = manifest !== undefined ? dirname(manifest) : imageFolder ?? dirname(interactions!.file);
   const spec: DatasetSpec = {
     format,
     textCols,
@@ -268,5 +300,62 @@ export function resolveDatasetSpec(input: DatasetSpecInput, cwd = process.cwd())
   if (split !== undefined) spec.split = split;
   if (input.splitGroupCol !== undefined) spec.splitGroupCol = input.splitGroupCol;
   if (join !== undefined) spec.join = join;
+  if (interactions !== undefined) spec.interactions = interactions;
+  if (input.baskets !== undefined) spec.baskets = resolveBaskets(input.baskets, cwd);
+  return spec;
+}
+
+/** 'events' for tables; a .txt whose first line has no CSV delimiter is `user item item …` sequences. */
+function sniffInteractionsFormat(file: string): 'events' | 'sequences' {
+  const ext = extname(file).toLowerCase();
+  if (ext !== '.txt') return 'events';
+  let first = '';
+  try {
+    const fd = openSync(file, 'r');
+    try {
+      const buf = Buffer.alloc(4096);
+      first = buf.subarray(0, readSync(fd, buf, 0, buf.length, 0)).toString('utf8').split('\n')[0]!;
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    return 'sequences'; // unreadable: readInteractions says so, naming the file
+  }
+  return /[,\t;|]/.test(first) ? 'events' : 'sequences';
+}
+
+function parseInteractionsFormat(value: string | undefined, file: string, flag: string): 'events' | 'sequences' {
+  if (value === undefined) return sniffInteractionsFormat(file);
+  const f = value.toLowerCase();
+  if (f === 'events' || f === 'sequences') return f;
+  throw new DatasetSpecError(`${flag} must be events (one row per user-item event) or sequences (\`user item item …\` per line), got '${value}'`);
+}
+
+function resolveInteractions(input: DatasetSpecInput, cwd: string): InteractionsSpec {
+  const file = resolve(cwd, input.interactions!);
+  const format = parseInteractionsFormat(input.interactionsFormat, file, '--interactions-format');
+  const events = listOf(input.events);
+  if (events.length > 0 && input.eventCol === undefined) {
+    throw new DatasetSpecError(`--events ${events.join(',')} keeps rows by their event: give --event-col NAME too`);
+  }
+  if (format === 'sequences' && (input.timeCol !== undefined || input.eventCol !== undefined)) {
+    throw new DatasetSpecError(`--interactions ${file} holds sequences (\`user item item …\`, already in time order): --time-col and --event-col apply to event tables only`);
+  }
+  const spec: InteractionsSpec = { file, format, userCol: input.userCol ?? 'user', itemCol: input.itemCol ?? 'item' };
+  if (extname(file).toLowerCase() === '.tsv') spec.delimiter = '\t';
+  else if (input.manifest === undefined && input.delimiter !== undefined) spec.delimiter = parseDelimiter(input.delimiter);
+  if (input.timeCol !== undefined) spec.timeCol = input.timeCol;
+  if (input.eventCol !== undefined) spec.eventCol = input.eventCol;
+  if (events.length > 0) spec.events = events;
+  return spec;
+}
+
+function resolveBaskets(value: string | BasketsInput, cwd: string): InteractionsSpec {
+  const b: BasketsInput = typeof value === 'string' ? { file: value } : value;
+  if (typeof b.file !== 'string') throw new DatasetSpecError('baskets must be a file path or {file, userCol, itemCol}');
+  const file = resolve(cwd, b.file);
+  const spec: InteractionsSpec = { file, format: parseInteractionsFormat(b.format, file, 'baskets format'), userCol: b.userCol ?? 'basket', itemCol: b.itemCol ?? 'item', baskets: true };
+  if (b.delimiter !== undefined) spec.delimiter = parseDelimiter(b.delimiter);
+  else if (extname(file).toLowerCase() === '.tsv') spec.delimiter = '\t';
   return spec;
 }

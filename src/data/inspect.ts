@@ -5,6 +5,7 @@ import { basename, relative } from 'node:path';
 import { BadRowLog, type BadRow, type BadRowReason } from './badRows.js';
 import type { DatasetSpec } from './datasetSpec.js';
 import { ImageDecodeError, probeImage, DEFAULT_MAX_PIXELS } from './image.js';
+import { describeInteractions, readInteractions, type InteractionsSpec } from './interactions.js';
 import { readDataset, type DataRow } from './manifest.js';
 
 export interface Percentiles {
@@ -17,7 +18,7 @@ export interface Percentiles {
 
 export interface InspectReport {
   source: string;
-  kind: 'manifest' | 'image-folder';
+  kind: 'manifest' | 'image-folder' | 'interactions';
   columns: string[];
   /** Records in the source, usable or not. */
   rows: number;
@@ -36,8 +37,33 @@ export interface InspectReport {
   imageWidth?: Percentiles;
   imageHeight?: Percentiles;
   imageFormats?: Record<string, number>;
+  interactions?: InteractionsSummary;
+  baskets?: InteractionsSummary;
   /** At least one usable row: `m6 data inspect` exits 0. */
   usable: boolean;
+}
+
+/** What an interactions (or baskets) file holds. */
+export interface InteractionsSummary {
+  source: string;
+  users: number;
+  items: number;
+  /** Steps after collapsing repeats (what a recommender trains on). */
+  interactions: number;
+  /** Good rows read (lines, for sequences). */
+  rows: number;
+  /** Rows dropped by the events filter. */
+  filtered: number;
+  length: { min: number; median: number; max: number };
+  /** Sequences in time order, or baskets (sets). */
+  ordered: boolean;
+  badRows: number;
+}
+
+async function summariseInteractions(spec: InteractionsSpec, bad: BadRowLog): Promise<InteractionsSummary> {
+  const before = bad.total;
+  const log = await readInteractions(spec, { bad });
+  return { source: log.source, ...describeInteractions(log), rows: log.rows, filtered: log.filtered, ordered: log.ordered, badRows: bad.total - before };
 }
 
 export interface InspectOptions {
@@ -81,7 +107,13 @@ export async function mapConcurrent<T, R>(items: readonly T[], limit: number, fn
 
 export async function inspectDataset(spec: DatasetSpec, opts: InspectOptions = {}): Promise<InspectReport> {
   const bad = new BadRowLog(opts.examplesPerReason ?? 5);
-  const dataset = await readDataset(spec, { bad });
+  const interactions = spec.interactions !== undefined ? await summariseInteractions(spec.interactions, bad) : undefined;
+  const baskets = spec.baskets !== undefined ? await summariseInteractions(spec.baskets, bad) : undefined;
+  const hasRows = spec.manifest !== undefined || spec.imageFolder !== undefined;
+  // Interactions alone (no catalog): the report is theirs; the row counts are their rows.
+  const dataset = hasRows
+    ? await readDataset(spec, { bad })
+    : { source: interactions!.source, columns: [] as string[], totalRows: interactions!.rows + interactions!.badRows, rows: [] as DataRow[], bad };
   let usable: DataRow[] = dataset.rows;
   const widths: number[] = [];
   const heights: number[] = [];
@@ -112,10 +144,10 @@ export async function inspectDataset(spec: DatasetSpec, opts: InspectOptions = {
   }
   const report: InspectReport = {
     source: dataset.source,
-    kind: spec.imageFolder !== undefined ? 'image-folder' : 'manifest',
+    kind: spec.imageFolder !== undefined ? 'image-folder' : hasRows ? 'manifest' : 'interactions',
     columns: dataset.columns,
     rows: dataset.totalRows,
-    usableRows: usable.length,
+    usableRows: hasRows ? usable.length : interactions!.rows,
     imagesChecked,
     imagesDecoded,
     badRows: {
@@ -127,8 +159,10 @@ export async function inspectDataset(spec: DatasetSpec, opts: InspectOptions = {
         details: s.examples,
       })),
     },
-    usable: usable.length > 0,
+    usable: hasRows ? usable.length > 0 : interactions!.interactions > 0,
   };
+  if (interactions !== undefined) report.interactions = interactions;
+  if (baskets !== undefined) report.baskets = baskets;
   if (usable.some((r) => r.label !== undefined)) report.labels = countBy(usable, (r) => r.label).map(({ key, count }) => ({ label: key, count }));
   if (usable.some((r) => r.split !== undefined)) report.splits = countBy(usable, (r) => r.split).map(({ key, count }) => ({ split: key, count }));
   const textLengths = usable.filter((r) => r.text !== undefined).map((r) => [...r.text!].length);
@@ -142,6 +176,19 @@ export async function inspectDataset(spec: DatasetSpec, opts: InspectOptions = {
     report.imageFormats = formats;
   }
   return report;
+}
+
+function formatInteractions(title: string, s: InteractionsSummary): string[] {
+  const what = s.ordered ? 'sequences in time order' : 'baskets (unordered sets)';
+  const kept = s.filtered > 0 ? `, ${s.filtered} left out by --events` : '';
+  return [
+    `${title.padEnd(15)}${s.source} (${what})`,
+    `  users        ${s.users}`,
+    `  items        ${s.items}`,
+    `  interactions ${s.interactions} from ${s.rows} rows${kept}`,
+    `  length       min ${s.length.min}  median ${s.length.median}  max ${s.length.max}`,
+    `  bad rows     ${s.badRows}`,
+  ];
 }
 
 function formatPercentiles(p: Percentiles): string {
@@ -175,6 +222,8 @@ export function formatInspectReport(r: InspectReport): string {
     lines.push(`image height   ${formatPercentiles(r.imageHeight)}`);
     lines.push(`image formats  ${Object.entries(r.imageFormats ?? {}).map(([f, n]) => `${f} ${n}`).join(', ')}`);
   }
+  if (r.interactions) lines.push(...formatInteractions('interactions', r.interactions));
+  if (r.baskets) lines.push(...formatInteractions('baskets', r.baskets));
   lines.push(r.usable ? 'usable         yes' : 'usable         no: no row survived; see the bad rows above');
   return lines.join('\n');
 }

@@ -282,7 +282,12 @@ async function readImageFolder(spec: DatasetSpec, bad: BadRowLog): Promise<Datas
 export async function readDataset(spec: DatasetSpec, opts: { bad?: BadRowLog } = {}): Promise<Dataset> {
   const bad = opts.bad ?? new BadRowLog();
   if (spec.imageFolder !== undefined) return readImageFolder(spec, bad);
-  const file = spec.manifest!;
+  if (spec.manifest === undefined) {
+    // A spec may hold interactions only (items are ids, as in Amazon Beauty): nothing to read here.
+    const what = spec.interactions !== undefined ? ` (${spec.interactions.file} holds interactions only: item ids with no titles or images)` : '';
+    throw new DatasetSpecError(`this command needs catalog rows: give --manifest FILE or --image-folder DIR${what}`);
+  }
+  const file = spec.manifest;
   const tableOpts: Parameters<typeof readTable>[1] = { format: spec.format, bad };
   if (spec.delimiter !== undefined) tableOpts.delimiter = spec.delimiter;
   if (spec.columns !== undefined) tableOpts.columns = spec.columns;

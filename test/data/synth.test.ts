@@ -6,6 +6,9 @@ import { createHash } from 'node:crypto';
 import sharp from 'sharp';
 import { CATEGORIES, COLOURS, colourInfo, categoryInfo, PATTERNS } from '../../src/data/synth/attributes.js';
 import { synthesiseProducts, writeSyntheticCatalog, type SyntheticProduct } from '../../src/data/synth/catalog.js';
+import { synthesiseOutfits } from '../../src/data/synth/outfits.js';
+import { loadDatasetSpecFile, resolveDatasetSpec } from '../../src/data/datasetSpec.js';
+import { readInteractions } from '../../src/data/interactions.js';
 import { tempDir } from './fixtures.js';
 
 function treeDigest(dir: string): Map<string, string> {
@@ -34,7 +37,7 @@ test('same seed → byte-identical files; another seed → different files', asy
   await writeSyntheticCatalog({ out: b, count: 40, seed: 5, size: 64 });
   await writeSyntheticCatalog({ out: c, count: 40, seed: 6, size: 64 });
   const da = treeDigest(a);
-  assert.equal(da.size, 40 + 4, 'images + catalog.jsonl, shoppers.jsonl, interactions.jsonl, dataset.json');
+  assert.equal(da.size, 40 + 5, 'images + catalog.jsonl, shoppers.jsonl, interactions.jsonl, outfits.jsonl, dataset.json');
   assert.deepEqual(da, treeDigest(b));
   assert.notEqual(da.get('catalog.jsonl'), treeDigest(c).get('catalog.jsonl'));
 });
@@ -109,4 +112,46 @@ test('interactions: known shoppers and items, tastes drive behaviour', async (t)
   }
   // Two favourite categories of ten would get ~20% of views by chance.
   assert.ok(liked / views > 0.5, `only ${((100 * liked) / views).toFixed(0)}% of views in favourite categories`);
+});
+
+test('dataset.json names the interactions and the outfits; both read back through the spec', async (t) => {
+  const dir = tempDir(t);
+  const result = await writeSyntheticCatalog({ out: dir, count: 60, seed: 3, size: 64, shoppers: 12 });
+  const spec = resolveDatasetSpec(loadDatasetSpecFile(join(dir, 'dataset.json')));
+  assert.equal(spec.manifest, join(dir, 'catalog.jsonl'));
+  assert.deepEqual(spec.interactions, { file: join(dir, 'interactions.jsonl'), format: 'events', userCol: 'shopper', itemCol: 'item', timeCol: 'step', eventCol: 'event' });
+  const log = await readInteractions(spec.interactions!);
+  assert.equal(log.ordered, true);
+  assert.equal(log.rows, result.interactions);
+  assert.equal(log.bad.total, 0);
+  assert.equal(log.sequences.size, 12);
+  // A view, click and cart of one item are one step, so no item follows itself.
+  for (const seq of log.sequences.values()) for (let i = 1; i < seq.length; i++) assert.notEqual(seq[i], seq[i - 1]);
+  const outfits = await readInteractions(spec.baskets!);
+  assert.equal(outfits.ordered, false);
+  assert.equal(outfits.sequences.size, result.outfits);
+  assert.equal(outfits.bad.total, 0);
+});
+
+test('outfits: 2–4 items of different categories sharing a colour; most items in few outfits', () => {
+  const products = synthesiseProducts(1000, 4).map((p) => p.product);
+  const byId = new Map(products.map((p) => [p.id, p]));
+  const outfits = synthesiseOutfits(products, 500, 4);
+  assert.equal(outfits.length, 500);
+  assert.deepEqual(synthesiseOutfits(products, 500, 4), outfits, 'deterministic per seed');
+  const uses = new Map<string, number>();
+  for (const outfit of outfits) {
+    assert.ok(outfit.length >= 2 && outfit.length <= 4, `${outfit.length} items`);
+    const items = outfit.map((id) => byId.get(id)!);
+    const groups = items.map((p) => categoryInfo(p.category).group);
+    assert.equal(new Set(groups).size, items.length, `one item per group: ${groups.join(',')}`);
+    assert.ok(groups.includes('dress') !== (groups.includes('top') && groups.includes('bottom')), `a dress or a top with a bottom: ${groups.join(',')}`);
+    const shared = COLOURS.map((c) => c.name).filter((c) => items.every((p) => p.colour === c || p.secondaryColour === c));
+    assert.ok(shared.length > 0, `no colour shared by ${items.map((p) => p.title).join(' + ')}`);
+    for (const id of outfit) uses.set(id, (uses.get(id) ?? 0) + 1);
+  }
+  const counts = [...uses.values()].sort((a, b) => b - a);
+  const few = counts.filter((n) => n <= 2).length;
+  assert.ok(few / counts.length > 0.6, `${few} of ${counts.length} items in at most 2 outfits`);
+  assert.ok(counts[0]! >= 8, `the most used item is in ${counts[0]} outfits: popular items recur`);
 });

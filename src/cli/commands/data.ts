@@ -44,7 +44,7 @@ export function registerData(program: Command): void {
 
   data
     .command('synth')
-    .description('write the synthetic garment catalog: images/, catalog.jsonl, interactions.jsonl, dataset.json')
+    .description('write the synthetic garment catalog: images/, catalog.jsonl, interactions.jsonl, outfits.jsonl, dataset.json')
     .requiredOption('--out <dir>', 'output folder')
     .option('--n <count>', 'number of products', '1000')
     .option('--seed <n>', 'random seed; the same seed writes byte-identical files', '0')
@@ -59,6 +59,6 @@ export function registerData(program: Command): void {
       const synthOpts: Parameters<typeof writeSyntheticCatalog>[0] = { out: opts.out, count: positiveInt('--n', opts.n), seed, size };
       if (opts.shoppers !== undefined) synthOpts.shoppers = positiveInt('--shoppers', opts.shoppers);
       const result = await writeSyntheticCatalog(synthOpts);
-      console.log(`wrote ${result.products} products, ${result.interactions} interactions of ${result.shoppers} shoppers to ${opts.out}`);
+      console.log(`wrote ${result.products} products, ${result.interactions} interactions of ${result.shoppers} shoppers, ${result.outfits} outfits to ${opts.out}`);
     });
 }

@@ -1,5 +1,5 @@
 // `m6 data synth`: the synthetic catalog: images/<id>.png, catalog.jsonl, shoppers.jsonl,
-// interactions.jsonl and a dataset.json spec for `m6 data inspect --data`. One seed → byte-identical
+// interactions.jsonl, outfits.jsonl and a dataset.json spec for `m6 data inspect --data`. One seed → byte-identical
 // files: every random choice comes from a per-product Rng derived from (seed, index), and every
 // JSON line is written with a fixed key order.
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -8,6 +8,7 @@ import { deriveSeed, Rng } from '../random.js';
 import { mapConcurrent } from '../inspect.js';
 import { drawAttributes, drawPlacement, type GarmentAttributes } from './attributes.js';
 import { renderGarmentPng } from './render.js';
+import { synthesiseOutfits } from './outfits.js';
 import { drawTaste, simulateShopper } from './shoppers.js';
 import { describe, questionsAndAnswers, titleEn, titleZh, type QaPair } from './text.js';
 
@@ -29,6 +30,8 @@ export interface SynthOptions {
   shoppers?: number;
   /** Events drawn per shopper (each may lead to click, cart, purchase). */
   eventsPerShopper?: number;
+  /** Outfits written to outfits.jsonl; default: count / 2, at least 10. */
+  outfits?: number;
 }
 
 export function productId(index: number): string {
@@ -60,7 +63,7 @@ export function synthesiseProducts(count: number, seed: number): Array<{ product
   return out;
 }
 
-export async function writeSyntheticCatalog(opts: SynthOptions): Promise<{ products: number; shoppers: number; interactions: number }> {
+export async function writeSyntheticCatalog(opts: SynthOptions): Promise<{ products: number; shoppers: number; interactions: number; outfits: number }> {
   if (![64, 96, 128].includes(opts.size)) throw new RangeError(`size must be 64, 96 or 128, got ${opts.size}`);
   await mkdir(join(opts.out, 'images'), { recursive: true });
   const products = synthesiseProducts(opts.count, opts.seed);
@@ -89,7 +92,15 @@ export async function writeSyntheticCatalog(opts: SynthOptions): Promise<{ produ
   }
   await writeFile(join(opts.out, 'shoppers.jsonl'), tastes.join(''));
   await writeFile(join(opts.out, 'interactions.jsonl'), interactions.join(''));
-  const spec = { manifest: 'catalog.jsonl', imageCol: 'image', textCol: ['title', 'description'], labelCol: 'category', idCol: 'id' };
+  const outfits = synthesiseOutfits(products.map(({ product }) => product), opts.outfits ?? Math.max(10, Math.floor(opts.count / 2)), opts.seed);
+  const outfitRows = outfits.flatMap((items, o) => items.map((item) => JSON.stringify({ outfit: `o${String(o + 1).padStart(6, '0')}`, item }) + '\n'));
+  await writeFile(join(opts.out, 'outfits.jsonl'), outfitRows.join(''));
+  const spec = {
+    manifest: 'catalog.jsonl', imageCol: 'image', textCol: ['title', 'description'], labelCol: 'category', idCol: 'id',
+    interactions: 'interactions.jsonl', userCol: 'shopper', itemCol: 'item', timeCol: 'step', eventCol: 'event',
+    // No time column: each outfit reads as a basket, a set of items that go together.
+    baskets: { file: 'outfits.jsonl', userCol: 'outfit', itemCol: 'item' },
+  };
   await writeFile(join(opts.out, 'dataset.json'), JSON.stringify(spec, null, 2) + '\n');
-  return { products: products.length, shoppers: shopperCount, interactions: interactions.length };
+  return { products: products.length, shoppers: shopperCount, interactions: interactions.length, outfits: outfits.length };
 }
