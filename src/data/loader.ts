@@ -32,6 +32,8 @@ export interface Example {
   /** Special tokens written in `source` ("<mask>") are read as those tokens, not as text: for
    * sources the pipeline wrote itself (denoising), never for user text. */
   specialTokensInSource?: boolean;
+  /** The recommend task: a shopper's items (indices into the run's item vocabulary) in time order; each predicts the next. */
+  items?: Int32Array;
 }
 
 export interface TaskSource {
@@ -64,6 +66,8 @@ export interface Batch {
   targetMask: TensorData<Float32Array>;
   /** [B]: 1 where the target is image codes (the model embeds those targets with the image-target segment). */
   targetIsImage?: TensorData<Uint8Array>;
+  /** [B, Li]: each row's items (recommend), right-padded with -1; absent when no row has items. */
+  items?: TensorData<Int32Array>;
   /** Examples dropped from this batch because their image could not be used. */
   bad: BadRow[];
 }
@@ -157,6 +161,14 @@ export function padBatch(rows: readonly number[][], padId: number): { ids: Tenso
     mask.fill(1, b * length, b * length + r.length);
   });
   return { ids: { data: ids, shape: [rows.length, length] }, mask: { data: mask, shape: [rows.length, length] } };
+}
+
+/** Item rows right-padded with -1 to the longest: [B, L]. A row without items is all -1. */
+export function padItems(rows: ReadonlyArray<Int32Array | undefined>): TensorData<Int32Array> {
+  const length = Math.max(1, ...rows.map((r) => r?.length ?? 0));
+  const data = new Int32Array(rows.length * length).fill(-1);
+  rows.forEach((r, b) => { if (r !== undefined) data.set(r, b * length); });
+  return { data, shape: [rows.length, length] };
 }
 
 function truncateWithEnd(ids: number[], max: number | undefined, end: number): number[] {
@@ -280,7 +292,7 @@ export class DataLoader {
         : [tokenizer.bosId, ...truncateWithEnd(tokenizer.encode(e.example.target ?? ''), this.opts.maxTargetLength === undefined ? undefined : this.opts.maxTargetLength - 1, tokenizer.eosId)])),
       tokenizer.padId,
     );
-    return {
+    const batch: Batch = {
       step: plan.step,
       ids: kept.map((e) => e.example.id),
       tasks: kept.map((e) => e.task),
@@ -293,6 +305,8 @@ export class DataLoader {
       targetIsImage: { data: Uint8Array.from(kept, (e) => (e.example.targetCodes !== undefined ? 1 : 0)), shape: [kept.length] },
       bad,
     };
+    if (kept.some((e) => e.example.items !== undefined)) batch.items = padItems(kept.map((e) => e.example.items));
+    return batch;
   }
 
   /** Batches startStep … startStep+steps-1, with `prefetch` batches prepared ahead. */

@@ -29,6 +29,9 @@ export interface M6Config {
   capacityFactor: number;     // 0 = dropless
   auxLossWeight: number;      // load balancing
   zLossWeight: number;        // router z-loss
+  // ---- the recommend task's items (M6-Rec): 0 = no item table (older runs' configs have none)
+  items: number;              // catalog items with a learnt vector each
+  itemTextLen: number;        // title tokens kept per item for its content vector (0 = ids only)
 }
 
 const NANO: M6Config = {
@@ -36,6 +39,7 @@ const NANO: M6Config = {
   layers: 4, dim: 128, heads: 4, ffnDim: 512, maxTextLen: 96, dropout: 0, shareLayers: false,
   imageSize: 64, patchSize: 8, stemChannels: 32,
   experts: 0, moeEvery: 2, expertGroups: 1, topK: 1, capacityFactor: 1.25, auxLossWeight: 0.01, zLossWeight: 0.001,
+  items: 0, itemTextLen: 0,
 };
 
 /** The presets. Paper scales are for `m6 inspect` (built on the meta device: no memory is allocated). */
@@ -85,6 +89,9 @@ export class ConfigError extends InputError {
 }
 
 export function validateConfig(c: M6Config): M6Config {
+  // Configs written before the recommend task have no item fields: they have no item table.
+  c.items ??= 0;
+  c.itemTextLen ??= 0;
   const bad: string[] = [];
   const posInt = (k: keyof M6Config) => { const v = c[k]; if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) bad.push(`${k} must be a positive integer (got ${String(v)})`); };
   (['vocabSize', 'imageCodes', 'layers', 'dim', 'heads', 'ffnDim', 'maxTextLen', 'imageSize', 'patchSize', 'stemChannels', 'moeEvery', 'expertGroups', 'topK'] as const).forEach(posInt);
@@ -97,6 +104,8 @@ export function validateConfig(c: M6Config): M6Config {
   if (c.experts > 0 && c.expertGroups === 1 && c.topK > c.experts) bad.push(`topK (${c.topK}) exceeds experts (${c.experts})`);
   if (c.expertGroups > 1 && c.topK !== 1) bad.push('expert prototyping (expertGroups > 1) routes top-1 in each group: set topK to 1');
   if (c.capacityFactor < 0) bad.push(`capacityFactor must be ≥ 0 (0 = dropless), got ${c.capacityFactor}`);
+  if (!Number.isInteger(c.items) || c.items < 0) bad.push(`items must be a non-negative integer (got ${c.items})`);
+  if (!Number.isInteger(c.itemTextLen) || c.itemTextLen < 0) bad.push(`itemTextLen must be a non-negative integer (got ${c.itemTextLen})`);
   if (c.dropout < 0 || c.dropout >= 1) bad.push(`dropout must be in [0, 1), got ${c.dropout}`);
   if (bad.length) throw new ConfigError(`invalid M6 config '${c.name}': ${bad.join('; ')}`);
   return c;

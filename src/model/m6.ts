@@ -121,6 +121,65 @@ export class Block extends Module {
 }
 
 // ---------------------------------------------------------------------------------------------
+/**
+ * The recommend task's items (M6-Rec, with SASRec's and P5's learnt item ids). An item's vector is
+ * a learnt vector of its own plus, when it has a title, a projection of the mean of its title
+ * tokens' embeddings from the model's own token table: what the text tasks learn about words
+ * reaches the items, and an item never seen in training still has a vector from its title. Titles
+ * are tokenised once and kept as a buffer, so a run carries its items with it, and scoring every
+ * item is one pass over this table, never a transformer pass per item (M6-Rec's late interaction).
+ */
+export class ItemTable extends Module {
+  readonly id: Embedding;
+  readonly textProj: Linear | undefined;
+  /** (items, itemTextLen) int64 title tokens, -1 after the title's end (and for items without one). */
+  readonly text: Tensor | undefined;
+  /** log(1/τ) of the recommend softmax over cosine scores, learnt. */
+  readonly logitScale: Tensor;
+  constructor(cfg: M6Config, opts: ModuleOptions = {}) {
+    super();
+    this.id = this.module('id', new Embedding(cfg.items, cfg.dim, { ...opts, std: 0.02 }));
+    if (cfg.itemTextLen > 0) {
+      this.textProj = this.module('textProj', new Linear(cfg.dim, cfg.dim, { ...opts, bias: false }));
+      this.text = this.buffer('text', torch.full([cfg.items, cfg.itemTextLen], -1, { dtype: 'int64', ...(opts.device ? { device: opts.device } : {}) }));
+    }
+    this.logitScale = this.param('logitScale', torch.full([], Math.log(1 / 0.07), { ...(opts.device ? { device: opts.device } : {}) }));
+  }
+
+  get count(): number { return this.id.num; }
+
+  /** Sets the items' title tokens: (items × itemTextLen) ids, -1 after each title's end. */
+  setText(tokens: Int32Array): void {
+    if (this.text === undefined) throw new RangeError('setText(): this model keeps no item titles (itemTextLen is 0)');
+    if (tokens.length !== this.text.numel) throw new RangeError(`setText(): expected ${this.text.numel} token ids (${this.text.shape.join(' × ')}), got ${tokens.length}`);
+    torch.noGrad(() => torch.scope(() => this.text!.copy_(torch.tensor(tokens, { shape: this.text!.shape, dtype: 'int64', device: this.text!.device }))));
+  }
+
+  /** Zeroes the learnt vectors of these items: items with no training interactions are scored by their titles alone. */
+  clearIds(items: readonly number[]): void {
+    if (items.length === 0) return;
+    torch.noGrad(() => torch.scope(() => {
+      const keep = new Float32Array(this.count).fill(1);
+      for (const i of items) keep[i] = 0;
+      this.id.weight.mul_(torch.tensor(keep, { shape: [this.count, 1], device: this.id.weight.device }).to({ dtype: this.id.weight.dtype }));
+    }));
+  }
+
+  /** (N, D) vectors of items `ids` ((N) int64), or of every item. `tok` is the model's token table. */
+  vectors(tok: Embedding, ids?: Tensor): Tensor {
+    return torch.scope(() => {
+      const own = ids === undefined ? this.id.weight : this.id.forward(ids);
+      if (this.text === undefined || this.textProj === undefined) return own;
+      const text = ids === undefined ? this.text : this.text.indexSelect(0, ids);
+      const real = text.ge(0);
+      const words = tok.forward(text.clamp(0)).mul(real.unsqueeze(2).to({ dtype: tok.weight.dtype }));
+      const mean = words.sum(1).div(real.sum(1, { keepdim: true }).clamp(1).to({ dtype: tok.weight.dtype }));
+      return own.add(this.textProj.forward(mean));
+    });
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
 export class M6Model extends Module {
   readonly cfg: M6Config;
   readonly tok: Embedding;        // text tokens and image codes; tied to the output head
@@ -135,6 +194,8 @@ export class M6Model extends Module {
   readonly logitScale: Tensor;
   /** The block used at each layer: L distinct blocks, or one shared block L times (Pseudo-to-Real). */
   readonly layerBlocks: Block[];
+  /** The recommend task's items, when the config has any. */
+  readonly items: ItemTable | undefined;
 
   constructor(config: M6Config, opts: ModuleOptions = {}) {
     super();
@@ -155,6 +216,7 @@ export class M6Model extends Module {
     this.lnf = this.module('lnf', new LayerNorm(cfg.dim, 1e-5, opts));
     this.embedProj = this.module('embedProj', new Linear(cfg.dim, cfg.dim, { ...opts, bias: false }));
     this.logitScale = this.param('logitScale', torch.full([], Math.log(1 / 0.07), { ...(opts.device ? { device: opts.device } : {}) }));
+    if (cfg.items > 0) this.items = this.module('items', new ItemTable(cfg, opts));
     this.initWeights();
   }
 
@@ -303,6 +365,52 @@ export class M6Model extends Module {
       const v = this.embedProj.forward(pooled).float();
       return { vectors: v.div(v.norm(2, -1, true).clamp(1e-6)), auxLoss: r.aux, zLoss: r.z };
     });
+  }
+
+  /**
+   * The recommend task: a shopper's items in time order, read like target text (causally, after an
+   * optional source: the instruction, a profile), give at each position the L2-normalised query for
+   * the item that comes next, so one pass trains on every step of a history (SASRec's objective in
+   * M6's prefix LM). `history` is (B, T) item indices, right-padded with -1.
+   */
+  recommendQueries(input: { history: Tensor; source?: Tensor; sourceMask?: Tensor }): { queries: Tensor; auxLoss: Tensor; zLoss: Tensor } {
+    const items = this.requireItems();
+    return torch.scope(() => {
+      const { history } = input;
+      const [B, T] = history.shape as [number, number];
+      const prefix = this.embedPrefix(undefined, input.source, input.sourceMask, B);
+      const P = prefix.x ? prefix.x.shape[1] : 0;
+      if (P + T > this.cfg.maxTextLen) throw new RangeError(`a history of ${T} items after ${P} source tokens exceeds the ${this.cfg.maxTextLen} positions of ${this.cfg.name}`);
+      const real = history.ge(0);
+      const vectors = items.vectors(this.tok, history.clamp(0).reshape(B * T)).view(B, T, -1);
+      const positions = torch.arange(T, undefined, 1, { device: history.device });
+      const tgt = vectors.add(this.pos.forward(positions)).add(this.segment.weight.index(SEGMENT.targetText));
+      const x = prefix.x ? torch.cat([prefix.x, tgt], 1) : tgt;
+      const valid = prefix.valid ? torch.cat([prefix.valid, real], 1) : real;
+      const r = this.runBlocks(torch.nn.dropout(x, this.cfg.dropout, this.training), prefixLmMask(valid, P));
+      const h = this.lnf.forward(r.x.narrow(1, P, T)).float();
+      return { queries: h.div(h.norm(2, -1, true).clamp(1e-6)), auxLoss: r.aux, zLoss: r.z };
+    });
+  }
+
+  /** (N, D) L2-normalised vectors of items `ids`, or of every item: what recommend queries are scored against. */
+  itemVectors(ids?: Tensor): Tensor {
+    const items = this.requireItems();
+    return torch.scope(() => {
+      const v = items.vectors(this.tok, ids).float();
+      return v.div(v.norm(2, -1, true).clamp(1e-6));
+    });
+  }
+
+  /** Scores (…, N) of queries (…, D) against item vectors (N, D), at the learnt softmax scale (capped at 100, as CLIP does). */
+  itemScores(queries: Tensor, itemVectors: Tensor): Tensor {
+    const items = this.requireItems();
+    return torch.scope(() => torch.nn.linear(queries, itemVectors).mul(items.logitScale.clamp(undefined, Math.log(100)).exp()));
+  }
+
+  private requireItems(): ItemTable {
+    if (this.items === undefined) throw new RangeError(`${this.cfg.name} has no item table (config items = 0): it was not trained to recommend`);
+    return this.items;
   }
 
   /**

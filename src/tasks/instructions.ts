@@ -3,7 +3,7 @@
 // This table is the one place a task's prompt is spelled; training and the task verbs both read it.
 import type { SamplingOptions } from '../model/sampling.js';
 
-export type TaskName = 'describe' | 'answer' | 'design' | 'embed' | 'denoise';
+export type TaskName = 'describe' | 'answer' | 'design' | 'embed' | 'denoise' | 'recommend';
 
 export interface TaskInfo {
   /** The source text for tasks whose input is only an image (describe); answer's source is the question itself. */
@@ -24,6 +24,8 @@ export const TASKS: Readonly<Record<TaskName, TaskInfo>> = Object.freeze({
   embed: { instruction: '', maxNewTokens: 0 },
   // Text-only rows (BART/OFA text infilling): the source is the text with spans masked, the target the whole text.
   denoise: { instruction: ' what is the complete text of "{}"?', maxNewTokens: 96 },
+  // A shopper's items follow the instruction as item positions (M6Model.recommendQueries); each step's query scores every item.
+  recommend: { instruction: ' which item does the shopper want next?', maxNewTokens: 0 },
 });
 
 /**

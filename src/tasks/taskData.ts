@@ -10,6 +10,7 @@ import { deriveSeed } from '../data/random.js';
 import { denoisingPair } from './denoising.js';
 import { designPromptOf, designSource } from './designPrompt.js';
 import { TASKS, type TaskName } from './instructions.js';
+import { buildRecommendData, type RecommendData } from './recommendData.js';
 
 /** Split names held out for evaluation (rows with another split, or none, train). */
 const EVAL_SPLITS = new Set(['val', 'valid', 'validation', 'dev', 'test', 'eval', 'heldout', 'held-out']);
@@ -35,6 +36,8 @@ export interface TaskData {
   /** Rows of the dataset, for evaluation and reports that need the raw rows. */
   rows: DataRow[];
   badRows: number;
+  /** The recommend task's items, split and windows, when it was asked for and the data has interactions. */
+  recommend?: RecommendData;
 }
 
 /** `describe,answer:0.5` → tasks with weights (default 1). Unknown names list the known ones. */
@@ -94,8 +97,10 @@ export function isEvalRow(row: DataRow): boolean {
 
 /** Reads the dataset once and builds each requested task's train and eval examples. */
 export async function buildTaskData(spec: DatasetSpec, requested: readonly TaskRequest[]): Promise<TaskData> {
-  const dataset = await readDataset(spec);
-  const rows = dataset.rows;
+  // An interactions-only dataset (item ids, no catalog: Amazon Beauty) has no rows; only recommend can use it.
+  const dataset = spec.manifest === undefined && spec.imageFolder === undefined ? undefined : await readDataset(spec);
+  const rows = dataset?.rows ?? [];
+  let recommend: RecommendData | undefined;
   const train: TaskSource[] = [], evalSets: TaskSource[] = [], heldOutOnly: TaskSource[] = [], skipped: string[] = [];
   for (const { name, weight } of requested) {
     let examples: Array<Example & { heldOut: boolean }> = [];
@@ -147,6 +152,18 @@ export async function buildTaskData(spec: DatasetSpec, requested: readonly TaskR
         continue;
       }
       examples = usable.map((r) => ({ id: `${r.id}#denoise`, ...denoisingPair(r.text!, deriveSeed(0, 'denoise', r.id)), specialTokensInSource: true, heldOut: isEvalRow(r) }));
+    } else if (name === 'recommend') {
+      const rd = await buildRecommendData(spec, rows, isEvalRow);
+      if (typeof rd === 'string') {
+        skipped.push(`recommend: skipped: ${rd}`);
+        continue;
+      }
+      recommend = rd;
+      if (rd.unknownItems > 0) skipped.push(`recommend: ${rd.unknownItems} interactions name items that are not catalog rows: they are kept as items known by id only`);
+      // Held-out cases come from the time split, not from the catalog's split: each shopper's last two items.
+      train.push({ name, examples: rd.train, weight });
+      evalSets.push({ name, examples: rd.heldOut, weight });
+      continue;
     } else {
       const task = name as TaskName;  // every task is handled above today; a new one lands here until it is
       skipped.push(`${task}: skipped: ${TASKS[task].unavailable ?? 'not available'}`);
@@ -162,7 +179,9 @@ export async function buildTaskData(spec: DatasetSpec, requested: readonly TaskR
     train.push({ name, examples: trainExamples, weight });
     evalSets.push({ name, examples: examples.filter((e) => e.heldOut).map(strip), weight });
   }
-  return { train, eval: evalSets, skipped, heldOutOnly, rows, badRows: dataset.bad.total };
+  const out: TaskData = { train, eval: evalSets, skipped, heldOutOnly, rows, badRows: (dataset?.bad.total ?? 0) + (recommend?.bad.total ?? 0) };
+  if (recommend !== undefined) out.recommend = recommend;
+  return out;
 }
 
 /**
@@ -177,5 +196,7 @@ export function taskTexts(data: TaskData): string[] {
       if (e.target !== undefined) texts.push(e.target);
     }
   }
+  // Item titles are what the recommend task reads of an item (held-out catalog rows' are withheld).
+  for (const title of data.recommend?.items.titles ?? []) if (title !== undefined) texts.push(title);
   return texts;
 }

@@ -23,6 +23,8 @@ export interface TrainingTensors {
   labels: Tensor;         // (B, Lt-1) int64, IGNORE_INDEX at padding
   /** (B) bool: rows whose target is image codes (design); absent when no row's is. M6Input.targetKind per row. */
   targetIsImage?: Tensor;
+  /** (B, Li) int64 item indices (recommend rows), -1 at padding; absent when no row has items. */
+  items?: Tensor;
   /** Label tokens (not ignored) per row: what the loss averages over, and the throughput count. */
   labelCounts: number[];
 }
@@ -79,5 +81,6 @@ export function batchToTensors(batch: Batch, device: torch.Device = 'cpu'): Trai
   // pixels standing in for it: with the mask it reads its text exactly as if the batch had no images.
   if (batch.images !== null && batch.imageMask.data.includes(0)) out.imageMask = flags(batch.imageMask, device);
   if (batch.targetIsImage !== undefined && batch.targetIsImage.data.includes(1)) out.targetIsImage = flags(batch.targetIsImage, device);
+  if (batch.items !== undefined) out.items = ids(batch.items, device);
   return out;
 }

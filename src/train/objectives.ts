@@ -1,8 +1,9 @@
 // The loss of one batch, whatever its tasks: rows of generative tasks (describe, answer, design,
 // denoise) are teacher-forced through M6Model.forward; rows of the embed task are embedded twice,
 // image alone and text alone, and scored with the contrastive loss against the other embed rows of
-// the batch (the loader gives them as one group per batch). The batch loss adds the two objectives,
-// the contrastive one scaled by its task's weight.
+// the batch (the loader gives them as one group per batch); rows of the recommend task predict
+// each next item of a shopper's history among all items. The batch loss adds the objectives, the
+// contrastive and recommend ones scaled by their task's weight.
 import * as torch from '../torch/index.js';
 import type { Tensor } from '../torch/index.js';
 import { contrastiveLoss, type M6Model } from '../model/index.js';
@@ -12,6 +13,13 @@ import type { MoeRouting } from './metrics.js';
 
 /** Tasks trained by contrast rather than generation. */
 export const CONTRASTIVE_TASKS: ReadonlySet<string> = new Set(['embed']);
+
+/**
+ * Tasks whose rows come as a group of their own in every batch (the loader's groupTasks): a
+ * contrastive task's negatives are its group's other rows, and recommend rows, which carry item
+ * histories instead of text, are scored apart from the generative rows.
+ */
+export const GROUP_TASKS: ReadonlySet<string> = new Set([...CONTRASTIVE_TASKS, 'recommend']);
 
 export interface BatchLoss {
   /** What backward() is called on: both objectives and the weighted MoE auxiliary losses; undefined
@@ -33,6 +41,7 @@ function selectRows(t: TrainingTensors, rows: readonly number[]): TrainingTensor
   if (t.images !== undefined) out.images = pick(t.images);
   if (t.imageMask !== undefined) out.imageMask = pick(t.imageMask);
   if (t.targetIsImage !== undefined) out.targetIsImage = pick(t.targetIsImage);
+  if (t.items !== undefined) out.items = pick(t.items);
   return out;
 }
 
@@ -60,9 +69,40 @@ function embedLoss(model: M6Model, t: TrainingTensors): { loss: Tensor; rows: Te
   return { loss: c.loss, rows: c.rows, aux };
 }
 
+/**
+ * The recommend rows' loss (SASRec's objective, M6-Rec's model): at every step of each history
+ * the query must pick the next item among all candidate items, by cross-entropy over their scores.
+ * A full softmax rather than sampled negatives: scoring an item is one row of the item table, so
+ * every candidate costs one multiply-add per dimension, and a catalog's worth of negatives trains
+ * far better than a batch's. `candidates` ((N) bool) leaves out items with no training
+ * interactions: as negatives only, their learnt vectors would learn nothing but "never me".
+ * Each row's loss is the mean over its steps.
+ */
+function recommendLoss(model: M6Model, t: TrainingTensors, candidates: Tensor | undefined): { loss: Tensor; rows: Tensor; aux: Tensor } | undefined {
+  const items = t.items;
+  if (items === undefined || items.shape[1]! < 2) return undefined;
+  const [B, L] = items.shape as [number, number];
+  const host = items.toArray() as number[][];
+  const at: number[] = [], next: number[] = [], rowOf: number[] = [];
+  host.forEach((row, b) => { for (let i = 0; i + 1 < L; i++) if (row[i]! >= 0 && row[i + 1]! >= 0) { at.push(b * (L - 1) + i); next.push(row[i + 1]!); rowOf.push(b); } });
+  if (at.length === 0) return undefined;
+  const r = model.recommendQueries({ history: items.narrow(1, 0, L - 1), source: t.source, sourceMask: t.sourceMask });
+  const device = items.device;
+  const queries = r.queries.reshape(B * (L - 1), -1).indexSelect(0, torch.tensor(Int32Array.from(at), { dtype: 'int64', device }));
+  let logits = model.itemScores(queries, model.itemVectors());
+  if (candidates !== undefined) logits = logits.maskedFill(candidates.logicalNot().unsqueeze(0), -1e4);
+  const steps = torch.nn.crossEntropy(logits, torch.tensor(Int32Array.from(next), { dtype: 'int64', device }), { reduction: 'none' });
+  const rowIdx = torch.tensor(Int32Array.from(rowOf), { dtype: 'int64', device });
+  const sums = torch.zeros([B], { device }).indexAdd(0, rowIdx, steps);
+  const counts = torch.zeros([B], { device }).indexAdd(0, rowIdx, torch.ones([at.length], { device }));
+  return { loss: steps.mean(), rows: sums.div(counts), aux: model.routingLoss(r.auxLoss, r.zLoss) };
+}
+
 export interface BatchLossOptions {
   /** Each contrastive task's weight against the generative loss (default 1). */
   lossWeights?: Readonly<Record<string, number>>;
+  /** Items the recommend softmax ranks among ((N) bool); default every item. */
+  itemCandidates?: Tensor;
   /** Default DEFAULT_LOSS_MEAN. */
   mean?: LossMean;
 }
@@ -74,8 +114,8 @@ export interface BatchLossOptions {
  */
 export function batchLoss(model: M6Model, t: TrainingTensors, tasks: readonly string[], o: BatchLossOptions = {}): BatchLoss {
   const B = tasks.length;
-  const embedRows: number[] = [], lmRows: number[] = [];
-  tasks.forEach((task, i) => (CONTRASTIVE_TASKS.has(task) ? embedRows : lmRows).push(i));
+  const embedRows: number[] = [], lmRows: number[] = [], recommendRows: number[] = [];
+  tasks.forEach((task, i) => (task === 'recommend' ? recommendRows : CONTRASTIVE_TASKS.has(task) ? embedRows : lmRows).push(i));
   const perRow = new Array<number>(B).fill(NaN);
   let loss: Tensor | undefined;
   let moe: MoeRouting[] = [];
@@ -107,6 +147,14 @@ export function batchLoss(model: M6Model, t: TrainingTensors, tasks: readonly st
     const weighted = e.loss.add(e.aux).mul(o.lossWeights?.[tasks[embedRows[0]!]!] ?? 1);
     loss = loss === undefined ? weighted : loss.add(weighted);
     (e.rows.detach().toArray() as number[]).forEach((l, k) => (perRow[embedRows[k]!] = l));
+  }
+  if (recommendRows.length > 0) {
+    const r = recommendLoss(model, recommendRows.length === B ? t : selectRows(t, recommendRows), o.itemCandidates);
+    if (r !== undefined) {
+      const weighted = r.loss.add(r.aux).mul(o.lossWeights?.recommend ?? 1);
+      loss = loss === undefined ? weighted : loss.add(weighted);
+      (r.rows.detach().toArray() as number[]).forEach((l, k) => (perRow[recommendRows[k]!] = l));
+    }
   }
   return { loss, rows: perRow, moe };
 }

@@ -1,13 +1,15 @@
 // A whole training run from validated options: data → task examples → tokenizer (trained on the
 // tasks' text unless one is given) → config → model → the loop, with resume from a checkpoint.
 // `m6 train` parses flags into RunTrainingOptions and `m6 demo` builds them in code; both end here.
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as torch from '../torch/index.js';
 import type { DatasetSpec } from '../data/datasetSpec.js';
 import { Tokenizer } from '../data/tokenizer.js';
 import { M6Model, preset, validateConfig, type M6Config } from '../model/index.js';
 import { buildTaskData, taskTexts, type TaskData, type TaskRequest } from '../tasks/taskData.js';
+import { ITEM_TITLE_TOKENS, ITEMS_FILE, itemTitleTokens, type RecommendData } from '../tasks/recommendData.js';
+import { ItemVocabulary } from '../data/itemVocabulary.js';
 import { readCheckpointMeta, readCheckpointTensors } from './checkpoint.js';
 import { ProgressLine } from './progress.js';
 import { train, type TrainOptions, type TrainResult } from './trainer.js';
@@ -78,6 +80,37 @@ async function freshTokenizer(o: RunTrainingOptions, data: TaskData, imageCodes:
   return { tokenizer, learnt: { texts: texts.length, digest: setDigest(texts) } };
 }
 
+/** The item table's size in the config of a new run that trains recommend: one row per item, titles when the items have any. */
+function itemOverrides(data: TaskData): Partial<M6Config> {
+  const rd = data.recommend;
+  if (rd === undefined) return {};
+  return { items: rd.items.vocabulary.size, itemTextLen: rd.items.titles.some((t) => t !== undefined) ? ITEM_TITLE_TOKENS : 0 };
+}
+
+/** A resumed run's items must be the data's: the item table's rows are indexed by them. */
+function checkResumedItems(runDir: string, rd: RecommendData): void {
+  const file = join(runDir, ITEMS_FILE);
+  let saved: ItemVocabulary;
+  try {
+    saved = ItemVocabulary.fromJSON(JSON.parse(readFileSync(file, 'utf8')), file);
+  } catch (err) {
+    throw new TrainingSetupError(`cannot resume recommend training: ${file}: ${(err as Error).message}`);
+  }
+  const now = rd.items.vocabulary;
+  if (saved.size !== now.size || saved.ids.some((id, i) => now.ids[i] !== id)) {
+    throw new TrainingSetupError(`cannot resume recommend training: the data's ${now.size} items differ from the ${saved.size} in ${file} (the item table is indexed by them); start a new run`);
+  }
+}
+
+/** A new run's item table: titles tokenised into it, and the learnt vectors of cold items zeroed (they are scored by title alone). */
+function initItems(model: M6Model, tokenizer: Tokenizer, rd: RecommendData): void {
+  const items = model.items!;
+  if (model.cfg.itemTextLen > 0) items.setText(itemTitleTokens(tokenizer, rd.items.titles, model.cfg.itemTextLen));
+  const cold: number[] = [];
+  rd.items.warm.forEach((w, i) => { if (w === 0) cold.push(i); });
+  items.clearIds(cold);
+}
+
 export async function runTraining(o: RunTrainingOptions): Promise<RunTrainingResult> {
   mkdirSync(o.runDir, { recursive: true });
   const data = await buildTaskData(o.data, o.tasks);
@@ -103,6 +136,7 @@ export async function runTraining(o: RunTrainingOptions): Promise<RunTrainingRes
       o.log(`warning: the tasks/data differ from the checkpoint's (${JSON.stringify(t.tasks)} then, ${JSON.stringify(now)} now): training goes on, but not as an exact continuation`);
     }
     checkResumedSplit(o, data);
+    if (data.recommend !== undefined) checkResumedItems(o.runDir, data.recommend);
     const tensors = readCheckpointTensors(o.resumeFrom, t);
     resume = { trainer: t, optimizer: tensors.optimizer };
     resumeWeights = tensors.model;
@@ -115,9 +149,10 @@ export async function runTraining(o: RunTrainingOptions): Promise<RunTrainingRes
     const split = writeRunSplit(o.runDir, o.data, data.rows, learnt);
     o.log(`split: ${split.trainRows} training rows, ${split.heldOutRows} held out (recorded in ${join(o.runDir, SPLIT_FILE)})`);
     await tokenizer.save(join(o.runDir, 'tokenizer.json'));
+    if (data.recommend !== undefined) writeFileSync(join(o.runDir, ITEMS_FILE), JSON.stringify(data.recommend.items.vocabulary.toJSON()) + '\n');
     // The vocabulary is the tokenizer's: the config follows it (one head over text and image codes).
     try {
-      config = preset(o.preset, { ...o.overrides, vocabSize: tokenizer.vocabSize, imageCodeStart: tokenizer.imageCodeStart, imageCodes: tokenizer.imageCodes });
+      config = preset(o.preset, { ...o.overrides, ...itemOverrides(data), vocabSize: tokenizer.vocabSize, imageCodeStart: tokenizer.imageCodeStart, imageCodes: tokenizer.imageCodes });
     } catch (err) {
       throw new TrainingSetupError((err as Error).message);
     }
@@ -132,19 +167,23 @@ export async function runTraining(o: RunTrainingOptions): Promise<RunTrainingRes
 
   torch.manualSeed(loop.seed);
   const model = new M6Model(config);
+  const rd = data.recommend;
+  // The recommend softmax ranks among items with training interactions (objectives.ts).
+  const itemCandidates = rd !== undefined ? torch.keep(torch.tensor(rd.items.warm, { dtype: 'bool' })) : undefined;
   try {
     if (resumeWeights !== undefined) {
       model.loadStateDict(resumeWeights);
       for (const t of resumeWeights.values()) t.dispose();
-    }
+    } else if (rd !== undefined) initItems(model, tokenizer, rd);
     o.log(`model ${config.name}: ${(model.numParameters() / 1e6).toFixed(2)}M parameters, ${config.layers} layers × ${config.dim}, images ${config.imageSize}px, vocabulary ${config.vocabSize}`);
     const result = await train({
-      ...loop, runDir: o.runDir, model, tokenizer, tasks: data.train, evalTasks: data.eval,
+      ...loop, runDir: o.runDir, model, tokenizer, tasks: data.train, evalTasks: data.eval, ...(itemCandidates !== undefined ? { itemCandidates } : {}),
       ...(resume !== undefined ? { resume } : {}), ...(o.progress !== undefined ? { progress: o.progress } : {}),
     });
     if (resume !== undefined) for (const t of Object.values(resume.optimizer.tensors)) t.dispose();
     return { ...result, data, config };
   } finally {
+    itemCandidates?.dispose();
     model.dispose();
   }
 }

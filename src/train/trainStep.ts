@@ -18,6 +18,8 @@ export interface StepSettings {
   /** Each contrastive task's weight against the generative loss. */
   lossWeights: Readonly<Record<string, number>>;
   lossMean: LossMean;
+  /** Items the recommend softmax ranks among ((N) bool); default every item. */
+  itemCandidates?: torch.Tensor;
   /** Image patches per image row (for the positions count). */
   patches: number;
   /** Tests: steps whose loss is made NaN. */
@@ -81,7 +83,7 @@ export class TrainStep {
       const r = torch.scope(() => {
         const forwardStart = performance.now();
         const t = batchToTensors(batch);
-        const forward = () => batchLoss(this.model, t, batch.tasks, { lossWeights: s.lossWeights, mean: s.lossMean });
+        const forward = () => batchLoss(this.model, t, batch.tasks, { lossWeights: s.lossWeights, mean: s.lossMean, ...(s.itemCandidates !== undefined ? { itemCandidates: s.itemCandidates } : {}) });
         const loss = s.bf16 ? torch.autocast(forward) : forward();
         if (loss.loss === undefined) return { value: 0, rows: loss.rows, moe: loss.moe };
         const total = s.injectNonFinite?.has(step) ? loss.loss.mul(NaN) : loss.loss;

@@ -14,7 +14,7 @@ import type { Tokenizer } from '../data/tokenizer.js';
 import type { M6Model } from '../model/index.js';
 import { AdamW, lrFactor, timeLrFactor, type OptimizerState } from '../optim/index.js';
 import { batchToTensors } from './batchTensors.js';
-import { batchLoss, CONTRASTIVE_TASKS } from './objectives.js';
+import { batchLoss, GROUP_TASKS } from './objectives.js';
 import { DEFAULT_LOSS_MEAN, type LossMean } from './lossMean.js';
 import { saveCheckpoint, type TrainerState } from './checkpoint.js';
 import { MetricsLog, readMetrics } from './metrics.js';
@@ -62,6 +62,8 @@ export interface TrainOptions {
   stop?: AbortSignal;
   /** Tests: steps whose loss is made NaN, to exercise the non-finite path. */
   injectNonFinite?: ReadonlySet<number>;
+  /** The recommend task: the items it ranks among in training ((N) bool: those with training interactions). */
+  itemCandidates?: torch.Tensor;
 }
 
 export type TrainStatus = 'done' | 'interrupted' | 'non-finite' | 'time';
@@ -148,7 +150,7 @@ function trainingLoader(o: TrainOptions): DataLoader {
     image: { size: cfg.imageSize, augment: o.augment ? { crop: { scale: [0.75, 1], ratio: [4 / 5, 5 / 4] }, hflip: 0.5 } : false },
     maxSourceLength: cfg.maxTextLen, maxTargetLength: cfg.maxTextLen + 1,
     // A contrastive task's rows come as a whole group in every batch: its negatives are its group-mates.
-    groupTasks: CONTRASTIVE_TASKS,
+    groupTasks: GROUP_TASKS,
     ...(o.workers !== undefined ? { workers: o.workers } : {}),
   });
 }
@@ -274,8 +276,9 @@ function stepSettings(o: TrainOptions): StepSettings {
   const cfg = o.model.cfg;
   return {
     gradAccum: o.gradAccum, clipNorm: o.clipNorm, bf16: o.bf16, lossMean: o.lossMean ?? DEFAULT_LOSS_MEAN, patches: (cfg.imageSize / cfg.patchSize) ** 2,
-    // A contrastive task draws no slots: its weight scales its loss against the generative tasks' loss.
-    lossWeights: Object.fromEntries(o.tasks.filter((t) => CONTRASTIVE_TASKS.has(t.name)).map((t) => [t.name, t.weight ?? 1])),
+    // A group task draws no slots: its weight scales its loss against the generative tasks' loss.
+    lossWeights: Object.fromEntries(o.tasks.filter((t) => GROUP_TASKS.has(t.name)).map((t) => [t.name, t.weight ?? 1])),
+    ...(o.itemCandidates !== undefined ? { itemCandidates: o.itemCandidates } : {}),
     ...(o.injectNonFinite !== undefined ? { injectNonFinite: o.injectNonFinite } : {}),
   };
 }
