@@ -20,11 +20,13 @@ import { designOnePerPrompt, encodePng, generateDesigns, type DesignImage, type 
 import { embedImages, embedTexts, type EmbedResult } from './embed.js';
 import type { ImageInput } from './inputs.js';
 import { loadRun } from './runFolder.js';
+import { allItemVectors, recommendFor, scoreHistories, similarityTo, topItems, type RecommendOptions, type RecommendResult } from './recommend.js';
+import type { ItemVocabulary } from '../data/itemVocabulary.js';
 import { generateTexts, streamText, type ComputeContext, type TextDelta, type TextPrompt, type TextResult } from './text.js';
 
 /** The tasks a pipeline can run (what a run may have been trained on, less training-only tasks such as denoise). */
-export type PipelineTask = 'describe' | 'answer' | 'design' | 'embed';
-export const PIPELINE_TASKS: readonly PipelineTask[] = Object.freeze(['describe', 'answer', 'design', 'embed']);
+export type PipelineTask = 'describe' | 'answer' | 'design' | 'embed' | 'recommend';
+export const PIPELINE_TASKS: readonly PipelineTask[] = Object.freeze(['describe', 'answer', 'design', 'embed', 'recommend']);
 
 export interface PipelineOptions {
   /** Where the model runs (default 'cpu'; 'cuda' or 'cuda:N' with a CUDA libtorch). */
@@ -95,12 +97,15 @@ export class Pipeline implements Disposable {
   readonly trainedOn: readonly string[];
   /** The run's VQ image tokenizer file, where it has one. */
   readonly vqFile: string | undefined;
+  /** The items the run recommends among (RUN/items.json), where it was trained to recommend. */
+  readonly items: ItemVocabulary | undefined;
+  private _itemVectors: Float32Array | undefined;
   private _model: M6Model | undefined;
   private _vq: VqTokenizer | undefined;
   private readonly bf16: boolean;
 
   /** Use `loadPipeline`. */
-  constructor(run: { checkpoint: string; step: number; config: M6Config; tokenizer: Tokenizer; model: M6Model; trainedOn: readonly string[]; vqFile: string | undefined; vq: VqTokenizer | undefined }, o: PipelineOptions) {
+  constructor(run: { checkpoint: string; step: number; config: M6Config; tokenizer: Tokenizer; model: M6Model; trainedOn: readonly string[]; vqFile: string | undefined; vq: VqTokenizer | undefined; items: ItemVocabulary | undefined }, o: PipelineOptions) {
     this.checkpoint = run.checkpoint;
     this.step = run.step;
     this.config = run.config;
@@ -108,8 +113,9 @@ export class Pipeline implements Disposable {
     this._model = run.model;
     this._vq = run.vq;
     this.vqFile = run.vqFile;
+    this.items = run.items;
     this.trainedOn = Object.freeze([...run.trainedOn]);
-    this.tasks = new Set(PIPELINE_TASKS.filter((t) => run.trainedOn.includes(t) && (t !== 'design' || run.vq !== undefined)));
+    this.tasks = new Set(PIPELINE_TASKS.filter((t) => run.trainedOn.includes(t) && (t !== 'design' || run.vq !== undefined) && (t !== 'recommend' || run.items !== undefined)));
     this.bf16 = o.dtype === 'bfloat16';
   }
 
@@ -139,6 +145,7 @@ export class Pipeline implements Disposable {
     if (task === 'design' && (this.trainedOn.includes('design') || this.vqFile === undefined)) {
       return `${this.checkpoint}: the run has no VQ image tokenizer (vq.safetensors): train it with design (m6 train --tasks design … or --tasks vq)`;
     }
+    if (task === 'recommend' && this.trainedOn.includes('recommend')) return `${this.checkpoint}: the run has no item vocabulary (items.json beside its tokenizer.json)`;
     return `${this.checkpoint}: the run was not trained on ${task} (it was trained on ${this.trainedOn.join(', ') || 'nothing'}): train with --tasks ${[...this.trainedOn, task].join(',')}`;
   }
 
@@ -218,12 +225,45 @@ export class Pipeline implements Disposable {
     return input.texts !== undefined ? embedTexts(this.model, this.tokenizer, input.texts, options) : embedImages(this.model, input.images, options);
   }
 
+  /**
+   * Recommendations for each shopper's history (item ids, oldest first): the k items the run scores
+   * highest, the history's own items left out unless told otherwise.
+   *
+   *   const [r] = await m6.recommend([['p000012', 'p000481']], { k: 5 });  // { ok: true, items: [{ id, score }, …] }
+   */
+  async recommend(histories: readonly (readonly string[])[], o: Omit<RecommendOptions, 'context'> = {}): Promise<RecommendResult[]> {
+    this.require('recommend');
+    return recommendFor(this.model, this.tokenizer, this.items!, histories, { ...o, context: this.context });
+  }
+
+  /** A score for every item (items.ids order) per history of item indices: what evaluation ranks. */
+  scoreHistories(histories: readonly (readonly number[])[], o: { batchSize?: number } = {}): Float32Array[] {
+    this.require('recommend');
+    return scoreHistories(this.model, this.tokenizer, histories, { ...o, context: this.context });
+  }
+
+  /** Items whose recommend vectors are closest to item `id`'s (cosine), the item itself left out. */
+  similarItems(id: string, o: { k?: number; keep?: (id: string) => boolean } = {}): RecommendResult {
+    this.require('recommend');
+    const index = this.items!.index(id);
+    if (index === undefined) return { ok: false, error: `unknown item '${id}': the run's ${this.items!.size} items (items.json) do not include it` };
+    return { ok: true, items: topItems(this.itemSimilarities(index), this.items!, o.k ?? 10, new Set([index]), o.keep), unknown: [] };
+  }
+
+  /** Cosine of every item's recommend vector with item `index`'s (items.ids order). */
+  itemSimilarities(index: number): Float32Array {
+    this.require('recommend');
+    this._itemVectors ??= allItemVectors(this.model);
+    return similarityTo(this._itemVectors, this.config.dim, index);
+  }
+
   /** Frees the model and the VQ tokenizer. Idempotent; the pipeline throws once closed. */
   close(): void {
     this._model?.dispose();
     this._vq?.dispose();
     this._model = undefined;
     this._vq = undefined;
+    this._itemVectors = undefined;
   }
 
   [Symbol.dispose](): void {
@@ -252,6 +292,6 @@ export async function loadPipeline(runDir: string, o: PipelineOptions = {}): Pro
   }
   return new Pipeline({
     checkpoint: run.checkpoint, step: run.trainer.step, config: run.config, tokenizer: run.tokenizer, model: run.model,
-    trainedOn: run.trainer.tasks.map((t) => t.name), vqFile: run.vqFile, vq,
+    trainedOn: run.trainer.tasks.map((t) => t.name), vqFile: run.vqFile, vq, items: run.items,
   }, o);
 }

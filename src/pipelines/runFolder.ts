@@ -1,6 +1,8 @@
 // A run folder as a usable model: the newest checkpoint's config, tokenizer and weights, loaded
 // once by the task verbs (`m6 describe --run R …`) and by `m6 demo` after training.
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { ItemVocabulary } from '../data/itemVocabulary.js';
+import { ITEMS_FILE } from '../tasks/recommendData.js';
 import { basename, join } from 'node:path';
 import type { Tokenizer } from '../data/tokenizer.js';
 import { M6Model, validateConfig, type M6Config } from '../model/index.js';
@@ -17,6 +19,8 @@ export interface LoadedRun {
   trainer: TrainerState;
   /** The run's VQ image tokenizer (RUN/vq.safetensors), which design decodes its codes with; undefined when the run has none. */
   vqFile: string | undefined;
+  /** The items of its item table (RUN/items.json), when the config has one. */
+  items: ItemVocabulary | undefined;
 }
 
 export class RunFolderError extends InputError {
@@ -33,6 +37,22 @@ export function resolveCheckpoint(path: string): string {
   const latest = latestCheckpoint(path);
   if (latest === undefined) throw new RunFolderError(`--run ${path}: no checkpoint in ${join(path, 'checkpoints')} (train first: m6 train --out ${path} …)`);
   return latest;
+}
+
+/** RUN/items.json, checked against the item table it indexes; undefined when the model has no items. */
+function readRunItems(runDir: string, cfg: M6Config): ItemVocabulary | undefined {
+  if (cfg.items === 0) return undefined;
+  const file = join(runDir, ITEMS_FILE);
+  if (!existsSync(file)) return undefined;
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new RunFolderError(`${file}: not valid JSON: ${(err as Error).message}`);
+  }
+  const items = ItemVocabulary.fromJSON(raw, file);
+  if (items.size !== cfg.items) throw new RunFolderError(`${file} lists ${items.size} items but the model's item table has ${cfg.items} rows`);
+  return items;
 }
 
 /** Loads the model in eval mode. Dispose `model` when done. */
@@ -57,5 +77,12 @@ export async function loadRun(path: string): Promise<LoadedRun> {
     for (const t of Object.values(optimizer.tensors)) t.dispose();
   }
   model.eval();
-  return { checkpoint, config: cfg, tokenizer, model, trainer, vqFile: findVqFile(runDirOf(checkpoint)) };
+  let items: ItemVocabulary | undefined;
+  try {
+    items = readRunItems(runDirOf(checkpoint), cfg);
+  } catch (err) {
+    model.dispose();
+    throw err;
+  }
+  return { checkpoint, config: cfg, tokenizer, model, trainer, vqFile: findVqFile(runDirOf(checkpoint)), items };
 }
