@@ -113,7 +113,7 @@ export async function inspectDataset(spec: DatasetSpec, opts: InspectOptions = {
   // Interactions alone (no catalog): the report is theirs; the row counts are their rows.
   const dataset = hasRows
     ? await readDataset(spec, { bad })
-    : { source: interactions!.source, columns: [] as string[], totalRows: interactions!.rows + interactions!.badRows, rows: [] as DataRow[], bad };
+    : { source: interactions!.source, columns: [] as string[], totalRows: interactions!.rows + interactions!.filtered + interactions!.badRows, rows: [] as DataRow[], bad };
   let usable: DataRow[] = dataset.rows;
   const widths: number[] = [];
   const heights: number[] = [];
@@ -200,7 +200,7 @@ export function formatInspectReport(r: InspectReport): string {
   const lines: string[] = [];
   const pct = (n: number, d: number): string => (d > 0 ? `${((100 * n) / d).toFixed(1)}%` : '-');
   lines.push(`dataset        ${r.source} (${r.kind})`);
-  lines.push(`columns        ${r.columns.join(', ')}`);
+  if (r.columns.length > 0) lines.push(`columns        ${r.columns.join(', ')}`);
   lines.push(`rows           ${r.rows}`);
   lines.push(`usable rows    ${r.usableRows} (${pct(r.usableRows, r.rows)})`);
   if (r.imagesChecked > 0) lines.push(`images         ${r.imagesDecoded} decoded of ${r.imagesChecked}`);

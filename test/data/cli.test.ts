@@ -63,6 +63,10 @@ test('m6 data synth, then inspect it through its dataset.json, then train a toke
   assert.equal(report.rows, 30);
   assert.equal(report.usableRows, 30);
   assert.equal(report.imagesDecoded, 30);
+  assert.equal(report.interactions.users, 10);
+  assert.equal(report.interactions.ordered, true);
+  assert.equal(report.baskets.ordered, false);
+  assert.ok(report.baskets.users > 5 && report.baskets.users <= 15, `${report.baskets.users} outfits`);
   const tokFile = join(dir, 'tokenizer.json');
   const train = await m6(['tokenizer', 'train', join(out, 'dataset.json'), '--vocab', '400', '--image-codes', '64', '--out', tokFile]);
   assert.equal(train.status, 0, train.stderr);
@@ -90,4 +94,18 @@ test('m6 tokenizer train: from text files; clear errors without text', async (t)
   const small = await m6(['tokenizer', 'train', '--text-file', join(dir, 'a.txt'), '--vocab', '100', '--out', tokFile]);
   assert.equal(small.status, 2);
   assert.match(small.stderr, /--vocab must be at least 266/);
+});
+
+test('m6 data inspect --interactions: a user-item log alone; a command needing a catalog says so', async (t) => {
+  const dir = tempDir(t);
+  writeFileSync(join(dir, 'events.csv'), 'user,item,ts,event\nu1,a,2024-01-01,view\nu1,b,2024-01-02,purchase\nu2,a,x,view\nu2,c,3,click\n');
+  const r = await m6(['data', 'inspect', '--interactions', join(dir, 'events.csv'), '--time-col', 'ts', '--event-col', 'event', '--events', 'view,purchase']);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /interactions +.*events\.csv \(sequences in time order\)/);
+  assert.match(r.stdout, /users +1\n/);
+  assert.match(r.stdout, /interactions 2 from 2 rows, 1 left out by --events/);
+  assert.match(r.stdout, /unparsable time +1/);
+  const tok = await m6(['tokenizer', 'train', '--interactions', join(dir, 'events.csv'), '--text-col', 'title', '--vocab', '300', '--out', join(dir, 't.json')]);
+  assert.equal(tok.status, 2);
+  assert.match(tok.stderr, /needs catalog rows: give --manifest FILE/);
 });
