@@ -32,6 +32,8 @@ export interface TaskEvaluation<Item = unknown> {
   metrics: Record<string, number>;
   /** What a trivial predictor scores on the same items (majority class, commonest answer). */
   baselines: Record<string, number>;
+  /** Further baselines on the same items, by name (recommend: item co-occurrence beside popularity). */
+  moreBaselines?: Array<{ name: string; values: Record<string, number> }>;
   /** How the metrics were judged, and anything a reader should know about them. */
   notes: string[];
   /** One record per judged item, for reports. */
@@ -59,6 +61,8 @@ export interface EvalContext {
   /** Why there are no examples, when there are none. */
   skipReason?: string;
   batchSize: number;
+  /** --limit, for evaluators whose items are not the examples (recommend's shoppers). */
+  limit?: number;
   log: (message: string) => void;
 }
 
@@ -181,6 +185,7 @@ export async function evaluateRun(o: EvaluateRunOptions): Promise<EvalReport> {
       examples: examples === null ? null : sampleExamples(examples, o.limit, o.seed),
       available: examples?.length ?? 0,
       batchSize: o.batchSize ?? 16,
+      ...(o.limit !== undefined ? { limit: o.limit } : {}),
       log,
     };
     if (reason !== undefined) ctx.skipReason = reason;

@@ -6,6 +6,7 @@ import { writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import type { DatasetSpec } from '../../data/datasetSpec.js';
 import type { DesignEvalOptions } from '../../eval/designEval.js';
+import type { RecommendEvalOptions } from '../../eval/recommendEval.js';
 import type { EvalReport, EvaluatorLoader } from '../../eval/evaluation.js';
 import { TASKS, type TaskName } from '../../tasks/instructions.js';
 import { parseTaskList } from '../../tasks/taskData.js';
@@ -18,7 +19,7 @@ import { numberFlag } from '../flags.js';
 // One entry per task, loaded on demand (libtorch loads only when an evaluation runs). A task with no
 // entry is reported as skipped, not as an error. The design task samples its images with the given
 // options (`m6 design`'s flags).
-function evaluators(design: DesignEvalOptions = {}): Partial<Record<TaskName, EvaluatorLoader>> {
+function evaluators(design: DesignEvalOptions = {}, recommend: RecommendEvalOptions = {}): Partial<Record<TaskName, EvaluatorLoader>> {
   return {
     describe: async () => (await import('../../eval/describeEval.js')).evaluateDescribe,
     answer: async () => (await import('../../eval/answerEval.js')).evaluateAnswer,
@@ -26,6 +27,10 @@ function evaluators(design: DesignEvalOptions = {}): Partial<Record<TaskName, Ev
     design: async () => {
       const { evaluateDesign } = await import('../../eval/designEval.js');
       return (ctx) => evaluateDesign(ctx, design);
+    },
+    recommend: async () => {
+      const { evaluateRecommend } = await import('../../eval/recommendEval.js');
+      return (ctx) => evaluateRecommend(ctx, recommend);
     },
   };
 }
@@ -39,16 +44,20 @@ interface EvalFlags extends DatasetFlags, SamplingFlags {
   json?: boolean;
   out?: string;
   allowTrainRows?: boolean;
+  holdout: string;
 }
 
 const METRIC_NAMES: Record<string, string> = {
   textToImageRecall1: 'text→image recall@1', textToImageRecall5: 'text→image recall@5', textToImageRecall10: 'text→image recall@10',
   imageToTextRecall1: 'image→text recall@1', imageToTextRecall5: 'image→text recall@5', imageToTextRecall10: 'image→text recall@10',
+  hr5: 'HR@5', hr10: 'HR@10', hr20: 'HR@20', ndcg5: 'NDCG@5', ndcg10: 'NDCG@10', ndcg20: 'NDCG@20',
+  cold_hr10: 'cold items HR@10', cold_ndcg10: 'cold items NDCG@10', cold_hr5: 'cold items HR@5', cold_ndcg5: 'cold items NDCG@5', cold_hr20: 'cold items HR@20', cold_ndcg20: 'cold items NDCG@20',
   bleu4: 'BLEU-4', rougeL: 'ROUGE-L', ciderD: 'CIDEr-D', categoryAccuracy: 'category accuracy', colourAccuracy: 'colour accuracy', exactMatch: 'exact match',
 };
 
 /** Shares (accuracies, exact match, recall) read best as percentages; scores as plain numbers. */
 function formatMetric(key: string, value: number): string {
+  if (/^(cold_)?(hr|ndcg)\d+$/.test(key)) return value.toFixed(4);  // ranking figures, as papers print them
   return /accuracy|match|recall/i.test(key) ? `${(100 * value).toFixed(1)}%` : value.toFixed(3);
 }
 
@@ -60,14 +69,16 @@ export function formatEvalReport(report: EvalReport): string {
   for (const t of report.tasks) {
     Object.entries(t.metrics).forEach(([key, value], i) => {
       const baseline = t.baselines[key];
+      const more = (t.moreBaselines ?? []).map((b) => b.values[key]).filter((v): v is number => v !== undefined);
       table.push([
         i === 0 ? t.task : '', i === 0 ? `${t.evaluated}/${t.available}` : '', i === 0 ? String(t.failures.length) : '',
-        METRIC_NAMES[key] ?? key, formatMetric(key, value), baseline !== undefined ? formatMetric(key, baseline) : '',
+        METRIC_NAMES[key] ?? key, formatMetric(key, value), [baseline, ...more].filter((v): v is number => v !== undefined).map((v) => formatMetric(key, v)).join(' / '),
       ]);
     });
   }
   const widths = table[0]!.map((_, c) => Math.max(...table.map((r) => r[c]!.length)));
   for (const r of table) lines.push(r.map((cell, c) => cell.padEnd(widths[c]!)).join('  ').trimEnd());
+  for (const t of report.tasks) if (t.moreBaselines?.length) lines.push(`${t.task}: baseline column: popularity / ${t.moreBaselines.map((b) => b.name).join(' / ')}`);
   for (const t of report.tasks) for (const n of t.notes) lines.push(`${t.task}: ${n}`);
   for (const s of report.skipped) lines.push(`${s.task}: skipped: ${s.reason}`);
   lines.push(`evaluated in ${report.seconds.toFixed(1)} s`);
@@ -88,9 +99,11 @@ export function registerEval(program: Command): void {
     .option('--seed <n>', 'seed of the --limit draw', '0')
     .option('--json', 'print the results as JSON (without per-item records; --out has them)')
     .option('--out <file>', 'write the results with every item\'s record as JSON to this file')
+    .option('--holdout <which>', 'recommend: judge each shopper\'s last item (test) or the one before it (val: choose settings there)', 'test')
     .option('--allow-train-rows', 'score held-out rows even where the run trained on them (a training-set evaluation, labelled as such); without it such rows are refused'))
     .action(async (flags: EvalFlags) => {
-      const { run: runDir, tasks: taskText, limit: limitText, batchSize: batchText, seed: seedText, json, out, temperature, topK, topP, allowTrainRows, ...datasetFlags } = flags;
+      const { run: runDir, tasks: taskText, limit: limitText, batchSize: batchText, seed: seedText, json, out, temperature, topK, topP, allowTrainRows, holdout, ...datasetFlags } = flags;
+      if (holdout !== 'val' && holdout !== 'test') throw new UsageError(`--holdout must be val or test, got '${holdout}'`);
       const sampling = samplingFromFlags({ temperature, topK, topP });
       let tasks: TaskName[];
       try {
@@ -114,7 +127,7 @@ export function registerEval(program: Command): void {
         const { evaluateRun } = await import('../../eval/evaluation.js');
         torch.keepLargeAllocations();
         using pipeline = await loadPipeline(runDir);
-        report = await evaluateRun({ pipeline, spec, data, tasks, evaluators: evaluators(sampling), ...(limit !== undefined ? { limit } : {}), seed, batchSize, log, allowTrainRows: allowTrainRows === true });
+        report = await evaluateRun({ pipeline, spec, data, tasks, evaluators: evaluators(sampling, { holdout }), ...(limit !== undefined ? { limit } : {}), seed, batchSize, log, allowTrainRows: allowTrainRows === true });
       } catch (err) {
         throw asUsageError(err);
       }
