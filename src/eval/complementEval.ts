@@ -3,7 +3,7 @@
 // category-wide candidate set asks "which skirt goes with this top and these boots?", not "is
 // this a skirt?".
 import { deriveSeed, Rng } from '../data/random.js';
-import { coOccurrence, itemCounts, scoreCoOccurrence } from './recommendBaselines.js';
+import { coOccurrence, itemCounts, scoreCoOccurrence } from '../search/coOccurrence.js';
 import { rankOf, RankingAccumulator, type RankingFigures } from './rankingMetrics.js';
 
 /** Scores for `candidates` (one per candidate, higher = goes better) given the rest of a basket. */

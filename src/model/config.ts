@@ -32,6 +32,8 @@ export interface M6Config {
   // ---- the recommend task's items (M6-Rec): 0 = no item table (older runs' configs have none)
   items: number;              // catalog items with a learnt vector each
   itemTextLen: number;        // title tokens kept per item for its content vector (0 = ids only)
+  /** Training: the share of items whose learnt vector is dropped in a step, so the title path learns to stand alone (DropoutNet). */
+  itemIdDropout: number;
 }
 
 const NANO: M6Config = {
@@ -39,7 +41,7 @@ const NANO: M6Config = {
   layers: 4, dim: 128, heads: 4, ffnDim: 512, maxTextLen: 96, dropout: 0, shareLayers: false,
   imageSize: 64, patchSize: 8, stemChannels: 32,
   experts: 0, moeEvery: 2, expertGroups: 1, topK: 1, capacityFactor: 1.25, auxLossWeight: 0.01, zLossWeight: 0.001,
-  items: 0, itemTextLen: 0,
+  items: 0, itemTextLen: 0, itemIdDropout: 0,
 };
 
 /** The presets. Paper scales are for `m6 inspect` (built on the meta device: no memory is allocated). */
@@ -92,6 +94,7 @@ export function validateConfig(c: M6Config): M6Config {
   // Configs written before the recommend task have no item fields: they have no item table.
   c.items ??= 0;
   c.itemTextLen ??= 0;
+  c.itemIdDropout ??= 0;
   const bad: string[] = [];
   const posInt = (k: keyof M6Config) => { const v = c[k]; if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) bad.push(`${k} must be a positive integer (got ${String(v)})`); };
   (['vocabSize', 'imageCodes', 'layers', 'dim', 'heads', 'ffnDim', 'maxTextLen', 'imageSize', 'patchSize', 'stemChannels', 'moeEvery', 'expertGroups', 'topK'] as const).forEach(posInt);
@@ -106,6 +109,7 @@ export function validateConfig(c: M6Config): M6Config {
   if (c.capacityFactor < 0) bad.push(`capacityFactor must be ≥ 0 (0 = dropless), got ${c.capacityFactor}`);
   if (!Number.isInteger(c.items) || c.items < 0) bad.push(`items must be a non-negative integer (got ${c.items})`);
   if (!Number.isInteger(c.itemTextLen) || c.itemTextLen < 0) bad.push(`itemTextLen must be a non-negative integer (got ${c.itemTextLen})`);
+  if (!(c.itemIdDropout >= 0 && c.itemIdDropout < 1)) bad.push(`itemIdDropout must be in [0, 1), got ${c.itemIdDropout}`);
   if (c.dropout < 0 || c.dropout >= 1) bad.push(`dropout must be in [0, 1), got ${c.dropout}`);
   if (bad.length) throw new ConfigError(`invalid M6 config '${c.name}': ${bad.join('; ')}`);
   return c;

@@ -136,8 +136,10 @@ export class ItemTable extends Module {
   readonly text: Tensor | undefined;
   /** log(1/τ) of the recommend softmax over cosine scores, learnt. */
   readonly logitScale: Tensor;
+  private readonly idDropout: number;
   constructor(cfg: M6Config, opts: ModuleOptions = {}) {
     super();
+    this.idDropout = cfg.itemIdDropout;
     this.id = this.module('id', new Embedding(cfg.items, cfg.dim, { ...opts, std: 0.02 }));
     if (cfg.itemTextLen > 0) {
       this.textProj = this.module('textProj', new Linear(cfg.dim, cfg.dim, { ...opts, bias: false }));
@@ -168,8 +170,13 @@ export class ItemTable extends Module {
   /** (N, D) vectors of items `ids` ((N) int64), or of every item. `tok` is the model's token table. */
   vectors(tok: Embedding, ids?: Tensor): Tensor {
     return torch.scope(() => {
-      const own = ids === undefined ? this.id.weight : this.id.forward(ids);
+      let own = ids === undefined ? this.id.weight : this.id.forward(ids);
       if (this.text === undefined || this.textProj === undefined) return own;
+      if (this.training && this.idDropout > 0) {
+        // Dropped items are seen by their titles alone in this step: what a cold item always is.
+        const keep = torch.rand([own.shape[0]!, 1], { device: own.device }).ge(this.idDropout).to({ dtype: own.dtype });
+        own = own.mul(keep);
+      }
       const text = ids === undefined ? this.text : this.text.indexSelect(0, ids);
       const real = text.ge(0);
       const words = tok.forward(text.clamp(0)).mul(real.unsqueeze(2).to({ dtype: tok.weight.dtype }));

@@ -20,6 +20,9 @@ export const ITEMS_FILE = 'items.json';
 /** Title tokens an item keeps for its content vector (M6Config.itemTextLen): a product title's words. */
 export const ITEM_TITLE_TOKENS = 16;
 
+/** Share of items whose learnt vector is dropped per training step when items have titles (M6Config.itemIdDropout). */
+export const ITEM_ID_DROPOUT = 0.5;
+
 /** Items a history window holds: SASRec's 50 (a shopper's older items matter less than recent ones). */
 export const RECOMMEND_WINDOW = 50;
 

@@ -8,7 +8,7 @@ import type { DatasetSpec } from '../data/datasetSpec.js';
 import { Tokenizer } from '../data/tokenizer.js';
 import { M6Model, preset, validateConfig, type M6Config } from '../model/index.js';
 import { buildTaskData, taskTexts, type TaskData, type TaskRequest } from '../tasks/taskData.js';
-import { ITEM_TITLE_TOKENS, ITEMS_FILE, itemTitleTokens, type RecommendData } from '../tasks/recommendData.js';
+import { ITEM_ID_DROPOUT, ITEM_TITLE_TOKENS, ITEMS_FILE, itemTitleTokens, type RecommendData } from '../tasks/recommendData.js';
 import { ItemVocabulary } from '../data/itemVocabulary.js';
 import { readCheckpointMeta, readCheckpointTensors } from './checkpoint.js';
 import { ProgressLine } from './progress.js';
@@ -81,10 +81,11 @@ async function freshTokenizer(o: RunTrainingOptions, data: TaskData, imageCodes:
 }
 
 /** The item table's size in the config of a new run that trains recommend: one row per item, titles when the items have any. */
-function itemOverrides(data: TaskData): Partial<M6Config> {
+function itemOverrides(data: TaskData, overrides: Partial<M6Config>): Partial<M6Config> {
   const rd = data.recommend;
   if (rd === undefined) return {};
-  return { items: rd.items.vocabulary.size, itemTextLen: rd.items.titles.some((t) => t !== undefined) ? ITEM_TITLE_TOKENS : 0 };
+  const titled = rd.items.titles.some((t) => t !== undefined);
+  return { items: rd.items.vocabulary.size, itemTextLen: titled ? ITEM_TITLE_TOKENS : 0, itemIdDropout: titled ? ITEM_ID_DROPOUT : 0 };
 }
 
 /** A resumed run's items must be the data's: the item table's rows are indexed by them. */
@@ -152,7 +153,7 @@ export async function runTraining(o: RunTrainingOptions): Promise<RunTrainingRes
     if (data.recommend !== undefined) writeFileSync(join(o.runDir, ITEMS_FILE), JSON.stringify(data.recommend.items.vocabulary.toJSON()) + '\n');
     // The vocabulary is the tokenizer's: the config follows it (one head over text and image codes).
     try {
-      config = preset(o.preset, { ...o.overrides, ...itemOverrides(data), vocabSize: tokenizer.vocabSize, imageCodeStart: tokenizer.imageCodeStart, imageCodes: tokenizer.imageCodes });
+      config = preset(o.preset, { ...o.overrides, ...itemOverrides(data, o.overrides), vocabSize: tokenizer.vocabSize, imageCodeStart: tokenizer.imageCodeStart, imageCodes: tokenizer.imageCodes });
     } catch (err) {
       throw new TrainingSetupError((err as Error).message);
     }

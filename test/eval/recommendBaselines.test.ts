@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { coOccurrence, evaluateRanking, itemCoOccurrence, popularity, randomScorer } from '../../src/eval/recommendBaselines.js';
+import { evaluateRanking, itemCoOccurrence, popularity, randomScorer } from '../../src/eval/recommendBaselines.js';
+import { coOccurrence } from '../../src/search/coOccurrence.js';
 import { Rng } from '../../src/data/random.js';
 
 test('popularity counts items over the sequences', () => {

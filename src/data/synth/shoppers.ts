@@ -42,9 +42,14 @@ export function simulateShopper(taste: ShopperTaste, groups: ReadonlyArray<{ att
   const weights = groups.map((g) => g.items.length * Math.exp(1.5 * affinity(taste, g.attrs)));
   const out: Interaction[] = [];
   let step = 0;
+  // A shopper comes back to items they know (a cart, a purchase) straight after a view, but does not
+  // browse to them again later: the next item is always a new one, as after 5-core deduplication.
+  const seen = new Set<string>();
   for (let i = 0; i < events; i++) {
     const g = groups[rng.weighted(weights)]!;
     const item = rng.pick(g.items);
+    if (seen.has(item)) continue;
+    seen.add(item);
     const a = affinity(taste, g.attrs);
     out.push({ shopper: taste.id, item, event: 'view', step: step++ });
     if (!rng.bool(0.1 + 0.2 * a)) continue;
