@@ -30,7 +30,7 @@ before(async () => {
   writeFileSync(outside, await pngOf(8, 8));
   const [v] = await pipeline.embed({ texts: ['rogue'] });
   if (v === undefined || !v.ok) throw new Error('embed failed');
-  indexDir = await buildTinyIndex(tiny, pipeline, [{ id: 'rogue', image: v.vector, text: v.vector, title: 'rogue', label: 'rogue', imagePath: outside }]);
+  indexDir = await buildTinyIndex(tiny, pipeline, { extra: [{ id: 'rogue', image: v.vector, text: v.vector, title: 'rogue', label: 'rogue', imagePath: outside }] });
   app = await build({ pipeline, limits: LIMITS, index: indexDir, closePipeline: false });
 });
 
@@ -270,6 +270,30 @@ test('search: by text, by image (JSON and multipart), like an item, filtered; re
   assert.ok(like.results.every((h) => h.id !== 'p000001'), 'an item is not its own neighbour');
   const rogue = (await post('/v1/search', { item: 'rogue', k: 30 })).json() as SearchOut;
   assert.equal(rogue.results.length, 24);
+});
+
+test('searches arriving together embed their queries in shared batches (the embed batcher)', async () => {
+  const before = batchStats((await app.inject('/metrics')).body, 'embed');
+  const rs = await Promise.all(Array.from({ length: 8 }, (_, i) => post('/v1/search', { text: `red dress ${i}`, k: 3 })));
+  assert.ok(rs.every((r) => r.statusCode === 200));
+  const after = batchStats((await app.inject('/metrics')).body, 'embed');
+  assert.equal(after.sum - before.sum, 8);
+  assert.ok(after.count - before.count < 8, `8 searches embedded in ${after.count - before.count} batches`);
+});
+
+test('search over a LanceDB index: store lancedb, an exact scan below the ANN threshold, thumbnails', async () => {
+  const lance = await build({ pipeline, limits: LIMITS, index: await buildTinyIndex(tiny, pipeline, { store: 'lance' }), closePipeline: false });
+  try {
+    const exact = ((await post('/v1/search', { text: 'red dress', k: 4 })).json() as SearchOut).results.filter((h) => h.id !== 'rogue').slice(0, 3);
+    const r = await post('/v1/search', { text: 'red dress', k: 3 }, lance);
+    assert.equal(r.statusCode, 200, r.body);
+    const out = r.json() as SearchOut;
+    assert.deepEqual([out.store, out.exact], ['lancedb', true]);
+    assert.deepEqual(out.results.map((h) => h.id), exact.map((h) => h.id), 'the two stores agree');
+    assert.equal((await lance.inject(out.results[0]!.image!)).statusCode, 200);
+  } finally {
+    await lance.close();
+  }
 });
 
 test('search errors: 400 naming the field, 422 for a bad filter or an unknown item, 404 without an index', async () => {

@@ -45,11 +45,12 @@ export function pngOf(width: number, height: number, rgb: [number, number, numbe
   return sharp({ create: { width, height, channels: 3, background: { r: rgb[0], g: rgb[1], b: rgb[2] } } }).png({ compressionLevel: 9 }).toBuffer();
 }
 
-/** The tiny run's whole catalog in an exact-store index at DIR/index (plus `extra` rows); returns its folder. */
-export async function buildTinyIndex(tiny: TinyRun, pipeline: Pipeline, extra: CatalogRow[] = []): Promise<string> {
-  const uri = join(tiny.dir, 'index');
+/** The tiny run's whole catalog in an index at DIR/index-STORE (plus `extra` rows); returns its folder. */
+export async function buildTinyIndex(tiny: TinyRun, pipeline: Pipeline, o: { extra?: CatalogRow[]; store?: 'exact' | 'lance' } = {}): Promise<string> {
+  const store = o.store ?? 'exact', extra = o.extra ?? [];
+  const uri = join(tiny.dir, `index-${store}`);
   const spec = resolveDatasetSpec(loadDatasetSpecFile(join(tiny.dir, 'catalog', 'dataset.json')));
-  const index = await openCatalogIndex(uri, { store: 'exact', weights: await provenanceOf(pipeline) });
+  const index = await openCatalogIndex(uri, { store, weights: await provenanceOf(pipeline) });
   try {
     const r = await indexCatalog(pipeline, (await readDataset(spec)).rows, index, { onExisting: 'skip' });
     assert.deepEqual(r.failed, []);

@@ -50,7 +50,10 @@ export function registerServe(program: Command): void {
         pipeline.close();
         throw asUsageError(err);
       });
-      console.log(`m6 serve: ${flags.run} (step ${pipeline.step}; ${[...pipeline.tasks].join(', ')}${flags.index !== undefined ? `; search ${flags.index}` : ''}) on ${server.url}  playground: ${server.url}/  docs: ${server.url}/docs`);
+      const catalog = server.app.catalog;
+      if (catalog !== null && catalog.imageRoot === undefined) console.error(`m6 serve: --index: the run records no dataset spec, so no catalog images are served (search results have image: null); give --image-root DIR`);
+      const search = catalog !== null ? `; search ${flags.index}: ${(await catalog.index.info()).rows} items` : '';
+      console.log(`m6 serve: ${flags.run} (step ${pipeline.step}; ${[...pipeline.tasks].join(', ')}${search}) on ${server.url}  playground: ${server.url}/  docs: ${server.url}/docs`);
       await server.stopped;
       console.log('m6 serve: stopped');
     });

@@ -88,13 +88,16 @@ function searchFields(): Record<string, string | number> {
   const fields: Record<string, string | number> = { k: Number(($<HTMLInputElement>('#search-k')).value) || 12 };
   const where = ($<HTMLInputElement>('#search-where')).value.trim();
   if (where !== '') fields.where = where;
-  if (pendingItem !== undefined) fields.item = pendingItem;
+  if (pendingItem !== undefined) fields.item = pendingItem.id;
   else if (!files.has('search')) fields.text = ($<HTMLInputElement>('#search-text')).value;
+  searchedFor = pendingItem !== undefined ? `like “${pendingItem.title}”` : files.has('search') ? `like the photo ${files.get('search')!.name}` : `for “${fields.text}”`;
   return fields;
 }
 
 /** Set by clicking a result: the next search is for items like it. */
-let pendingItem: string | undefined;
+let pendingItem: { id: string; title: string } | undefined;
+/** What the last search asked, for its results' heading (an item search leaves the text box as it was). */
+let searchedFor = '';
 
 /** An image URL of this server as an <img> can load it: with an API key the bytes are fetched with it. */
 async function imageSrc(url: string): Promise<string> {
@@ -121,10 +124,10 @@ function renderSearch(d: SearchOut): void {
     const card = el('button', 'card');
     card.title = `${r.id}: items like this one`;
     card.append(thumbnail(r.image, r.title), el('span', 'score', r.score.toFixed(3)), el('span', 'title', r.title || r.id), el('span', 'muted', r.label + (r.price !== null ? ` · ${r.price}` : '')));
-    card.addEventListener('click', () => { pendingItem = r.id; $<HTMLButtonElement>('[data-go="search"]').click(); });
+    card.addEventListener('click', () => { pendingItem = { id: r.id, title: r.title || r.id }; $<HTMLButtonElement>('[data-go="search"]').click(); });
     grid.append(card);
   }
-  show(el('p', 'muted', `${d.results.length} items · ${d.store === 'lancedb' ? 'LanceDB' : 'exact store'} · ${d.exact ? 'exact scan' : 'ANN index'}`), grid);
+  show(el('p', 'muted', `${d.results.length} items ${searchedFor} · ${d.store === 'lancedb' ? 'LanceDB' : 'exact store'} · ${d.exact ? 'exact scan' : 'ANN index'}`), grid);
 }
 
 interface TextOut { text: string; tokenIds: number[]; finishReason: string; ms: number }
