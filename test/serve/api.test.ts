@@ -6,11 +6,12 @@
 // held-out examples.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import sharp from 'sharp';
 import { loadPipeline, type Pipeline } from '../../src/pipelines/index.js';
+import { heldOutExamples } from '../../src/eval/heldOutExamples.js';
 import { openCatalogIndex } from '../../src/search/index.js';
 import { build } from '../../src/serve/app.js';
 import { readRunSplit } from '../../src/train/runSplit.js';
@@ -355,4 +356,12 @@ test('examples: a few held-out rows per task (never trained on), their images se
   assert.equal(image.statusCode, 200);
   assert.equal(image.headers['content-type'], 'image/png');
   problem(await app.inject('/v1/examples/p000001x/image'), 404, /no image/);
+  // A run recorded before split.json kept the dataset spec, or with no split at all: no examples, and why.
+  const old = join(tiny.dir, 'old-run');
+  mkdirSync(old);
+  copyFileSync(join(tiny.run, 'train-ids.bin'), join(old, 'train-ids.bin'));
+  const { spec: _spec, ...record } = JSON.parse(readFileSync(join(tiny.run, 'split.json'), 'utf8')) as Record<string, unknown>;
+  writeFileSync(join(old, 'split.json'), JSON.stringify(record));
+  assert.match((await heldOutExamples(old)).reason ?? '', /does not record the dataset spec .*retrain/);
+  assert.match((await heldOutExamples(tiny.dir)).reason ?? '', /records no split/);
 });

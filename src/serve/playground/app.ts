@@ -1,7 +1,7 @@
 // The playground's script: a tab per task, drag-and-drop images, each request sent to /v1 as
 // multipart (images) or JSON, the answer shown with its latency (round trip and server time);
 // search results as a grid of thumbnails; the run's own held-out examples (GET /v1/examples) as
-// clickable inputs under each form. Plain DOM, no framework: five forms do not earn one. Talks
+// clickable inputs above each form. Plain DOM, no framework: five forms do not earn one. Talks
 // only to the server that served it.
 
 type Task = 'describe' | 'answer' | 'design' | 'embed' | 'search';
