@@ -298,8 +298,9 @@ test('search over a LanceDB index: store lancedb, an exact scan below the ANN th
 });
 
 test('search errors: 400 naming the field, 422 for a bad filter or an unknown item, 404 without an index', async () => {
-  problem(await post('/v1/search', {}), 400, /exactly one of text, image and item/, 'text');
-  problem(await post('/v1/search', { text: 'red', item: 'p000001' }), 400, /exactly one of text, image and item \(got 2\)/, 'item');
+  problem(await post('/v1/search', {}), 400, /exactly one of text, image and item \(got none\)/, 'text');
+  problem(await post('/v1/search', { text: 'red', item: 'p000001' }), 400, /exactly one of text, image and item \(got text and item\)/, 'item');
+  problem(await post('/v1/search', { text: 'red', image: b64(tiny.imageBytes) }), 400, /\(got text and image\)/, 'image');
   problem(await post('/v1/search', { text: 'red', k: 0 }), 400, /must be >= 1/, 'k');
   problem(await post('/v1/search', { text: 'red', k: 101 }), 400, /must be <= 100/, 'k');
   problem(await post('/v1/search', { text: 'red', column: 'pixels' }), 400, /.+/, 'column');

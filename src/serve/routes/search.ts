@@ -23,8 +23,8 @@ export const searchRoutes: FastifyPluginAsyncTypebox = async (app) => {
     const catalog = catalogOf(app);
     const body = request.body;
     const bytes = imageBytes(request, body.image);
-    const given = [body.text, bytes, body.item].filter((x) => x !== undefined).length;
-    if (given !== 1) throw new HttpProblem(400, 'validation', `body: send exactly one of text, image and item (got ${given})`, body.text === undefined ? (bytes === undefined ? 'text' : 'image') : 'item');
+    const given = (['text', 'image', 'item'] as const).filter((f) => (f === 'image' ? bytes : body[f]) !== undefined);
+    if (given.length !== 1) throw new HttpProblem(400, 'validation', `body: send exactly one of text, image and item (got ${given.join(' and ') || 'none'})`, given[1] ?? 'text');
     const query: SearchQuery = body.text !== undefined ? { text: checkText(app, 'text', body.text) }
       : bytes !== undefined ? { image: await pixelsOf(bytes, app.m6.pipeline.config.imageSize, app.m6.limits.maxPixels) } : { item: body.item! };
     const signal = clientGone(request, reply);
