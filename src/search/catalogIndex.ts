@@ -83,6 +83,8 @@ export interface OpenOptions {
   store?: StoreKind;
   /** The weights the caller's vectors come from; needed to create an index, to write and to search. */
   weights?: IndexProvenance;
+  /** Create the index when there is none (default true; a reader passes false, so a mistyped path is an error, not a new empty index). */
+  create?: boolean;
   ann?: Partial<AnnOptions>;
   /** Object-store settings for a lance URI (credentials, region, endpoint: LanceDB's `storageOptions`). */
   storageOptions?: Readonly<Record<string, string>>;
@@ -211,7 +213,7 @@ export async function openCatalogIndex(uri: string, opts: OpenOptions = {}): Pro
   try {
     let meta = await backend.readMeta();
     if (meta === undefined) {
-      if (!opts.weights) throw new CatalogIndexError(`${uri}: no catalog index here; build one with m6 index build --run RUN … --out ${uri}`);
+      if (!opts.weights || opts.create === false) throw new CatalogIndexError(`${uri}: no catalog index here; build one with m6 index build --run RUN … --out ${uri}`);
       const now = new Date().toISOString();
       meta = { format: 'm6-catalog-index', version: 1, store, ...pickProvenance(opts.weights), distance: 'dot', createdAt: now, updatedAt: now, rows: 0 };
       await backend.writeMeta(meta);

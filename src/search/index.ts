@@ -7,3 +7,4 @@ export {
 export { F, parseFilter, filterToSql, compileFilter, validateFilter, FilterError, FILTER_COLUMNS, type Filter, type FilterColumn, type FilterColumns } from './filter.js';
 export { formatBadIndexRow, UNIT_TOLERANCE, VECTOR_COLUMNS, type CatalogRow, type StoredRow, type BadIndexRow, type BadIndexRowReason, type VectorColumn } from './rows.js';
 export { indexCatalog, provenanceOf, type IndexCatalogOptions, type IndexCatalogReport } from './indexCatalog.js';
+export { openQueryIndex, searchCatalog, defaultColumn, SearchQueryError, type SearchQuery, type QueryEmbedder, type CatalogQueryOptions } from './query.js';

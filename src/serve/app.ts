@@ -1,12 +1,15 @@
 // `build(opts)`: the m6 HTTP server, unstarted (tests call `inject`, `m6 serve` calls `listen`).
-// Plugins in order: problem+json errors, metrics, the pipeline and its batchers, docs, then the
-// routes — health at the root, the tasks under /v1 behind the API key when one is set, and the
-// playground at /.
+// Plugins in order: problem+json errors, metrics, the pipeline and its batchers, the catalog index
+// (with --index), docs, then the routes — health at the root, the tasks, search and the run's
+// held-out examples under /v1 behind the API key when one is set, and the playground at /.
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import multipart from '@fastify/multipart';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Pipeline } from '../pipelines/index.js';
+import { imageRootOf, runDataSpec } from '../eval/heldOutExamples.js';
+import { runDirOf } from '../train/vqFiles.js';
 import { bearerAuth } from './auth.js';
+import { catalogPlugin } from './catalogPlugin.js';
 import { docsPlugin } from './docs.js';
 import { metricsPlugin } from './metrics.js';
 import { pipelinePlugin } from './pipelinePlugin.js';
@@ -14,6 +17,8 @@ import { playgroundPlugin } from './playground.js';
 import { problemPlugin } from './problem.js';
 import { designRoutes } from './routes/design.js';
 import { embedRoutes } from './routes/embed.js';
+import { examplesRoutes } from './routes/examples.js';
+import { searchRoutes } from './routes/search.js';
 import { healthRoutes } from './routes/health.js';
 import { textRoutes } from './routes/text.js';
 import { Problem } from './schemas.js';
@@ -27,6 +32,10 @@ export interface ServeOptions {
   limits?: Partial<Limits>;
   /** Fastify's logger option (default off). */
   logger?: FastifyServerOptions['logger'];
+  /** The catalog index for /v1/search (a folder or URI, built by this run's weights). */
+  index?: string;
+  /** Where the catalog's images are (default: the image root of the data the run trained on); no image outside it is served. */
+  imageRoot?: string;
   /** Free the pipeline when the app closes (default true). */
   closePipeline?: boolean;
 }
@@ -49,6 +58,7 @@ export async function build(o: ServeOptions): Promise<FastifyInstance> {
   await app.register(problemPlugin);
   await app.register(metricsPlugin);
   await app.register(pipelinePlugin, { pipeline: o.pipeline, batch, limits, ...(o.closePipeline !== undefined ? { closePipeline: o.closePipeline } : {}) });
+  await app.register(catalogPlugin, { pipeline: o.pipeline, ...(o.index !== undefined ? { uri: o.index } : {}), ...withImageRoot(o) });
   await app.register(docsPlugin, { auth: o.apiKey !== undefined });
   await app.register(multipart, { limits: { fileSize: limits.maxBodyBytes, files: 1, fields: 16, parts: 17 } });
   await app.register(healthRoutes);
@@ -57,7 +67,18 @@ export async function build(o: ServeOptions): Promise<FastifyInstance> {
     await v1.register(textRoutes);
     await v1.register(designRoutes);
     await v1.register(embedRoutes);
+    await v1.register(searchRoutes);
+    // /v1/recommend goes here, beside search: it reads the same app.catalog.
+    await v1.register(examplesRoutes);
   }, { prefix: '/v1' });
   await app.register(playgroundPlugin);
   return app;
+}
+
+/** The catalog's image root: the one given, else that of the data the run trained on (the demo indexes that data). */
+function withImageRoot(o: ServeOptions): { imageRoot?: string } {
+  if (o.index === undefined) return {};
+  if (o.imageRoot !== undefined) return { imageRoot: o.imageRoot };
+  const spec = runDataSpec(runDirOf(o.pipeline.checkpoint));
+  return 'reason' in spec ? {} : { imageRoot: imageRootOf(spec) };
 }

@@ -8,7 +8,7 @@ import swaggerUi from '@fastify/swagger-ui';
 export const docsPlugin = fp(async (app: FastifyInstance, o: { auth: boolean }) => {
   await app.register(swagger, {
     openapi: {
-      info: { title: 'm6 serve', version: '1', description: 'M6: describe, answer, design and embed with one model. Errors are application/problem+json. (search and recommend come with the catalog index.)' },
+      info: { title: 'm6 serve', version: '1', description: 'M6: describe, answer, design, embed and search a catalog with one model (search needs m6 serve --index). Errors are application/problem+json.' },
       ...(o.auth ? { components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } }, security: [{ bearer: [] }] } : {}),
     },
   });

@@ -41,7 +41,40 @@ export const DesignOut = Type.Object({
 export const EmbedBody = Type.Object({ text: Type.Optional(Type.String()), image: Type.Optional(image) }, { additionalProperties: false, description: 'exactly one of text and image' });
 export const EmbedOut = Type.Object({ vector: Type.Array(Type.Number()), dim: Type.Integer(), ms: Type.Number() });
 
+export const SearchBody = Type.Object({
+  text: Type.Optional(Type.String({ description: 'a text query: "red polka-dot dress"' })),
+  image: Type.Optional(image),
+  item: Type.Optional(Type.String({ minLength: 1, description: 'the id of an item of the index: items like it' })),
+  where: Type.Optional(Type.String({ description: "a filter over the catalog's columns (id, title, label, price, imagePath): label = 'dress' AND price < 40" })),
+  k: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, description: 'results (default 10)' })),
+  column: Type.Optional(Type.Union([Type.Literal('fused'), Type.Literal('image'), Type.Literal('text')], { description: 'which vectors to search (default: image for a text query, else fused)' })),
+  exact: Type.Optional(Type.Boolean({ description: 'skip the ANN index: an exact scan' })),
+}, { additionalProperties: false, description: 'exactly one of text, image and item' });
+export const SearchOut = Type.Object({
+  results: Type.Array(Type.Object({
+    id: Type.String(), score: Type.Number({ description: 'dot product of unit vectors (cosine similarity)' }), title: Type.String(), label: Type.String(),
+    price: Type.Union([Type.Number(), Type.Null()]),
+    image: Type.Union([Type.String(), Type.Null()], { description: 'URL of the item\'s image on this server (GET /v1/items/{id}/image), null when it has none the server may serve' }),
+  })),
+  latencyMs: Type.Number({ description: 'server time' }),
+  store: Type.Union([Type.Literal('lancedb'), Type.Literal('exact')]),
+  exact: Type.Boolean({ description: 'the search was an exact scan (the exact store, no ANN index on the column yet, or exact: true)' }),
+});
+
+const exampleImage = Type.Union([Type.String(), Type.Null()], { description: 'URL of the example\'s image on this server, or null' });
+export const ExamplesOut = Type.Object({
+  describe: Type.Array(Type.Object({ id: Type.String(), image: exampleImage, text: Type.String({ description: 'the data\'s description (the reference)' }) })),
+  answer: Type.Array(Type.Object({ id: Type.String(), image: exampleImage, question: Type.String(), text: Type.String({ description: 'the data\'s answer (the reference)' }) })),
+  design: Type.Array(Type.Object({ id: Type.String(), prompt: Type.String() })),
+  search: Type.Array(Type.Object({ id: Type.String(), image: exampleImage, text: Type.String() })),
+  reason: Type.Optional(Type.String({ description: 'why there are no examples, when there are none' })),
+});
+
+export const ItemParams = Type.Object({ id: Type.String({ minLength: 1 }) });
+
 export type DescribeBody = Static<typeof DescribeBody>;
 export type AnswerBody = Static<typeof AnswerBody>;
 export type DesignBody = Static<typeof DesignBody>;
 export type EmbedBody = Static<typeof EmbedBody>;
+export type SearchBody = Static<typeof SearchBody>;
+export type ExamplesOut = Static<typeof ExamplesOut>;

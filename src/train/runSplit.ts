@@ -19,6 +19,11 @@ export interface RunSplit {
   data: string;
   /** How rows were assigned: a split column, or fractions by a seeded hash of the id (or of a group column). */
   rule: { splitCol?: string; split?: Array<{ name: string; fraction: number }>; splitSeed?: number; splitGroupCol?: string };
+  /**
+   * The whole dataset spec trained on (absolute paths), so that what reads the run later (the
+   * server's held-out examples) can read the same rows the same way; absent in runs recorded before it.
+   */
+  spec?: DatasetSpec;
   /** Distinct training row ids (a resumed run on other data adds its new ones). */
   trainRows: number;
   heldOutRows: number;
@@ -65,6 +70,7 @@ export function writeRunSplit(runDir: string, spec: DatasetSpec, rows: readonly 
       ...(spec.split !== undefined ? { split: spec.split, splitSeed: spec.splitSeed } : {}),
       ...(spec.splitGroupCol !== undefined ? { splitGroupCol: spec.splitGroupCol } : {}),
     },
+    spec,
     trainRows: hashes.length,
     heldOutRows: rows.filter(isEvalRow).length,
     trainIdsDigest: digestOf(hashes),

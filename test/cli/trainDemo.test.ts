@@ -12,7 +12,7 @@ test('m6 demo: synthesise, train briefly, evaluate held-out items, write report.
   assert.match(r.stderr, /VQ stage: training a \d+-code image tokenizer .* for 20 steps of/);
   assert.match(r.stdout, /describe category accuracy [\d.]+% \(majority [\d.]+%\); colour [\d.]+% \(majority [\d.]+%\); BLEU-4 [\d.]+, ROUGE-L [\d.]+, CIDEr-D [\d.]+; answer exact match [\d.]+%/);
   assert.match(r.stdout, /report: .*run\/report\.html/);
-  assert.match(r.stdout, /serve it: m6 serve --run .*run .*http:\/\/127\.0\.0\.1:8080\//, 'the demo ends with the command that serves its run');
+  assert.match(r.stdout, /serve it: m6 serve --run \S*run --index \S*run\/index .*http:\/\/127\.0\.0\.1:8080\//, 'the demo ends with the command that serves its run and its index');
   // The catalog is indexed (exact store in RUN/index) and one held-out title searched, with the command for more.
   assert.match(r.stdout, /^search "[^"]+": .+ \([\d.-]+\); .+ \([\d.-]+\); .+ \([\d.-]+\)\nsearch more: m6 search --index .*run\/index --text "/m);
   assert.match(r.stderr, /indexed 60 catalog products into .*run\/index/);

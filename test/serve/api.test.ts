@@ -1,24 +1,38 @@
 // Every route through fastify.inject() on a tiny run: the answers, and every error status the
 // server gives (400 naming the field, 401, 404, 413, 415, 422, 429, 503), each as problem+json;
-// batching seen in /metrics; the token stream equal to the batch answer; auth on and off.
+// batching seen in /metrics; the token stream equal to the batch answer; auth on and off; search
+// over the tiny catalog's index (text, image, item, filter; every error), its thumbnails (cached,
+// never a file outside the catalog), an index of other weights refused at startup, and the run's
+// held-out examples.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { rmSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import sharp from 'sharp';
 import { loadPipeline, type Pipeline } from '../../src/pipelines/index.js';
+import { heldOutExamples } from '../../src/eval/heldOutExamples.js';
+import { openCatalogIndex } from '../../src/search/index.js';
 import { build } from '../../src/serve/app.js';
-import { multipart, pngOf, trainTinyRun, type TinyRun } from './fixtures.js';
+import { readRunSplit } from '../../src/train/runSplit.js';
+import { buildTinyIndex, multipart, pngOf, trainTinyRun, type TinyRun } from './fixtures.js';
 
 let tiny: TinyRun;
 let pipeline: Pipeline;
 let app: FastifyInstance;
+let indexDir = '';
 const LIMITS = { maxBodyBytes: 2 * 2 ** 20, maxPixels: 1_000_000, maxDesignImages: 2 };
 
 before(async () => {
   tiny = await trainTinyRun();
   pipeline = await loadPipeline(tiny.run);
-  app = await build({ pipeline, limits: LIMITS, closePipeline: false });
+  // A row whose image lies outside the catalog's folder: searchable, its image never served.
+  const outside = join(tiny.dir, 'outside.png');
+  writeFileSync(outside, await pngOf(8, 8));
+  const [v] = await pipeline.embed({ texts: ['rogue'] });
+  if (v === undefined || !v.ok) throw new Error('embed failed');
+  indexDir = await buildTinyIndex(tiny, pipeline, { extra: [{ id: 'rogue', image: v.vector, text: v.vector, title: 'rogue', label: 'rogue', imagePath: outside }] });
+  app = await build({ pipeline, limits: LIMITS, index: indexDir, closePipeline: false });
 });
 
 after(async () => {
@@ -43,10 +57,10 @@ test('health, readiness, docs', async () => {
   assert.deepEqual((await app.inject('/healthz')).json(), { status: 'ok' });
   const ready = (await app.inject('/readyz')).json() as { ready: boolean; tasks: string[] };
   assert.equal(ready.ready, true);
-  assert.deepEqual([...ready.tasks].sort(), ['answer', 'describe', 'design', 'embed']);
+  assert.deepEqual([...ready.tasks].sort(), ['answer', 'describe', 'design', 'embed', 'search']);
   const spec = (await app.inject('/docs/json')).json() as { openapi: string; paths: Record<string, unknown> };
   assert.match(spec.openapi, /^3\./);
-  for (const p of ['/v1/describe', '/v1/answer', '/v1/design', '/v1/embed', '/healthz', '/readyz', '/metrics']) assert.ok(spec.paths[p], `${p} is in the OpenAPI document`);
+  for (const p of ['/v1/describe', '/v1/answer', '/v1/design', '/v1/embed', '/v1/search', '/v1/items/{id}/image', '/v1/examples', '/v1/examples/{id}/image', '/healthz', '/readyz', '/metrics']) assert.ok(spec.paths[p], `${p} is in the OpenAPI document`);
   const ui = await app.inject('/docs/');
   assert.equal(ui.statusCode, 200);
   assert.match(ui.body, /swagger/i);
@@ -225,4 +239,130 @@ test('a client that disconnects while queued drops its work: the batch never run
   } finally {
     await a.close();
   }
+});
+
+interface SearchOut { results: Array<{ id: string; score: number; title: string; label: string; price: number | null; image: string | null }>; latencyMs: number; store: string; exact: boolean }
+
+test('search: by text, by image (JSON and multipart), like an item, filtered; results link to thumbnails', async () => {
+  const r = await post('/v1/search', { text: 'red dress', k: 5 });
+  assert.equal(r.statusCode, 200, r.body);
+  const out = r.json() as SearchOut;
+  assert.equal(out.results.length, 5);
+  assert.deepEqual([out.store, out.exact], ['exact', true]);
+  assert.ok(out.latencyMs >= 0);
+  assert.ok(out.results.every((h, i) => i === 0 || h.score <= out.results[i - 1]!.score), 'best first');
+  for (const h of out.results.filter((x) => x.id !== 'rogue')) {
+    assert.equal(h.image, `/v1/items/${h.id}/image`);
+    assert.ok(h.title.length > 0 && h.label.length > 0);
+  }
+  const label = out.results.find((h) => h.id !== 'rogue')!.label;
+  const filtered = (await post('/v1/search', { text: 'red dress', where: `label = '${label}'` })).json() as SearchOut;
+  assert.ok(filtered.results.length > 0 && filtered.results.every((h) => h.label === label));
+  assert.equal((await post('/v1/search', { text: 'red dress' })).json().results.length, 10, 'k defaults to 10');
+
+  const byImage = (await post('/v1/search', { image: b64(tiny.imageBytes), k: 1 })).json() as SearchOut;
+  assert.equal(byImage.results[0]!.id, 'p000001', 'an item\'s own photo finds it first');
+  const form = multipart({ k: '2', exact: 'true' }, { name: 'image', filename: 'p.png', type: 'image/png', bytes: tiny.imageBytes });
+  const mp = await app.inject({ method: 'POST', url: '/v1/search', ...form });
+  assert.equal(mp.statusCode, 200, mp.body);
+  assert.equal((mp.json() as SearchOut).results[0]!.id, 'p000001');
+  const like = (await post('/v1/search', { item: 'p000001', k: 4 })).json() as SearchOut;
+  assert.equal(like.results.length, 4);
+  assert.ok(like.results.every((h) => h.id !== 'p000001'), 'an item is not its own neighbour');
+  const rogue = (await post('/v1/search', { item: 'rogue', k: 30 })).json() as SearchOut;
+  assert.equal(rogue.results.length, 24);
+});
+
+test('searches arriving together embed their queries in shared batches (the embed batcher)', async () => {
+  const before = batchStats((await app.inject('/metrics')).body, 'embed');
+  const rs = await Promise.all(Array.from({ length: 8 }, (_, i) => post('/v1/search', { text: `red dress ${i}`, k: 3 })));
+  assert.ok(rs.every((r) => r.statusCode === 200));
+  const after = batchStats((await app.inject('/metrics')).body, 'embed');
+  assert.equal(after.sum - before.sum, 8);
+  assert.ok(after.count - before.count < 8, `8 searches embedded in ${after.count - before.count} batches`);
+});
+
+test('search over a LanceDB index: store lancedb, an exact scan below the ANN threshold, thumbnails', async () => {
+  const lance = await build({ pipeline, limits: LIMITS, index: await buildTinyIndex(tiny, pipeline, { store: 'lance' }), closePipeline: false });
+  try {
+    const exact = ((await post('/v1/search', { text: 'red dress', k: 4 })).json() as SearchOut).results.filter((h) => h.id !== 'rogue').slice(0, 3);
+    const r = await post('/v1/search', { text: 'red dress', k: 3 }, lance);
+    assert.equal(r.statusCode, 200, r.body);
+    const out = r.json() as SearchOut;
+    assert.deepEqual([out.store, out.exact], ['lancedb', true]);
+    assert.deepEqual(out.results.map((h) => h.id), exact.map((h) => h.id), 'the two stores agree');
+    assert.equal((await lance.inject(out.results[0]!.image!)).statusCode, 200);
+  } finally {
+    await lance.close();
+  }
+});
+
+test('search errors: 400 naming the field, 422 for a bad filter or an unknown item, 404 without an index', async () => {
+  problem(await post('/v1/search', {}), 400, /exactly one of text, image and item \(got none\)/, 'text');
+  problem(await post('/v1/search', { text: 'red', item: 'p000001' }), 400, /exactly one of text, image and item \(got text and item\)/, 'item');
+  problem(await post('/v1/search', { text: 'red', image: b64(tiny.imageBytes) }), 400, /\(got text and image\)/, 'image');
+  problem(await post('/v1/search', { text: 'red', k: 0 }), 400, /must be >= 1/, 'k');
+  problem(await post('/v1/search', { text: 'red', k: 101 }), 400, /must be <= 100/, 'k');
+  problem(await post('/v1/search', { text: 'red', column: 'pixels' }), 400, /.+/, 'column');
+  problem(await post('/v1/search', { text: 'red', colour: 'red' }), 400, /additional properties/, 'colour');
+  problem(await post('/v1/search', { text: 'red', where: 'colour = 1' }), 422, /^where: .*colour/, 'where');
+  problem(await post('/v1/search', { text: 'red', where: "label = 'dress' AND" }), 422, /^where: /, 'where');
+  problem(await post('/v1/search', { item: 'p999999' }), 422, /no item 'p999999' in the index/, 'item');
+  problem(await post('/v1/search', { text: '  ' }), 422, /text: empty/, 'text');
+  const bare = await build({ pipeline, limits: LIMITS, closePipeline: false });
+  try {
+    problem(await post('/v1/search', { text: 'red' }, bare), 404, /started without a catalog index: start it with m6 serve --run RUN --index INDEX/);
+    problem(await bare.inject('/v1/items/p000001/image'), 404, /without a catalog index/);
+    assert.equal((await bare.inject('/v1/examples')).json().search.length, 0, 'no search examples without an index');
+  } finally {
+    await bare.close();
+  }
+});
+
+test('thumbnails: an index row\'s image with its type and caching headers; 304 when unchanged; nothing else', async () => {
+  const r = await app.inject('/v1/items/p000001/image');
+  assert.equal(r.statusCode, 200, r.body);
+  assert.equal(r.headers['content-type'], 'image/png');
+  assert.match(String(r.headers['cache-control']), /max-age=\d+/);
+  assert.deepEqual(r.rawPayload, tiny.imageBytes);
+  const again = await app.inject({ url: '/v1/items/p000001/image', headers: { 'if-none-match': String(r.headers.etag) } });
+  assert.equal(again.statusCode, 304);
+  problem(await app.inject('/v1/items/p999999/image'), 404, /no image/);
+  problem(await app.inject('/v1/items/..%2F..%2Fcatalog%2Fimages%2Fp000001.png/image'), 404, /no image/);
+  // An index row may name any path: one outside the catalog's image folder is never served.
+  problem(await app.inject('/v1/items/rogue/image'), 404, /item 'rogue': no image/);
+  const hits = (await post('/v1/search', { item: 'p000001', k: 30 })).json() as SearchOut;
+  assert.equal(hits.results.find((h) => h.id === 'rogue')!.image, null);
+});
+
+test('an index built by other weights is refused at startup, with the index\'s own message', async () => {
+  const uri = join(tiny.dir, 'stale');
+  const stale = await openCatalogIndex(uri, { store: 'exact', weights: { run: 'other-run', weightsDigest: 'sha256:0', model: pipeline.config.name, dims: pipeline.config.dim } });
+  await stale.close();
+  await assert.rejects(build({ pipeline, index: uri, closePipeline: false }), /built by run 'other-run'.*vectors of different weights do not compare/);
+  await assert.rejects(build({ pipeline, index: join(tiny.dir, 'nothing'), closePipeline: false }), /no catalog index here/);
+});
+
+test('examples: a few held-out rows per task (never trained on), their images served', async () => {
+  const r = await app.inject('/v1/examples');
+  assert.equal(r.statusCode, 200, r.body);
+  const ex = r.json() as Record<'describe' | 'answer' | 'design' | 'search', Array<{ id: string; image?: string | null; text?: string; question?: string; prompt?: string }>>;
+  const split = readRunSplit(tiny.run)!;
+  for (const task of ['describe', 'answer', 'design', 'search'] as const) {
+    assert.ok(ex[task].length >= 1 && ex[task].length <= 4, `${task}: ${ex[task].length} examples`);
+    for (const e of ex[task]) assert.equal(split.trainedOn(e.id), false, `${task} example ${e.id} is held out`);
+  }
+  assert.ok(ex.answer.every((e) => e.question!.length > 0) && ex.design.every((e) => e.prompt!.length > 0) && ex.search.every((e) => e.text!.length > 0));
+  const image = await app.inject(ex.describe[0]!.image!);
+  assert.equal(image.statusCode, 200);
+  assert.equal(image.headers['content-type'], 'image/png');
+  problem(await app.inject('/v1/examples/p000001x/image'), 404, /no image/);
+  // A run recorded before split.json kept the dataset spec, or with no split at all: no examples, and why.
+  const old = join(tiny.dir, 'old-run');
+  mkdirSync(old);
+  copyFileSync(join(tiny.run, 'train-ids.bin'), join(old, 'train-ids.bin'));
+  const { spec: _spec, ...record } = JSON.parse(readFileSync(join(tiny.run, 'split.json'), 'utf8')) as Record<string, unknown>;
+  writeFileSync(join(old, 'split.json'), JSON.stringify(record));
+  assert.match((await heldOutExamples(old)).reason ?? '', /does not record the dataset spec .*retrain/);
+  assert.match((await heldOutExamples(tiny.dir)).reason ?? '', /records no split/);
 });

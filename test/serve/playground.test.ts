@@ -1,6 +1,7 @@
 // The playground in a real browser (Debian's chromium through playwright-core, which downloads no
-// browser) against a server on loopback: describe an uploaded photo, answer a question, design
-// from a prompt (a grid of images), embed a text; a screenshot of each tab goes to out/playground/.
+// browser) against a server on loopback: describe an uploaded photo, answer a held-out example,
+// design from a prompt (a grid of images), embed a text, search the catalog index (a grid of
+// thumbnails, then items like one); a screenshot of each tab goes to out/playground/.
 // Skips, saying so, where chromium is not installed (scripts/install-system-deps.sh installs it).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -10,7 +11,7 @@ import type { FastifyInstance } from 'fastify';
 import { repoRoot } from '../helpers.js';
 import { loadPipeline, type Pipeline } from '../../src/pipelines/index.js';
 import { build } from '../../src/serve/app.js';
-import { trainTinyRun, type TinyRun } from './fixtures.js';
+import { buildTinyIndex, trainTinyRun, type TinyRun } from './fixtures.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
@@ -26,7 +27,7 @@ before(async () => {
   if (skip !== false) return;
   tiny = await trainTinyRun('m6-serve-ui-');
   pipeline = await loadPipeline(tiny.run);
-  app = await build({ pipeline });
+  app = await build({ pipeline, index: await buildTinyIndex(tiny, pipeline) });
   url = await app.listen({ host: '127.0.0.1', port: 0 });
   mkdirSync(shots, { recursive: true });
 });
@@ -36,7 +37,7 @@ after(async () => {
   if (tiny !== undefined) rmSync(tiny.dir, { recursive: true, force: true });
 });
 
-test('the playground: describe, answer, design and embed from the page', { skip }, async () => {
+test('the playground: describe, answer, design, embed and search from the page, with held-out examples', { skip }, async () => {
   const { chromium } = await import('playwright-core');
   const browser = await chromium.launch({ executablePath: CHROMIUM, args: FLAGS, headless: true });
   try {
@@ -58,9 +59,11 @@ test('the playground: describe, answer, design and embed from the page', { skip 
     assert.ok(await page.isVisible('#output .text'), 'a description is shown');
     await page.screenshot({ path: join(shots, 'describe.png'), fullPage: true });
 
+    // A held-out example fills the form in: its photo and its question.
     await page.click('[data-tab="answer"]');
-    await page.setInputFiles('[data-drop="answer"] input[type=file]', tiny.image);
-    await page.fill('#answer-question', 'what colour is it?');
+    await page.click('[data-examples="answer"] button.example');
+    await page.waitForSelector('[data-drop="answer"] img:not([hidden])');
+    assert.notEqual(await page.inputValue('#answer-question'), 'what colour is it?', 'the example\'s question');
     await page.click('[data-go="answer"]');
     await done();
     assert.ok(await page.isVisible('#output .text'));
@@ -68,7 +71,8 @@ test('the playground: describe, answer, design and embed from the page', { skip 
 
     await page.click('[data-tab="design"]');
     assert.deepEqual(await page.$$eval('.panel', (ps) => ps.filter((p) => (p as unknown as { checkVisibility(): boolean }).checkVisibility()).map((p) => p.id)), ['tab-design'], 'one panel at a time');
-    await page.fill('#design-prompt', 'a red polka-dot dress');
+    await page.click('[data-examples="design"] button.example');
+    assert.equal(await page.inputValue('#design-prompt'), (await page.textContent('[data-examples="design"] button.example'))?.trim());
     await page.fill('#design-n', '4');
     await page.click('[data-go="design"]');
     await page.waitForSelector('#output .grid img:nth-child(4)');
@@ -83,6 +87,27 @@ test('the playground: describe, answer, design and embed from the page', { skip 
     await done();
     assert.match(await page.textContent('#output') ?? '', /32-dimensional unit vector/);
     await page.screenshot({ path: join(shots, 'embed.png'), fullPage: true });
+
+    // Search: a held-out title finds a grid of catalog thumbnails, each with its score and title.
+    await page.click('[data-tab="search"]');
+    await page.click('[data-examples="search"] button.example');
+    assert.ok((await page.inputValue('#search-text')).length > 0, 'the example is the query');
+    await page.fill('#search-k', '8');
+    await page.click('[data-go="search"]');
+    await done();
+    await page.waitForFunction("document.querySelectorAll('#output .results .card img').length === 8 && [...document.querySelectorAll('#output .results .card img')].every((i) => i.complete && i.naturalWidth > 0)");
+    assert.match(await page.textContent('#output .results .card .score') ?? '', /^-?\d\.\d{3}$/);
+    assert.ok(((await page.textContent('#output .results .card .title')) ?? '').length > 0);
+    await page.screenshot({ path: join(shots, 'search.png'), fullPage: true });
+    // A result is a query too: items like it (itself left out).
+    const first = await page.getAttribute('#output .results .card', 'title');
+    await page.click('#output .results .card');
+    await page.waitForFunction(`![...document.querySelectorAll('#output .results .card')].some((c) => c.title === ${JSON.stringify(first)})`);
+    await page.fill('#search-where', 'colour = 1');
+    await page.click('[data-go="search"]');
+    await page.waitForSelector('#output .error');
+    assert.match(await page.textContent('#output .error') ?? '', /422 .*where: .*colour/);
+    await page.fill('#search-where', '');
 
     // A bad request shows the server's problem detail, not a broken page.
     await page.click('[data-tab="design"]');

@@ -7,6 +7,7 @@ import { spawn } from 'node:child_process';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { repoRoot } from '../helpers.js';
+import { openCatalogIndex } from '../../src/search/index.js';
 import { isLoopback } from '../../src/serve/server.js';
 import { trainTinyRun, type TinyRun } from './fixtures.js';
 
@@ -63,6 +64,18 @@ test('--api-key-file: a short key is refused; with a key the API needs it', asyn
   assert.equal((await fetch(`${url}/v1/embed`, { ...body, headers: { ...body.headers, authorization: 'Bearer 0123456789abcdef0123' } })).status, 200);
   s.child.kill('SIGTERM');
   assert.equal(await s.exited, 0);
+});
+
+test('--index: an index of other weights, or none at the path, is refused at startup in one line (exit 2)', async () => {
+  const uri = join(tiny.dir, 'stale-index');
+  const stale = await openCatalogIndex(uri, { store: 'exact', weights: { run: 'another-run', weightsDigest: 'sha256:0', model: 'm6-nano', dims: 32 } });
+  await stale.close();
+  const refused = spawnServe(['--index', uri]);
+  assert.equal(await refused.exited, 2, refused.output().stderr);
+  assert.match(refused.output().stderr, /^m6: .*stale-index: this index was built by run 'another-run'.*Rebuild the index with this run/m);
+  const missing = spawnServe(['--index', join(tiny.dir, 'no-index')]);
+  assert.equal(await missing.exited, 2);
+  assert.match(missing.output().stderr, /no-index: no catalog index here; build one with m6 index build/);
 });
 
 test('isLoopback: which binds get the no-key warning', () => {

@@ -98,8 +98,9 @@ export function registerDemo(program: Command): void {
       const reportFile = await writeDemoReport(plan, { runDir, catalogDir, result, evaluation });
       console.log(`${demoSummary(evaluation)}\nreport: ${reportFile}`);
       if (trains(plan, 'embed')) await demoSearch(plan, runDir, result, (m) => progress.log(m));
-      // The next step: put the run behind the API and open the playground.
-      console.log(`serve it: m6 serve --run ${runDir}   (then open http://127.0.0.1:8080/ for the playground, /docs for the API)`);
+      // The next step: put the run and its index behind the API and open the playground.
+      const index = trains(plan, 'embed') ? ` --index ${join(runDir, 'index')}` : '';
+      console.log(`serve it: m6 serve --run ${runDir}${index}   (then open http://127.0.0.1:8080/ for the playground, with held-out examples to try; /docs for the API)`);
     });
 }
 

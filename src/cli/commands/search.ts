@@ -7,7 +7,7 @@
 // The index records the run whose weights made its vectors; a query embeds with that run (or --run,
 // which must be the same weights), and vectors of other weights are refused.
 import type { Command } from 'commander';
-import type { CatalogIndex, IndexInfo, SearchHit } from '../../search/index.js';
+import type { CatalogIndex, IndexInfo, SearchHit, SearchQuery, VectorColumn } from '../../search/index.js';
 import type { Pipeline } from '../../pipelines/index.js';
 import { formatDuration } from '../../train/progress.js';
 import { addDatasetOptions, datasetSpecFromFlags, type DatasetFlags } from '../datasetOptions.js';
@@ -133,18 +133,6 @@ export function registerIndex(program: Command): void {
     });
 }
 
-/** The query vector: a text or an image embedded by the run, or an item's own vector. */
-async function queryVector(flags: SearchFlags, pipeline: Pipeline, ix: CatalogIndex, column: 'fused' | 'image' | 'text'): Promise<Float32Array> {
-  if (flags.item !== undefined) {
-    const [row] = await ix.get([flags.item]);
-    if (row === undefined) throw new UsageError(`--item ${flags.item}: no such id in ${flags.index}`);
-    return row[column];
-  }
-  const [r] = flags.text !== undefined ? await pipeline.embed({ texts: [flags.text] }) : await pipeline.embed({ images: [flags.image!] });
-  if (!r!.ok) throw new UsageError(`${flags.text !== undefined ? '--text' : `--image ${flags.image}`}: ${r!.error}`);
-  return r!.vector;
-}
-
 export function registerSearch(program: Command): void {
   program.command('search').description('search a catalog index by text, by image, or for items like one of its own')
     .requiredOption('--index <index>', 'the index (m6 index build)')
@@ -161,20 +149,21 @@ export function registerSearch(program: Command): void {
       const given = [flags.text, flags.image, flags.item].filter((x) => x !== undefined).length;
       if (given !== 1) throw new UsageError('give exactly one of --text TEXT, --image FILE or --item ID');
       const k = numberFlag('--k', flags.k, { integer: true, min: 1 });
-      const column = (flags.column || (flags.text !== undefined ? 'image' : 'fused')) as 'fused' | 'image' | 'text';
-      if (!['fused', 'image', 'text'].includes(column)) throw new UsageError(`--column must be fused, image or text, got '${flags.column}'`);
+      if (flags.column !== '' && !['fused', 'image', 'text'].includes(flags.column)) throw new UsageError(`--column must be fused, image or text, got '${flags.column}'`);
+      const query: SearchQuery = flags.text !== undefined ? { text: flags.text } : flags.image !== undefined ? { image: flags.image } : { item: flags.item! };
       const runDir = flags.run ?? await indexRun(flags.index);
       using pipeline = await openPipeline(runDir, 'embed');
-      const ix = await openIndex(flags.index, { pipeline });
+      const { openQueryIndex, searchCatalog } = await import('../../search/index.js');
+      const ix = await openQueryIndex(flags.index, pipeline).catch((err: unknown) => { throw asUsageError(err); });
       let hits: SearchHit[];
       try {
-        const vector = await queryVector(flags, pipeline, ix, column);
-        hits = await ix.search(vector, { k: flags.item !== undefined ? k + 1 : k, vectorColumn: column, ...(flags.where !== undefined ? { where: flags.where } : {}), ...(flags.exact ? { exact: true } : {}) })
-          .catch((err: unknown) => { throw asUsageError(err); });
+        const embed = async (q: { text: string } | { image: string | Float32Array }) => (await pipeline.embed('text' in q ? { texts: [q.text] } : { images: [q.image] }))[0]!;
+        hits = await searchCatalog(ix, query, embed, {
+          k, ...(flags.column !== '' ? { column: flags.column as VectorColumn } : {}), ...(flags.where !== undefined ? { where: flags.where } : {}), ...(flags.exact ? { exact: true } : {}),
+        }).catch((err: unknown) => { throw asUsageError(err); });
       } finally {
         await ix.close();
       }
-      if (flags.item !== undefined) hits = hits.filter((h) => h.id !== flags.item).slice(0, k);
       if (flags.json === true) console.log(JSON.stringify(hits, null, 2));
       else for (const h of hits) console.log(`${h.score.toFixed(4)}\t${h.id}\t${h.title}\t${h.imagePath}`);
     });

@@ -1,23 +1,25 @@
-// `m6 serve --run R [--host H] [--port P] [--api-key-file F]`: the HTTP API (/v1/describe, answer,
-// design, embed), health and metrics, /docs and the playground at /, over one loaded run, until
-// SIGTERM. search and recommend come with the catalog index (--index is accepted and not yet used).
+// `m6 serve --run R [--index I] [--host H] [--port P] [--api-key-file F]`: the HTTP API (/v1/describe,
+// answer, design, embed; search with an index; the run's held-out examples), health and metrics,
+// /docs and the playground at /, over one loaded run, until SIGTERM. An index built by other weights
+// is refused at startup with the index's own message.
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { UsageError } from '../errors.js';
+import { asUsageError, UsageError } from '../errors.js';
 import { numberFlag } from '../flags.js';
 import { openPipeline } from '../openPipeline.js';
 
 interface ServeFlags {
-  run: string; index?: string; host: string; port: string; apiKeyFile?: string;
+  run: string; index?: string; imageRoot?: string; host: string; port: string; apiKeyFile?: string;
   maxBatch: string; maxWaitMs: string; maxQueue: string; timeoutMs: string; maxPixels: string; maxBodyMb: string; maxDesignImages: string; log?: boolean;
 }
 
 export function registerServe(program: Command): void {
   program
     .command('serve')
-    .description('serve a trained run over HTTP: /v1/describe, /v1/answer, /v1/design, /v1/embed, /healthz, /readyz, /metrics, /docs and a playground at /')
+    .description('serve a trained run over HTTP: /v1/describe, /v1/answer, /v1/design, /v1/embed, /v1/search (with --index), /v1/examples, /healthz, /readyz, /metrics, /docs and a playground at /')
     .requiredOption('--run <dir>', 'run folder of m6 train (its newest checkpoint) or one checkpoint folder')
-    .option('--index <dir>', 'catalog index for /v1/search and /v1/recommend (not served yet: they come with the search index)')
+    .option('--index <dir>', 'catalog index for /v1/search (m6 index build with this run): opened once, refused when built by other weights')
+    .option('--image-root <dir>', 'folder the catalog\'s images are under: only index images inside it are served (default: that of the data the run trained on)')
     .option('--host <addr>', 'address to bind (anything but loopback without --api-key-file prints a warning)', '127.0.0.1')
     .option('--port <n>', 'port (0: any free one)', '8080')
     .option('--api-key-file <file>', 'file holding the API key every /v1 route then needs as Authorization: Bearer <key>')
@@ -33,19 +35,25 @@ export function registerServe(program: Command): void {
       const apiKey = flags.apiKeyFile !== undefined ? readApiKey(flags.apiKeyFile) : undefined;
       const { startServer, isLoopback } = await import('../../serve/server.js');
       if (!isLoopback(flags.host) && apiKey === undefined) console.error(`m6 serve: warning: binding ${flags.host} without --api-key-file: anyone who can reach this address can use the model`);
-      if (flags.index !== undefined) console.error('m6 serve: --index: /v1/search and /v1/recommend are not served yet (they come with the catalog index); serving the other tasks');
       const pipeline = await openPipeline(flags.run);
       const int = (name: string, v: string, min = 1) => numberFlag(name, v, { integer: true, min });
       const server = await startServer({
-        pipeline, host: flags.host, port: int('--port', flags.port, 0), ...(apiKey !== undefined ? { apiKey } : {}),
+        pipeline, ...(flags.index !== undefined ? { index: flags.index } : {}), ...(flags.imageRoot !== undefined ? { imageRoot: flags.imageRoot } : {}), host: flags.host, port: int('--port', flags.port, 0), ...(apiKey !== undefined ? { apiKey } : {}),
         logger: flags.log === true ? { level: 'info' } : { level: 'warn' },
         batch: { maxBatchSize: int('--max-batch', flags.maxBatch), maxWaitMs: int('--max-wait-ms', flags.maxWaitMs, 0), maxQueue: int('--max-queue', flags.maxQueue, 0) },
         limits: {
           requestTimeoutMs: int('--timeout-ms', flags.timeoutMs), maxPixels: int('--max-pixels', flags.maxPixels),
           maxBodyBytes: Math.round(numberFlag('--max-body-mb', flags.maxBodyMb, { positive: true }) * 2 ** 20), maxDesignImages: int('--max-design-images', flags.maxDesignImages),
         },
+      }).catch((err: unknown) => {
+        // A stale or missing index is the user's to fix: one line, exit code 2.
+        pipeline.close();
+        throw asUsageError(err);
       });
-      console.log(`m6 serve: ${flags.run} (step ${pipeline.step}; ${[...pipeline.tasks].join(', ')}) on ${server.url}  playground: ${server.url}/  docs: ${server.url}/docs`);
+      const catalog = server.app.catalog;
+      if (catalog !== null && catalog.imageRoot === undefined) console.error(`m6 serve: --index: the run records no dataset spec, so no catalog images are served (search results have image: null); give --image-root DIR`);
+      const search = catalog !== null ? `; search ${flags.index}: ${(await catalog.index.info()).rows} items` : '';
+      console.log(`m6 serve: ${flags.run} (step ${pipeline.step}; ${[...pipeline.tasks].join(', ')}${search}) on ${server.url}  playground: ${server.url}/  docs: ${server.url}/docs`);
       await server.stopped;
       console.log('m6 serve: stopped');
     });

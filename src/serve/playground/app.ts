@@ -1,8 +1,10 @@
 // The playground's script: a tab per task, drag-and-drop images, each request sent to /v1 as
-// multipart (images) or JSON, the answer shown with its latency (round trip and server time).
-// Plain DOM, no framework: four forms do not earn one. Talks only to the server that served it.
+// multipart (images) or JSON, the answer shown with its latency (round trip and server time);
+// search results as a grid of thumbnails; the run's own held-out examples (GET /v1/examples) as
+// clickable inputs above each form. Plain DOM, no framework: five forms do not earn one. Talks
+// only to the server that served it.
 
-type Task = 'describe' | 'answer' | 'design' | 'embed';
+type Task = 'describe' | 'answer' | 'design' | 'embed' | 'search';
 
 const $ = <T extends HTMLElement>(selector: string): T => {
   const el = document.querySelector<T>(selector);
@@ -40,16 +42,23 @@ function selectTab(task: string): void {
   latency.textContent = '';
 }
 
+/** Puts a file in a drop zone (undefined empties it): what the zone's task sends. */
+function setFile(task: string, file: File | undefined): void {
+  const zone = $<HTMLElement>(`[data-drop="${task}"]`);
+  const preview = zone.querySelector('img') as HTMLImageElement;
+  if (file === undefined) files.delete(task);
+  else files.set(task, file);
+  preview.hidden = file === undefined;
+  if (file !== undefined) preview.src = URL.createObjectURL(file);
+  (zone.querySelector('span') as HTMLElement).textContent = file?.name ?? zone.dataset.hint!;
+  // A search sends a text or a photo: a photo replaces the text.
+  if (task === 'search' && file !== undefined) $<HTMLInputElement>('#search-text').value = '';
+}
+
 function setupDrop(zone: HTMLElement): void {
   const input = zone.querySelector('input') as HTMLInputElement;
-  const preview = zone.querySelector('img') as HTMLImageElement;
-  const take = (file: File | undefined) => {
-    if (file === undefined) return;
-    files.set(zone.dataset.drop!, file);
-    preview.src = URL.createObjectURL(file);
-    preview.hidden = false;
-    (zone.querySelector('span') as HTMLElement).textContent = file.name;
-  };
+  zone.dataset.hint = (zone.querySelector('span') as HTMLElement).textContent ?? '';
+  const take = (file: File | undefined) => { if (file !== undefined) setFile(zone.dataset.drop!, file); };
   zone.addEventListener('click', () => input.click());
   input.addEventListener('change', () => take(input.files?.[0]));
   zone.addEventListener('dragover', (e) => { e.preventDefault(); zone.classList.add('over'); });
@@ -65,12 +74,60 @@ function requestFor(task: Task): { body: BodyInit; headers: Record<string, strin
   if (task === 'design') Object.assign(fields, { prompt: value('#design-prompt'), n: Number(value('#design-n')), seed: Number(value('#design-seed')), temperature: Number(value('#design-temperature')) });
   if (task === 'embed' && !files.has('embed')) fields.text = value('#embed-text');
   if (task === 'describe' && $<HTMLInputElement>('#describe-stream').checked) fields.stream = true;
+  if (task === 'search') Object.assign(fields, searchFields());
   const file = task === 'design' ? undefined : files.get(task);
   if (file === undefined) return { body: JSON.stringify(fields), headers: { 'content-type': 'application/json' } };
   const form = new FormData();
   for (const [k, v] of Object.entries(fields)) form.append(k, String(v));
   form.append('image', file);
   return { body: form, headers: {} };
+}
+
+/** The search form's fields: the text unless a photo is dropped, the filter when given, k. */
+function searchFields(): Record<string, string | number> {
+  const fields: Record<string, string | number> = { k: Number(($<HTMLInputElement>('#search-k')).value) || 12 };
+  const where = ($<HTMLInputElement>('#search-where')).value.trim();
+  if (where !== '') fields.where = where;
+  if (pendingItem !== undefined) fields.item = pendingItem.id;
+  else if (!files.has('search')) fields.text = ($<HTMLInputElement>('#search-text')).value;
+  searchedFor = pendingItem !== undefined ? `like “${pendingItem.title}”` : files.has('search') ? `like the photo ${files.get('search')!.name}` : `for “${fields.text}”`;
+  return fields;
+}
+
+/** Set by clicking a result: the next search is for items like it. */
+let pendingItem: { id: string; title: string } | undefined;
+/** What the last search asked, for its results' heading (an item search leaves the text box as it was). */
+let searchedFor = '';
+
+/** An image URL of this server as an <img> can load it: with an API key the bytes are fetched with it. */
+async function imageSrc(url: string): Promise<string> {
+  if (Object.keys(authHeaders()).length === 0) return url;
+  const res = await fetch(url, { headers: authHeaders() });
+  return res.ok ? URL.createObjectURL(await res.blob()) : '';
+}
+
+function thumbnail(url: string | null, alt: string): HTMLElement {
+  if (url === null) return el('div', 'noimage', 'no image');
+  const img = document.createElement('img');
+  img.alt = alt;
+  img.loading = 'lazy';
+  void imageSrc(url).then((src) => { img.src = src; });
+  return img;
+}
+
+interface SearchOut { results: Array<{ id: string; score: number; title: string; label: string; price: number | null; image: string | null }>; latencyMs: number; store: string; exact: boolean }
+
+function renderSearch(d: SearchOut): void {
+  if (d.results.length === 0) return show(el('p', 'muted', 'no item matches (check the filter)'));
+  const grid = el('div', 'grid results');
+  for (const r of d.results) {
+    const card = el('button', 'card');
+    card.title = `${r.id}: items like this one`;
+    card.append(thumbnail(r.image, r.title), el('span', 'score', r.score.toFixed(3)), el('span', 'title', r.title || r.id), el('span', 'muted', r.label + (r.price !== null ? ` · ${r.price}` : '')));
+    card.addEventListener('click', () => { pendingItem = { id: r.id, title: r.title || r.id }; $<HTMLButtonElement>('[data-go="search"]').click(); });
+    grid.append(card);
+  }
+  show(el('p', 'muted', `${d.results.length} items ${searchedFor} · ${d.store === 'lancedb' ? 'LanceDB' : 'exact store'} · ${d.exact ? 'exact scan' : 'ANN index'}`), grid);
 }
 
 interface TextOut { text: string; tokenIds: number[]; finishReason: string; ms: number }
@@ -90,6 +147,8 @@ function render(task: Task, data: unknown): void {
       grid.append(img);
     }
     show(grid);
+  } else if (task === 'search') {
+    renderSearch(data as SearchOut);
   } else {
     const d = data as EmbedOut;
     show(el('p', 'text', `${d.dim}-dimensional unit vector`), el('code', '', `[${d.vector.slice(0, 8).map((x) => x.toFixed(3)).join(', ')}, …]`));
@@ -125,16 +184,17 @@ async function go(task: Task, button: HTMLButtonElement): Promise<void> {
   const started = performance.now();
   try {
     const { body, headers } = requestFor(task);
+    pendingItem = undefined;
     const res = await fetch(`/v1/${task}`, { method: 'POST', body, headers: { ...headers, ...authHeaders() } });
     if (res.ok && (res.headers.get('content-type') ?? '').startsWith('text/event-stream')) return await readStream(res, started);
-    const data = (await res.json()) as { ms?: number; status?: number; title?: string; detail?: string };
+    const data = (await res.json()) as { ms?: number; latencyMs?: number; status?: number; title?: string; detail?: string };
     const ms = Math.round(performance.now() - started);
     if (!res.ok) {
       latency.textContent = `${ms} ms round trip`;
       show(el('p', 'error', `${res.status} ${data.title ?? ''}: ${data.detail ?? ''}`));
       return;
     }
-    latency.textContent = `${ms} ms round trip · ${data.ms} ms on the server`;
+    latency.textContent = `${ms} ms round trip · ${data.ms ?? data.latencyMs} ms on the server`;
     render(task, data);
   } catch (err) {
     show(el('p', 'error', String(err)));
@@ -143,15 +203,59 @@ async function go(task: Task, button: HTMLButtonElement): Promise<void> {
   }
 }
 
+interface Example { id: string; image?: string | null; text?: string; question?: string; prompt?: string }
+
+/** The run's held-out examples under each form, as buttons that fill the form in. */
+async function loadExamples(): Promise<void> {
+  const res = await fetch('/v1/examples', { headers: authHeaders() }).catch(() => undefined);
+  if (res === undefined || !res.ok) return;
+  const examples = (await res.json()) as Partial<Record<Task, Example[]>>;
+  for (const box of document.querySelectorAll<HTMLElement>('[data-examples]')) {
+    const task = box.dataset.examples as Task;
+    const list = examples[task] ?? [];
+    box.replaceChildren(...(list.length > 0 ? [el('span', 'muted', 'Try one of the run\'s held-out examples (it never trained on them):')] : []), ...list.map((e) => exampleButton(task, e)));
+  }
+}
+
+function exampleButton(task: Task, e: Example): HTMLElement {
+  const b = el('button', 'example');
+  b.dataset.example = e.id;
+  // Search examples are query texts: a thumbnail there would read as an image query.
+  if (e.image && task !== 'search') b.append(thumbnail(e.image, e.id));
+  const label = task === 'answer' ? e.question : task === 'design' ? e.prompt : task === 'search' ? e.text : undefined;
+  if (label) b.append(el('span', '', label));
+  b.title = task === 'describe' ? `the data says: ${e.text}` : task === 'answer' ? `the data's answer: ${e.text}` : e.id;
+  b.addEventListener('click', () => void useExample(task, e));
+  return b;
+}
+
+async function useExample(task: Task, e: Example): Promise<void> {
+  if (task === 'design') $<HTMLInputElement>('#design-prompt').value = e.prompt ?? '';
+  if (task === 'answer') $<HTMLInputElement>('#answer-question').value = e.question ?? '';
+  if (task === 'search') {
+    setFile('search', undefined);
+    $<HTMLInputElement>('#search-text').value = e.text ?? '';
+  }
+  if ((task === 'describe' || task === 'answer') && e.image) {
+    const res = await fetch(e.image, { headers: authHeaders() });
+    if (res.ok) setFile(task, new File([await res.blob()], e.id, { type: res.headers.get('content-type') ?? 'image/png' }));
+  }
+}
+
 async function main(): Promise<void> {
+  $<HTMLInputElement>('#search-text').addEventListener('input', () => { if (files.has('search')) setFile('search', undefined); });
+  apiKey.addEventListener('change', () => void loadExamples());
   for (const b of document.querySelectorAll<HTMLButtonElement>('[data-tab]')) b.addEventListener('click', () => selectTab(b.dataset.tab!));
   for (const z of document.querySelectorAll<HTMLElement>('[data-drop]')) setupDrop(z);
   for (const b of document.querySelectorAll<HTMLButtonElement>('[data-go]')) b.addEventListener('click', () => void go(b.dataset.go as Task, b));
   const ready = await fetch('/readyz').then((r) => r.json() as Promise<{ ready: boolean; tasks?: string[]; step?: number }>).catch(() => undefined);
   if (ready?.tasks !== undefined) {
     $('#run-info').textContent = `step ${ready.step} · serves ${ready.tasks.join(', ')}`;
-    for (const b of document.querySelectorAll<HTMLButtonElement>('[data-tab]')) if (!b.disabled && !ready.tasks.includes(b.dataset.tab!)) { b.disabled = true; b.title = 'this run does not serve it'; }
+    for (const b of document.querySelectorAll<HTMLButtonElement>('[data-tab]')) {
+      if (!b.disabled && !ready.tasks.includes(b.dataset.tab!)) { b.disabled = true; b.title = b.dataset.tab === 'search' ? 'start the server with --index to search' : 'this run does not serve it'; }
+    }
   }
+  await loadExamples();
 }
 
 void main();

@@ -10,7 +10,8 @@ export const healthRoutes: FastifyPluginAsyncTypebox = async (app) => {
     schema: { summary: 'Ready: the model is loaded and the server is not shutting down', tags: ['health'], response: { 200: Type.Object({ ready: Type.Boolean(), tasks: Type.Array(Type.String()), step: Type.Integer() }), 503: Type.Object({ ready: Type.Boolean(), reason: Type.String() }) } },
   }, async (_request, reply) => {
     if (app.m6.closing) return reply.code(503).send({ ready: false, reason: 'shutting down' });
-    return { ready: true, tasks: [...app.m6.pipeline.tasks], step: app.m6.pipeline.step };
+    // search is served when the server has a catalog index.
+    return { ready: true, tasks: [...app.m6.pipeline.tasks, ...(app.catalog !== null ? ['search'] : [])], step: app.m6.pipeline.step };
   });
 
   app.get('/metrics', { schema: { summary: 'Prometheus metrics', tags: ['health'], produces: ['text/plain'] } }, async (_request, reply) => {
