@@ -12,6 +12,7 @@ import { registerEmbed } from './commands/embed.js';
 import { registerDemo } from './commands/demo.js';
 import { registerEval } from './commands/eval.js';
 import { registerIndex, registerSearch } from './commands/search.js';
+import { registerRecommend } from './commands/recommend.js';
 import { registerServe } from './commands/serve.js';
 import { UsageError } from './errors.js';
 
@@ -29,6 +30,7 @@ const groups: Array<(program: Command) => void> = [
   registerEval,
   registerIndex,
   registerSearch,
+  registerRecommend,
   registerServe,
 ];
 

@@ -115,7 +115,12 @@ export class MixtureSampler {
   private readonly passes: number[];
   private readonly weights: number[];
 
-  constructor(private readonly sizes: readonly number[], weights: readonly number[], private readonly seed: number) {
+  /**
+   * `bucket`: tasks whose examples have lengths (item histories) are drawn in runs of `run`
+   * examples of similar length, the runs in random order: a batch pads to its longest row, and
+   * histories run from 3 to 200 items, so random batches would be mostly padding.
+   */
+  constructor(private readonly sizes: readonly number[], weights: readonly number[], private readonly seed: number, private readonly bucket?: { lengths: ReadonlyArray<readonly number[] | undefined>; run: number }) {
     if (sizes.length === 0) throw new RangeError('a loader needs at least one task');
     this.rng = new Rng(deriveSeed(seed, 'mixture'));
     this.weights = weights.map((w, i) => (sizes[i]! > 0 ? w : 0));
@@ -128,8 +133,10 @@ export class MixtureSampler {
 
   private reshuffle(task: number): void {
     const order = Array.from({ length: this.sizes[task]! }, (_v, i) => i);
-    new Rng(deriveSeed(this.seed, 'pass', task, this.passes[task]!)).shuffle(order);
-    this.orders[task] = order;
+    const rng = new Rng(deriveSeed(this.seed, 'pass', task, this.passes[task]!));
+    rng.shuffle(order);
+    const lengths = this.bucket?.lengths[task];
+    this.orders[task] = lengths !== undefined ? bucketedOrder(order, lengths, this.bucket!.run, rng) : order;
     this.cursors[task] = 0;
     this.passes[task]!++;
   }
@@ -149,6 +156,18 @@ export class MixtureSampler {
     const example = this.orders[task]![this.cursors[task]!++]!;
     return { task, example };
   }
+}
+
+/** A shuffled order regrouped into runs of `run` similar lengths (sorted within chunks of 64 runs), the runs shuffled. */
+function bucketedOrder(order: number[], lengths: readonly number[], run: number, rng: Rng): number[] {
+  const runs: number[][] = [];
+  const chunk = run * 64;
+  for (let at = 0; at < order.length; at += chunk) {
+    const part = order.slice(at, at + chunk).sort((a, b) => lengths[a]! - lengths[b]! || a - b);
+    for (let r = 0; r < part.length; r += run) runs.push(part.slice(r, r + run));
+  }
+  rng.shuffle(runs);
+  return runs.flat();
 }
 
 /** Pad id rows to the longest one: ids [B, L] and a 1/0 mask. */
@@ -226,12 +245,15 @@ export class DataLoader {
     const grouped = this.tasks.map((t) => this.isGroupTask(t));
     const sizes = this.tasks.map((t) => t.examples.length);
     // Two samplers over disjoint tasks: the slots' and the groups'. A sampler with nothing to draw is left out.
-    const samplerOf = (mine: (i: number) => boolean, seed: number): MixtureSampler | undefined => {
+    // A group's rows are one task's consecutive draws: item histories among them come in runs of similar length.
+    const lengths = this.tasks.map((t) => (t.examples.some((e) => e.items !== undefined) ? t.examples.map((e) => e.items?.length ?? 0) : undefined));
+    const samplerOf = (mine: (i: number) => boolean, seed: number, bucketed = false): MixtureSampler | undefined => {
       const weights = this.tasks.map((t, i) => (mine(i) ? t.weight ?? 1 : 0));
-      return weights.some((w, i) => w > 0 && sizes[i]! > 0) ? new MixtureSampler(sizes, weights, seed) : undefined;
+      if (!weights.some((w, i) => w > 0 && sizes[i]! > 0)) return undefined;
+      return bucketed && lengths.some((l) => l !== undefined) ? new MixtureSampler(sizes, weights, seed, { lengths, run: this.opts.batchSize }) : new MixtureSampler(sizes, weights, seed);
     };
     const slots = samplerOf((i) => !grouped[i], this.opts.seed);
-    const groups = samplerOf((i) => grouped[i]!, deriveSeed(this.opts.seed, 'groups'));
+    const groups = samplerOf((i) => grouped[i]!, deriveSeed(this.opts.seed, 'groups'), true);
     if (slots === undefined && groups === undefined) throw new RangeError('every task is empty or has weight 0: nothing to sample');
     const plans: BatchPlan[] = [];
     for (let step = 0; step < startStep + steps; step++) {

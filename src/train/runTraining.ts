@@ -85,7 +85,8 @@ function itemOverrides(data: TaskData, overrides: Partial<M6Config>): Partial<M6
   const rd = data.recommend;
   if (rd === undefined) return {};
   const titled = rd.items.titles.some((t) => t !== undefined);
-  return { items: rd.items.vocabulary.size, itemTextLen: titled ? ITEM_TITLE_TOKENS : 0, itemIdDropout: titled ? ITEM_ID_DROPOUT : 0 };
+  // The table's size is the data's; how much of a title it keeps and the id dropout may come from --config.
+  return { items: rd.items.vocabulary.size, itemTextLen: overrides.itemTextLen ?? (titled ? ITEM_TITLE_TOKENS : 0), itemIdDropout: overrides.itemIdDropout ?? (titled ? ITEM_ID_DROPOUT : 0) };
 }
 
 /** A resumed run's items must be the data's: the item table's rows are indexed by them. */

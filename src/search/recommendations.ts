@@ -1,0 +1,158 @@
+// Recommendations, once for every door (`m6 recommend`, and the server): a shopper's history, an
+// item's look-alikes or its complements → the k best items that pass a filter, with the catalog's
+// columns from the index. The run scores every item it knows; the filter is applied to that
+// ranking page by page, so a filter that keeps 1% of the catalog still returns k items whenever
+// k exist. Complements are items of *other* categories bought together (co-occurrence in baskets
+// and sessions); an item with too few of them is completed by the run's own item vectors, so a
+// new item still gets an answer.
+import type { Pipeline } from '../pipelines/index.js';
+import type { ItemVocabulary } from '../data/itemVocabulary.js';
+import { InputError } from '../torch/inputError.js';
+import type { CatalogIndex } from './catalogIndex.js';
+import { coOccurrence, type CoOccurrence } from './coOccurrence.js';
+import { compileFilter, parseFilter, sqlString, type ColumnReader } from './filter.js';
+import type { StoredRow } from './rows.js';
+
+export type RecommendQuery = { history: readonly string[] } | { similar: string } | { complement: string };
+
+export interface RecommendHit {
+  id: string;
+  score: number;
+  title: string;
+  label: string;
+  price: number | null;
+  imagePath: string;
+}
+
+/** A query the run cannot answer: `field` names what was wrong (history, similar, complement, user). */
+export class RecommendQueryError extends InputError {
+  override name = 'RecommendQueryError';
+  constructor(readonly field: string, message: string) {
+    super(message);
+  }
+}
+
+/** What complements are learnt from: co-occurrence over baskets and sessions, and each item's category. */
+export interface ComplementSource {
+  sim: CoOccurrence;
+  categoryOf: (item: number) => string | undefined;
+}
+
+/** Co-occurrence over the run's items from baskets (outfits, orders) and sessions (shoppers' sequences); items the run lacks are left out. */
+export function complementSource(vocabulary: ItemVocabulary, groups: Iterable<readonly string[]>, categoryOf: (item: number) => string | undefined): ComplementSource {
+  const rows: number[][] = [];
+  for (const g of groups) {
+    const idx = g.map((id) => vocabulary.index(id)).filter((i): i is number => i !== undefined);
+    if (idx.length >= 2) rows.push(idx);
+  }
+  return { sim: coOccurrence(rows, vocabulary.size), categoryOf };
+}
+
+export interface RecommendContext {
+  pipeline: Pipeline;
+  /** The catalog's columns (title, label, price, image) and filters; without it results carry ids and scores only. */
+  index?: CatalogIndex;
+  complements?: ComplementSource;
+}
+
+export interface RecommendCallOptions {
+  k: number;
+  /** The SQL-like filter of `m6 search` (`label = 'dress' AND price < 40`); needs an index. */
+  where?: string;
+}
+
+function rowReader(row: StoredRow | undefined): ColumnReader {
+  return (column) => (row === undefined ? null : column === 'imagePath' ? row.imagePath : row[column]);
+}
+
+/**
+ * The first k of `ranked` (best first) that the filter keeps, with their catalog columns. Rows are
+ * fetched from the index a page at a time: a selective filter reads further down the ranking
+ * instead of returning fewer than k.
+ */
+export async function firstPassing(ranked: ReadonlyArray<{ id: string; score: number }>, o: RecommendCallOptions & { index?: CatalogIndex }): Promise<RecommendHit[]> {
+  if (o.where !== undefined && o.index === undefined) throw new RecommendQueryError('where', 'where: a filter needs the catalog index (--index): the run alone has no catalog columns');
+  const keep = o.where !== undefined ? compileFilter(parseFilter(o.where)) : undefined;
+  const out: RecommendHit[] = [];
+  const page = Math.max(64, 4 * o.k);
+  for (let at = 0; at < ranked.length && out.length < o.k; at += page) {
+    const part = ranked.slice(at, at + page);
+    const rows = o.index !== undefined ? new Map((await o.index.get(part.map((r) => r.id))).map((r) => [r.id, r])) : new Map<string, StoredRow>();
+    for (const r of part) {
+      const row = rows.get(r.id);
+      if (keep !== undefined && !keep(rowReader(row))) continue;
+      out.push({ id: r.id, score: r.score, title: row?.title ?? '', label: row?.label ?? '', price: row?.price ?? null, imagePath: row?.imagePath ?? '' });
+      if (out.length >= o.k) break;
+    }
+  }
+  return out;
+}
+
+/** Item ids by score, best first, leaving out `exclude` (item indices). */
+function ranking(vocabulary: ItemVocabulary, scores: Float32Array, exclude: ReadonlySet<number>): Array<{ id: string; score: number }> {
+  const order = Array.from(scores.keys()).filter((i) => !exclude.has(i));
+  order.sort((a, b) => scores[b]! - scores[a]! || a - b);
+  return order.map((i) => ({ id: vocabulary.ids[i]!, score: scores[i]! }));
+}
+
+function itemIndex(vocabulary: ItemVocabulary, id: string, field: string): number {
+  const i = vocabulary.index(id);
+  if (i === undefined) throw new RecommendQueryError(field, `${field}: unknown item '${id}': the run's ${vocabulary.size} items (its items.json) do not include it`);
+  return i;
+}
+
+/**
+ * Complement scores: co-occurring items of other categories first (2 + cosine), then the rest of
+ * the other categories by the run's item-vector cosine (≤ 1), so few co-occurrences are completed
+ * rather than returned short. Items of the item's own category are left out.
+ */
+function complementScores(ctx: RecommendContext, item: number): { scores: Float32Array; exclude: Set<number> } {
+  const source = ctx.complements;
+  if (source === undefined) throw new RecommendQueryError('complement', 'complement: the data names no baskets or interactions to learn complements from (give the dataset spec with baskets or interactions)');
+  const scores = ctx.pipeline.itemSimilarities(item).slice();
+  const { sim, categoryOf } = source;
+  for (let k = sim.start[item]!; k < sim.start[item + 1]!; k++) scores[sim.cols[k]!] = 2 + sim.values[k]!;
+  const own = categoryOf(item);
+  const exclude = new Set<number>([item]);
+  if (own !== undefined) for (let i = 0; i < scores.length; i++) if (categoryOf(i) === own) exclude.add(i);
+  return { scores, exclude };
+}
+
+/**
+ * An item the run has no vector for (added to the catalog after training) but the index has: its
+ * nearest items by the index's own (embed) vectors; for complements, only other categories.
+ */
+async function byIndexVector(ctx: RecommendContext, id: string, mode: 'similar' | 'complement', o: RecommendCallOptions): Promise<RecommendHit[] | undefined> {
+  const [row] = ctx.index !== undefined ? await ctx.index.get([id]) : [];
+  if (row === undefined || ctx.index === undefined) return undefined;
+  const clauses = [o.where, mode === 'complement' && row.label !== '' ? `label != ${sqlString(row.label)}` : undefined].filter((c): c is string => c !== undefined);
+  const hits = await ctx.index.search(row.fused, { k: o.k + 1, vectorColumn: 'fused', ...(clauses.length ? { where: clauses.map((c) => `(${c})`).join(' AND ') } : {}) });
+  return hits.filter((h) => h.id !== id).slice(0, o.k).map((h) => ({ id: h.id, score: h.score, title: h.title, label: h.label, price: h.price, imagePath: h.imagePath }));
+}
+
+/** The k best items for the query that pass the filter. */
+export async function recommendItems(ctx: RecommendContext, q: RecommendQuery, o: RecommendCallOptions): Promise<RecommendHit[]> {
+  const vocabulary = ctx.pipeline.items;
+  ctx.pipeline.require('recommend');
+  if (!('history' in q)) {
+    const id = 'similar' in q ? q.similar : q.complement;
+    if (vocabulary!.index(id) === undefined) {
+      const hits = await byIndexVector(ctx, id, 'similar' in q ? 'similar' : 'complement', o);
+      if (hits !== undefined) return hits;
+    }
+  }
+  let scores: Float32Array, exclude: Set<number>;
+  if ('history' in q) {
+    const known = q.history.map((id) => vocabulary!.index(id)).filter((i): i is number => i !== undefined);
+    if (known.length === 0) throw new RecommendQueryError('history', q.history.length === 0 ? 'history: empty: give at least one item id' : `history: none of its ${q.history.length} items are items of the run (${q.history.slice(0, 3).join(', ')}${q.history.length > 3 ? ', …' : ''})`);
+    [scores] = ctx.pipeline.scoreHistories([known]) as [Float32Array];
+    exclude = new Set(known);
+  } else if ('similar' in q) {
+    const item = itemIndex(vocabulary!, q.similar, 'similar');
+    scores = ctx.pipeline.itemSimilarities(item);
+    exclude = new Set([item]);
+  } else {
+    ({ scores, exclude } = complementScores(ctx, itemIndex(vocabulary!, q.complement, 'complement')));
+  }
+  return firstPassing(ranking(vocabulary!, scores, exclude), { ...o, ...(ctx.index !== undefined ? { index: ctx.index } : {}) });
+}
