@@ -32,6 +32,8 @@ export interface TaskEvaluation<Item = unknown> {
   metrics: Record<string, number>;
   /** What a trivial predictor scores on the same items (majority class, commonest answer). */
   baselines: Record<string, number>;
+  /** What `baselines` is, when a task names it (recommend: popularity). */
+  baselineName?: string;
   /** Further baselines on the same items, by name (recommend: item co-occurrence beside popularity). */
   moreBaselines?: Array<{ name: string; values: Record<string, number> }>;
   /** How the metrics were judged, and anything a reader should know about them. */

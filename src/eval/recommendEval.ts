@@ -90,7 +90,7 @@ export async function evaluateRecommend(ctx: EvalContext, o: RecommendEvalOption
   if (got.unknownTargets > 0) notes.push(`${got.unknownTargets} targets are items the run has no row for (not in its items.json): left out`);
   return {
     task: 'recommend', available: all.length, evaluated: cases.length, failures: [], metrics,
-    baselines: baselineFigures[0]!.values, moreBaselines: baselineFigures.slice(1), notes,
+    baselines: baselineFigures[0]!.values, baselineName: baselineFigures[0]!.name, moreBaselines: baselineFigures.slice(1), notes,
     items: [], seconds: (Date.now() - started) / 1000,
   };
 }

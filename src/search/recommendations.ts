@@ -9,7 +9,7 @@ import type { Pipeline } from '../pipelines/index.js';
 import type { ItemVocabulary } from '../data/itemVocabulary.js';
 import { InputError } from '../torch/inputError.js';
 import type { CatalogIndex } from './catalogIndex.js';
-import { coOccurrence, type CoOccurrence } from './coOccurrence.js';
+import { coOccurrence, itemCounts, scoreCoOccurrence, type CoOccurrence } from './coOccurrence.js';
 import { compileFilter, parseFilter, sqlString, type ColumnReader } from './filter.js';
 import type { StoredRow } from './rows.js';
 
@@ -32,11 +32,19 @@ export class RecommendQueryError extends InputError {
   }
 }
 
-/** What complements are learnt from: co-occurrence over baskets and sessions, and each item's category. */
+/** What complements are learnt from: co-occurrence over baskets and sessions, how often each item occurs in them, and each item's category. */
 export interface ComplementSource {
   sim: CoOccurrence;
+  counts: Float64Array;
   categoryOf: (item: number) => string | undefined;
 }
+
+/**
+ * The share of the run's item vectors (against popularity) in ranking candidates that nothing of
+ * the basket co-occurs with. 0.25 was best on the synthetic catalog's validation baskets (the sweep
+ * is printed by `m6 eval --tasks complement`, which chooses it again on each dataset's own).
+ */
+export const COMPLEMENT_MIX = 0.25;
 
 /** Co-occurrence over the run's items from baskets (outfits, orders) and sessions (shoppers' sequences); items the run lacks are left out. */
 export function complementSource(vocabulary: ItemVocabulary, groups: Iterable<readonly string[]>, categoryOf: (item: number) => string | undefined): ComplementSource {
@@ -45,7 +53,23 @@ export function complementSource(vocabulary: ItemVocabulary, groups: Iterable<re
     const idx = g.map((id) => vocabulary.index(id)).filter((i): i is number => i !== undefined);
     if (idx.length >= 2) rows.push(idx);
   }
-  return { sim: coOccurrence(rows, vocabulary.size), categoryOf };
+  return { sim: coOccurrence(rows, vocabulary.size), counts: itemCounts(rows, vocabulary.size), categoryOf };
+}
+
+/**
+ * How well each candidate goes with the rest of a basket: items that co-occur with it first
+ * (2 + summed cosine), then the others by popularity blended with the run's item-vector cosine to
+ * the rest (`mix` of the latter, in [0, 1]): few co-occurrences are completed rather than cut short,
+ * and a new item still gets an answer.
+ */
+export function complementScores(source: Pick<ComplementSource, 'sim' | 'counts'>, rest: readonly number[], candidates: readonly number[], similarity: (item: number) => Float32Array, mix = COMPLEMENT_MIX): Float32Array {
+  const co = scoreCoOccurrence(source.sim, rest, { decay: 1 });
+  const items = source.sim.items;
+  const cos = new Float32Array(items);
+  for (const r of rest) { const s = similarity(r); for (let i = 0; i < items; i++) cos[i]! += s[i]! / rest.length; }
+  let max = 1;
+  for (const c of source.counts) if (c > max) max = c;
+  return Float32Array.from(candidates, (c) => (co[c]! > 0 ? 2 + co[c]! : (1 - mix) * (source.counts[c]! / max) + mix * (cos[c]! + 1) / 2));
 }
 
 export interface RecommendContext {
@@ -101,20 +125,15 @@ function itemIndex(vocabulary: ItemVocabulary, id: string, field: string): numbe
   return i;
 }
 
-/**
- * Complement scores: co-occurring items of other categories first (2 + cosine), then the rest of
- * the other categories by the run's item-vector cosine (≤ 1), so few co-occurrences are completed
- * rather than returned short. Items of the item's own category are left out.
- */
-function complementScores(ctx: RecommendContext, item: number): { scores: Float32Array; exclude: Set<number> } {
+/** Complement scores for every item, items of the item's own category (and the item) left out. */
+function complementOf(ctx: RecommendContext, item: number): { scores: Float32Array; exclude: Set<number> } {
   const source = ctx.complements;
   if (source === undefined) throw new RecommendQueryError('complement', 'complement: the data names no baskets or interactions to learn complements from (give the dataset spec with baskets or interactions)');
-  const scores = ctx.pipeline.itemSimilarities(item).slice();
-  const { sim, categoryOf } = source;
-  for (let k = sim.start[item]!; k < sim.start[item + 1]!; k++) scores[sim.cols[k]!] = 2 + sim.values[k]!;
-  const own = categoryOf(item);
+  const all = Array.from({ length: source.sim.items }, (_, i) => i);
+  const scores = complementScores(source, [item], all, (i) => ctx.pipeline.itemSimilarities(i));
+  const own = source.categoryOf(item);
   const exclude = new Set<number>([item]);
-  if (own !== undefined) for (let i = 0; i < scores.length; i++) if (categoryOf(i) === own) exclude.add(i);
+  if (own !== undefined) for (const i of all) if (source.categoryOf(i) === own) exclude.add(i);
   return { scores, exclude };
 }
 
@@ -152,7 +171,7 @@ export async function recommendItems(ctx: RecommendContext, q: RecommendQuery, o
     scores = ctx.pipeline.itemSimilarities(item);
     exclude = new Set([item]);
   } else {
-    ({ scores, exclude } = complementScores(ctx, itemIndex(vocabulary!, q.complement, 'complement')));
+    ({ scores, exclude } = complementOf(ctx, itemIndex(vocabulary!, q.complement, 'complement')));
   }
   return firstPassing(ranking(vocabulary!, scores, exclude), { ...o, ...(ctx.index !== undefined ? { index: ctx.index } : {}) });
 }

@@ -3,7 +3,7 @@
 // This table is the one place a task's prompt is spelled; training and the task verbs both read it.
 import type { SamplingOptions } from '../model/sampling.js';
 
-export type TaskName = 'describe' | 'answer' | 'design' | 'embed' | 'denoise' | 'recommend';
+export type TaskName = 'describe' | 'answer' | 'design' | 'embed' | 'denoise' | 'recommend' | 'complement';
 
 export interface TaskInfo {
   /** The source text for tasks whose input is only an image (describe); answer's source is the question itself. */
@@ -26,6 +26,8 @@ export const TASKS: Readonly<Record<TaskName, TaskInfo>> = Object.freeze({
   denoise: { instruction: ' what is the complete text of "{}"?', maxNewTokens: 96 },
   // A shopper's items follow the instruction as item positions (M6Model.recommendQueries); each step's query scores every item.
   recommend: { instruction: ' which item does the shopper want next?', maxNewTokens: 0 },
+  // Complements are served from co-occurrence and the recommend task's item vectors, not trained: an evaluation-only name.
+  complement: { instruction: '', maxNewTokens: 0, unavailable: 'complements are not trained: they come from co-occurrence in baskets and the recommend task\'s item vectors (m6 eval --tasks complement judges them)' },
 });
 
 /**

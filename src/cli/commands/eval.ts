@@ -28,6 +28,7 @@ function evaluators(design: DesignEvalOptions = {}, recommend: RecommendEvalOpti
       const { evaluateDesign } = await import('../../eval/designEval.js');
       return (ctx) => evaluateDesign(ctx, design);
     },
+    complement: async () => (await import('../../eval/complementEval.js')).evaluateComplement,
     recommend: async () => {
       const { evaluateRecommend } = await import('../../eval/recommendEval.js');
       return (ctx) => evaluateRecommend(ctx, recommend);
@@ -50,7 +51,7 @@ interface EvalFlags extends DatasetFlags, SamplingFlags {
 const METRIC_NAMES: Record<string, string> = {
   textToImageRecall1: 'text→image recall@1', textToImageRecall5: 'text→image recall@5', textToImageRecall10: 'text→image recall@10',
   imageToTextRecall1: 'image→text recall@1', imageToTextRecall5: 'image→text recall@5', imageToTextRecall10: 'image→text recall@10',
-  hr5: 'HR@5', hr10: 'HR@10', hr20: 'HR@20', ndcg5: 'NDCG@5', ndcg10: 'NDCG@10', ndcg20: 'NDCG@20',
+  hr1: 'HR@1', hr5: 'HR@5', hr10: 'HR@10', hr20: 'HR@20', ndcg5: 'NDCG@5', ndcg10: 'NDCG@10', ndcg20: 'NDCG@20',
   cold_hr10: 'cold items HR@10', cold_ndcg10: 'cold items NDCG@10', cold_hr5: 'cold items HR@5', cold_ndcg5: 'cold items NDCG@5', cold_hr20: 'cold items HR@20', cold_ndcg20: 'cold items NDCG@20',
   bleu4: 'BLEU-4', rougeL: 'ROUGE-L', ciderD: 'CIDEr-D', categoryAccuracy: 'category accuracy', colourAccuracy: 'colour accuracy', exactMatch: 'exact match',
 };
@@ -78,7 +79,7 @@ export function formatEvalReport(report: EvalReport): string {
   }
   const widths = table[0]!.map((_, c) => Math.max(...table.map((r) => r[c]!.length)));
   for (const r of table) lines.push(r.map((cell, c) => cell.padEnd(widths[c]!)).join('  ').trimEnd());
-  for (const t of report.tasks) if (t.moreBaselines?.length) lines.push(`${t.task}: baseline column: popularity / ${t.moreBaselines.map((b) => b.name).join(' / ')}`);
+  for (const t of report.tasks) if (t.moreBaselines?.length) lines.push(`${t.task}: baseline column: ${t.baselineName ?? 'baseline'} / ${t.moreBaselines.map((b) => b.name).join(' / ')}`);
   for (const t of report.tasks) for (const n of t.notes) lines.push(`${t.task}: ${n}`);
   for (const s of report.skipped) lines.push(`${s.task}: skipped: ${s.reason}`);
   lines.push(`evaluated in ${report.seconds.toFixed(1)} s`);

@@ -46,7 +46,9 @@ async function complementsOf(pipeline: Pipeline, spec: DatasetSpec | undefined, 
   const { readInteractions } = await import('../../data/interactions.js');
   const { complementSource } = await import('../../search/index.js');
   const groups: string[][] = [];
-  for (const file of [spec?.baskets, spec?.interactions]) if (file !== undefined) groups.push(...(await readInteractions(file)).sequences.values());
+  // Baskets (outfits, orders) say what goes together; without them, shoppers' sessions do.
+  const file = spec?.baskets ?? spec?.interactions;
+  if (file !== undefined) groups.push(...(await readInteractions(file)).sequences.values());
   if (groups.length === 0) throw new UsageError('--complement needs baskets or interactions to learn from: give --data SPEC (with "baskets" or "interactions")');
   const items = pipeline.items!;
   const labels = new Map<string, string>();
