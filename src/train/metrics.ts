@@ -63,9 +63,11 @@ export interface EventMetric {
 export type Metric = TrainMetric | EvalMetric | EventMetric;
 
 export class MetricsLog {
-  constructor(readonly file: string) {}
+  /** `file` null: a log that writes nothing (the ranks of a data-parallel run but rank 0). */
+  constructor(readonly file: string | null) {}
 
   write(m: Metric): void {
+    if (this.file === null) return;
     appendFileSync(this.file, JSON.stringify({ ...m, time: new Date().toISOString() }) + '\n');
   }
 }
