@@ -212,6 +212,8 @@ export async function runWithInterrupt(options: RunTrainingOptions): Promise<Run
     const { runTraining } = await import('../../train/runTraining.js');
     return await runTraining({ ...options, loop: { ...options.loop, stop: stop.signal, ...(group !== undefined ? { group } : {}) } });
   } catch (err) {
+    // A failed collective (a peer died, a timeout) is the job's failure, not a bug here: one line, exit 1.
+    if (group !== undefined && /^ERR_M6_DIST/.test(String((err as { code?: unknown }).code))) throw new UsageError(`rank ${group.rank}: ${(err as Error).message}`, 1);
     throw asUsageError(err);
   } finally {
     for (const s of signals) process.off(s, onSigint);
@@ -266,7 +268,7 @@ export function registerTrain(program: Command): void {
         console.log(await runVqStageOnly(options));
         return;
       }
-      const result = await runWithInterrupt({ ...options, progress });
+      const result = await runWithInterrupt(leader ? { ...options, progress } : options);
       const summary = `${result.message}; loss ${result.firstLoss.toFixed(3)} → ${result.finalLoss.toFixed(3)}, ${result.stepsPerSecond.toFixed(2)} steps/s, ${Math.round(result.tokensPerSecond)} tok/s` +
         (result.nonFiniteSteps > 0 ? `, ${result.nonFiniteSteps} NaN/Inf steps skipped` : '');
       if (result.status === 'non-finite') throw new UsageError(summary, 1);
