@@ -5,7 +5,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { availableBackends } from '../../src/distributed/index.js';
@@ -71,6 +71,13 @@ test('rankArgs: the launcher flags are left out; a restart resumes from the newe
   assert.deepEqual(rankArgs(argv, 0, join(dir, 'none')), ['train', '--out', join(dir, 'none'), '--resume', 'x/step-1', '--steps', '4']);
   // No checkpoint yet: a restart starts over as given.
   assert.deepEqual(rankArgs(argv, 1, join(dir, 'none')), ['train', '--out', join(dir, 'none'), '--resume', 'x/step-1', '--steps', '4']);
+  // With a checkpoint: the given --resume (with or without its folder) gives way to a plain --resume (the newest).
+  const has = join(dir, 'has');
+  mkdirSync(join(has, 'checkpoints', 'step-00000003'), { recursive: true });
+  writeFileSync(join(has, 'checkpoints', 'step-00000003', 'trainer.json'), '{}');
+  assert.deepEqual(rankArgs(['train', '--resume', 'x/step-1', '--nproc=2', '--steps', '4'], 1, has), ['train', '--steps', '4', '--resume']);
+  assert.deepEqual(rankArgs(['train', '--resume', '--steps', '4'], 2, has), ['train', '--steps', '4', '--resume']);
+  assert.deepEqual(rankArgs(['train', '--steps', '4'], 0, has), ['train', '--steps', '4'], 'the first start runs as given');
 });
 
 test('m6 train --nproc 2 writes one run whose losses are the one-process run\'s; its checkpoint resumes in 1 process as in 2', { skip, timeout: 300_000 }, async () => {
