@@ -9,15 +9,38 @@ import * as torch from '../torch/index.js';
 import { GradReducer, type ProcessGroup } from '../distributed/index.js';
 import type { M6Model } from '../model/index.js';
 import type { StepOutcome } from './trainStep.js';
+import { InputError } from '../torch/inputError.js';
 
 // Buffer dtypes a Gloo broadcast carries (bool masks and the like are built the same on every rank).
 const BROADCAST_DTYPES = new Set(['float32', 'float64', 'float16', 'bfloat16', 'int32', 'int64']);
 
+/** Every rank's `settings` must be rank 0's: an error naming the ranks and the first setting that differs. */
+async function checkSameSettings(pg: ProcessGroup, settings: Readonly<Record<string, unknown>>): Promise<void> {
+  const keys = Object.keys(settings).sort();
+  // One 31-bit hash per setting, gathered from every rank.
+  const hash = (v: unknown) => { const t = JSON.stringify(v) ?? 'undefined'; let h = 0; for (let i = 0; i < t.length; i++) h = (Math.imul(h, 31) + t.charCodeAt(i)) | 0; return h; };
+  const mine = torch.tensor(keys.map((k) => hash(settings[k])), { dtype: 'int64' });
+  const all = await pg.allGather(mine);
+  try {
+    const rows = all.map((t) => (t.toArray() as number[]).map(Number));
+    const bad = rows.flatMap((r, rank) => { const k = r.findIndex((h, i) => h !== rows[0]![i]); return k >= 0 ? [`rank ${rank}'s ${keys[k]}`] : []; });
+    if (bad.length > 0) throw new InputError(`data parallel: the ranks must train with the same settings, but ${bad.join(', ')} differ${bad.length === 1 ? 's' : ''} from rank 0's (this rank's: ${JSON.stringify(settings)}); start every rank with the same flags`);
+  } finally {
+    mine.dispose();
+    for (const t of all) t.dispose();
+  }
+}
+
 export class DataParallel implements Disposable {
   private constructor(readonly pg: ProcessGroup, readonly reducer: GradReducer) {}
 
-  /** Checks the ranks built the same model and gives every rank rank 0's parameters and buffers (DDP's constructor). */
-  static async create(pg: ProcessGroup, model: M6Model): Promise<DataParallel> {
+  /**
+   * Checks the ranks built the same model and run the same schedule (`settings`: what must agree, e.g.
+   * seed, batch, step; ranks started by hand with other flags would silently train apart), then gives
+   * every rank rank 0's parameters and buffers (DDP's constructor).
+   */
+  static async create(pg: ProcessGroup, model: M6Model, settings: Readonly<Record<string, unknown>> = {}): Promise<DataParallel> {
+    await checkSameSettings(pg, settings);
     const reducer = await GradReducer.create(pg, model.parameters());
     for (const [, b] of model.namedBuffers()) if (BROADCAST_DTYPES.has(b.dtype)) await pg.broadcast(b, 0);
     return new DataParallel(pg, reducer);

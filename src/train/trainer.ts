@@ -263,7 +263,9 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
 
 /** This process's part: data parallel when the group has several ranks (rank 0 the leader, which alone writes metrics.jsonl). */
 async function runRole(o: TrainOptions): Promise<{ dp: DataParallel | undefined; leader: boolean; metrics: MetricsLog }> {
-  const dp = o.group !== undefined && o.group.worldSize > 1 ? await DataParallel.create(o.group, o.model) : undefined;
+  // What every rank must agree on (the data order and the schedule); ranks started by hand may differ.
+  const agreed = { step: o.resume?.trainer.step ?? 0, seed: o.seed, batchSize: o.batchSize, gradAccum: o.gradAccum, lr: o.lr, steps: o.steps, minutes: o.minutes, lossMean: o.lossMean, tasks: o.tasks.map((t) => [t.name, t.weight ?? 1, t.examples.length]) };
+  const dp = o.group !== undefined && o.group.worldSize > 1 ? await DataParallel.create(o.group, o.model, agreed) : undefined;
   const leader = dp?.isLeader ?? true;
   return { dp, leader, metrics: new MetricsLog(leader ? join(o.runDir, 'metrics.jsonl') : null) };
 }
