@@ -1,7 +1,8 @@
 // `m6 train --nproc 2` end to end (2 Gloo ranks on loopback, one thread each) on a tiny synthetic
 // catalog: one run folder, written once, whose losses are the one-process run's; a 2-rank checkpoint
 // resumed in 1 process goes on as 2 ranks would; a rank killed with SIGKILL fails the job (non-zero,
-// that rank named, the last checkpoint intact), and --max-restarts 1 finishes the run from it.
+// that rank named, the last checkpoint intact), and --max-restarts 1 finishes the run from it; ranks
+// started by hand (torchrun's environment, no launcher) join, and are refused when their flags differ.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -150,4 +151,27 @@ test('a rank killed with SIGKILL fails m6 train --nproc 2 (non-zero, the rank na
   assert.match(s.stderr, /resuming from .*step-\d+/);
   assert.match(s.stdout, /done: step 30/);
   assert.equal(listCheckpoints(again).at(-1)!.step, 30);
+});
+
+test('plain m6 train with torchrun\'s environment set by hand joins the job; ranks started with other flags are refused, naming the setting', { skip, timeout: 120_000 }, async () => {
+  const { freePort } = await import('../../src/distributed/launch.js');
+  const port = await freePort();
+  const out = join(dir, 'by-hand');
+  const rank = (r: number, batch: string) => new Promise<Run>((resolve, reject) => {
+    const child = spawn(process.execPath, [join(repoRoot, 'bin/m6.js'), 'train', ...common, '--batch-size', batch, '--steps', '2', '--out', out], {
+      cwd: repoRoot, env: { ...env, MASTER_ADDR: '127.0.0.1', MASTER_PORT: String(port), WORLD_SIZE: '2', RANK: String(r), LOCAL_RANK: String(r) },
+    });
+    let stdout = '', stderr = '';
+    const timer = setTimeout(() => child.kill('SIGKILL'), 100_000);
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('close', (status, signal) => { clearTimeout(timer); resolve({ status, signal, stdout, stderr }); });
+  });
+  const [r0, r1] = await Promise.all([rank(0, '6'), rank(1, '4')]);
+  for (const r of [r0, r1]) {
+    assert.equal(r.status, 2, r.stderr);
+    assert.match(r.stderr, /m6: data parallel: the ranks must train with the same settings, but rank 1's batchSize differs from rank 0's/);
+  }
+  assert.deepEqual(listCheckpoints(out), []);
 });
