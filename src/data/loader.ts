@@ -96,12 +96,24 @@ export interface LoaderOptions {
    * between tasks learnt far worse (README, "Why these defaults").
    */
   groupTasks?: ReadonlySet<string>;
+  /**
+   * Data parallel: this process's share of every batch. Every rank plans the same global batches and
+   * keeps its contiguous part of the slots and of the group (as even as can be), so the ranks' batches
+   * together are exactly the one-process batch, whatever the number of ranks.
+   */
+  shard?: { rank: number; worldSize: number };
 }
 
 /** What batch k is made of: decided on the main thread, in order, from the seed alone. */
 interface BatchPlan {
   step: number;
-  picks: Array<{ task: number; example: number }>;
+  /** `slot`: the pick's place in the global batch (its augmentation seed), kept when the batch is sharded. */
+  picks: Array<{ task: number; example: number; slot?: number }>;
+}
+
+/** Rank `rank`'s contiguous part of `n` items split over `world` ranks: [start, end). */
+export function shardRange(n: number, rank: number, world: number): [number, number] {
+  return [Math.floor((n * rank) / world), Math.floor((n * (rank + 1)) / world)];
 }
 
 /**
@@ -262,9 +274,21 @@ export class DataLoader {
         const task = groups.drawTask();
         for (let k = 0; k < this.opts.batchSize; k++) picks.push(groups.nextOf(task));
       }
-      if (step >= startStep) plans.push({ step, picks });
+      if (step >= startStep) plans.push({ step, picks: this.shardOf(picks, slots !== undefined ? this.opts.batchSize : 0) });
     }
     return plans;
+  }
+
+  /** This rank's part of a global batch's picks: its share of the `slotCount` shared slots, then of the group. */
+  private shardOf(picks: Array<{ task: number; example: number }>, slotCount: number): BatchPlan['picks'] {
+    const s = this.opts.shard;
+    if (s === undefined || s.worldSize === 1) return picks;
+    const withSlot = picks.map((p, slot) => ({ ...p, slot }));
+    const part = (from: number, to: number) => {
+      const [a, b] = shardRange(to - from, s.rank, s.worldSize);
+      return withSlot.slice(from + a, from + b);
+    };
+    return [...part(0, slotCount), ...part(slotCount, picks.length)];
   }
 
   private imageOptions(step: number, slot: number): ImageOptions | undefined {
@@ -283,8 +307,8 @@ export class DataLoader {
     const bad: BadRow[] = [];
     const examples = plan.picks.map((p) => ({ task: this.tasks[p.task]!.name, example: this.tasks[p.task]!.examples[p.example]! }));
     const images = await Promise.all(
-      examples.map(async ({ example }, slot) => {
-        const options = this.imageOptions(plan.step, slot);
+      examples.map(async ({ example }, i) => {
+        const options = this.imageOptions(plan.step, plan.picks[i]!.slot ?? i);
         if (example.imagePath === undefined || options === undefined) return null;
         try {
           return await this.preparer.load(example.imagePath, options);

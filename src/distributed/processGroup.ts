@@ -130,6 +130,9 @@ export class ProcessGroup implements AsyncDisposable, Disposable {
 
   /** Every rank's `t` (same shape and dtype on all ranks), in rank order: new tensors in the caller's scope. */
   async allGather(t: Tensor): Promise<Tensor[]> {
+    // Gloo's allgather divides by the element count (SIGFPE on an empty tensor); every rank's is empty
+    // too (same shape on all ranks), so the result is known without communicating.
+    if (t.numel === 0) return Array.from({ length: this.worldSize }, () => t.clone());
     const ids = await native.distAllGather(this.id, t.handle);
     return ids.map((h) => new Tensor(h));
   }

@@ -36,7 +36,7 @@ export interface StepTiming {
   /** Batch to tensors, forward and loss (data, forward and backward are summed over the step's micro-batches). */
   forward: number;
   backward: number;
-  /** Gradient clipping, the AdamW update and zeroing the gradients. */
+  /** Gradient clipping, the AdamW update and zeroing the gradients; with data parallel, the gradient all-reduce first (and waiting for the slowest rank). */
   optimizer: number;
   /** The whole step; what the phases leave is bookkeeping (per-row losses, freeing, metrics). */
   total: number;
@@ -63,9 +63,11 @@ export interface EventMetric {
 export type Metric = TrainMetric | EvalMetric | EventMetric;
 
 export class MetricsLog {
-  constructor(readonly file: string) {}
+  /** `file` null: a log that writes nothing (the ranks of a data-parallel run but rank 0). */
+  constructor(readonly file: string | null) {}
 
   write(m: Metric): void {
+    if (this.file === null) return;
     appendFileSync(this.file, JSON.stringify({ ...m, time: new Date().toISOString() }) + '\n');
   }
 }

@@ -10,6 +10,7 @@ import { contrastiveLoss, type M6Model } from '../model/index.js';
 import { IGNORE_INDEX, type TrainingTensors } from './batchTensors.js';
 import { DEFAULT_LOSS_MEAN, type LossMean } from './lossMean.js';
 import type { MoeRouting } from './metrics.js';
+import type { Batch } from '../data/loader.js';
 
 /** Tasks trained by contrast rather than generation. */
 export const CONTRASTIVE_TASKS: ReadonlySet<string> = new Set(['embed']);
@@ -105,6 +106,28 @@ export interface BatchLossOptions {
   itemCandidates?: Tensor;
   /** Default DEFAULT_LOSS_MEAN. */
   mean?: LossMean;
+  /**
+   * Data parallel: what the generative loss divides by instead of this batch's own count (label
+   * tokens for 'tokens', rows with a label for 'rows'): the global batch's count over the world size
+   * (lmCounts, all-reduced), so that the ranks' averaged gradients are the one-process gradient of
+   * the global batch, however the tokens fall between the ranks.
+   */
+  lmDenominator?: number;
+}
+
+/** The generative rows' label tokens and the rows that have any: what the two means divide by. */
+export function lmCounts(batch: Batch): { tokens: number; rows: number } {
+  const [B, L] = batch.targetMask.shape as [number, number];
+  let tokens = 0, rows = 0;
+  for (let b = 0; b < B; b++) {
+    const task = batch.tasks[b]!;
+    if (task === 'recommend' || CONTRASTIVE_TASKS.has(task)) continue;
+    let n = 0;
+    for (let t = 1; t < L; t++) if (batch.targetMask.data[b * L + t] !== 0) n++;
+    tokens += n;
+    if (n > 0) rows++;
+  }
+  return { tokens, rows };
 }
 
 /**
@@ -131,9 +154,10 @@ export function batchLoss(model: M6Model, t: TrainingTensors, tasks: readonly st
     const counts = lm.labels.ne(IGNORE_INDEX).sum(1).float();
     const rowSums = tokenLoss.sum(1);
     // A row without a label token has no loss: NaN in the per-row figures, left out of the means.
-    const lmLoss = (o.mean ?? DEFAULT_LOSS_MEAN) === 'rows'
-      ? rowSums.div(counts.clamp(1)).sum().div(counts.gt(0).sum().float().clamp(1))
-      : rowSums.sum().div(counts.sum().clamp(1));
+    const byRows = (o.mean ?? DEFAULT_LOSS_MEAN) === 'rows';
+    const numerator = byRows ? rowSums.div(counts.clamp(1)).sum() : rowSums.sum();
+    const lmLoss = o.lmDenominator !== undefined ? numerator.div(Math.max(o.lmDenominator, 1e-12))
+      : numerator.div((byRows ? counts.gt(0).sum().float() : counts.sum()).clamp(1));
     loss = lmLoss.add(model.routingLoss(out.auxLoss, out.zLoss));
     (rowSums.div(counts).detach().toArray() as number[]).forEach((l, k) => (perRow[lmRows[k]!] = l));
     if (out.moe.length > 0) {

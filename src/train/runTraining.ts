@@ -16,6 +16,7 @@ import { train, type TrainOptions, type TrainResult } from './trainer.js';
 import { DEFAULT_LOSS_MEAN } from './lossMean.js';
 import { designVqStage, type VqStageOptions } from './vqStage.js';
 import { InputError } from '../torch/inputError.js';
+import type { ProcessGroup } from '../distributed/index.js';
 import { extendRunSplit, readRunSplit, setDigest, SPLIT_FILE, writeRunSplit, type RunSplit } from './runSplit.js';
 
 export interface RunTrainingOptions {
@@ -113,8 +114,21 @@ function initItems(model: M6Model, tokenizer: Tokenizer, rd: RecommendData): voi
   items.clearIds(cold);
 }
 
+/**
+ * Runs `fn` on rank 0 of a data-parallel run, then on the others (which find what rank 0 wrote and
+ * reuse it: the VQ image tokenizer, its design codes); in one process, just runs it.
+ */
+async function leaderFirst<T>(group: ProcessGroup | undefined, fn: () => Promise<T>): Promise<T> {
+  if (group === undefined || group.worldSize === 1) return fn();
+  const result = group.rank === 0 ? await fn() : undefined;
+  await group.barrier();
+  return group.rank === 0 ? result! : fn();
+}
+
 export async function runTraining(o: RunTrainingOptions): Promise<RunTrainingResult> {
   mkdirSync(o.runDir, { recursive: true });
+  // Data parallel: every rank builds the same data, tokenizer and model (all deterministic); rank 0 alone writes the run's files.
+  const writes = o.loop.group === undefined || o.loop.group.rank === 0;
   const data = await buildTaskData(o.data, o.tasks);
   for (const line of data.skipped) o.log(line);
   if (data.badRows > 0) o.log(`${data.badRows} bad rows of the dataset were skipped (see m6 data inspect)`);
@@ -137,7 +151,7 @@ export async function runTraining(o: RunTrainingOptions): Promise<RunTrainingRes
     if (JSON.stringify(now) !== JSON.stringify(t.tasks)) {
       o.log(`warning: the tasks/data differ from the checkpoint's (${JSON.stringify(t.tasks)} then, ${JSON.stringify(now)} now): training goes on, but not as an exact continuation`);
     }
-    checkResumedSplit(o, data);
+    if (writes) checkResumedSplit(o, data);
     if (data.recommend !== undefined) checkResumedItems(o.runDir, data.recommend);
     const tensors = readCheckpointTensors(o.resumeFrom, t);
     resume = { trainer: t, optimizer: tensors.optimizer };
@@ -148,10 +162,12 @@ export async function runTraining(o: RunTrainingOptions): Promise<RunTrainingRes
     const made = await freshTokenizer(o, data, o.overrides.imageCodes ?? base.imageCodes);
     tokenizer = made.tokenizer;
     const learnt = made.learnt;
-    const split = writeRunSplit(o.runDir, o.data, data.rows, learnt);
-    o.log(`split: ${split.trainRows} training rows, ${split.heldOutRows} held out (recorded in ${join(o.runDir, SPLIT_FILE)})`);
-    await tokenizer.save(join(o.runDir, 'tokenizer.json'));
-    if (data.recommend !== undefined) writeFileSync(join(o.runDir, ITEMS_FILE), JSON.stringify(data.recommend.items.vocabulary.toJSON()) + '\n');
+    if (writes) {
+      const split = writeRunSplit(o.runDir, o.data, data.rows, learnt);
+      o.log(`split: ${split.trainRows} training rows, ${split.heldOutRows} held out (recorded in ${join(o.runDir, SPLIT_FILE)})`);
+      await tokenizer.save(join(o.runDir, 'tokenizer.json'));
+      if (data.recommend !== undefined) writeFileSync(join(o.runDir, ITEMS_FILE), JSON.stringify(data.recommend.items.vocabulary.toJSON()) + '\n');
+    }
     // The vocabulary is the tokenizer's: the config follows it (one head over text and image codes).
     try {
       config = preset(o.preset, { ...o.overrides, ...itemOverrides(data, o.overrides), vocabSize: tokenizer.vocabSize, imageCodeStart: tokenizer.imageCodeStart, imageCodes: tokenizer.imageCodes });
@@ -159,10 +175,10 @@ export async function runTraining(o: RunTrainingOptions): Promise<RunTrainingRes
       throw new TrainingSetupError((err as Error).message);
     }
   }
-  writeFileSync(join(o.runDir, 'config.json'), JSON.stringify(config, null, 2) + '\n');
+  if (writes) writeFileSync(join(o.runDir, 'config.json'), JSON.stringify(config, null, 2) + '\n');
   // Design's targets are VQ codes: the tokenizer is trained (or loaded) first and the codes attached.
   if (o.vq?.requested === true || data.train.some((t) => t.name === 'design')) {
-    const coded = await designVqStage({ runDir: o.runDir, config, data, stage: o.vq, log: o.log, ...(o.loop.stop !== undefined ? { stop: o.loop.stop } : {}) });
+    const coded = await leaderFirst(o.loop.group, () => designVqStage({ runDir: o.runDir, config, data, stage: o.vq, log: o.log, ...(o.loop.stop !== undefined ? { stop: o.loop.stop } : {}) }));
     data.train = coded.train;
     data.eval = coded.eval;
   }

@@ -9,7 +9,8 @@ import { clipGradNorm, type AdamW } from '../optim/index.js';
 import { batchToTensors } from './batchTensors.js';
 import type { LossMean } from './lossMean.js';
 import type { MetricsLog, MoeRouting, StepTiming } from './metrics.js';
-import { batchLoss } from './objectives.js';
+import { batchLoss, lmCounts } from './objectives.js';
+import type { DataParallel } from './dataParallel.js';
 
 export interface StepSettings {
   gradAccum: number;
@@ -24,6 +25,8 @@ export interface StepSettings {
   patches: number;
   /** Tests: steps whose loss is made NaN. */
   injectNonFinite?: ReadonlySet<number>;
+  /** Data parallel (world > 1): the group's reducer, and the run's task names (the layout of the reduced figures). */
+  dataParallel?: { dp: DataParallel; tasks: readonly string[] };
 }
 
 /** What one step did. */
@@ -65,10 +68,12 @@ export class TrainStep {
 
   /**
    * Runs step `step` at learning rate `lr` on the next gradAccum batches. `onBatch` sees each batch
-   * as it is drawn (bad rows are reported from there).
+   * as it is drawn (bad rows are reported from there). A non-finite micro-batch ends the step's
+   * compute, but its remaining batches are still drawn: the data position stays step × gradAccum
+   * (what resume replays to), and data-parallel ranks keep calling the same collectives.
    */
   async run(step: number, lr: number, batches: AsyncGenerator<Batch>, onBatch: (batch: Batch) => void): Promise<StepOutcome> {
-    const s = this.settings;
+    const s = this.settings, dp = s.dataParallel;
     const timing: StepTiming = { data: 0, forward: 0, backward: 0, optimizer: 0, total: 0, positions: 0 };
     const since = (start: number) => (performance.now() - start) / 1000;
     const out: StepOutcome = { finite: true, loss: 0, gradNorm: NaN, taskSums: {}, moe: [], positions: 0, timing };
@@ -78,24 +83,13 @@ export class TrainStep {
       const batch = (await batches.next()).value as Batch;
       timing.data += since(waitStart);
       onBatch(batch);
-      if (batch.ids.length === 0) continue;
+      // Data parallel: the global batch's counts, so each rank's loss is its share of the global mean.
+      const denominators = dp !== undefined ? await dp.dp.lmDenominators(lmCounts(batch)) : undefined;
+      if (batch.ids.length === 0 || !out.finite) continue;
       out.positions += positions(batch, s.patches);
-      const r = torch.scope(() => {
-        const forwardStart = performance.now();
-        const t = batchToTensors(batch);
-        const forward = () => batchLoss(this.model, t, batch.tasks, { lossWeights: s.lossWeights, mean: s.lossMean, ...(s.itemCandidates !== undefined ? { itemCandidates: s.itemCandidates } : {}) });
-        const loss = s.bf16 ? torch.autocast(forward) : forward();
-        if (loss.loss === undefined) return { value: 0, rows: loss.rows, moe: loss.moe };
-        const total = s.injectNonFinite?.has(step) ? loss.loss.mul(NaN) : loss.loss;
-        const value = total.item();
-        timing.forward += since(forwardStart);
-        if (!Number.isFinite(value)) return { value, rows: [] as number[], moe: [] };
-        const backwardStart = performance.now();
-        total.div(s.gradAccum).backward();
-        timing.backward += since(backwardStart);
-        return { value, rows: loss.rows, moe: loss.moe };
-      });
-      if (!Number.isFinite(r.value)) { out.finite = false; break; }
+      const lmDenominator = denominators?.[s.lossMean];
+      const r = this.micro(step, batch, timing, lmDenominator);
+      if (!Number.isFinite(r.value)) { out.finite = false; continue; }
       out.loss += r.value / s.gradAccum;
       r.rows.forEach((l, i) => {
         if (!Number.isFinite(l)) return;
@@ -107,11 +101,41 @@ export class TrainStep {
         moeSums.set(m.layer, { dropped: sum.dropped + m.dropped, maxLoad: sum.maxLoad + m.maxLoad, n: sum.n + 1 });
       }
     }
+    out.moe = [...moeSums].map(([layer, m]) => ({ layer, dropped: m.dropped / m.n, maxLoad: m.maxLoad / m.n }));
     const optimizerStart = performance.now();
+    if (dp !== undefined) {
+      // Once per optimizer step (the micro-batches above accumulated locally, as under DDP's no_sync),
+      // before the clip: the clip then sees the global gradient, the same on every rank.
+      await dp.dp.reducer.syncGradients();
+      await dp.dp.reduceOutcome(out, dp.tasks, this.model.cfg.layers);
+    }
     this.update(step, lr, out);
     timing.optimizer = since(optimizerStart);
-    out.moe = [...moeSums].map(([layer, m]) => ({ layer, dropped: m.dropped / m.n, maxLoad: m.maxLoad / m.n }));
     return out;
+  }
+
+  /** One micro-batch's forward and backward, in its own tensor scope. */
+  private micro(step: number, batch: Batch, timing: StepTiming, lmDenominator: number | undefined): { value: number; rows: number[]; moe: MoeRouting[] } {
+    const s = this.settings;
+    const since = (start: number) => (performance.now() - start) / 1000;
+    return torch.scope(() => {
+      const forwardStart = performance.now();
+      const t = batchToTensors(batch);
+      const forward = () => batchLoss(this.model, t, batch.tasks, {
+        lossWeights: s.lossWeights, mean: s.lossMean, ...(s.itemCandidates !== undefined ? { itemCandidates: s.itemCandidates } : {}),
+        ...(lmDenominator !== undefined ? { lmDenominator } : {}),
+      });
+      const loss = s.bf16 ? torch.autocast(forward) : forward();
+      if (loss.loss === undefined) return { value: 0, rows: loss.rows, moe: loss.moe };
+      const total = s.injectNonFinite?.has(step) ? loss.loss.mul(NaN) : loss.loss;
+      const value = total.item();
+      timing.forward += since(forwardStart);
+      if (!Number.isFinite(value)) return { value, rows: [] as number[], moe: [] };
+      const backwardStart = performance.now();
+      total.div(s.gradAccum).backward();
+      timing.backward += since(backwardStart);
+      return { value, rows: loss.rows, moe: loss.moe };
+    });
   }
 
   /** Clip and update when the step is finite; otherwise skip it and count it. The gradients are dropped either way. */

@@ -16,13 +16,16 @@ import { AdamW, lrFactor, timeLrFactor, type OptimizerState } from '../optim/ind
 import { batchToTensors } from './batchTensors.js';
 import { batchLoss, GROUP_TASKS } from './objectives.js';
 import { DEFAULT_LOSS_MEAN, type LossMean } from './lossMean.js';
-import { saveCheckpoint, type TrainerState } from './checkpoint.js';
-import { MetricsLog, readMetrics } from './metrics.js';
+import { CHECKPOINTS_DIR, checkpointName, saveCheckpoint, type TrainerState } from './checkpoint.js';
+import { DataParallel } from './dataParallel.js';
+import type { ProcessGroup } from '../distributed/index.js';
+import { MetricsLog, readMetrics, type Metric } from './metrics.js';
 import { writePlots } from './plots.js';
 import { formatDuration, ProgressLine } from './progress.js';
 import { TrainStats } from './trainStats.js';
 import { TrainStep, type StepSettings } from './trainStep.js';
 import { join } from 'node:path';
+import { InputError } from '../torch/inputError.js';
 
 export interface TrainOptions {
   runDir: string;
@@ -64,6 +67,12 @@ export interface TrainOptions {
   injectNonFinite?: ReadonlySet<number>;
   /** The recommend task: the items it ranks among in training ((N) bool: those with training interactions). */
   itemCandidates?: torch.Tensor;
+  /**
+   * Data parallel when its world is > 1 (dataParallel.ts): each rank trains on its share of every
+   * batch of `batchSize` (the global batch), gradients are averaged once per step, and only rank 0
+   * writes metrics, plots and checkpoints.
+   */
+  group?: ProcessGroup;
 }
 
 export type TrainStatus = 'done' | 'interrupted' | 'non-finite' | 'time';
@@ -141,9 +150,10 @@ export async function evaluateLoss(model: M6Model, tokenizer: Tokenizer, tasks: 
   return out;
 }
 
-/** The data loader of a training run: the seeded task mixture, augmentation, contrastive groups. */
-function trainingLoader(o: TrainOptions): DataLoader {
+/** The data loader of a training run: the seeded task mixture, augmentation, contrastive groups; a rank's share of each batch. */
+function trainingLoader(o: TrainOptions, dp: DataParallel | undefined): DataLoader {
   const cfg = o.model.cfg;
+  if (dp !== undefined && o.batchSize < dp.worldSize) throw new InputError(`--batch-size ${o.batchSize} is the global batch: it must give each of the ${dp.worldSize} ranks a row at least`);
   // Augmentation crops mildly: the whole product should stay in view (its category and colour are what is learnt).
   return new DataLoader(o.tasks, {
     tokenizer: o.tokenizer, batchSize: o.batchSize, seed: o.seed,
@@ -152,7 +162,18 @@ function trainingLoader(o: TrainOptions): DataLoader {
     // A contrastive task's rows come as a whole group in every batch: its negatives are its group-mates.
     groupTasks: GROUP_TASKS,
     ...(o.workers !== undefined ? { workers: o.workers } : {}),
+    ...(dp !== undefined ? { shard: { rank: dp.rank, worldSize: dp.worldSize } } : {}),
   });
+}
+
+/**
+ * Whether the loop goes on at the top of a step, and the elapsed share of the time budget; with data
+ * parallel, as agreed by every rank (a stop request or the budget reaches them at different moments).
+ */
+async function stepGate(o: TrainOptions, dp: DataParallel | undefined, started: number, budgetMs: number): Promise<{ stop: TrainStatus | undefined; timeFraction: number }> {
+  const local = { stop: o.stop?.aborted === true, timeFraction: (Date.now() - started) / budgetMs };
+  const g = dp !== undefined ? await dp.agree(local.stop, local.timeFraction) : local;
+  return { stop: g.stop ? 'interrupted' : g.timeFraction >= 1 ? 'time' : undefined, timeFraction: g.timeFraction };
 }
 
 /**
@@ -161,9 +182,9 @@ function trainingLoader(o: TrainOptions): DataLoader {
  * one TrainStep; TrainStats keeps the running figures.
  */
 export async function train(o: TrainOptions): Promise<TrainResult> {
-  const { model, tokenizer } = o, cfg = model.cfg;
+  const { model } = o;
   const progress = o.progress ?? new ProgressLine(process.stderr, 10_000, false);
-  const metrics = new MetricsLog(join(o.runDir, 'metrics.jsonl'));
+  const { dp, leader, metrics } = await runRole(o);
   torch.keepLargeAllocations();
   model.train();
 
@@ -173,34 +194,33 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   let totalSteps: number | null = o.steps ?? resumed?.schedule.totalSteps ?? null;
   const priorSeconds = resumed?.elapsedSeconds ?? 0;
   if (o.resume) optimizer.loadStateDict(o.resume.optimizer);
-  metrics.write(o.resume
-    ? { kind: 'event', step, event: 'resume', detail: `from step ${step}` }
-    : { kind: 'event', step, event: 'start', detail: `${cfg.name}: ${model.numParameters()} parameters; tasks ${o.tasks.map((t) => `${t.name}×${t.examples.length}`).join(', ')}` });
+  metrics.write(startEvent(o, step));
   const endStep = o.stopAt !== undefined ? Math.min(o.stopAt, totalSteps ?? Infinity) : totalSteps ?? Infinity;
-  const trainStep = new TrainStep(model, optimizer, stepSettings(o), metrics, resumed?.nonFiniteSteps ?? 0);
-  const loader = trainingLoader(o);
+  const trainStep = new TrainStep(model, optimizer, stepSettings(o, dp), metrics, resumed?.nonFiniteSteps ?? 0);
+  const loader = trainingLoader(o, dp);
   const batches = endless(loader, step * o.gradAccum);
   const started = Date.now();
   const stats = new TrainStats(resumed?.tokensSeen ?? 0, started);
   const budgetMs = o.minutes !== null ? o.minutes * 60_000 : Infinity;
   const timeBounded = o.steps === null && o.minutes !== null;
-  const checkpoints = new RunCheckpoints(o, optimizer, metrics);
+  const checkpoints = new RunCheckpoints(o, optimizer, metrics, leader);
   const save = (): string => checkpoints.save(trainerState(o, {
     step, totalSteps, nonFiniteSteps: trainStep.nonFiniteSteps, tokensSeen: stats.tokensSeen, elapsedSeconds: priorSeconds + stats.elapsed(), optimizer: optimizer.stateDict().meta,
   }));
-  const plot = chartWriter(o.runDir, progress);
-  const runEval = async (): Promise<void> => { await periodicEval(o, step, metrics, progress); await plot(); };
+  // Rank 0 evaluates and draws alone; the others wait for it in the next step's first collective.
+  const plot = leader ? chartWriter(o.runDir, progress) : async () => {};
+  const runEval = async (): Promise<void> => { if (leader) { await periodicEval(o, step, metrics, progress); await plot(); } };
 
   let status: TrainStatus = 'done';
   let message = '';
   try {
     while (step < endStep) {
-      if (o.stop?.aborted) { status = 'interrupted'; break; }
-      if (Date.now() - started >= budgetMs) { status = 'time'; break; }
+      const gate = await stepGate(o, dp, started, budgetMs);
+      if (gate.stop !== undefined) { status = gate.stop; break; }
       const t0 = Date.now();
       const stepStart = performance.now();
       torch.manualSeed(deriveSeed(o.seed, 'step', step));
-      const lr = o.lr * (timeBounded ? timeLrFactor(step, o.warmup, (Date.now() - started) / budgetMs, o.minLrRatio) : lrFactor(step, o.warmup, totalSteps, o.minLrRatio));
+      const lr = o.lr * (timeBounded ? timeLrFactor(step, o.warmup, gate.timeFraction, o.minLrRatio) : lrFactor(step, o.warmup, totalSteps, o.minLrRatio));
       const outcome = await trainStep.run(step, lr, batches, (batch) => stats.noteBadRows(batch, step, progress, metrics));
       step++;
       const stepSeconds = (Date.now() - t0) / 1000;
@@ -225,8 +245,11 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       message = closingMessage(status, step, save(), metrics);
     }
     await plot();
+    // The others leave once rank 0 has written its last checkpoint (a launcher may read it then).
+    await dp?.barrier();
   } finally {
     progress.done();
+    dp?.dispose();
     await batches.return(undefined);
     await closeLoader(loader);
   }
@@ -238,16 +261,35 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   };
 }
 
+/** This process's part: data parallel when the group has several ranks (rank 0 the leader, which alone writes metrics.jsonl). */
+async function runRole(o: TrainOptions): Promise<{ dp: DataParallel | undefined; leader: boolean; metrics: MetricsLog }> {
+  // What every rank must agree on (the data order and the schedule); ranks started by hand may differ.
+  const agreed = { step: o.resume?.trainer.step ?? 0, seed: o.seed, batchSize: o.batchSize, gradAccum: o.gradAccum, lr: o.lr, steps: o.steps, minutes: o.minutes, lossMean: o.lossMean, tasks: o.tasks.map((t) => [t.name, t.weight ?? 1, t.examples.length]) };
+  const dp = o.group !== undefined && o.group.worldSize > 1 ? await DataParallel.create(o.group, o.model, agreed) : undefined;
+  const leader = dp?.isLeader ?? true;
+  return { dp, leader, metrics: new MetricsLog(leader ? join(o.runDir, 'metrics.jsonl') : null) };
+}
+
+/** metrics.jsonl's first line of this invocation. */
+function startEvent(o: TrainOptions, step: number): Metric {
+  const { model } = o;
+  return o.resume
+    ? { kind: 'event', step, event: 'resume', detail: `from step ${step}${o.group !== undefined && o.group.worldSize > 1 ? ` on ${o.group.worldSize} ranks` : ''}` }
+    : { kind: 'event', step, event: 'start', detail: `${model.cfg.name}: ${model.numParameters()} parameters; tasks ${o.tasks.map((t) => `${t.name}×${t.examples.length}`).join(', ')}${o.group !== undefined && o.group.worldSize > 1 ? `; ${o.group.worldSize} ranks` : ''}` };
+}
+
 /** The run's checkpoints: saved atomically, at most one per step, each noted in metrics.jsonl. */
 class RunCheckpoints {
   /** The last checkpoint written (undefined until one is). */
   last: string | undefined;
   private lastStep = -1;
 
-  constructor(private readonly o: TrainOptions, private readonly optimizer: AdamW, private readonly metrics: MetricsLog) {}
+  constructor(private readonly o: TrainOptions, private readonly optimizer: AdamW, private readonly metrics: MetricsLog, private readonly writes = true) {}
 
+  /** Writes the checkpoint (rank 0 of a data-parallel run; the other ranks get the folder rank 0 writes). */
   save(trainer: TrainerState): string {
     if (this.lastStep === trainer.step && this.last !== undefined) return this.last;
+    if (!this.writes) return (this.last = join(this.o.runDir, CHECKPOINTS_DIR, checkpointName(trainer.step)));
     const { model, tokenizer } = this.o;
     this.last = saveCheckpoint(this.o.runDir, { model: model.stateDict(), optimizer: this.optimizer.stateDict(), config: model.cfg, tokenizer, trainer }, this.o.keepCheckpoints);
     this.lastStep = trainer.step;
@@ -272,7 +314,7 @@ function closingMessage(status: TrainStatus, step: number, checkpoint: string, m
 }
 
 /** What a contrastive task weighs, and how the step runs. */
-function stepSettings(o: TrainOptions): StepSettings {
+function stepSettings(o: TrainOptions, dp: DataParallel | undefined): StepSettings {
   const cfg = o.model.cfg;
   return {
     gradAccum: o.gradAccum, clipNorm: o.clipNorm, bf16: o.bf16, lossMean: o.lossMean ?? DEFAULT_LOSS_MEAN, patches: (cfg.imageSize / cfg.patchSize) ** 2,
@@ -280,6 +322,7 @@ function stepSettings(o: TrainOptions): StepSettings {
     lossWeights: Object.fromEntries(o.tasks.filter((t) => GROUP_TASKS.has(t.name)).map((t) => [t.name, t.weight ?? 1])),
     ...(o.itemCandidates !== undefined ? { itemCandidates: o.itemCandidates } : {}),
     ...(o.injectNonFinite !== undefined ? { injectNonFinite: o.injectNonFinite } : {}),
+    ...(dp !== undefined ? { dataParallel: { dp, tasks: o.tasks.map((t) => t.name) } } : {}),
   };
 }
 

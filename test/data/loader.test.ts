@@ -214,3 +214,23 @@ test('the worker pool returns the same pixels as the main thread, many jobs at o
   }
   await assert.rejects(pool.load(examples[0]!.imagePath!, { size: 12 }), /closed/);
 });
+
+test('shard: the ranks\' shares of every batch are the one-process batch (slots and group split apart), each image augmented as in one process', async (t) => {
+  const dir = tempDir(t);
+  const images = await imageExamples(dir, 6);
+  const tasks: TaskSource[] = [{ name: 'describe', examples: images }, { name: 'embed', examples: images.map((e) => ({ ...e, id: `g${e.id}` })) }];
+  const opts: Partial<LoaderOptions> = { batchSize: 5, groupTasks: new Set(['embed']), workers: 0, image: { size: 8, augment: true } };
+  const whole = await collect(tasks, opts, 3);
+  const parts = await Promise.all([0, 1, 2].map((rank) => collect(tasks, { ...opts, shard: { rank, worldSize: 3 } }, 3)));
+  const plane = 3 * 8 * 8;
+  whole.forEach((b, k) => {
+    // 5 slots split 1/2/2 (floor(5r/3)), the group of 5 likewise; each rank holds its slots, then its group rows.
+    const shares = parts.map((p) => p[k]!);
+    assert.deepEqual(shares.map((p) => p.ids.length), [2, 4, 4]);
+    const rows = (p: Batch, from: number, to: number) => Array.from({ length: to - from }, (_, j) => ({ id: p.ids[from + j], pixels: Array.from(p.images!.data.subarray((from + j) * plane, (from + j + 1) * plane)) }));
+    // All ranks' slot rows, then all their group rows: the one-process batch, row for row (ids and augmented pixels).
+    const slots = shares.flatMap((p) => rows(p, 0, p.ids.length / 2));
+    const group = shares.flatMap((p) => rows(p, p.ids.length / 2, p.ids.length));
+    assert.deepEqual([...slots, ...group], rows(b, 0, b.ids.length), `batch ${k}`);
+  });
+});

@@ -36,6 +36,7 @@ for (const world of [2, 3]) {
         assert.deepEqual(o.bcast1, [101, 102], `${at}: broadcast from rank 1`);
         assert.deepEqual(o.gather, range(world).map((r) => [r, r + 0.5]), `${at}: allGather`);
         assert.deepEqual(o.gatherShapes, range(world).map(() => [1, 2]), `${at}: allGather shapes`);
+        assert.deepEqual(o.gatherEmpty, range(world).map(() => [0, 3]), `${at}: allGather of an empty tensor`);
         // From each source s, in source order, rows [s, rank, i] for i < s + rank + 1.
         const expected = range(world).flatMap((s) => range(s + rank + 1).map((i) => [s, rank, i]));
         assert.deepEqual(o.a2aSplits, range(world).map((s) => s + rank + 1), `${at}: allToAll output splits`);

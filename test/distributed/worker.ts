@@ -112,6 +112,7 @@ const SCENARIOS: Record<string, (rank: number, world: number, timeoutMs: number)
     const gathered = await pg.allGather(torch.tensor([[rank, rank + 0.5]]));
     out.gather = gathered.map(values);
     out.gatherShapes = gathered.map((g) => g.shape);
+    out.gatherEmpty = (await pg.allGather(torch.zeros([0, 3]))).map((g) => g.shape);  // Gloo alone crashes on it (SIGFPE)
     // allToAll with variable splits: rank r sends (r + d + 1) rows to rank d, each row [r, d, i].
     const inputSplits = Array.from({ length: world }, (_, d) => rank + d + 1);
     const rows: number[][] = [];

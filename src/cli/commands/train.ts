@@ -15,8 +15,9 @@ import type { RunTrainingOptions, RunTrainingResult } from '../../train/runTrain
 import { addDatasetOptions, datasetSpecFromFlags, type DatasetFlags } from '../datasetOptions.js';
 import { asUsageError, UsageError } from '../errors.js';
 import { numberFlag } from '../flags.js';
+import { inDistributedJob, joinTrainingGroup, launchRequested, launchTraining, type LaunchFlags } from '../trainLaunch.js';
 
-export interface TrainFlags extends DatasetFlags {
+export interface TrainFlags extends DatasetFlags, LaunchFlags {
   out: string;
   preset: string;
   config?: string;
@@ -85,7 +86,7 @@ export function addTrainOptions(cmd: Command): Command {
     .option('--steps <n>', 'optimizer steps (the schedule\'s length)')
     .option('--minutes <m>', 'wall-clock budget; with no --steps the schedule is fitted to it')
     .option('--stop-at <step>', 'stop with a checkpoint at this step (the schedule still plans for --steps)')
-    .option('--batch-size <n>', 'examples per batch', '16')
+    .option('--batch-size <n>', 'examples per batch: the global batch, split between the ranks of a data-parallel run (so --nproc N gives each rank 1/N of it and trains the same model as one process would)', '16')
     .option('--grad-accum <n>', 'batches per optimizer step', '1')
     .option('--lr <x>', 'peak learning rate', '1e-3')
     .option('--warmup <n>', 'linear warmup steps (default: 5% of --steps, at most 200; 50 with --minutes)')
@@ -108,7 +109,13 @@ export function addTrainOptions(cmd: Command): Command {
     .option('--progress-every <seconds>', 'progress line interval when stderr is not a terminal', '10')
     .option('--vq <file_or_run>', 'design: use this VQ image tokenizer (a vq.safetensors, or a run folder of --tasks vq) instead of training one')
     .option('--vq-steps <n>', 'steps of the VQ image tokenizer stage (--tasks vq, or design when the run has no VQ yet)', String(DEFAULT_VQ_STEPS))
-    .addOption(new Option('--debug-nonfinite-steps <steps>', 'tests: make the loss NaN at these steps').hideHelp());
+    .addOption(new Option('--debug-nonfinite-steps <steps>', 'tests: make the loss NaN at these steps').hideHelp())
+    .option('--nproc <n>', 'data parallel: start N ranks on this host (torchrun-style: MASTER_ADDR, MASTER_PORT, WORLD_SIZE, RANK, LOCAL_RANK; the cores split between them); a rank that fails stops the job')
+    .option('--nnodes <n>', 'hosts in the job, each running the same command with its --node-rank (default 1)')
+    .option('--node-rank <n>', "this host's place among --nnodes (default 0)")
+    .option('--master-addr <host>', 'where rank 0 serves the rendezvous (default 127.0.0.1; needed with --nnodes > 1)')
+    .option('--master-port <port>', 'its port (default: a free one on one host, 29500 with --nnodes > 1)')
+    .option('--max-restarts <k>', 'after a failure, restart every rank from the last checkpoint (--resume), up to K times (default 0)');
 }
 
 /** Validated flags → what runTraining takes (everything but the log and progress sinks). */
@@ -122,7 +129,7 @@ export function trainOptionsFromFlags(flags: TrainFlags, log: (m: string) => voi
   const {
     out, preset: presetFlag, config, tasks, stopAt, batchSize, gradAccum, lr, warmup, minLrRatio, weightDecay, clipNorm, bf16, seed,
     evalEvery, evalBatches, saveEvery, keep, maxNonfinite, augment, lossMean, workers, tokenizer, vocab, resume, progressEvery: _p, debugNonfiniteSteps,
-    steps: _s, minutes: _m, vq, vqSteps, ...datasetFlags
+    steps: _s, minutes: _m, vq, vqSteps, nproc: _n, nnodes: _nn, nodeRank: _nr, masterAddr: _ma, masterPort: _mp, maxRestarts: _mr, ...datasetFlags
   } = flags;
   const fromFile = config !== undefined ? readConfigFile(config) : { overrides: {} };
   const presetName = fromFile.preset ?? presetFlag;
@@ -185,6 +192,9 @@ export function trainOptionsFromFlags(flags: TrainFlags, log: (m: string) => voi
  * checkpoint; a second one quits at once without saving.
  */
 export async function runWithInterrupt(options: RunTrainingOptions): Promise<RunTrainingResult> {
+  // A rank of a data-parallel job joins its group first; SIGTERM (what a launcher or a scheduler sends) then stops it as Ctrl-C does.
+  const group = await joinTrainingGroup();
+  const signals: NodeJS.Signals[] = group !== undefined || process.env.M6_LAUNCHED === '1' ? ['SIGINT', 'SIGTERM'] : ['SIGINT'];
   const stop = new AbortController();
   let presses = 0;
   const onSigint = (): void => {
@@ -197,14 +207,17 @@ export async function runWithInterrupt(options: RunTrainingOptions): Promise<Run
       process.exit(130);
     }
   };
-  process.on('SIGINT', onSigint);
+  for (const s of signals) process.on(s, onSigint);
   try {
     const { runTraining } = await import('../../train/runTraining.js');
-    return await runTraining({ ...options, loop: { ...options.loop, stop: stop.signal } });
+    return await runTraining({ ...options, loop: { ...options.loop, stop: stop.signal, ...(group !== undefined ? { group } : {}) } });
   } catch (err) {
+    // A failed collective (a peer died, a timeout) is the job's failure, not a bug here: one line, exit 1.
+    if (group !== undefined && /^ERR_M6_DIST/.test(String((err as { code?: unknown }).code))) throw new UsageError(`rank ${group.rank}: ${(err as Error).message}`, 1);
     throw asUsageError(err);
   } finally {
-    process.off('SIGINT', onSigint);
+    for (const s of signals) process.off(s, onSigint);
+    await group?.destroy().catch(() => { /* a failed collective tore it down */ });
   }
 }
 
@@ -238,17 +251,28 @@ async function runVqStageOnly(options: RunTrainingOptions): Promise<string> {
 export function registerTrain(program: Command): void {
   addTrainOptions(program.command('train').description('train one multitask M6 (describe, answer, design, …) on a dataset into a run folder; --tasks vq trains the image tokenizer alone'))
     .action(async (flags: TrainFlags) => {
-      const progress = new ProgressLine(process.stderr, numberFlag('--progress-every', flags.progressEvery, { min: 0 }) * 1000);
-      const options = trainOptionsFromFlags(flags, (m) => progress.log(m));
+      if (launchRequested(flags)) {
+        if (splitVqTask(flags.tasks).tasks === '') throw new UsageError('--tasks vq trains the image tokenizer in one process: leave out --nproc');
+        trainOptionsFromFlags(flags, () => {});  // bad flags fail here, before any rank starts
+        // The ranks run this same command line (bin/m6.js and its arguments), less the launcher's flags.
+        await launchTraining(flags, process.argv[1]!, process.argv.slice(2), flags.out, (m) => process.stderr.write(m + '\n'));
+        return;
+      }
+      // Rank 0 of a data-parallel job speaks for it; the others stay quiet unless they fail.
+      const job = inDistributedJob();
+      const leader = job === undefined || job.rank === 0;
+      const progress = new ProgressLine(process.stderr, numberFlag('--progress-every', flags.progressEvery, { min: 0 }) * 1000, leader);
+      const options = trainOptionsFromFlags(flags, leader ? (m) => progress.log(m) : () => {});
       if (options.tasks.length === 0) {
+        if (job !== undefined) throw new UsageError('--tasks vq trains the image tokenizer in one process: run it without WORLD_SIZE/RANK');
         console.log(await runVqStageOnly(options));
         return;
       }
-      const result = await runWithInterrupt({ ...options, progress });
+      const result = await runWithInterrupt(leader ? { ...options, progress } : options);
       const summary = `${result.message}; loss ${result.firstLoss.toFixed(3)} → ${result.finalLoss.toFixed(3)}, ${result.stepsPerSecond.toFixed(2)} steps/s, ${Math.round(result.tokensPerSecond)} tok/s` +
         (result.nonFiniteSteps > 0 ? `, ${result.nonFiniteSteps} NaN/Inf steps skipped` : '');
       if (result.status === 'non-finite') throw new UsageError(summary, 1);
       if (result.status === 'interrupted') throw new UsageError(summary, 130);
-      console.log(summary);
+      if (leader) console.log(summary);
     });
 }
