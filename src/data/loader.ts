@@ -257,14 +257,15 @@ export class DataLoader {
     const grouped = this.tasks.map((t) => this.isGroupTask(t));
     const sizes = this.tasks.map((t) => t.examples.length);
     // Two samplers over disjoint tasks: the slots' and the groups'. A sampler with nothing to draw is left out.
-    // A group's rows are one task's consecutive draws: item histories among them come in runs of similar length.
+    // Item histories (recommend) come in runs of similar length: consecutive draws of a task fill a batch
+    // when it is the only task of its sampler, and otherwise are spread over batches, which costs nothing.
     const lengths = this.tasks.map((t) => (t.examples.some((e) => e.items !== undefined) ? t.examples.map((e) => e.items?.length ?? 0) : undefined));
     const samplerOf = (mine: (i: number) => boolean, seed: number, bucketed = false): MixtureSampler | undefined => {
       const weights = this.tasks.map((t, i) => (mine(i) ? t.weight ?? 1 : 0));
       if (!weights.some((w, i) => w > 0 && sizes[i]! > 0)) return undefined;
       return bucketed && lengths.some((l) => l !== undefined) ? new MixtureSampler(sizes, weights, seed, { lengths, run: this.opts.batchSize }) : new MixtureSampler(sizes, weights, seed);
     };
-    const slots = samplerOf((i) => !grouped[i], this.opts.seed);
+    const slots = samplerOf((i) => !grouped[i], this.opts.seed, true);
     const groups = samplerOf((i) => grouped[i]!, deriveSeed(this.opts.seed, 'groups'), true);
     if (slots === undefined && groups === undefined) throw new RangeError('every task is empty or has weight 0: nothing to sample');
     const plans: BatchPlan[] = [];

@@ -3,7 +3,7 @@
 // image alone and text alone, and scored with the contrastive loss against the other embed rows of
 // the batch (the loader gives them as one group per batch); rows of the recommend task predict
 // each next item of a shopper's history among all items. The batch loss adds the objectives, the
-// contrastive and recommend ones scaled by their task's weight.
+// contrastive one scaled by its task's weight (recommend rows share the slots by weight instead).
 import * as torch from '../torch/index.js';
 import type { Tensor } from '../torch/index.js';
 import { contrastiveLoss, type M6Model } from '../model/index.js';
@@ -14,13 +14,6 @@ import type { Batch } from '../data/loader.js';
 
 /** Tasks trained by contrast rather than generation. */
 export const CONTRASTIVE_TASKS: ReadonlySet<string> = new Set(['embed']);
-
-/**
- * Tasks whose rows come as a group of their own in every batch (the loader's groupTasks): a
- * contrastive task's negatives are its group's other rows, and recommend rows, which carry item
- * histories instead of text, are scored apart from the generative rows.
- */
-export const GROUP_TASKS: ReadonlySet<string> = new Set([...CONTRASTIVE_TASKS, 'recommend']);
 
 export interface BatchLoss {
   /** What backward() is called on: both objectives and the weighted MoE auxiliary losses; undefined
@@ -175,8 +168,8 @@ export function batchLoss(model: M6Model, t: TrainingTensors, tasks: readonly st
   if (recommendRows.length > 0) {
     const r = recommendLoss(model, recommendRows.length === B ? t : selectRows(t, recommendRows), o.itemCandidates);
     if (r !== undefined) {
-      const weighted = r.loss.add(r.aux).mul(o.lossWeights?.recommend ?? 1);
-      loss = loss === undefined ? weighted : loss.add(weighted);
+      const rec = r.loss.add(r.aux);
+      loss = loss === undefined ? rec : loss.add(rec);
       (r.rows.detach().toArray() as number[]).forEach((l, k) => (perRow[recommendRows[k]!] = l));
     }
   }

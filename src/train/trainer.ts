@@ -14,7 +14,7 @@ import type { Tokenizer } from '../data/tokenizer.js';
 import type { M6Model } from '../model/index.js';
 import { AdamW, lrFactor, timeLrFactor, type OptimizerState } from '../optim/index.js';
 import { batchToTensors } from './batchTensors.js';
-import { batchLoss, GROUP_TASKS } from './objectives.js';
+import { batchLoss, CONTRASTIVE_TASKS } from './objectives.js';
 import { DEFAULT_LOSS_MEAN, type LossMean } from './lossMean.js';
 import { CHECKPOINTS_DIR, checkpointName, saveCheckpoint, type TrainerState } from './checkpoint.js';
 import { DataParallel } from './dataParallel.js';
@@ -160,7 +160,7 @@ function trainingLoader(o: TrainOptions, dp: DataParallel | undefined): DataLoad
     image: { size: cfg.imageSize, augment: o.augment ? { crop: { scale: [0.75, 1], ratio: [4 / 5, 5 / 4] }, hflip: 0.5 } : false },
     maxSourceLength: cfg.maxTextLen, maxTargetLength: cfg.maxTextLen + 1,
     // A contrastive task's rows come as a whole group in every batch: its negatives are its group-mates.
-    groupTasks: GROUP_TASKS,
+    groupTasks: CONTRASTIVE_TASKS,
     ...(o.workers !== undefined ? { workers: o.workers } : {}),
     ...(dp !== undefined ? { shard: { rank: dp.rank, worldSize: dp.worldSize } } : {}),
   });
@@ -318,8 +318,9 @@ function stepSettings(o: TrainOptions, dp: DataParallel | undefined): StepSettin
   const cfg = o.model.cfg;
   return {
     gradAccum: o.gradAccum, clipNorm: o.clipNorm, bf16: o.bf16, lossMean: o.lossMean ?? DEFAULT_LOSS_MEAN, patches: (cfg.imageSize / cfg.patchSize) ** 2,
-    // A group task draws no slots: its weight scales its loss against the generative tasks' loss.
-    lossWeights: Object.fromEntries(o.tasks.filter((t) => GROUP_TASKS.has(t.name)).map((t) => [t.name, t.weight ?? 1])),
+    // A contrastive task draws no slots: its weight scales its loss against the generative tasks' loss.
+    // (Recommend rows share the slots by weight, as the generative tasks do.)
+    lossWeights: Object.fromEntries(o.tasks.filter((t) => CONTRASTIVE_TASKS.has(t.name)).map((t) => [t.name, t.weight ?? 1])),
     ...(o.itemCandidates !== undefined ? { itemCandidates: o.itemCandidates } : {}),
     ...(o.injectNonFinite !== undefined ? { injectNonFinite: o.injectNonFinite } : {}),
     ...(dp !== undefined ? { dataParallel: { dp, tasks: o.tasks.map((t) => t.name) } } : {}),
