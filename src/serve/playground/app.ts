@@ -276,7 +276,9 @@ async function loadExamples(): Promise<void> {
   for (const box of document.querySelectorAll<HTMLElement>('[data-examples]')) {
     const task = box.dataset.examples as Task;
     const list = examples[task] ?? [];
-    box.replaceChildren(...(list.length > 0 ? [el('span', 'muted', 'Try one of the run\'s held-out examples (it never trained on them):')] : []), ...list.map((e) => exampleButton(task, e)));
+    // Shoppers are not held out: the run trained on their histories but the last items.
+    const intro = task === 'recommend' ? 'Try a shopper of the data (their whole history is the query):' : 'Try one of the run\'s held-out examples (it never trained on them):';
+    box.replaceChildren(...(list.length > 0 ? [el('span', 'muted', intro)] : []), ...list.map((e) => exampleButton(task, e)));
   }
 }
 
