@@ -20,7 +20,7 @@ export function registerServe(program: Command): void {
   // their --image-root is also the folder the catalog's images are served from.
   addDatasetOptions(program
     .command('serve')
-    .description('serve a trained run over HTTP: /v1/describe, /v1/answer, /v1/design, /v1/embed, /v1/search (with --index), /v1/recommend, /v1/examples, /healthz, /readyz, /metrics, /docs and a playground at /'))
+    .description('serve a trained run over HTTP: /v1/describe, /v1/answer, /v1/design, /v1/embed, /v1/search (with --index), /v1/recommend, /v1/examples, /healthz, /readyz, /metrics, /docs and a playground at /')
     .requiredOption('--run <dir>', 'run folder of m6 train (its newest checkpoint) or one checkpoint folder')
     .option('--index <dir>', 'catalog index for /v1/search (m6 index build with this run): opened once, refused when built by other weights')
     .option('--host <addr>', 'address to bind (anything but loopback without --api-key-file prints a warning)', '127.0.0.1')
@@ -33,7 +33,7 @@ export function registerServe(program: Command): void {
     .option('--max-pixels <n>', 'largest image (width × height) an upload may have', '150000000')
     .option('--max-body-mb <n>', 'largest request body, MiB', '32')
     .option('--max-design-images <n>', 'most images one design request may ask for', '4')
-    .option('--log', 'log every request (JSON lines on stdout)')
+    .option('--log', 'log every request (JSON lines on stdout)'))
     .action(async (flags: ServeFlags) => {
       const apiKey = flags.apiKeyFile !== undefined ? readApiKey(flags.apiKeyFile) : undefined;
       const { startServer, isLoopback } = await import('../../serve/server.js');
