@@ -57,7 +57,8 @@ export function registerServe(program: Command): void {
       const catalog = server.app.catalog;
       if (catalog !== null && catalog.imageRoot === undefined) console.error(`m6 serve: --index: the run records no dataset spec, so no catalog images are served (search results have image: null); give --image-root DIR`);
       const search = catalog !== null ? `; search ${flags.index}: ${(await catalog.index.info()).rows} items` : '';
-      console.log(`m6 serve: ${flags.run} (step ${pipeline.step}; ${[...pipeline.tasks].join(', ')}${search}) on ${server.url}  playground: ${server.url}/  docs: ${server.url}/docs`);
+      const shoppers = pipeline.supports('recommend') ? `; recommend's shoppers and baskets from ${data !== undefined ? 'the --data given' : 'the data the run trained on'}` : '';
+      console.log(`m6 serve: ${flags.run} (step ${pipeline.step}; ${[...pipeline.tasks].join(', ')}${search}${shoppers}) on ${server.url}  playground: ${server.url}/  docs: ${server.url}/docs`);
       await server.stopped;
       console.log('m6 serve: stopped');
     });
