@@ -1,17 +1,16 @@
 // GET /v1/examples: a few of the run's own held-out examples per task the server serves (photos to
-// describe, questions, prompts, search queries; shoppers of the data for recommend), for the playground to offer; their images come
-// from GET /v1/examples/:id/image. Read from the run's recorded split and data on the first call,
-// then kept: the data is read once per server, and only when someone asks.
+// describe, questions, prompts, search queries; shoppers of the data for recommend), for the
+// playground to offer; their images come from GET /v1/examples/:id/image. Read from the run's
+// recorded split and data on the first call, then kept: the data is read once per server, and
+// only when someone asks.
 import type { FastifyInstance } from 'fastify';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { heldOutExamples, type HeldOutExample, type RunExamples } from '../../eval/heldOutExamples.js';
-import { someShoppers, type ShopperData } from '../../search/index.js';
+import { someShoppers } from '../../search/index.js';
 import { InputError } from '../../torch/inputError.js';
 import { runDirOf } from '../../train/vqFiles.js';
 import { imageUnder, sendImage } from '../images.js';
 import { ExamplesOut, ItemParams, problemResponses, type ExamplesOut as Examples } from '../schemas.js';
-
-const EMPTY: ShopperData = { histories: undefined, source: undefined, groups: [], labels: new Map() };
 
 interface Loaded { out: Examples; images: Map<string, string>; imageRoot: string | undefined }
 
@@ -44,7 +43,10 @@ export const examplesRoutes: FastifyPluginAsyncTypebox = async (app) => {
     if (!(err instanceof InputError)) throw err;
     return { tasks: {}, reason: err.message };
   });
-  const shoppers = async () => (app.m6.pipeline.supports('recommend') ? someShoppers((await app.shoppers.tryData()) ?? EMPTY, 6) : []);
+  const shoppers = async () => {
+    const data = app.m6.pipeline.supports('recommend') ? await app.shoppers.tryData() : undefined;
+    return data !== undefined ? someShoppers(data, 6) : [];
+  };
   const examples = (): Promise<Loaded> => (loading ??= Promise.all([heldOut(), shoppers()]).then(
     ([ex, users]) => present(app, ex, users),
     (err: unknown) => { loading = undefined; throw err; },
