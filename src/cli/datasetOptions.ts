@@ -68,6 +68,11 @@ export function addDatasetOptions(cmd: Command): Command {
     .option('--baskets <file>', 'baskets/outfits: one row per (basket, item), columns basket and item');
 }
 
+/** Whether a flag naming data was given (--image-root or a column name alone is not data: `m6 serve` and `m6 recommend` read data only when told of some). */
+export function hasDatasetFlags(flags: DatasetFlags): boolean {
+  return flags.data !== undefined || flags.manifest !== undefined || flags.imageFolder !== undefined || flags.interactions !== undefined || flags.baskets !== undefined;
+}
+
 /** Flags (and the file behind --data, or a positional spec/manifest) → a validated spec. */
 export function datasetSpecFromFlags(flags: DatasetFlags, positional?: string): DatasetSpec {
   try {

@@ -8,5 +8,6 @@ export { F, parseFilter, filterToSql, compileFilter, validateFilter, FilterError
 export { formatBadIndexRow, UNIT_TOLERANCE, VECTOR_COLUMNS, type CatalogRow, type StoredRow, type BadIndexRow, type BadIndexRowReason, type VectorColumn } from './rows.js';
 export { indexCatalog, provenanceOf, type IndexCatalogOptions, type IndexCatalogReport } from './indexCatalog.js';
 export { openQueryIndex, searchCatalog, defaultColumn, SearchQueryError, type SearchQuery, type QueryEmbedder, type CatalogQueryOptions } from './query.js';
-export { recommendItems, firstPassing, complementSource, complementScores, COMPLEMENT_MIX, RecommendQueryError, type RecommendQuery, type RecommendHit, type RecommendContext, type RecommendCallOptions, type ComplementSource } from './recommendations.js';
+export { recommendItems, firstPassing, complementSource, complementScores, COMPLEMENT_MIX, directScorer, RecommendQueryError, type RecommendScorer, type RecommendQuery, type RecommendHit, type RecommendContext, type RecommendCallOptions, type ComplementSource } from './recommendations.js';
+export { readShopperData, userHistory, someShoppers, complementsFrom, type ShopperData } from './shopperData.js';
 export { coOccurrence, scoreCoOccurrence, itemCounts, CO_OCCURRENCE_DECAY, type CoOccurrence } from './coOccurrence.js';

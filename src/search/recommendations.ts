@@ -72,8 +72,29 @@ export function complementScores(source: Pick<ComplementSource, 'sim' | 'counts'
   return Float32Array.from(candidates, (c) => (co[c]! > 0 ? 2 + co[c]! : (1 - mix) * (source.counts[c]! / max) + mix * (cos[c]! + 1) / 2));
 }
 
+/**
+ * The run's item scores. The server passes one that queues them on its model lane (one batch of
+ * model work at a time, histories scored together); the default calls the pipeline directly.
+ */
+export interface RecommendScorer {
+  /** A score for every item (items.ids order) for a history of item indices. */
+  history(items: readonly number[]): Promise<Float32Array>;
+  /** The cosine of every item's vector with item `item`'s. */
+  similarities(item: number): Promise<Float32Array>;
+}
+
+/** Scores straight from the pipeline, on the caller's turn (the CLI). */
+export function directScorer(pipeline: Pipeline): RecommendScorer {
+  return {
+    history: async (items) => pipeline.scoreHistories([items])[0]!,
+    similarities: async (item) => pipeline.itemSimilarities(item),
+  };
+}
+
 export interface RecommendContext {
   pipeline: Pipeline;
+  /** Default: directScorer(pipeline). */
+  scorer?: RecommendScorer;
   /** The catalog's columns (title, label, price, image) and filters; without it results carry ids and scores only. */
   index?: CatalogIndex;
   complements?: ComplementSource;
@@ -89,14 +110,20 @@ function rowReader(row: StoredRow | undefined): ColumnReader {
   return (column) => (row === undefined ? null : column === 'imagePath' ? row.imagePath : row[column]);
 }
 
+/** The compiled filter, if any; one without an index to read columns from is a RecommendQueryError on `where`. */
+function filterOf(o: { where?: string; index?: CatalogIndex }): ((read: ColumnReader) => boolean) | undefined {
+  if (o.where === undefined) return undefined;
+  if (o.index === undefined) throw new RecommendQueryError('where', 'where: a filter needs the catalog index (--index): the run alone has no catalog columns');
+  return compileFilter(parseFilter(o.where));
+}
+
 /**
  * The first k of `ranked` (best first) that the filter keeps, with their catalog columns. Rows are
  * fetched from the index a page at a time: a selective filter reads further down the ranking
  * instead of returning fewer than k.
  */
 export async function firstPassing(ranked: ReadonlyArray<{ id: string; score: number }>, o: RecommendCallOptions & { index?: CatalogIndex }): Promise<RecommendHit[]> {
-  if (o.where !== undefined && o.index === undefined) throw new RecommendQueryError('where', 'where: a filter needs the catalog index (--index): the run alone has no catalog columns');
-  const keep = o.where !== undefined ? compileFilter(parseFilter(o.where)) : undefined;
+  const keep = filterOf(o);
   const out: RecommendHit[] = [];
   const page = Math.max(64, 4 * o.k);
   for (let at = 0; at < ranked.length && out.length < o.k; at += page) {
@@ -126,11 +153,12 @@ function itemIndex(vocabulary: ItemVocabulary, id: string, field: string): numbe
 }
 
 /** Complement scores for every item, items of the item's own category (and the item) left out. */
-function complementOf(ctx: RecommendContext, item: number): { scores: Float32Array; exclude: Set<number> } {
+async function complementOf(ctx: RecommendContext, scorer: RecommendScorer, item: number): Promise<{ scores: Float32Array; exclude: Set<number> }> {
   const source = ctx.complements;
   if (source === undefined) throw new RecommendQueryError('complement', 'complement: the data names no baskets or interactions to learn complements from (give the dataset spec with baskets or interactions)');
   const all = Array.from({ length: source.sim.items }, (_, i) => i);
-  const scores = complementScores(source, [item], all, (i) => ctx.pipeline.itemSimilarities(i));
+  const similarity = await scorer.similarities(item);
+  const scores = complementScores(source, [item], all, () => similarity);
   const own = source.categoryOf(item);
   const exclude = new Set<number>([item]);
   if (own !== undefined) for (const i of all) if (source.categoryOf(i) === own) exclude.add(i);
@@ -153,6 +181,8 @@ async function byIndexVector(ctx: RecommendContext, id: string, mode: 'similar' 
 export async function recommendItems(ctx: RecommendContext, q: RecommendQuery, o: RecommendCallOptions): Promise<RecommendHit[]> {
   const vocabulary = ctx.pipeline.items;
   ctx.pipeline.require('recommend');
+  // A bad filter is told before any scoring is spent on the query.
+  filterOf({ ...o, ...(ctx.index !== undefined ? { index: ctx.index } : {}) });
   if (!('history' in q)) {
     const id = 'similar' in q ? q.similar : q.complement;
     if (vocabulary!.index(id) === undefined) {
@@ -160,18 +190,19 @@ export async function recommendItems(ctx: RecommendContext, q: RecommendQuery, o
       if (hits !== undefined) return hits;
     }
   }
+  const scorer = ctx.scorer ?? directScorer(ctx.pipeline);
   let scores: Float32Array, exclude: Set<number>;
   if ('history' in q) {
     const known = q.history.map((id) => vocabulary!.index(id)).filter((i): i is number => i !== undefined);
     if (known.length === 0) throw new RecommendQueryError('history', q.history.length === 0 ? 'history: empty: give at least one item id' : `history: none of its ${q.history.length} items are items of the run (${q.history.slice(0, 3).join(', ')}${q.history.length > 3 ? ', …' : ''})`);
-    [scores] = ctx.pipeline.scoreHistories([known]) as [Float32Array];
+    scores = await scorer.history(known);
     exclude = new Set(known);
   } else if ('similar' in q) {
     const item = itemIndex(vocabulary!, q.similar, 'similar');
-    scores = ctx.pipeline.itemSimilarities(item);
+    scores = await scorer.similarities(item);
     exclude = new Set([item]);
   } else {
-    ({ scores, exclude } = complementOf(ctx, itemIndex(vocabulary!, q.complement, 'complement')));
+    ({ scores, exclude } = await complementOf(ctx, scorer, itemIndex(vocabulary!, q.complement, 'complement')));
   }
   return firstPassing(ranking(vocabulary!, scores, exclude), { ...o, ...(ctx.index !== undefined ? { index: ctx.index } : {}) });
 }

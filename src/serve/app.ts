@@ -1,10 +1,11 @@
 // `build(opts)`: the m6 HTTP server, unstarted (tests call `inject`, `m6 serve` calls `listen`).
 // Plugins in order: problem+json errors, metrics, the pipeline and its batchers, the catalog index
-// (with --index), docs, then the routes — health at the root, the tasks, search and the run's
-// held-out examples under /v1 behind the API key when one is set, and the playground at /.
+// (with --index), the data's shoppers (read on first use), docs, then the routes — health at the
+// root, the tasks, search, recommend and the run's held-out examples under /v1 behind the API key when one is set, and the playground at /.
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import multipart from '@fastify/multipart';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { DatasetSpec } from '../data/datasetSpec.js';
 import type { Pipeline } from '../pipelines/index.js';
 import { imageRootOf, runDataSpec } from '../eval/heldOutExamples.js';
 import { runDirOf } from '../train/vqFiles.js';
@@ -18,7 +19,9 @@ import { problemPlugin } from './problem.js';
 import { designRoutes } from './routes/design.js';
 import { embedRoutes } from './routes/embed.js';
 import { examplesRoutes } from './routes/examples.js';
+import { recommendRoutes } from './routes/recommend.js';
 import { searchRoutes } from './routes/search.js';
+import { shoppersPlugin } from './shoppersPlugin.js';
 import { healthRoutes } from './routes/health.js';
 import { textRoutes } from './routes/text.js';
 import { Problem } from './schemas.js';
@@ -36,6 +39,8 @@ export interface ServeOptions {
   index?: string;
   /** Where the catalog's images are (default: the image root of the data the run trained on); no image outside it is served. */
   imageRoot?: string;
+  /** The dataset whose shoppers and baskets /v1/recommend reads (default: the one the run trained on, from RUN/split.json). */
+  data?: DatasetSpec;
   /** Free the pipeline when the app closes (default true). */
   closePipeline?: boolean;
 }
@@ -59,6 +64,7 @@ export async function build(o: ServeOptions): Promise<FastifyInstance> {
   await app.register(metricsPlugin);
   await app.register(pipelinePlugin, { pipeline: o.pipeline, batch, limits, ...(o.closePipeline !== undefined ? { closePipeline: o.closePipeline } : {}) });
   await app.register(catalogPlugin, { pipeline: o.pipeline, ...(o.index !== undefined ? { uri: o.index } : {}), ...withImageRoot(o) });
+  await app.register(shoppersPlugin, { pipeline: o.pipeline, ...(o.data !== undefined ? { data: o.data } : {}) });
   await app.register(docsPlugin, { auth: o.apiKey !== undefined });
   await app.register(multipart, { limits: { fileSize: limits.maxBodyBytes, files: 1, fields: 16, parts: 17 } });
   await app.register(healthRoutes);
@@ -68,7 +74,7 @@ export async function build(o: ServeOptions): Promise<FastifyInstance> {
     await v1.register(designRoutes);
     await v1.register(embedRoutes);
     await v1.register(searchRoutes);
-    // /v1/recommend goes here, beside search: it reads the same app.catalog.
+    await v1.register(recommendRoutes);
     await v1.register(examplesRoutes);
   }, { prefix: '/v1' });
   await app.register(playgroundPlugin);
@@ -79,6 +85,7 @@ export async function build(o: ServeOptions): Promise<FastifyInstance> {
 function withImageRoot(o: ServeOptions): { imageRoot?: string } {
   if (o.index === undefined) return {};
   if (o.imageRoot !== undefined) return { imageRoot: o.imageRoot };
-  const spec = runDataSpec(runDirOf(o.pipeline.checkpoint));
+  // Data given with images (--data) is the catalog's; interactions alone have none.
+  const spec = o.data !== undefined && (o.data.manifest !== undefined || o.data.imageFolder !== undefined) ? o.data : runDataSpec(runDirOf(o.pipeline.checkpoint));
   return 'reason' in spec ? {} : { imageRoot: imageRootOf(spec) };
 }

@@ -1,5 +1,5 @@
 // The catalog index (`m6 serve --index I`), opened once at startup and shared by /v1/search and the
-// item thumbnails (and, next, /v1/recommend): decorates `app.catalog`, closed on close. An index
+// item thumbnails and /v1/recommend's titles and filters: decorates `app.catalog`, closed on close. An index
 // built by other weights is refused here, with the index's own message, so the server never starts
 // answering searches it cannot answer. Without --index, `app.catalog` is null and the routes say so.
 import fp from 'fastify-plugin';

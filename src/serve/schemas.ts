@@ -61,12 +61,31 @@ export const SearchOut = Type.Object({
   exact: Type.Boolean({ description: 'the search was an exact scan (the exact store, no ANN index on the column yet, or exact: true)' }),
 });
 
+const itemId = (description: string) => Type.String({ minLength: 1, maxLength: 256, description });
+export const RecommendBody = Type.Object({
+  user: Type.Optional(itemId('a shopper of the data\'s interactions: their whole history is the query')),
+  history: Type.Optional(Type.Array(itemId('an item id'), { maxItems: 1000, description: 'a session\'s item ids, oldest first (items the run does not know are skipped)' })),
+  similar: Type.Optional(itemId('an item id: items like it')),
+  complement: Type.Optional(itemId('an item id: items of other categories that go with it (co-occurrence in the data\'s baskets and sessions)')),
+  where: Type.Optional(Type.String({ description: "a filter over the catalog's columns (needs the index): label = 'dress' AND price < 40" })),
+  k: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, description: 'results (default 10)' })),
+}, { additionalProperties: false, description: 'exactly one of user, history, similar and complement' });
+export const RecommendOut = Type.Object({
+  results: Type.Array(Type.Object({
+    id: Type.String(), score: Type.Number({ description: 'higher is better: the run\'s item score for user/history, the cosine of item vectors for similar; complements seen together in the data score 2 + cosine' }),
+    title: Type.String({ description: 'from the catalog index (empty without one)' }), label: Type.String(), price: Type.Union([Type.Number(), Type.Null()]),
+    image: Type.Union([Type.String(), Type.Null()], { description: 'URL of the item\'s image on this server (GET /v1/items/{id}/image), null without the index or an image it may serve' }),
+  })),
+  latencyMs: Type.Number({ description: 'server time' }),
+});
+
 const exampleImage = Type.Union([Type.String(), Type.Null()], { description: 'URL of the example\'s image on this server, or null' });
 export const ExamplesOut = Type.Object({
   describe: Type.Array(Type.Object({ id: Type.String(), image: exampleImage, text: Type.String({ description: 'the data\'s description (the reference)' }) })),
   answer: Type.Array(Type.Object({ id: Type.String(), image: exampleImage, question: Type.String(), text: Type.String({ description: 'the data\'s answer (the reference)' }) })),
   design: Type.Array(Type.Object({ id: Type.String(), prompt: Type.String() })),
   search: Type.Array(Type.Object({ id: Type.String(), image: exampleImage, text: Type.String() })),
+  recommend: Type.Array(Type.Object({ id: Type.String({ description: 'a shopper of the data (a user query)' }), items: Type.Integer({ description: 'their history\'s length' }) })),
   reason: Type.Optional(Type.String({ description: 'why there are no examples, when there are none' })),
 });
 
@@ -77,4 +96,5 @@ export type AnswerBody = Static<typeof AnswerBody>;
 export type DesignBody = Static<typeof DesignBody>;
 export type EmbedBody = Static<typeof EmbedBody>;
 export type SearchBody = Static<typeof SearchBody>;
+export type RecommendBody = Static<typeof RecommendBody>;
 export type ExamplesOut = Static<typeof ExamplesOut>;

@@ -9,12 +9,16 @@ export interface DescribeJob { pixels: Float32Array; maxNewTokens?: number }
 export interface AnswerJob { question: string; pixels?: Float32Array; maxNewTokens?: number }
 export interface DesignJob { prompt: string; n: number; seed: number; sampling: SamplingOptions }
 export type EmbedJob = { text: string } | { pixels: Float32Array };
+/** A recommend query's model work: a history (item indices) to score, or an item to compare every item with. */
+export type RecommendJob = { history: readonly number[] } | { similarTo: number };
 
 export interface TaskBatchers {
   describe?: Batcher<DescribeJob, TextResult>;
   answer?: Batcher<AnswerJob, TextResult>;
   design?: Batcher<DesignJob, DesignOutput>;
   embed?: Batcher<EmbedJob, EmbedResult>;
+  /** Scores for every item (items.ids order), one array per job. */
+  recommend?: Batcher<RecommendJob, Float32Array>;
 }
 
 /** Runs `fn` once per group of inputs with the same key, and puts the outputs back in input order. */
@@ -65,6 +69,15 @@ export function taskBatchers(pipeline: Pipeline, s: BatchSettings, onBatch: (tas
       run: (jobs) => byGroup(jobs, (j) => ('text' in j ? 'text' : 'image'), (g) => ('text' in g[0]!
         ? pipeline.embed({ texts: g.map((j) => (j as { text: string }).text) })
         : pipeline.embed({ images: g.map((j) => (j as { pixels: Float32Array }).pixels) }))),
+    });
+  }
+  if (pipeline.supports('recommend')) {
+    // Histories score as one batch; a similarity is one row of the run's item-vector matrix (built once, on the first).
+    batchers.recommend = new Batcher({
+      ...common('recommend'),
+      run: (jobs) => byGroup(jobs, (j) => ('history' in j ? 'history' : 'similar'), async (g) => ('history' in g[0]!
+        ? pipeline.scoreHistories(g.map((j) => (j as { history: readonly number[] }).history), { batchSize: g.length })
+        : g.map((j) => pipeline.itemSimilarities((j as { similarTo: number }).similarTo)))),
     });
   }
   return { batchers, lane };

@@ -80,7 +80,10 @@ function recommendLoss(model: M6Model, t: TrainingTensors, candidates: Tensor | 
   const at: number[] = [], next: number[] = [], rowOf: number[] = [];
   host.forEach((row, b) => { for (let i = 0; i + 1 < L; i++) if (row[i]! >= 0 && row[i + 1]! >= 0) { at.push(b * (L - 1) + i); next.push(row[i + 1]!); rowOf.push(b); } });
   if (at.length === 0) return undefined;
-  const r = model.recommendQueries({ history: items.narrow(1, 0, L - 1), source: t.source, sourceMask: t.sourceMask });
+  // Rows picked from a mixed batch keep its prompt width, which may be another task's question:
+  // cut the padding all these rows share, or the histories lose those positions (and may not fit).
+  const width = Math.max(1, Math.round(t.sourceMask.sum(1).max().item()));
+  const r = model.recommendQueries({ history: items.narrow(1, 0, L - 1), source: t.source.narrow(1, 0, width), sourceMask: t.sourceMask.narrow(1, 0, width) });
   const device = items.device;
   const queries = r.queries.reshape(B * (L - 1), -1).indexSelect(0, torch.tensor(Int32Array.from(at), { dtype: 'int64', device }));
   let logits = model.itemScores(queries, model.itemVectors());

@@ -75,3 +75,19 @@ test('the recommend loss is the cross-entropy of every next item among the candi
   assert.throws(() => plain.itemVectors(), /no item table .* not trained to recommend/);
   plain.dispose();
 });
+
+test('a recommend row in a batch with a long question: the prompt padding it shares is cut, so its history fits and its loss is its own', () => {
+  torch.manualSeed(3);
+  const model = new M6Model(cfg({ maxTextLen: 12 })).eval();
+  torch.scope(() => {
+    // Row 0 answers a 10-token question; row 1 recommends after a 2-token instruction, 8 items (7 queries).
+    const source = torch.tensor(Int32Array.from([...new Array(10).fill(7), 5, 6, ...new Array(8).fill(0)]), { shape: [2, 10], dtype: 'int64' });
+    const sourceMask = torch.tensor(Uint8Array.from([...new Array(10).fill(1), 1, 1, ...new Array(8).fill(0)]), { shape: [2, 10], dtype: 'bool' });
+    const items = hist([[], [1, 2, 3, 4, 5, 6, 7, 8]], 8);
+    const t = { source, sourceMask, target: torch.zeros([2, 1], { dtype: 'int64' }), targetMask: torch.ones([2, 1], { dtype: 'bool' }), labels: torch.full([2, 1], -100, { dtype: 'int64' }), labelCounts: [0, 0], items };
+    const mixed = batchLoss(model, t, ['answer', 'recommend']);
+    const alone = batchLoss(model, { ...t, source: source.narrow(0, 1, 1).narrow(1, 0, 2), sourceMask: sourceMask.narrow(0, 1, 1).narrow(1, 0, 2), target: torch.zeros([1, 1], { dtype: 'int64' }), targetMask: torch.ones([1, 1], { dtype: 'bool' }), labels: torch.full([1, 1], -100, { dtype: 'int64' }), labelCounts: [0], items: items.narrow(0, 1, 1) }, ['recommend']);
+    assertClose(mixed.rows[1]!, alone.rows[0]!, 1e-5);
+  });
+  model.dispose();
+});

@@ -3,7 +3,8 @@
 // batching seen in /metrics; the token stream equal to the batch answer; auth on and off; search
 // over the tiny catalog's index (text, image, item, filter; every error), its thumbnails (cached,
 // never a file outside the catalog), an index of other weights refused at startup, and the run's
-// held-out examples.
+// held-out examples; recommendations (a shopper, a session, similar items, complements; batched on
+// the model lane; every error) answered as m6 recommend answers them.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -12,7 +13,8 @@ import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import sharp from 'sharp';
 import { loadPipeline, type Pipeline } from '../../src/pipelines/index.js';
 import { heldOutExamples } from '../../src/eval/heldOutExamples.js';
-import { openCatalogIndex } from '../../src/search/index.js';
+import { openCatalogIndex, openQueryIndex, readShopperData, recommendItems, userHistory } from '../../src/search/index.js';
+import { loadDatasetSpecFile, resolveDatasetSpec } from '../../src/data/datasetSpec.js';
 import { build } from '../../src/serve/app.js';
 import { readRunSplit } from '../../src/train/runSplit.js';
 import { buildTinyIndex, multipart, pngOf, trainTinyRun, type TinyRun } from './fixtures.js';
@@ -57,10 +59,10 @@ test('health, readiness, docs', async () => {
   assert.deepEqual((await app.inject('/healthz')).json(), { status: 'ok' });
   const ready = (await app.inject('/readyz')).json() as { ready: boolean; tasks: string[] };
   assert.equal(ready.ready, true);
-  assert.deepEqual([...ready.tasks].sort(), ['answer', 'describe', 'design', 'embed', 'search']);
+  assert.deepEqual([...ready.tasks].sort(), ['answer', 'describe', 'design', 'embed', 'recommend', 'search']);
   const spec = (await app.inject('/docs/json')).json() as { openapi: string; paths: Record<string, unknown> };
   assert.match(spec.openapi, /^3\./);
-  for (const p of ['/v1/describe', '/v1/answer', '/v1/design', '/v1/embed', '/v1/search', '/v1/items/{id}/image', '/v1/examples', '/v1/examples/{id}/image', '/healthz', '/readyz', '/metrics']) assert.ok(spec.paths[p], `${p} is in the OpenAPI document`);
+  for (const p of ['/v1/describe', '/v1/answer', '/v1/design', '/v1/embed', '/v1/search', '/v1/recommend', '/v1/items/{id}/image', '/v1/examples', '/v1/examples/{id}/image', '/healthz', '/readyz', '/metrics']) assert.ok(spec.paths[p], `${p} is in the OpenAPI document`);
   const ui = await app.inject('/docs/');
   assert.equal(ui.statusCode, 200);
   assert.match(ui.body, /swagger/i);
@@ -214,8 +216,11 @@ test('with an API key, /v1 needs Authorization: Bearer <key>; health stays open'
 test('a run that does not serve a task answers 404 saying why; closing the app frees the pipeline', async () => {
   const p = await loadPipeline(tiny.run);
   (p.tasks as Set<string>).delete('design');   // as if the run had no VQ tokenizer
+  (p.tasks as Set<string>).delete('recommend');   // as if it had no item vocabulary
   const a = await build({ pipeline: p, limits: LIMITS });
   problem(await post('/v1/design', { prompt: 'red dress' }, a), 404, /the run was not trained on design|no VQ image tokenizer/);
+  problem(await post('/v1/recommend', { user: 'u00001' }, a), 404, /no item vocabulary/);
+  assert.ok(!(await a.inject('/readyz')).json().tasks.includes('recommend'));
   await a.close();
   assert.throws(() => p.model, /closed/);
 });
@@ -365,4 +370,91 @@ test('examples: a few held-out rows per task (never trained on), their images se
   writeFileSync(join(old, 'split.json'), JSON.stringify(record));
   assert.match((await heldOutExamples(old)).reason ?? '', /does not record the dataset spec .*retrain/);
   assert.match((await heldOutExamples(tiny.dir)).reason ?? '', /records no split/);
+});
+
+interface RecommendOut { results: Array<{ id: string; score: number; title: string; label: string; price: number | null; image: string | null }>; latencyMs: number }
+const ids = (r: LightMyRequestResponse) => (r.json() as RecommendOut).results.map((h) => h.id);
+
+test('recommend: a shopper (their history from the run\'s data), a session, items like one, complements, filtered; the CLI\'s answers', async () => {
+  const events = readFileSync(join(tiny.dir, 'catalog', 'interactions.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { shopper: string; item: string });
+  const seen = new Set(events.filter((e) => e.shopper === 'u00001').map((e) => e.item));
+  const r = await post('/v1/recommend', { user: 'u00001', k: 5 });
+  assert.equal(r.statusCode, 200, r.body);
+  const out = r.json() as RecommendOut;
+  assert.equal(out.results.length, 5);
+  assert.ok(out.latencyMs >= 0);
+  assert.ok(out.results.every((h) => !seen.has(h.id)), 'the shopper\'s items are left out');
+  assert.ok(out.results.every((h, i) => i === 0 || h.score <= out.results[i - 1]!.score), 'best first');
+  for (const h of out.results) assert.ok(h.title.length > 0 && h.image === `/v1/items/${h.id}/image`, JSON.stringify(h));
+  assert.equal((await app.inject(out.results[0]!.image!)).statusCode, 200);
+  // One function behind both doors: the same items and scores as m6 recommend's recommendItems.
+  const data = await readShopperData(resolveDatasetSpec(loadDatasetSpecFile(join(tiny.dir, 'catalog', 'dataset.json'))));
+  const index = await openQueryIndex(indexDir, pipeline);
+  try {
+    const direct = await recommendItems({ pipeline, index }, { history: userHistory(data, 'u00001') }, { k: 5 });
+    assert.deepEqual(out.results.map((h) => h.id), direct.map((h) => h.id));
+  } finally {
+    await index.close();
+  }
+  const session = await post('/v1/recommend', { history: ['p000001', 'p000002'] });
+  assert.equal(session.statusCode, 200, session.body);
+  assert.equal(ids(session).length, 10, 'k defaults to 10');
+  assert.ok(!ids(session).includes('p000001') && !ids(session).includes('p000002'));
+  assert.ok(!ids(await post('/v1/recommend', { similar: 'p000003', k: 4 })).includes('p000003'));
+  const catalog = readFileSync(join(tiny.dir, 'catalog', 'catalog.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { id: string; category: string });
+  const own = catalog.find((p) => p.id === 'p000003')!.category;
+  const comps = (await post('/v1/recommend', { complement: 'p000003', k: 6 })).json() as RecommendOut;
+  assert.equal(comps.results.length, 6);
+  assert.ok(comps.results.every((h) => h.label !== own), `complements of a ${own}: ${comps.results.map((h) => h.label).join(', ')}`);
+  const label = comps.results[0]!.label;
+  const filtered = (await post('/v1/recommend', { history: ['p000001'], where: `label = '${label}'`, k: 3 })).json() as RecommendOut;
+  assert.equal(filtered.results.length, Math.min(3, catalog.filter((p) => p.category === label && p.id !== 'p000001').length));
+  assert.ok(filtered.results.every((h) => h.label === label));
+  // An item of the index the run has no vector for is answered from the index's vectors.
+  assert.equal((await post('/v1/recommend', { similar: 'rogue', k: 3 })).statusCode, 200);
+  const ex = (await app.inject('/v1/examples')).json() as { recommend: Array<{ id: string; items: number }> };
+  assert.ok(ex.recommend.length >= 1 && ex.recommend.every((u) => u.items > 0 && events.some((e) => e.shopper === u.id)), JSON.stringify(ex.recommend));
+});
+
+test('recommend queries arriving together score in shared batches on the model lane', async () => {
+  const before = batchStats((await app.inject('/metrics')).body, 'recommend');
+  const rs = await Promise.all(Array.from({ length: 6 }, (_, i) => post('/v1/recommend', { history: [`p00000${i + 1}`], k: 3 })));
+  assert.ok(rs.every((r) => r.statusCode === 200), rs.map((r) => r.body).join('\n'));
+  const after = batchStats((await app.inject('/metrics')).body, 'recommend');
+  assert.equal(after.sum - before.sum, 6);
+  assert.ok(after.count - before.count < 6, `6 sessions scored in ${after.count - before.count} batches`);
+});
+
+test('recommend errors: 400 naming the field; 422 for an unknown user or item, an empty history, a bad filter; no index, no data', async () => {
+  problem(await post('/v1/recommend', {}), 400, /exactly one of user, history, similar and complement \(got none\)/, 'user');
+  problem(await post('/v1/recommend', { user: 'u00001', similar: 'p000001' }), 400, /\(got user and similar\)/, 'similar');
+  problem(await post('/v1/recommend', { history: 'p000001' }), 400, /must be array/, 'history');
+  problem(await post('/v1/recommend', { similar: 'p000001', k: 101 }), 400, /must be <= 100/, 'k');
+  problem(await post('/v1/recommend', { similar: 'p000001', colour: 'red' }), 400, /additional properties/, 'colour');
+  problem(await post('/v1/recommend', { user: 'nobody' }), 422, /unknown user 'nobody'/, 'user');
+  problem(await post('/v1/recommend', { similar: 'p999999' }), 422, /unknown item 'p999999'/, 'similar');
+  problem(await post('/v1/recommend', { complement: 'p999999' }), 422, /unknown item 'p999999'/, 'complement');
+  problem(await post('/v1/recommend', { history: [] }), 422, /history: empty/, 'history');
+  problem(await post('/v1/recommend', { history: ['p999999'] }), 422, /none of its 1 items/, 'history');
+  problem(await post('/v1/recommend', { history: ['p000001'], where: 'colour = 1' }), 422, /^where: .*colour/, 'where');
+  // Without an index: ids and scores, no titles or images; a filter needs the index.
+  const bare = await build({ pipeline, limits: LIMITS, closePipeline: false });
+  try {
+    const r = (await post('/v1/recommend', { history: ['p000001'], k: 3 }, bare)).json() as RecommendOut;
+    assert.equal(r.results.length, 3);
+    assert.ok(r.results.every((h) => h.title === '' && h.image === null && h.id.length > 0));
+    problem(await post('/v1/recommend', { history: ['p000001'], where: "label = 'hat'" }, bare), 422, /needs the catalog index/, 'where');
+  } finally {
+    await bare.close();
+  }
+  // --data names a dataset without shoppers or baskets: users and complements say what is missing.
+  const catalogOnly = resolveDatasetSpec({ manifest: join(tiny.dir, 'catalog', 'catalog.jsonl'), imageCol: 'image', textCol: 'title', labelCol: 'category', idCol: 'id' });
+  const noShoppers = await build({ pipeline, limits: LIMITS, index: indexDir, data: catalogOnly, closePipeline: false });
+  try {
+    problem(await post('/v1/recommend', { user: 'u00001' }, noShoppers), 422, /no interactions/, 'user');
+    problem(await post('/v1/recommend', { complement: 'p000001' }, noShoppers), 422, /no baskets or interactions/, 'complement');
+    assert.deepEqual((await noShoppers.inject('/v1/examples')).json().recommend, []);
+  } finally {
+    await noShoppers.close();
+  }
 });

@@ -1,4 +1,5 @@
-// A tiny run trained on every task (seconds) with a quarter of its catalog held out, its catalog
+// A tiny run trained on every task (seconds; recommend over the synthetic catalog's 10 shoppers)
+// with a quarter of its catalog held out, its catalog
 // index (the exact store, built in-process), shared by the serve tests, and request helpers:
 // multipart bodies built by hand (what a browser or curl -F sends) and image bytes.
 import assert from 'node:assert/strict';
@@ -14,7 +15,7 @@ import { indexCatalog, openCatalogIndex, provenanceOf, type CatalogRow } from '.
 
 export interface TinyRun { dir: string; run: string; image: string; imageBytes: Buffer }
 
-/** Trains a one-block run on describe, answer, embed and design (with its VQ tokenizer). */
+/** Trains a one-block run on describe, answer, embed, design (with its VQ tokenizer) and recommend. */
 export async function trainTinyRun(prefix = 'm6-serve-'): Promise<TinyRun> {
   const dir = mkdtempSync(join(tmpdir(), prefix));
   const synth = await m6(['data', 'synth', '--out', join(dir, 'catalog'), '--n', '24', '--seed', '5', '--size', '64']);
@@ -22,7 +23,7 @@ export async function trainTinyRun(prefix = 'm6-serve-'): Promise<TinyRun> {
   writeTinyConfig(join(dir, 'tiny.json'), { imageCodes: 64 });
   const run = join(dir, 'run');
   const trained = await m6(['train', '--data', join(dir, 'catalog', 'dataset.json'), '--config', join(dir, 'tiny.json'), '--batch-size', '4', '--vocab', '300',
-    '--workers', '0', '--steps', '2', '--tasks', 'describe,answer,embed,design', '--vq-steps', '2', '--split', 'train:0.75,test:0.25', '--out', run]);
+    '--workers', '0', '--steps', '2', '--tasks', 'describe,answer,embed,design,recommend', '--vq-steps', '2', '--split', 'train:0.75,test:0.25', '--out', run]);
   assert.equal(trained.status, 0, trained.stderr);
   const image = join(dir, 'catalog', 'images', 'p000001.png');
   return { dir, run, image, imageBytes: readFileSync(image) };

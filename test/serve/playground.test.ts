@@ -1,7 +1,8 @@
 // The playground in a real browser (Debian's chromium through playwright-core, which downloads no
 // browser) against a server on loopback: describe an uploaded photo, answer a held-out example,
 // design from a prompt (a grid of images), embed a text, search the catalog index (a grid of
-// thumbnails, then items like one); a screenshot of each tab goes to out/playground/.
+// thumbnails, then items like one), recommend (from a search result, for a shopper, what goes
+// with an item); a screenshot of each tab goes to out/playground/.
 // Skips, saying so, where chromium is not installed (scripts/install-system-deps.sh installs it).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -37,7 +38,7 @@ after(async () => {
   if (tiny !== undefined) rmSync(tiny.dir, { recursive: true, force: true });
 });
 
-test('the playground: describe, answer, design, embed and search from the page, with held-out examples', { skip }, async () => {
+test('the playground: describe, answer, design, embed, search and recommend from the page, with held-out examples', { skip }, async () => {
   const { chromium } = await import('playwright-core');
   const browser = await chromium.launch({ executablePath: CHROMIUM, args: FLAGS, headless: true });
   try {
@@ -108,6 +109,29 @@ test('the playground: describe, answer, design, embed and search from the page, 
     await page.waitForSelector('#output .error');
     assert.match(await page.textContent('#output .error') ?? '', /422 .*where: .*colour/);
     await page.fill('#search-where', '');
+
+    // Recommend from a search result ("similar" opens the recommend tab), then for a shopper of the
+    // data: a grid of thumbnails with scores and titles; "goes with" on one of them.
+    const heading = (text: string) => page.waitForFunction(`(document.querySelector('#output > p.muted')?.textContent ?? '').includes(${JSON.stringify(text)})`);
+    await page.click('[data-go="search"]');
+    await done();
+    await page.click('#output .results .card .action.similar');
+    await heading('items like');
+    assert.equal(await page.getAttribute('[data-tab="recommend"]', 'aria-selected'), 'true');
+    await page.click('[data-examples="recommend"] button.example');
+    assert.match(await page.inputValue('#recommend-user'), /^u\d+$/);
+    await page.fill('#recommend-k', '8');
+    await page.click('[data-go="recommend"]');
+    await heading('8 items for shopper');
+    await page.waitForFunction("document.querySelectorAll('#output .results .card img').length === 8 && [...document.querySelectorAll('#output .results .card img')].every((i) => i.complete && i.naturalWidth > 0)");
+    assert.match(await page.textContent('#output .results .card .score') ?? '', /^-?\d+\.\d{3}$/);
+    assert.ok(((await page.textContent('#output .results .card .title')) ?? '').length > 0);
+    assert.match(await page.textContent('#latency') ?? '', /\d+ ms round trip · [\d.]+ ms on the server/);
+    await page.screenshot({ path: join(shots, 'recommend.png'), fullPage: true });
+    await page.click('#output .results .card .action.complement');
+    await heading('that go with');
+    await page.screenshot({ path: join(shots, 'recommend-goes-with.png'), fullPage: true });
+    await page.click('[data-tab="search"]');
 
     // A bad request shows the server's problem detail, not a broken page.
     await page.click('[data-tab="design"]');

@@ -1,6 +1,6 @@
 // `m6 serve` as a process: it prints where it listens (port 0: a free one), answers, and on
 // SIGTERM stops taking connections, answers the request it had accepted, frees the model and
-// exits 0. Traffic goes to loopback only.
+// exits 0; its flags (API key, index, the data recommend reads) are checked. Traffic goes to loopback only.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -76,6 +76,23 @@ test('--index: an index of other weights, or none at the path, is refused at sta
   const missing = spawnServe(['--index', join(tiny.dir, 'no-index')]);
   assert.equal(await missing.exited, 2);
   assert.match(missing.output().stderr, /no-index: no catalog index here; build one with m6 index build/);
+});
+
+test('--interactions (the dataset flags): /v1/recommend reads its shoppers from the data given, not the run\'s', async () => {
+  const file = join(tiny.dir, 'shoppers.txt');
+  writeFileSync(file, 'zz9 p000001 p000002 p000003\n');
+  const s = spawnServe(['--interactions', file]);
+  const url = await s.url;
+  assert.match(s.output().stdout, /recommend's shoppers and baskets from the --data given/);
+  const ask = (body: object) => fetch(`${url}/v1/recommend`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const r = await ask({ user: 'zz9', k: 2 });
+  assert.equal(r.status, 200, await r.clone().text());
+  assert.equal(((await r.json()) as { results: unknown[] }).results.length, 2);
+  const other = await ask({ user: 'u00001' });
+  assert.equal(other.status, 422);
+  assert.match(((await other.json()) as { detail: string }).detail, /unknown user 'u00001': .*shoppers\.txt has 1 users/);
+  s.child.kill('SIGTERM');
+  assert.equal(await s.exited, 0);
 });
 
 test('isLoopback: which binds get the no-key warning', () => {

@@ -9,7 +9,7 @@ import type { Command } from 'commander';
 import type { DatasetSpec } from '../../data/datasetSpec.js';
 import type { Pipeline } from '../../pipelines/index.js';
 import type { CatalogIndex, ComplementSource, RecommendHit, RecommendQuery } from '../../search/index.js';
-import { addDatasetOptions, datasetSpecFromFlags, type DatasetFlags } from '../datasetOptions.js';
+import { addDatasetOptions, datasetSpecFromFlags, hasDatasetFlags, type DatasetFlags } from '../datasetOptions.js';
 import { asUsageError, UsageError } from '../errors.js';
 import { numberFlag } from '../flags.js';
 import { openPipeline } from '../openPipeline.js';
@@ -26,40 +26,26 @@ interface RecommendFlags extends DatasetFlags {
   json?: boolean;
 }
 
-/** Whether any dataset flag was given (the data is optional for --history and --similar). */
-function hasData(flags: DatasetFlags): boolean {
-  return flags.data !== undefined || flags.manifest !== undefined || flags.interactions !== undefined || flags.baskets !== undefined;
-}
-
-/** The shopper's whole history in the data's interactions, oldest first. */
-async function userHistory(spec: DatasetSpec | undefined, user: string): Promise<string[]> {
+/** The shopper's whole history in the data's interactions, oldest first (search/'s userHistory, as the server reads it). */
+async function historyOf(spec: DatasetSpec | undefined, user: string): Promise<readonly string[]> {
   if (spec?.interactions === undefined) throw new UsageError('--user needs the data\'s interactions: give --data SPEC (with "interactions") or --interactions FILE');
-  const { readInteractions } = await import('../../data/interactions.js');
-  const log = await readInteractions(spec.interactions);
-  const history = log.sequences.get(user);
-  if (history === undefined) throw new UsageError(`--user: unknown user '${user}': ${log.source} has ${log.sequences.size} users`);
-  return history;
+  const { readShopperData, userHistory } = await import('../../search/index.js');
+  try {
+    return userHistory(await readShopperData(spec, { historiesOnly: true }), user);
+  } catch (err) {
+    throw asUsageError(err);
+  }
 }
 
 /** Co-occurrence over the data's baskets and sessions, with each item's category from the data's labels or the index's. */
 async function complementsOf(pipeline: Pipeline, spec: DatasetSpec | undefined, index: CatalogIndex | undefined): Promise<ComplementSource> {
-  const { readInteractions } = await import('../../data/interactions.js');
-  const { complementSource } = await import('../../search/index.js');
-  const groups: string[][] = [];
-  // Baskets (outfits, orders) say what goes together; without them, shoppers' sessions do.
-  const file = spec?.baskets ?? spec?.interactions;
-  if (file !== undefined) groups.push(...(await readInteractions(file)).sequences.values());
-  if (groups.length === 0) throw new UsageError('--complement needs baskets or interactions to learn from: give --data SPEC (with "baskets" or "interactions")');
-  const items = pipeline.items!;
-  const labels = new Map<string, string>();
-  if (spec?.manifest !== undefined) {
-    const { readDataset } = await import('../../data/manifest.js');
-    for (const r of (await readDataset(spec)).rows) if (r.label !== undefined) labels.set(r.id, r.label);
-  } else if (index !== undefined) {
-    for (const r of await index.get(items.ids)) if (r.label !== '') labels.set(r.id, r.label);
+  if (spec?.baskets === undefined && spec?.interactions === undefined) throw new UsageError('--complement needs baskets or interactions to learn from: give --data SPEC (with "baskets" or "interactions")');
+  const { readShopperData, complementsFrom } = await import('../../search/index.js');
+  try {
+    return await complementsFrom(pipeline.items!, await readShopperData(spec), index);
+  } catch (err) {
+    throw asUsageError(err);
   }
-  if (labels.size === 0) throw new UsageError('--complement needs each item\'s category: give the catalog (--data SPEC with a manifest and --label-col) or an --index with labels');
-  return complementSource(items, groups, (i) => labels.get(items.ids[i]!));
 }
 
 function queryOf(flags: RecommendFlags): Promise<RecommendQuery> | RecommendQuery {
@@ -68,7 +54,7 @@ function queryOf(flags: RecommendFlags): Promise<RecommendQuery> | RecommendQuer
   if (flags.history !== undefined) return { history: flags.history.split(',').map((s) => s.trim()).filter((s) => s.length > 0) };
   if (flags.similar !== undefined) return { similar: flags.similar };
   if (flags.complement !== undefined) return { complement: flags.complement };
-  return (async () => ({ history: await userHistory(hasData(flags) ? datasetSpecFromFlags(flags) : undefined, flags.user!) }))();
+  return (async () => ({ history: await historyOf(hasDatasetFlags(flags) ? datasetSpecFromFlags(flags) : undefined, flags.user!) }))();
 }
 
 function print(hits: readonly RecommendHit[], json: boolean): void {
@@ -90,7 +76,7 @@ export function registerRecommend(program: Command): void {
     .action(async (flags: RecommendFlags) => {
       const k = numberFlag('--k', flags.k, { integer: true, min: 1 });
       const query = await queryOf(flags);
-      const spec = hasData(flags) ? datasetSpecFromFlags(flags) : undefined;
+      const spec = hasDatasetFlags(flags) ? datasetSpecFromFlags(flags) : undefined;
       if (flags.run === undefined && flags.index === undefined) throw new UsageError('give --run RUN (or an --index, whose run is used)');
       const { openQueryIndex, recommendItems, openCatalogIndex } = await import('../../search/index.js');
       const runDir = flags.run ?? (await (async () => { const ix = await openCatalogIndex(flags.index!, { create: false }).catch((e: unknown) => { throw asUsageError(e); }); try { return (await ix.info()).run; } finally { await ix.close(); } })());

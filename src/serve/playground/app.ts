@@ -1,10 +1,11 @@
 // The playground's script: a tab per task, drag-and-drop images, each request sent to /v1 as
 // multipart (images) or JSON, the answer shown with its latency (round trip and server time);
-// search results as a grid of thumbnails; the run's own held-out examples (GET /v1/examples) as
-// clickable inputs above each form. Plain DOM, no framework: five forms do not earn one. Talks
-// only to the server that served it.
+// search and recommend results as a grid of thumbnails, each with "similar" and "goes with" (a
+// recommend query from that item) when the run recommends; the run's own held-out examples (GET
+// /v1/examples; shoppers for recommend) as clickable inputs above each form. Plain DOM, no
+// framework: six forms do not earn one. Talks only to the server that served it.
 
-type Task = 'describe' | 'answer' | 'design' | 'embed' | 'search';
+type Task = 'describe' | 'answer' | 'design' | 'embed' | 'search' | 'recommend';
 
 const $ = <T extends HTMLElement>(selector: string): T => {
   const el = document.querySelector<T>(selector);
@@ -75,7 +76,8 @@ function requestFor(task: Task): { body: BodyInit; headers: Record<string, strin
   if (task === 'embed' && !files.has('embed')) fields.text = value('#embed-text');
   if (task === 'describe' && $<HTMLInputElement>('#describe-stream').checked) fields.stream = true;
   if (task === 'search') Object.assign(fields, searchFields());
-  const file = task === 'design' ? undefined : files.get(task);
+  if (task === 'recommend') Object.assign(fields, recommendFields());
+  const file = task === 'design' || task === 'recommend' ? undefined : files.get(task);
   if (file === undefined) return { body: JSON.stringify(fields), headers: { 'content-type': 'application/json' } };
   const form = new FormData();
   for (const [k, v] of Object.entries(fields)) form.append(k, String(v));
@@ -98,6 +100,36 @@ function searchFields(): Record<string, string | number> {
 let pendingItem: { id: string; title: string } | undefined;
 /** What the last search asked, for its results' heading (an item search leaves the text box as it was). */
 let searchedFor = '';
+/** Set by a result's "similar" or "goes with": the next recommend query is from that item. */
+let pendingRecommend: { mode: 'similar' | 'complement'; id: string; title: string } | undefined;
+/** Whether the run recommends (from /readyz): results then offer "similar" and "goes with". */
+let recommends = false;
+
+/** The recommend form's fields: an item from a result's button, else the shopper, else the session's ids; the filter when given, k. */
+function recommendFields(): Record<string, string | number | string[]> {
+  const fields: Record<string, string | number | string[]> = { k: Number(($<HTMLInputElement>('#recommend-k')).value) || 12 };
+  const where = ($<HTMLInputElement>('#recommend-where')).value.trim();
+  if (where !== '') fields.where = where;
+  const user = ($<HTMLInputElement>('#recommend-user')).value.trim();
+  if (pendingRecommend !== undefined) {
+    fields[pendingRecommend.mode] = pendingRecommend.id;
+    searchedFor = `${pendingRecommend.mode === 'similar' ? 'like' : 'that go with'} “${pendingRecommend.title}”`;
+  } else if (user !== '') {
+    fields.user = user;
+    searchedFor = `for shopper ${user}`;
+  } else {
+    fields.history = ($<HTMLInputElement>('#recommend-history')).value.split(/[\s,]+/).filter((id) => id !== '');
+    searchedFor = `after the session ${(fields.history as string[]).join(', ')}`;
+  }
+  return fields;
+}
+
+/** Runs a recommend query from an item (a result's button), in the recommend tab. */
+function recommendFrom(mode: 'similar' | 'complement', r: { id: string; title: string }): void {
+  selectTab('recommend');
+  pendingRecommend = { mode, id: r.id, title: r.title || r.id };
+  $<HTMLButtonElement>('[data-go="recommend"]').click();
+}
 
 /** An image URL of this server as an <img> can load it: with an API key the bytes are fetched with it. */
 async function imageSrc(url: string): Promise<string> {
@@ -115,19 +147,47 @@ function thumbnail(url: string | null, alt: string): HTMLElement {
   return img;
 }
 
-interface SearchOut { results: Array<{ id: string; score: number; title: string; label: string; price: number | null; image: string | null }>; latencyMs: number; store: string; exact: boolean }
+interface Hit { id: string; score: number; title: string; label: string; price: number | null; image: string | null }
+interface SearchOut { results: Hit[]; latencyMs: number; store: string; exact: boolean }
+interface RecommendOut { results: Hit[]; latencyMs: number }
+
+/** A result: its thumbnail, score and title; clicking it runs `open`; "similar" and "goes with" recommend from it. */
+function resultCard(r: Hit, hint: string, open: () => void): HTMLElement {
+  // A div, not a button: it holds the two action buttons.
+  const card = el('div', 'card');
+  card.tabIndex = 0;
+  card.setAttribute('role', 'button');
+  card.title = `${r.id}: ${hint}`;
+  card.append(thumbnail(r.image, r.title), el('span', 'score', r.score.toFixed(3)), el('span', 'title', r.title || r.id), el('span', 'muted', [r.label, r.price !== null ? String(r.price) : ''].filter((x) => x !== '').join(' · ') || r.id));
+  card.addEventListener('click', open);
+  card.addEventListener('keydown', (e) => { if (e.key === 'Enter') open(); });
+  if (recommends) {
+    const actions = el('span', 'actions');
+    for (const [mode, label] of [['similar', 'similar'], ['complement', 'goes with']] as const) {
+      const b = el('button', `action ${mode}`, label) as HTMLButtonElement;
+      b.title = mode === 'similar' ? 'recommend items like this one' : 'recommend items of other categories that go with this one';
+      b.addEventListener('click', (e) => { e.stopPropagation(); recommendFrom(mode, r); });
+      actions.append(b);
+    }
+    card.append(actions);
+  }
+  return card;
+}
+
+function renderResults(results: Hit[], heading: string, hint: string, open: (r: Hit) => void): void {
+  if (results.length === 0) return show(el('p', 'muted', 'no item matches (check the filter)'));
+  const grid = el('div', 'grid results');
+  for (const r of results) grid.append(resultCard(r, hint, () => open(r)));
+  show(el('p', 'muted', heading), grid);
+}
 
 function renderSearch(d: SearchOut): void {
-  if (d.results.length === 0) return show(el('p', 'muted', 'no item matches (check the filter)'));
-  const grid = el('div', 'grid results');
-  for (const r of d.results) {
-    const card = el('button', 'card');
-    card.title = `${r.id}: items like this one`;
-    card.append(thumbnail(r.image, r.title), el('span', 'score', r.score.toFixed(3)), el('span', 'title', r.title || r.id), el('span', 'muted', r.label + (r.price !== null ? ` · ${r.price}` : '')));
-    card.addEventListener('click', () => { pendingItem = { id: r.id, title: r.title || r.id }; $<HTMLButtonElement>('[data-go="search"]').click(); });
-    grid.append(card);
-  }
-  show(el('p', 'muted', `${d.results.length} items ${searchedFor} · ${d.store === 'lancedb' ? 'LanceDB' : 'exact store'} · ${d.exact ? 'exact scan' : 'ANN index'}`), grid);
+  renderResults(d.results, `${d.results.length} items ${searchedFor} · ${d.store === 'lancedb' ? 'LanceDB' : 'exact store'} · ${d.exact ? 'exact scan' : 'ANN index'}`, 'items like this one',
+    (r) => { pendingItem = { id: r.id, title: r.title || r.id }; $<HTMLButtonElement>('[data-go="search"]').click(); });
+}
+
+function renderRecommend(d: RecommendOut): void {
+  renderResults(d.results, `${d.results.length} items ${searchedFor}`, 'recommend items like this one', (r) => recommendFrom('similar', r));
 }
 
 interface TextOut { text: string; tokenIds: number[]; finishReason: string; ms: number }
@@ -149,6 +209,8 @@ function render(task: Task, data: unknown): void {
     show(grid);
   } else if (task === 'search') {
     renderSearch(data as SearchOut);
+  } else if (task === 'recommend') {
+    renderRecommend(data as RecommendOut);
   } else {
     const d = data as EmbedOut;
     show(el('p', 'text', `${d.dim}-dimensional unit vector`), el('code', '', `[${d.vector.slice(0, 8).map((x) => x.toFixed(3)).join(', ')}, …]`));
@@ -185,6 +247,7 @@ async function go(task: Task, button: HTMLButtonElement): Promise<void> {
   try {
     const { body, headers } = requestFor(task);
     pendingItem = undefined;
+    pendingRecommend = undefined;
     const res = await fetch(`/v1/${task}`, { method: 'POST', body, headers: { ...headers, ...authHeaders() } });
     if (res.ok && (res.headers.get('content-type') ?? '').startsWith('text/event-stream')) return await readStream(res, started);
     const data = (await res.json()) as { ms?: number; latencyMs?: number; status?: number; title?: string; detail?: string };
@@ -203,7 +266,7 @@ async function go(task: Task, button: HTMLButtonElement): Promise<void> {
   }
 }
 
-interface Example { id: string; image?: string | null; text?: string; question?: string; prompt?: string }
+interface Example { id: string; image?: string | null; text?: string; question?: string; prompt?: string; items?: number }
 
 /** The run's held-out examples under each form, as buttons that fill the form in. */
 async function loadExamples(): Promise<void> {
@@ -213,7 +276,9 @@ async function loadExamples(): Promise<void> {
   for (const box of document.querySelectorAll<HTMLElement>('[data-examples]')) {
     const task = box.dataset.examples as Task;
     const list = examples[task] ?? [];
-    box.replaceChildren(...(list.length > 0 ? [el('span', 'muted', 'Try one of the run\'s held-out examples (it never trained on them):')] : []), ...list.map((e) => exampleButton(task, e)));
+    // Shoppers are not held out: the run trained on their histories but the last items.
+    const intro = task === 'recommend' ? 'Try a shopper of the data (their whole history is the query):' : 'Try one of the run\'s held-out examples (it never trained on them):';
+    box.replaceChildren(...(list.length > 0 ? [el('span', 'muted', intro)] : []), ...list.map((e) => exampleButton(task, e)));
   }
 }
 
@@ -222,9 +287,9 @@ function exampleButton(task: Task, e: Example): HTMLElement {
   b.dataset.example = e.id;
   // Search examples are query texts: a thumbnail there would read as an image query.
   if (e.image && task !== 'search') b.append(thumbnail(e.image, e.id));
-  const label = task === 'answer' ? e.question : task === 'design' ? e.prompt : task === 'search' ? e.text : undefined;
+  const label = task === 'answer' ? e.question : task === 'design' ? e.prompt : task === 'search' ? e.text : task === 'recommend' ? `${e.id} · ${e.items} items` : undefined;
   if (label) b.append(el('span', '', label));
-  b.title = task === 'describe' ? `the data says: ${e.text}` : task === 'answer' ? `the data's answer: ${e.text}` : e.id;
+  b.title = task === 'describe' ? `the data says: ${e.text}` : task === 'answer' ? `the data's answer: ${e.text}` : task === 'recommend' ? `shopper ${e.id}: their whole history is the query` : e.id;
   b.addEventListener('click', () => void useExample(task, e));
   return b;
 }
@@ -232,6 +297,10 @@ function exampleButton(task: Task, e: Example): HTMLElement {
 async function useExample(task: Task, e: Example): Promise<void> {
   if (task === 'design') $<HTMLInputElement>('#design-prompt').value = e.prompt ?? '';
   if (task === 'answer') $<HTMLInputElement>('#answer-question').value = e.question ?? '';
+  if (task === 'recommend') {
+    $<HTMLInputElement>('#recommend-user').value = e.id;
+    $<HTMLInputElement>('#recommend-history').value = '';
+  }
   if (task === 'search') {
     setFile('search', undefined);
     $<HTMLInputElement>('#search-text').value = e.text ?? '';
@@ -244,6 +313,9 @@ async function useExample(task: Task, e: Example): Promise<void> {
 
 async function main(): Promise<void> {
   $<HTMLInputElement>('#search-text').addEventListener('input', () => { if (files.has('search')) setFile('search', undefined); });
+  // A recommend query is a shopper or a session: typing one clears the other.
+  $<HTMLInputElement>('#recommend-user').addEventListener('input', () => { $<HTMLInputElement>('#recommend-history').value = ''; });
+  $<HTMLInputElement>('#recommend-history').addEventListener('input', () => { $<HTMLInputElement>('#recommend-user').value = ''; });
   apiKey.addEventListener('change', () => void loadExamples());
   for (const b of document.querySelectorAll<HTMLButtonElement>('[data-tab]')) b.addEventListener('click', () => selectTab(b.dataset.tab!));
   for (const z of document.querySelectorAll<HTMLElement>('[data-drop]')) setupDrop(z);
@@ -251,8 +323,9 @@ async function main(): Promise<void> {
   const ready = await fetch('/readyz').then((r) => r.json() as Promise<{ ready: boolean; tasks?: string[]; step?: number }>).catch(() => undefined);
   if (ready?.tasks !== undefined) {
     $('#run-info').textContent = `step ${ready.step} · serves ${ready.tasks.join(', ')}`;
+    recommends = ready.tasks.includes('recommend');
     for (const b of document.querySelectorAll<HTMLButtonElement>('[data-tab]')) {
-      if (!b.disabled && !ready.tasks.includes(b.dataset.tab!)) { b.disabled = true; b.title = b.dataset.tab === 'search' ? 'start the server with --index to search' : 'this run does not serve it'; }
+      if (!b.disabled && !ready.tasks.includes(b.dataset.tab!)) { b.disabled = true; b.title = b.dataset.tab === 'search' ? 'start the server with --index to search' : b.dataset.tab === 'recommend' ? 'the run was not trained to recommend (m6 train --tasks …,recommend)' : 'this run does not serve it'; }
     }
   }
   await loadExamples();

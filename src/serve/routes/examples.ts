@@ -1,10 +1,12 @@
 // GET /v1/examples: a few of the run's own held-out examples per task the server serves (photos to
-// describe, questions, prompts, search queries), for the playground to offer; their images come
-// from GET /v1/examples/:id/image. Read from the run's recorded split and data on the first call,
-// then kept: the data is read once per server, and only when someone asks.
+// describe, questions, prompts, search queries; shoppers of the data for recommend), for the
+// playground to offer; their images come from GET /v1/examples/:id/image. Read from the run's
+// recorded split and data on the first call, then kept: the data is read once per server, and
+// only when someone asks.
 import type { FastifyInstance } from 'fastify';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { heldOutExamples, type HeldOutExample, type RunExamples } from '../../eval/heldOutExamples.js';
+import { someShoppers } from '../../search/index.js';
 import { InputError } from '../../torch/inputError.js';
 import { runDirOf } from '../../train/vqFiles.js';
 import { imageUnder, sendImage } from '../images.js';
@@ -13,7 +15,7 @@ import { ExamplesOut, ItemParams, problemResponses, type ExamplesOut as Examples
 interface Loaded { out: Examples; images: Map<string, string>; imageRoot: string | undefined }
 
 /** The examples as the API answers them, with the images they link to by row id. */
-function present(app: FastifyInstance, ex: RunExamples): Loaded {
+function present(app: FastifyInstance, ex: RunExamples, shoppers: Examples['recommend']): Loaded {
   const images = new Map<string, string>();
   const image = (e: HeldOutExample): string | null => {
     if (e.imagePath === undefined || !imageUnder(e.imagePath, ex.imageRoot)) return null;
@@ -27,6 +29,8 @@ function present(app: FastifyInstance, ex: RunExamples): Loaded {
     answer: list('answer', served('answer'), (e) => ({ id: e.id, image: image(e), question: e.question ?? '', text: e.text ?? '' })),
     design: list('design', served('design'), (e) => ({ id: e.id, prompt: e.prompt ?? '' })),
     search: list('search', app.catalog !== null, (e) => ({ id: e.id, image: image(e), text: e.text ?? '' })),
+    // Shoppers, not held-out rows: a user query is their whole history, as `m6 recommend --user` takes it.
+    recommend: shoppers,
     ...(ex.reason !== undefined ? { reason: ex.reason } : {}),
   };
   return { out, images, imageRoot: ex.imageRoot };
@@ -34,13 +38,18 @@ function present(app: FastifyInstance, ex: RunExamples): Loaded {
 
 export const examplesRoutes: FastifyPluginAsyncTypebox = async (app) => {
   let loading: Promise<Loaded> | undefined;
-  const examples = (): Promise<Loaded> => (loading ??= heldOutExamples(runDirOf(app.m6.pipeline.checkpoint)).then(
-    (ex) => present(app, ex),
-    // Data that cannot be read (moved, changed) means no examples, said why; anything else is a bug.
-    (err: unknown) => {
-      if (!(err instanceof InputError)) { loading = undefined; throw err; }
-      return present(app, { tasks: {}, reason: err.message });
-    },
+  // Data that cannot be read (moved, changed) means no examples, said why; anything else is a bug.
+  const heldOut = () => heldOutExamples(runDirOf(app.m6.pipeline.checkpoint)).catch((err: unknown): RunExamples => {
+    if (!(err instanceof InputError)) throw err;
+    return { tasks: {}, reason: err.message };
+  });
+  const shoppers = async () => {
+    const data = app.m6.pipeline.supports('recommend') ? await app.shoppers.tryData() : undefined;
+    return data !== undefined ? someShoppers(data, 6) : [];
+  };
+  const examples = (): Promise<Loaded> => (loading ??= Promise.all([heldOut(), shoppers()]).then(
+    ([ex, users]) => present(app, ex, users),
+    (err: unknown) => { loading = undefined; throw err; },
   ));
 
   app.get('/examples', {

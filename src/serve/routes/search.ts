@@ -2,7 +2,7 @@
 // GET /v1/items/:id/image (an index row's image: the thumbnails the results link to). The query
 // logic is search/'s searchCatalog, the same as `m6 search`; a text or an image is embedded
 // through the embed batcher, so concurrent searches share the model's batches with /v1/embed.
-// (/v1/recommend will sit beside these, on the same app.catalog.)
+// /v1/recommend (routes/recommend.ts) links its results to the same thumbnails.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { defaultColumn, FilterError, SearchQueryError, searchCatalog, type QueryEmbedder, type SearchHit, type SearchQuery } from '../../search/index.js';
 import { catalogOf, type ServeCatalog } from '../catalogPlugin.js';
