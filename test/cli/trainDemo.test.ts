@@ -16,6 +16,9 @@ test('m6 demo: synthesise, train briefly, evaluate held-out items, write report.
   // The catalog is indexed (exact store in RUN/index) and one held-out title searched, with the command for more.
   assert.match(r.stdout, /^search "[^"]+": .+ \([\d.-]+\); .+ \([\d.-]+\); .+ \([\d.-]+\)\nsearch more: m6 search --index .*run\/index --text "/m);
   assert.match(r.stderr, /indexed 60 catalog products into .*run\/index/);
+  // A shopper's recommendations (their history left out), the full-ranking figure beside its baselines, and the command for more.
+  assert.match(r.stdout, /^recommend for shopper u\d+ \(who saw .+\): .+ \([\d.-]+\); .+\nrecommend more: m6 recommend --index \S*run\/index --data \S*catalog\/dataset\.json --user u\d+/m);
+  assert.match(r.stdout, /recommend NDCG@10 \d\.\d{4} over all items \(popularity \d\.\d{4}, co-occurrence \d\.\d{4}\)/);
   const html = readFileSync(join(dir, 'run', 'report.html'), 'utf8');
   assert.match(html, /<img src="\.\.\/catalog\/images\/p\d{6}\.png"/, 'real images linked relative to the report');
   assert.match(html, /<svg[^>]*aria-label="training loss per task|not enough steps for a curve/);
@@ -38,7 +41,7 @@ test('m6 demo --tasks: trains and judges only the tasks named, and refuses a lis
   const r = await m6(['demo', '--out', dir, '--minutes', '0.1', '--n', '40', '--eval-items', '3', '--no-bf16', '--tasks', 'describe']);
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /describe category accuracy/);
-  assert.doesNotMatch(r.stdout, /answer exact match|recall@10|design category/, 'untrained tasks are not judged');
+  assert.doesNotMatch(r.stdout, /answer exact match|recall@10|design category|recommend NDCG/, 'untrained tasks are not judged');
   assert.doesNotMatch(r.stdout, /^search "/m, 'no index without the embed task');
   const results = JSON.parse(readFileSync(join(dir, 'run', 'demo-results.json'), 'utf8'));
   assert.equal(results.answer, null);

@@ -7,6 +7,9 @@ import { join, resolve } from 'node:path';
 import { Option, type Command } from 'commander';
 import type { DatasetSpec } from '../../data/datasetSpec.js';
 import type { DesignEvaluation } from '../../eval/designEval.js';
+import type { TaskEvaluation } from '../../eval/evaluation.js';
+import type { Pipeline } from '../../pipelines/index.js';
+import type { CatalogIndex } from '../../search/index.js';
 import type { EmbedEvalResult } from '../../eval/embedEval.js';
 import type { SyntheticEvalResult } from '../../eval/syntheticEval.js';
 import { formatDuration, ProgressLine } from '../../train/progress.js';
@@ -37,9 +40,9 @@ interface DemoFlags {
   lossMean: LossMean;
 }
 
-const DEMO_TASK_NAMES = new Set(['describe', 'answer', 'embed', 'design']);
+const DEMO_TASK_NAMES = new Set(['describe', 'answer', 'embed', 'design', 'recommend']);
 /** The demo's mixture. With the loss averaged per row a task's weight is its share of the objective (the README says why answer weighs half). */
-const DEMO_TASKS = 'describe,answer:0.5,embed,design';
+const DEMO_TASKS = 'describe,answer:0.5,embed,design,recommend:0.5';
 
 /** The demo's settings, checked. */
 interface DemoPlan {
@@ -60,6 +63,8 @@ interface DemoEvaluation {
   answerPrior?: number;
   retrieval?: EmbedEvalResult;
   design?: DesignEvaluation;
+  /** Next-item recommendation on each shopper's last item, full ranking, beside popularity and co-occurrence. */
+  recommend?: TaskEvaluation;
 }
 
 export function registerDemo(program: Command): void {
@@ -79,7 +84,7 @@ export function registerDemo(program: Command): void {
     .option('--lr <x>', 'peak learning rate', '2e-3')
     .option('--vq-steps <n>', `steps of the VQ image tokenizer stage when design is trained (default ${DEFAULT_VQ_STEPS}; 150 with --quick)`)
     .addOption(new Option('--loss-mean <how>', "how the generative loss averages: 'rows' (every example weighs the same: a one-word answer counts as much as a design row's 64 image codes) or 'tokens'").choices(LOSS_MEANS).default('rows'))
-    .option('--tasks <list>', 'tasks and mixture weights to train from describe, answer, embed, design (each trained task is evaluated)', DEMO_TASKS)
+    .option('--tasks <list>', 'tasks and mixture weights to train from describe, answer, embed, design, recommend (each trained task is evaluated)', DEMO_TASKS)
     .action(async (flags: DemoFlags) => {
       const plan = await demoPlan(flags);
       const progress = new ProgressLine(process.stderr, 15_000);
@@ -194,6 +199,14 @@ async function evaluateDemo(plan: DemoPlan, r: { runDir: string; catalogDir: str
     out.design = report.tasks.find((t): t is DesignEvaluation => t.task === 'design');
     for (const sk of report.skipped) r.log(`design evaluation skipped: ${sk.reason}`);
   }
+  if (trains(plan, 'recommend')) {
+    const report = await evaluateRun({
+      pipeline, spec: r.data, data: r.result.data, tasks: ['recommend'], log: r.log,
+      evaluators: { recommend: async () => (await import('../../eval/recommendEval.js')).evaluateRecommend },
+    });
+    out.recommend = report.tasks.find((t) => t.task === 'recommend');
+    for (const sk of report.skipped) r.log(`recommend evaluation skipped: ${sk.reason}`);
+  }
   return out;
 }
 
@@ -201,7 +214,7 @@ async function evaluateDemo(plan: DemoPlan, r: { runDir: string; catalogDir: str
 async function writeDemoReport(plan: DemoPlan, r: { runDir: string; catalogDir: string; result: RunTrainingResult; evaluation: DemoEvaluation }): Promise<string> {
   const { readMetrics } = await import('../../train/metrics.js');
   const { writeReport } = await import('../../eval/report.js');
-  const { result, evaluation: { synthetic, retrieval, design } } = r;
+  const { result, evaluation: { synthetic, retrieval, design, recommend } } = r;
   const { flags, bf16, minutes, n } = plan;
   const d = synthetic.describe;
   const reportFile = join(r.runDir, 'report.html');
@@ -221,6 +234,7 @@ async function writeDemoReport(plan: DemoPlan, r: { runDir: string; catalogDir: 
     describe: { categoryAccuracy: d.categoryAccuracy, colourAccuracy: d.colourAccuracy, bleu4: d.bleu4, rougeL: d.rougeL, ciderD: d.ciderD, categoryBaseline: d.categoryBaseline, colourBaseline: d.colourBaseline, items: d.items.length },
     answer: synthetic.answer ? { exactMatch: synthetic.answer.exactMatch, noImagePrior: r.evaluation.answerPrior, questions: synthetic.answer.items.length } : null,
     design: design !== undefined ? { items: design.evaluated, metrics: design.metrics, baselines: design.baselines } : null,
+    recommend: recommend !== undefined ? { shoppers: recommend.evaluated, metrics: recommend.metrics, baselines: { [recommend.baselineName ?? 'baseline']: recommend.baselines, ...Object.fromEntries((recommend.moreBaselines ?? []).map((b) => [b.name, b.values])) } } : null,
     embed: retrieval === undefined ? null : { items: retrieval.items, textToImage: retrieval.textToImage, imageToText: retrieval.imageToText, chanceTextToImage: retrieval.chanceTextToImage },
   }, null, 2) + '\n');
   return reportFile;
@@ -244,13 +258,25 @@ async function demoSearch(plan: DemoPlan, runDir: string, result: RunTrainingRes
     if (!q!.ok) return;
     const hits = await index.search(q!.vector, { k: 3, vectorColumn: 'image' });
     console.log(`search "${query}": ${hits.map((h) => `${h.title} (${h.score.toFixed(2)})`).join('; ')}\nsearch more: m6 search --index ${uri} --text "${query}"`);
+    if (trains(plan, 'recommend')) await demoRecommend(pipeline, index, result, join(plan.out, 'catalog', 'dataset.json'));
   } finally {
     await index.close();
   }
 }
 
+/** One shopper's recommendations (their whole history the query), printed with the command that runs more. */
+async function demoRecommend(pipeline: Pipeline, index: CatalogIndex, result: RunTrainingResult, spec: string): Promise<void> {
+  const rd = result.data.recommend;
+  const [user, history] = rd !== undefined ? [...rd.split.train.entries()][0] ?? [] : [];
+  if (user === undefined || history === undefined || !pipeline.supports('recommend')) return;
+  const { recommendItems } = await import('../../search/index.js');
+  const hits = await recommendItems({ pipeline, index }, { history }, { k: 3 });
+  const seen = (await index.get(history.slice(-3))).map((r) => r.title).join(', ');
+  console.log(`recommend for shopper ${user} (who saw ${seen}, …): ${hits.map((h) => `${h.title} (${h.score.toFixed(2)})`).join('; ')}\nrecommend more: m6 recommend --index ${index.uri} --data ${spec} --user ${user}`);
+}
+
 /** The one-line summary the demo ends with. */
-function demoSummary({ synthetic, answerPrior, retrieval, design }: DemoEvaluation): string {
+function demoSummary({ synthetic, answerPrior, retrieval, design, recommend }: DemoEvaluation): string {
   const d = synthetic.describe;
   const pct = (x: number | undefined) => (100 * (x ?? 0)).toFixed(1);
   return [
@@ -259,6 +285,7 @@ function demoSummary({ synthetic, answerPrior, retrieval, design }: DemoEvaluati
     `BLEU-4 ${d.bleu4.toFixed(3)}, ROUGE-L ${d.rougeL.toFixed(3)}, CIDEr-D ${d.ciderD.toFixed(3)}`,
     ...(synthetic.answer ? [`answer exact match ${pct(synthetic.answer.exactMatch)}% (no-image prior ${pct(answerPrior)}%)`] : []),
     ...(retrieval !== undefined ? [`text→image recall@10 ${pct(retrieval.textToImage['recall@10'])}% over ${retrieval.items} items (chance ${pct(retrieval.chanceTextToImage['recall@10'])}%)`] : []),
+    ...(recommend !== undefined ? [`recommend NDCG@10 ${(recommend.metrics.ndcg10 ?? 0).toFixed(4)} over all items (popularity ${(recommend.baselines.ndcg10 ?? 0).toFixed(4)}, co-occurrence ${(recommend.moreBaselines?.[0]?.values.ndcg10 ?? 0).toFixed(4)})`] : []),
     ...(design !== undefined ? [`design category ${pct(design.metrics.categoryAccuracy)}%, colour ${pct(design.metrics.colourAccuracy)}% (classifier's own: ${pct(design.metrics.classifierCategoryAccuracy)}% / ${pct(design.metrics.classifierColourAccuracy)}%; on VQ reconstructions: ${pct(design.metrics.vqCeilingCategoryAccuracy)}% / ${pct(design.metrics.vqCeilingColourAccuracy)}%), Fréchet ${(design.metrics.frechetDistance ?? NaN).toFixed(2)} (real floor ${(design.baselines.frechetDistance ?? NaN).toFixed(2)})`] : []),
   ].join('; ');
 }
