@@ -162,7 +162,7 @@ export async function evaluateRun(o: EvaluateRunOptions): Promise<EvalReport> {
   const report: EvalReport = {
     checkpoint: o.pipeline.checkpoint,
     step: o.pipeline.step,
-    data: o.spec.manifest ?? o.spec.imageFolder ?? '',
+    data: o.spec.manifest ?? o.spec.imageFolder ?? o.spec.interactions?.file ?? '',
     rows: o.data.rows.length,
     badRows: o.data.badRows,
     tasks: [],
