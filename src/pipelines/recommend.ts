@@ -8,11 +8,9 @@ import type { M6Model } from '../model/index.js';
 import { encodeSource } from '../data/loader.js';
 import type { Tokenizer } from '../data/tokenizer.js';
 import { TASKS } from '../tasks/instructions.js';
+import { RECOMMEND_WINDOW } from '../tasks/recommendData.js';
 import { chunks, sourceTensors } from './inputs.js';
 import type { ComputeContext } from './text.js';
-
-/** Items a history is cut to: the most recent, as training windows were (recommendData.ts RECOMMEND_WINDOW). */
-export const HISTORY_WINDOW = 50;
 
 export interface RecommendedItem { id: string; score: number }
 
@@ -39,7 +37,8 @@ export function scoreHistories(model: M6Model, tokenizer: Tokenizer, histories: 
   const N = model.items?.count ?? 0;
   for (const chunk of chunks(histories, o.batchSize ?? 64)) {
     const scores = (o.context ?? asIs)(() => torch.noGrad(() => torch.scope(() => {
-      const window = chunk.map((h) => h.slice(-HISTORY_WINDOW));
+      // The most recent items, as many as a training window held.
+      const window = chunk.map((h) => h.slice(-RECOMMEND_WINDOW));
       const T = Math.max(...window.map((h) => h.length));
       const flat = new Int32Array(chunk.length * T).fill(-1);
       window.forEach((h, b) => flat.set(h, b * T));
