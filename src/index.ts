@@ -5,6 +5,7 @@ export {
   loadPipeline, Pipeline, PipelineError, PIPELINE_TASKS, RunFolderError,
   type PipelineTask, type PipelineOptions, type TextOptions, type AnswerOptions, type AnswerInput, type TextRequest,
   type DesignCallOptions, type DesignedImage, type DesignOutput, type EmbedInput, type EmbedResult, type TextResult, type TextDelta, type ImageInput,
+  type RecommendOptions, type RecommendResult, type RecommendedItem,
 } from './pipelines/index.js';
 export { runTraining, TrainingSetupError, type RunTrainingOptions, type RunTrainingResult } from './train/runTraining.js';
 export { train, type TrainOptions, type TrainResult, type TrainStatus } from './train/trainer.js';
@@ -14,4 +15,6 @@ export { loadDatasetSpecFile, resolveDatasetSpec, DatasetSpecError, type Dataset
 export { Tokenizer } from './data/tokenizer.js';
 export { M6Model, PRESETS, preset, validateConfig, ConfigError, type M6Config } from './model/index.js';
 export { InputError } from './torch/inputError.js';
+export { readInteractions, type InteractionsSpec, type InteractionLog } from './data/interactions.js';
+export { ItemVocabulary } from './data/itemVocabulary.js';
 export * as torch from './torch/index.js';

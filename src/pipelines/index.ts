@@ -5,3 +5,4 @@ export {
   type DesignCallOptions, type DesignedImage, type DesignOutput, type EmbedInput, type EmbedResult, type TextResult, type TextDelta, type ImageInput,
 } from './pipeline.js';
 export { RunFolderError } from './runFolder.js';
+export type { RecommendOptions, RecommendResult, RecommendedItem } from './recommend.js';
