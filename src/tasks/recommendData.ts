@@ -20,8 +20,12 @@ export const ITEMS_FILE = 'items.json';
 /** Title tokens an item keeps for its content vector (M6Config.itemTextLen): a product title's words. */
 export const ITEM_TITLE_TOKENS = 16;
 
-/** Share of items whose learnt vector is dropped per training step when items have titles (M6Config.itemIdDropout). */
-export const ITEM_ID_DROPOUT = 0.5;
+/**
+ * Share of items whose learnt vector is dropped per training step when items have titles
+ * (M6Config.itemIdDropout). 0.9: on the synthetic catalog's validation items (2,000 products, 600
+ * shoppers, 400 steps) NDCG@10 was 0.0163 at 0.9 against 0.0139 at 0.5 (README, recommend).
+ */
+export const ITEM_ID_DROPOUT = 0.9;
 
 /** Items a history window holds: SASRec's 50 (a shopper's older items matter less than recent ones). */
 export const RECOMMEND_WINDOW = 50;
