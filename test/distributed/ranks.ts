@@ -16,6 +16,20 @@ export interface RankResult {
   ms: number;  // from spawn to exit
 }
 
+/**
+ * The worker's side of the start protocol: say ready once libtorch is loaded, start on "go" (the
+ * parent says it once every rank has loaded: loading takes seconds on a busy machine, more than a
+ * short rendezvous timeout). A parent that goes away closes stdin: the worker exits too.
+ */
+export async function waitForStart(): Promise<void> {
+  await new Promise<void>((resolve) => {
+    process.stdin.on('data', (d: Buffer) => { if (d.toString().includes('go')) resolve(); });
+    process.stdin.on('end', () => process.exit(70));
+    process.stderr.write('M6_READY\n');
+  });
+  process.stdin.unref();
+}
+
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const s = createServer();

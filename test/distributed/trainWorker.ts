@@ -12,6 +12,7 @@ import { makeOptimizer } from '../../src/train/trainer.js';
 import { TrainStep, type StepSettings } from '../../src/train/trainStep.js';
 import { DataParallel } from '../../src/train/dataParallel.js';
 import { MetricsLog } from '../../src/train/metrics.js';
+import { waitForStart } from './ranks.js';
 
 type Out = Record<string, unknown>;
 
@@ -100,13 +101,7 @@ async function run(kind: string, timeoutMs: number): Promise<Out> {
 if (process.env.M6_DIST_TEST_WORKER) {
   const kind = process.argv[2] ?? 'dense';
   const timeoutMs = Number(process.env.M6_DIST_TEST_TIMEOUT_MS ?? 10_000);
-  // The same start protocol as worker.ts: say ready once libtorch is loaded, start on "go".
-  await new Promise<void>((resolve) => {
-    process.stdin.on('data', (d: Buffer) => { if (d.toString().includes('go')) resolve(); });
-    process.stdin.on('end', () => process.exit(70));
-    process.stderr.write('M6_READY\n');
-  });
-  process.stdin.unref();
+  await waitForStart();
   const out = await run(kind, timeoutMs);
   process.stdout.write(JSON.stringify(out) + '\n');
 }

@@ -6,6 +6,7 @@ import { dist, type DistError } from '../../src/distributed/index.js';
 import { GradReducer } from '../../src/distributed/reducer.js';
 import { Module, Linear } from '../../src/nn/index.js';
 import { SGD } from '../../src/optim/index.js';
+import { waitForStart } from './ranks.js';
 
 type Out = Record<string, unknown>;
 
@@ -238,14 +239,7 @@ if (process.env.M6_DIST_TEST_WORKER) {
   if (!run) throw new Error(`worker: unknown scenario '${scenario}' (${Object.keys(SCENARIOS).join(', ')})`);
   const rank = Number(process.env.RANK), world = Number(process.env.WORLD_SIZE);
   const timeoutMs = Number(process.env.M6_DIST_TEST_TIMEOUT_MS ?? 10_000);
-  // Start together: the parent says "go" once every rank has loaded libtorch (loading takes seconds on a
-  // busy machine, more than a short rendezvous timeout). A parent that goes away closes stdin: exit too.
-  await new Promise<void>((resolve) => {
-    process.stdin.on('data', (d: Buffer) => { if (d.toString().includes('go')) resolve(); });
-    process.stdin.on('end', () => process.exit(70));
-    process.stderr.write('M6_READY\n');
-  });
-  process.stdin.unref();
+  await waitForStart();
   const out = await run(rank, world, timeoutMs);
   process.stdout.write(JSON.stringify(out) + '\n');
 }
