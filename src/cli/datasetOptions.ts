@@ -84,6 +84,9 @@ export function datasetSpecFromFlags(flags: DatasetFlags, positional?: string): 
       else manifest ??= positional;
     }
     if (dataFile !== undefined) input = loadDatasetSpecFile(dataFile);
+    // A split rule from the flags replaces the file's, whichever kind the file has.
+    if (flags.split !== undefined) delete input.splitCol;
+    if (flags.splitCol !== undefined) delete input.split;
     const fromFlags: DatasetSpecInput = { ...flags };
     delete (fromFlags as { data?: string }).data;
     if (manifest !== undefined) fromFlags.manifest = manifest;

@@ -32,6 +32,8 @@ export interface Example {
   /** Special tokens written in `source` ("<mask>") are read as those tokens, not as text: for
    * sources the pipeline wrote itself (denoising), never for user text. */
   specialTokensInSource?: boolean;
+  /** A held-out example's split: validation (for choosing settings) or test (for the final figures). */
+  heldOut?: 'val' | 'test';
   /** The recommend task: a shopper's items (indices into the run's item vocabulary) in time order; each predicts the next. */
   items?: Int32Array;
 }

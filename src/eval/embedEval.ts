@@ -18,6 +18,8 @@ export interface EmbedItem {
   text: string;
   /** Items of one group are relevant to each other's queries (default: the caption text). */
   group?: string;
+  /** A part of the benchmark to report on its own (the synthetic catalog's seen and novel compositions): its queries against the whole gallery. */
+  part?: string;
 }
 
 export interface RetrievalExample { query: string; image?: string; top: Array<{ id: string; text: string; image: string; relevant: boolean }> }
@@ -32,6 +34,8 @@ export interface EmbedEvalResult {
   chanceTextToImage: Record<string, number>;
   /** How many items share a group with each item, on average (relevance is per group). */
   meanGroupSize: number;
+  /** Text→image recall of each part's queries (items with a `part`), over the whole gallery, with its chance level. */
+  byPart?: Record<string, { queries: number; textToImage: Record<string, number>; chanceTextToImage: Record<string, number> }>;
   examples: RetrievalExample[];
   seconds: number;
 }
@@ -82,6 +86,7 @@ export async function evaluateEmbed(pipeline: Pipeline, items: readonly EmbedIte
     const imageToText = n > 0 ? recallAtK(sim.transpose(0, 1), relevant, ks) : {};
     const chance: Record<string, number> = {};
     for (const k of ks) chance[`recall@${k}`] = chanceRecall(groupSizes, n, k);
+    const byPart = partRecalls(kept, sim, relevant, ks);
     const show = Math.min(o.showExamples ?? 6, n);
     const top = show > 0 ? (sim.narrow(0, 0, show).topk(Math.min(5, n), 1).indices.toArray() as number[][]) : [];
     const examples: RetrievalExample[] = top.map((row, q) => ({
@@ -91,9 +96,26 @@ export async function evaluateEmbed(pipeline: Pipeline, items: readonly EmbedIte
     return {
       items: n, failed, textToImage, imageToText, chanceTextToImage: chance,
       meanGroupSize: n ? groupSizes.reduce((a, b) => a + b, 0) / n : 0,
+      ...(byPart !== undefined ? { byPart } : {}),
       examples, seconds: (Date.now() - started) / 1000,
     };
   });
+}
+
+/** Text→image recall of each part's queries against the whole gallery (undefined when no item names a part). */
+function partRecalls(kept: readonly EmbedItem[], sim: torch.Tensor, relevant: readonly number[][], ks: readonly number[]): EmbedEvalResult['byPart'] {
+  const parts = new Map<string, number[]>();
+  kept.forEach((it, i) => { if (it.part !== undefined) parts.set(it.part, [...(parts.get(it.part) ?? []), i]); });
+  if (parts.size === 0) return undefined;
+  const out: NonNullable<EmbedEvalResult['byPart']> = {};
+  for (const [part, rows] of [...parts].sort(([a], [b]) => a.localeCompare(b))) {
+    const rel = rows.map((q) => relevant[q]!);
+    const chance: Record<string, number> = {};
+    for (const k of ks) chance[`recall@${k}`] = chanceRecall(rel.map((r) => r.length), kept.length, k);
+    const textToImage = recallAtK(sim.indexSelect(0, torch.tensor(Int32Array.from(rows), { dtype: 'int64' })), rel, ks);
+    out[part] = { queries: rows.length, textToImage, chanceTextToImage: chance };
+  }
+  return out;
 }
 
 /**

@@ -88,6 +88,8 @@ export interface EvalReport {
    * when the evaluation is a deliberate training-set one; null when the run records no split.
    */
   trainingRows: number | null;
+  /** Which held-out rows were scored (absent: every held-out row). */
+  holdout?: 'val' | 'test';
   seconds: number;
 }
 
@@ -105,6 +107,8 @@ export interface EvaluateRunOptions {
   log?: (message: string) => void;
   /** Score held-out rows even where the run trained on them (a training-set evaluation, labelled as such). */
   allowTrainRows?: boolean;
+  /** Which held-out rows: validation (to choose settings on) or test (the final figures); default: every held-out row. */
+  holdout?: 'val' | 'test';
 }
 
 /** The data's held-out rows include rows the run trained on. */
@@ -143,11 +147,16 @@ export function sampleExamples<T extends { id: string }>(examples: readonly T[],
   return examples.filter((_, i) => chosen.has(i));
 }
 
-/** The held-out examples of a task and, when there are none, why. */
-function heldOutOf(data: TaskData, task: TaskName): { examples: Example[] | null; reason?: string } {
+/** The held-out examples of a task (of one held-out split when `holdout` is given) and, when there are none, why. */
+function heldOutOf(data: TaskData, task: TaskName, holdout: 'val' | 'test' | undefined): { examples: Example[] | null; reason?: string } {
   const source = data.eval.find((t) => t.name === task) ?? data.heldOutOnly.find((t) => t.name === task);
   if (source !== undefined) {
-    if (source.examples.length > 0) return { examples: [...source.examples] };
+    const chosen = holdout === undefined ? source.examples : source.examples.filter((e) => e.heldOut === holdout);
+    if (chosen.length > 0) return { examples: [...chosen] };
+    if (source.examples.length > 0) {
+      const other = holdout === 'val' ? 'test' : 'val';
+      return { examples: [], reason: `none of its ${source.examples.length} held-out examples is in a ${holdout} split (${holdout === 'val' ? "'val', 'valid', 'validation' or 'dev'" : "'test', 'eval' or 'heldout'"}); --holdout ${other} evaluates them` };
+    }
     return { examples: [], reason: 'no held-out rows: give the data a test split (--split train:0.9,test:0.1 with --split-seed, or --split-col)' };
   }
   const line = data.skipped.find((s) => s.startsWith(`${task}: `));
@@ -168,6 +177,7 @@ export async function evaluateRun(o: EvaluateRunOptions): Promise<EvalReport> {
     tasks: [],
     skipped: [],
     trainingRows,
+    ...(o.holdout !== undefined ? { holdout: o.holdout } : {}),
     seconds: 0,
   };
   for (const task of o.tasks) {
@@ -181,7 +191,7 @@ export async function evaluateRun(o: EvaluateRunOptions): Promise<EvalReport> {
       report.skipped.push({ task, reason: unsupported });
       continue;
     }
-    const { examples, reason } = heldOutOf(o.data, task);
+    const { examples, reason } = heldOutOf(o.data, task, o.holdout);
     const ctx: EvalContext = {
       task, pipeline: o.pipeline, spec: o.spec, data: o.data,
       examples: examples === null ? null : sampleExamples(examples, o.limit, o.seed),

@@ -21,6 +21,28 @@ export interface CatalogItem {
   title: string;
   description: string;
   qa: Array<{ question: string; answer: string }>;
+  /** Whether the training split shows this category × colour × pattern (absent in catalogs written before the compositional hold-out). */
+  composition?: 'seen' | 'novel';
+}
+
+/** A share and how many items it is over. */
+export interface Share { share: number; items: number }
+
+/**
+ * `ok`'s share over the items of each part (seen and novel compositions): items whose part is
+ * undefined count in no part.
+ */
+export function sharesByPart<T>(items: readonly T[], partOf: (item: T) => string | undefined, ok: (item: T) => boolean): Record<string, Share> {
+  const tally = new Map<string, { hits: number; n: number }>();
+  for (const it of items) {
+    const part = partOf(it);
+    if (part === undefined) continue;
+    const t = tally.get(part) ?? { hits: 0, n: 0 };
+    t.n++;
+    if (ok(it)) t.hits++;
+    tally.set(part, t);
+  }
+  return Object.fromEntries([...tally].sort(([a], [b]) => a.localeCompare(b)).map(([part, t]) => [part, { share: t.hits / t.n, items: t.n }]));
 }
 
 function escapeRegExp(s: string): string {

@@ -115,7 +115,7 @@ export async function buildRecommendData(spec: DatasetSpec, rows: readonly DataR
     sequenceWindows(idx, RECOMMEND_WINDOW).forEach((items, k) => train.push({ id: `${user}#w${k}`, source: TASKS.recommend.instruction, items }));
   }
   if (train.length === 0) return `${log.source}: no shopper has 2 or more training interactions (after holding out each shopper's last two)`;
-  const heldOut = split.val.map((c: HeldOutCase) => ({ id: `${c.user}#val`, source: TASKS.recommend.instruction, items: Int32Array.from([...historyIndices(vocabulary, c.history), vocabulary.index(c.target)!]) }));
+  const heldOut = split.val.map((c: HeldOutCase) => ({ id: `${c.user}#val`, heldOut: 'val' as const, source: TASKS.recommend.instruction, items: Int32Array.from([...historyIndices(vocabulary, c.history), vocabulary.index(c.target)!]) }));
   const titles = vocabulary.ids.map((id) => catalog.titles.get(id));
   const labels = vocabulary.ids.map((id) => catalog.labels.get(id));
   return { items: { vocabulary, titles, labels, warm }, split, train, heldOut, unknownItems, bad };

@@ -14,6 +14,14 @@ import { buildRecommendData, type RecommendData } from './recommendData.js';
 
 /** Split names held out for evaluation (rows with another split, or none, train). */
 const EVAL_SPLITS = new Set(['val', 'valid', 'validation', 'dev', 'test', 'eval', 'heldout', 'held-out']);
+/** The held-out names that mean validation: rows for choosing settings, never for the final figures. */
+const VALIDATION_SPLITS = new Set(['val', 'valid', 'validation', 'dev']);
+
+/** Which held-out split a row is in ('val' or 'test'), or undefined for a training row. */
+export function heldOutSplit(row: DataRow): 'val' | 'test' | undefined {
+  if (!isEvalRow(row)) return undefined;
+  return VALIDATION_SPLITS.has(row.split!.toLowerCase()) ? 'val' : 'test';
+}
 
 export interface TaskRequest {
   name: TaskName;
@@ -95,6 +103,12 @@ export function isEvalRow(row: DataRow): boolean {
   return row.split !== undefined && EVAL_SPLITS.has(row.split.toLowerCase());
 }
 
+/** The `heldOut` field of a row's examples: absent on training rows. */
+function heldOutOf(row: DataRow): Pick<Example, 'heldOut'> {
+  const split = heldOutSplit(row);
+  return split === undefined ? {} : { heldOut: split };
+}
+
 /** Reads the dataset once and builds each requested task's train and eval examples. */
 export async function buildTaskData(spec: DatasetSpec, requested: readonly TaskRequest[]): Promise<TaskData> {
   // An interactions-only dataset (item ids, no catalog: Amazon Beauty) has no rows; only recommend can use it.
@@ -103,14 +117,14 @@ export async function buildTaskData(spec: DatasetSpec, requested: readonly TaskR
   let recommend: RecommendData | undefined;
   const train: TaskSource[] = [], evalSets: TaskSource[] = [], heldOutOnly: TaskSource[] = [], skipped: string[] = [];
   for (const { name, weight } of requested) {
-    let examples: Array<Example & { heldOut: boolean }> = [];
+    let examples: Example[] = [];
     if (name === 'describe') {
       const usable = rows.filter((r) => r.imagePath !== undefined && r.text !== undefined);
       if (usable.length === 0) {
         skipped.push('describe: skipped: no row has both an image and text (give --image-col and --text-col)');
         continue;
       }
-      examples = usable.map((r) => ({ id: r.id, imagePath: r.imagePath!, source: TASKS.describe.instruction, target: r.text!, heldOut: isEvalRow(r) }));
+      examples = usable.map((r) => ({ id: r.id, imagePath: r.imagePath!, source: TASKS.describe.instruction, target: r.text!, ...heldOutOf(r) }));
     } else if (name === 'answer') {
       const qa = await readQaPairs(spec);
       if (typeof qa === 'string') {
@@ -119,7 +133,7 @@ export async function buildTaskData(spec: DatasetSpec, requested: readonly TaskR
       }
       for (const r of rows) {
         (qa.get(r.row) ?? []).forEach((p, k) => {
-          const ex: Example & { heldOut: boolean } = { id: `${r.id}#q${k}`, source: p.question, target: p.answer, heldOut: isEvalRow(r) };
+          const ex: Example = { id: `${r.id}#q${k}`, source: p.question, target: p.answer, ...heldOutOf(r) };
           if (r.imagePath !== undefined) ex.imagePath = r.imagePath;
           examples.push(ex);
         });
@@ -136,7 +150,7 @@ export async function buildTaskData(spec: DatasetSpec, requested: readonly TaskR
         skipped.push('design: skipped: no row has both an image and a caption or label (give --image-col and --text-col: the first text column is the prompt)');
         continue;
       }
-      examples = usable.map((r) => ({ id: r.id, targetImage: r.imagePath!, source: designSource(designPromptOf(r)!), heldOut: isEvalRow(r) }));
+      examples = usable.map((r) => ({ id: r.id, targetImage: r.imagePath!, source: designSource(designPromptOf(r)!), ...heldOutOf(r) }));
     } else if (name === 'embed') {
       // Image–text pairs: the row's caption (its first text part) is the text an image should be found by.
       const usable = rows.filter((r) => r.imagePath !== undefined && r.caption !== undefined);
@@ -144,14 +158,14 @@ export async function buildTaskData(spec: DatasetSpec, requested: readonly TaskR
         skipped.push(`embed: skipped: contrastive training needs at least two rows with both an image and text, found ${usable.length} (give --image-col and --text-col)`);
         continue;
       }
-      examples = usable.map((r) => ({ id: r.id, imagePath: r.imagePath!, source: r.caption!, heldOut: isEvalRow(r) }));
+      examples = usable.map((r) => ({ id: r.id, imagePath: r.imagePath!, source: r.caption!, ...heldOutOf(r) }));
     } else if (name === 'denoise') {
       const usable = rows.filter((r) => r.text !== undefined);
       if (usable.length === 0) {
         skipped.push('denoise: skipped: no row has text (give --text-col)');
         continue;
       }
-      examples = usable.map((r) => ({ id: `${r.id}#denoise`, ...denoisingPair(r.text!, deriveSeed(0, 'denoise', r.id)), specialTokensInSource: true, heldOut: isEvalRow(r) }));
+      examples = usable.map((r) => ({ id: `${r.id}#denoise`, ...denoisingPair(r.text!, deriveSeed(0, 'denoise', r.id)), specialTokensInSource: true, ...heldOutOf(r) }));
     } else if (name === 'recommend') {
       const rd = await buildRecommendData(spec, rows, isEvalRow);
       if (typeof rd === 'string') {
@@ -169,15 +183,14 @@ export async function buildTaskData(spec: DatasetSpec, requested: readonly TaskR
       skipped.push(`${task}: skipped: ${TASKS[task].unavailable ?? 'not available'}`);
       continue;
     }
-    const strip = ({ heldOut: _heldOut, ...e }: Example & { heldOut: boolean }): Example => e;
-    const trainExamples = examples.filter((e) => !e.heldOut).map(strip);
+    const trainExamples = examples.filter((e) => e.heldOut === undefined);
     if (trainExamples.length === 0) {
-      heldOutOnly.push({ name, examples: examples.map(strip), weight });
+      heldOutOnly.push({ name, examples, weight });
       skipped.push(`${name}: skipped: all ${examples.length} examples are in held-out splits (${[...EVAL_SPLITS].join('/')})`);
       continue;
     }
     train.push({ name, examples: trainExamples, weight });
-    evalSets.push({ name, examples: examples.filter((e) => e.heldOut).map(strip), weight });
+    evalSets.push({ name, examples: examples.filter((e) => e.heldOut !== undefined), weight });
   }
   const out: TaskData = { train, eval: evalSets, skipped, heldOutOnly, rows, badRows: (dataset?.bad.total ?? 0) + (recommend?.bad.total ?? 0) };
   if (recommend !== undefined) out.recommend = recommend;
@@ -199,4 +212,20 @@ export function taskTexts(data: TaskData): string[] {
   // Item titles are what the recommend task reads of an item (held-out catalog rows' are withheld).
   for (const title of data.recommend?.items.titles ?? []) if (title !== undefined) texts.push(title);
   return texts;
+}
+
+/**
+ * What training evaluates on as it goes: each task's validation examples, or — for a task whose data
+ * has no validation split — all its held-out examples (`note` says which tasks those are, so that no
+ * one reads a choice made on them as made on validation).
+ */
+export function validationSets(sets: readonly TaskSource[]): { sets: TaskSource[]; note?: string } {
+  const withoutVal: string[] = [];
+  const out = sets.map((s) => {
+    const val = s.examples.filter((e) => e.heldOut === 'val');
+    if (val.length > 0) return { ...s, examples: val };
+    if (s.examples.length > 0) withoutVal.push(s.name);
+    return s;
+  });
+  return withoutVal.length === 0 ? { sets: out } : { sets: out, note: `${withoutVal.join(', ')}: no validation rows (split 'val'): the evaluation during training reads their test rows` };
 }

@@ -7,7 +7,8 @@ import * as torch from '../torch/index.js';
 import type { DatasetSpec } from '../data/datasetSpec.js';
 import { Tokenizer } from '../data/tokenizer.js';
 import { M6Model, preset, validateConfig, type M6Config } from '../model/index.js';
-import { buildTaskData, taskTexts, type TaskData, type TaskRequest } from '../tasks/taskData.js';
+import { buildTaskData, taskTexts, validationSets, type TaskData, type TaskRequest } from '../tasks/taskData.js';
+import type { TaskSource } from '../data/loader.js';
 import { ITEM_ID_DROPOUT, ITEM_TITLE_TOKENS, ITEMS_FILE, itemTitleTokens, type RecommendData } from '../tasks/recommendData.js';
 import { ItemVocabulary } from '../data/itemVocabulary.js';
 import { readCheckpointMeta, readCheckpointTensors } from './checkpoint.js';
@@ -125,6 +126,12 @@ async function leaderFirst<T>(group: ProcessGroup | undefined, fn: () => Promise
   return group.rank === 0 ? result! : fn();
 }
 
+/** "800 val, 800 test held out", or "1600 held out" where the data does not say which. */
+function heldOutCounts(set: TaskSource): string {
+  const val = set.examples.filter((e) => e.heldOut === 'val').length;
+  return val === 0 ? `${set.examples.length} held out` : `${val} val, ${set.examples.length - val} test held out`;
+}
+
 export async function runTraining(o: RunTrainingOptions): Promise<RunTrainingResult> {
   mkdirSync(o.runDir, { recursive: true });
   // Data parallel: every rank builds the same data, tokenizer and model (all deterministic); rank 0 alone writes the run's files.
@@ -133,7 +140,7 @@ export async function runTraining(o: RunTrainingOptions): Promise<RunTrainingRes
   for (const line of data.skipped) o.log(line);
   if (data.badRows > 0) o.log(`${data.badRows} bad rows of the dataset were skipped (see m6 data inspect)`);
   if (data.train.length === 0) throw new TrainingSetupError(`no task has training data (asked for ${o.tasks.map((t) => t.name).join(', ')}); see the messages above`);
-  o.log(`tasks: ${data.train.map((t, i) => `${t.name} (${t.examples.length} train, ${data.eval[i]!.examples.length} held out, weight ${t.weight ?? 1})`).join('; ')}`);
+  o.log(`tasks: ${data.train.map((t, i) => `${t.name} (${t.examples.length} train, ${heldOutCounts(data.eval[i]!)}, weight ${t.weight ?? 1})`).join('; ')}`);
 
   let tokenizer: Tokenizer;
   let config: M6Config;
@@ -183,6 +190,8 @@ export async function runTraining(o: RunTrainingOptions): Promise<RunTrainingRes
     data.eval = coded.eval;
   }
 
+  const validation = validationSets(data.eval);
+  if (validation.note !== undefined) o.log(validation.note);
   torch.manualSeed(loop.seed);
   const model = new M6Model(config);
   const rd = data.recommend;
@@ -195,7 +204,7 @@ export async function runTraining(o: RunTrainingOptions): Promise<RunTrainingRes
     } else if (rd !== undefined) initItems(model, tokenizer, rd);
     o.log(`model ${config.name}: ${(model.numParameters() / 1e6).toFixed(2)}M parameters, ${config.layers} layers × ${config.dim}, images ${config.imageSize}px, vocabulary ${config.vocabSize}`);
     const result = await train({
-      ...loop, runDir: o.runDir, model, tokenizer, tasks: data.train, evalTasks: data.eval, ...(itemCandidates !== undefined ? { itemCandidates } : {}),
+      ...loop, runDir: o.runDir, model, tokenizer, tasks: data.train, evalTasks: validation.sets, ...(itemCandidates !== undefined ? { itemCandidates } : {}),
       ...(resume !== undefined ? { resume } : {}), ...(o.progress !== undefined ? { progress: o.progress } : {}),
     });
     if (resume !== undefined) for (const t of Object.values(resume.optimizer.tensors)) t.dispose();

@@ -15,7 +15,7 @@ import { loadRun } from '../../src/pipelines/runFolder.js';
 import { loadPipeline } from '../../src/pipelines/index.js';
 import { evaluateRun } from '../../src/eval/evaluation.js';
 import { evaluateDesign, type DesignEvaluation } from '../../src/eval/designEval.js';
-import { m6, writeTinyConfig } from '../data/fixtures.js';
+import { m6, specWith, writeTinyConfig } from '../data/fixtures.js';
 
 let dir = '';
 let common: string[] = [];
@@ -135,7 +135,7 @@ test('m6 design: n PNGs of the model\'s image size per prompt; same seed, same b
 });
 
 test('evaluateDesign on the tiny run: finite accuracies, baselines and Fréchet distances; sample PNGs; the classifier is cached', async () => {
-  const spec = resolveDatasetSpec({ ...loadDatasetSpecFile(join(dir, 'catalog', 'dataset.json')), split: 'train:0.8,test:0.2' });
+  const spec = resolveDatasetSpec(specWith(join(dir, 'catalog', 'dataset.json'), { split: 'train:0.8,test:0.2' }));
   const data = await buildTaskData(spec, [{ name: 'design', weight: 1 }]);
   torch.keepLargeAllocations();
   const loaded = await loadPipeline(run);

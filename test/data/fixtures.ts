@@ -5,6 +5,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
+import { loadDatasetSpecFile, type DatasetSpecInput } from '../../src/data/datasetSpec.js';
 import { repoRoot } from '../helpers.js';
 
 export function tempDir(t: { after: (fn: () => void) => void }, prefix = 'm6-data-'): string {
@@ -60,4 +61,15 @@ export function m6(args: string[], opts: { cwd?: string } = {}): Promise<CliResu
     child.on('error', reject);
     child.on('close', (status) => resolve({ status, stdout, stderr }));
   });
+}
+
+/**
+ * A dataset spec file's keys with some replaced, as `--data FILE --split …` gives them: a split rule
+ * given here replaces the file's (the synthetic catalog's own split column among them).
+ */
+export function specWith(file: string, extra: DatasetSpecInput): DatasetSpecInput {
+  const input = loadDatasetSpecFile(file);
+  if (extra.split !== undefined) delete input.splitCol;
+  if (extra.splitCol !== undefined) delete input.split;
+  return { ...input, ...extra };
 }

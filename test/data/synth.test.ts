@@ -7,6 +7,7 @@ import sharp from 'sharp';
 import { CATEGORIES, COLOURS, colourInfo, categoryInfo, PATTERNS } from '../../src/data/synth/attributes.js';
 import { synthesiseProducts, writeSyntheticCatalog, type SyntheticProduct } from '../../src/data/synth/catalog.js';
 import { synthesiseOutfits } from '../../src/data/synth/outfits.js';
+import { novelCompositions } from '../../src/data/synth/compositions.js';
 import { loadDatasetSpecFile, resolveDatasetSpec } from '../../src/data/datasetSpec.js';
 import { readInteractions } from '../../src/data/interactions.js';
 import { tempDir } from './fixtures.js';
@@ -154,4 +155,45 @@ test('outfits: 2–4 items of different categories sharing a colour; most items 
   const few = counts.filter((n) => n <= 2).length;
   assert.ok(few / counts.length > 0.6, `${few} of ${counts.length} items in at most 2 outfits`);
   assert.ok(counts[0]! >= 8, `the most used item is in ${counts[0]} outfits: popular items recur`);
+});
+
+test('compositional hold-out: 15% of category × colour × pattern combinations never train, every pair of each still does', () => {
+  const novel = novelCompositions(0);
+  const combos = CATEGORIES.length * COLOURS.length * PATTERNS.length;
+  assert.equal(novel.size, Math.round(combos * 0.15));
+  assert.deepEqual([...novelCompositions(0)], [...novel], 'seeded');
+  assert.notDeepEqual([...novelCompositions(1)].sort(), [...novel].sort(), 'another seed holds out other combinations');
+  const seenPairs = new Set<string>();
+  for (const c of CATEGORIES) for (const k of COLOURS) for (const p of PATTERNS) {
+    if (novel.has(`${c.name}|${k.name}|${p.name}`)) continue;
+    seenPairs.add(`c${c.name}|${k.name}`).add(`p${c.name}|${p.name}`).add(`k${k.name}|${p.name}`);
+  }
+  for (const key of novel) {
+    const [c, k, p] = key.split('|');
+    for (const pair of [`c${c}|${k}`, `p${c}|${p}`, `k${k}|${p}`]) assert.ok(seenPairs.has(pair), `${key}: ${pair} is never trained`);
+  }
+});
+
+test('the catalog splits train / val / test, novel compositions only in val and test, and the spec reads the split column', async (t) => {
+  const products = synthesiseProducts(4000, 0).map((p) => p.product);
+  const novel = novelCompositions(0);
+  const count = (f: (p: SyntheticProduct) => boolean) => products.filter(f).length;
+  for (const p of products) assert.equal(p.composition, novel.has(`${p.category}|${p.colour}|${p.pattern}`) ? 'novel' : 'seen');
+  assert.equal(count((p) => p.composition === 'novel' && p.split === 'train'), 0, 'no novel composition trains');
+  const novelShare = count((p) => p.composition === 'novel') / products.length;
+  assert.ok(novelShare > 0.11 && novelShare < 0.19, `novel share ${novelShare}`);
+  const seen = products.filter((p) => p.composition === 'seen');
+  const share = (split: string) => seen.filter((p) => p.split === split).length / seen.length;
+  assert.ok(Math.abs(share('train') - 0.84) < 0.03 && Math.abs(share('val') - 0.08) < 0.02 && Math.abs(share('test') - 0.08) < 0.02, `seen split ${share('train')} / ${share('val')} / ${share('test')}`);
+  const novelVal = count((p) => p.composition === 'novel' && p.split === 'val') / count((p) => p.composition === 'novel');
+  assert.ok(novelVal > 0.4 && novelVal < 0.6, `novel val share ${novelVal}`);
+  // Through the spec: the split column, and a --split given over the file replaces it.
+  const dir = tempDir(t);
+  await writeSyntheticCatalog({ out: dir, count: 60, seed: 0, size: 64, shoppers: 10 });
+  const spec = resolveDatasetSpec(loadDatasetSpecFile(join(dir, 'dataset.json')));
+  assert.equal(spec.splitCol, 'split');
+  const { readDataset } = await import('../../src/data/manifest.js');
+  const rows = (await readDataset(spec)).rows;
+  const written = new Map(synthesiseProducts(60, 0).map(({ product }) => [product.id, product.split]));
+  for (const r of rows) assert.equal(r.split, written.get(r.id));
 });

@@ -15,7 +15,7 @@ import { evaluateRun, sampleExamples, TrainingRowsError, type EvalReport, type E
 import { loadPipeline } from '../../src/pipelines/index.js';
 import { buildTaskData } from '../../src/tasks/taskData.js';
 import type { TaskName } from '../../src/tasks/instructions.js';
-import { m6, writeTinyConfig } from '../data/fixtures.js';
+import { m6, specWith, writeTinyConfig } from '../data/fixtures.js';
 
 let dir = '';
 let runDir = '';
@@ -34,13 +34,13 @@ before(async () => {
 
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-async function evaluate(extra: DatasetSpecInput, tasks: TaskName[], o: { limit?: number; evaluators?: EvaluateRunOptions['evaluators']; allowTrainRows?: boolean } = {}): Promise<EvalReport> {
-  const spec = resolveDatasetSpec({ ...loadDatasetSpecFile(join(dir, 'catalog', 'dataset.json')), ...extra });
+async function evaluate(extra: DatasetSpecInput, tasks: TaskName[], o: { limit?: number; evaluators?: EvaluateRunOptions['evaluators']; allowTrainRows?: boolean; holdout?: 'val' | 'test' } = {}): Promise<EvalReport> {
+  const spec = resolveDatasetSpec(specWith(join(dir, 'catalog', 'dataset.json'), { ...extra }));
   const data = await buildTaskData(spec, tasks.map((name) => ({ name, weight: 1 })));
   const live = torch.liveTensors();
   const pipeline = await loadPipeline(runDir);
   try {
-    return await evaluateRun({ pipeline, spec, data, tasks, evaluators: o.evaluators ?? EVALUATORS, ...(o.limit !== undefined ? { limit: o.limit } : {}), batchSize: 3, ...(o.allowTrainRows !== undefined ? { allowTrainRows: o.allowTrainRows } : {}) });
+    return await evaluateRun({ pipeline, spec, data, tasks, evaluators: o.evaluators ?? EVALUATORS, ...(o.limit !== undefined ? { limit: o.limit } : {}), batchSize: 3, ...(o.allowTrainRows !== undefined ? { allowTrainRows: o.allowTrainRows } : {}), ...(o.holdout !== undefined ? { holdout: o.holdout } : {}) });
   } finally {
     pipeline.close();
     assert.equal(torch.liveTensors(), live, 'every tensor of the evaluation is freed');
@@ -49,7 +49,7 @@ async function evaluate(extra: DatasetSpecInput, tasks: TaskName[], o: { limit?:
 
 test('describe and answer on held-out items: --limit, a failed item counted and left out, metrics from the records', async () => {
   const split = { split: 'train:0.7,test:0.3' };
-  const spec = resolveDatasetSpec({ ...loadDatasetSpecFile(join(dir, 'catalog', 'dataset.json')), ...split });
+  const spec = resolveDatasetSpec(specWith(join(dir, 'catalog', 'dataset.json'), { ...split }));
   const data = await buildTaskData(spec, [{ name: 'describe', weight: 1 }]);
   const heldOut = data.eval[0]!.examples;
   assert.ok(heldOut.length > 6, `held out: ${heldOut.length}`);
@@ -98,11 +98,28 @@ test('an evaluation-only spec (every row held out) is evaluated; a spec with no 
   assert.equal(only.tasks[0]!.available, 40, 'every row is held out (a missing image is found only when generating)');
   assert.equal(only.tasks[0]!.evaluated + only.tasks[0]!.failures.length, 3);
 
-  const none = await evaluate({}, ['describe', 'answer']);
+  const none = await evaluate({ split: { train: 1 } }, ['describe', 'answer']);
   assert.deepEqual(none.tasks, []);
   assert.equal(none.skipped.length, 2);
   for (const s of none.skipped) assert.match(s.reason, /no held-out rows: give the data a test split \(--split train:0.9,test:0.1/);
 
   const custom = await evaluate({ split: { test: 1 } }, ['answer'], { evaluators: { answer: async () => async () => ({ skipped: 'not today' }) }, allowTrainRows: true });
   assert.deepEqual(custom.skipped, [{ task: 'answer', reason: 'not today' }]);
+});
+
+test('--holdout: validation rows or test rows only, and a split without the one asked for says so', async () => {
+  // Another split than the run's: a deliberate training-set evaluation, to have val and test rows here.
+  const split = { split: 'train:0.4,val:0.3,test:0.3', splitSeed: 3 };
+  const spec = resolveDatasetSpec(specWith(join(dir, 'catalog', 'dataset.json'), split));
+  const data = await buildTaskData(spec, [{ name: 'describe', weight: 1 }]);
+  const count = (kind: string) => data.eval[0]!.examples.filter((e) => e.heldOut === kind).length;
+  assert.ok(count('val') > 0 && count('test') > 0);
+  const val = await evaluate(split, ['describe'], { holdout: 'val', allowTrainRows: true });
+  assert.equal(val.holdout, 'val');
+  assert.equal(val.tasks[0]!.available, count('val'));
+  const testRows = await evaluate(split, ['describe'], { holdout: 'test', allowTrainRows: true });
+  assert.equal(testRows.tasks[0]!.available, count('test'));
+  const none = await evaluate({ split: 'train:0.7,test:0.3' }, ['describe'], { holdout: 'val' });
+  assert.equal(none.tasks.length, 0);
+  assert.match(none.skipped[0]!.reason, /none of its \d+ held-out examples is in a val split .*--holdout test evaluates them/);
 });

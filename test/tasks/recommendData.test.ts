@@ -10,7 +10,7 @@ import { loadDatasetSpecFile, resolveDatasetSpec } from '../../src/data/datasetS
 import { buildTaskData, parseTaskList, taskTexts } from '../../src/tasks/taskData.js';
 import { RECOMMEND_WINDOW, sequenceWindows } from '../../src/tasks/recommendData.js';
 import { MixtureSampler } from '../../src/data/loader.js';
-import { tempDir } from '../data/fixtures.js';
+import { specWith, tempDir } from '../data/fixtures.js';
 
 test('windows cover every step of a sequence once, newest window whole', () => {
   assert.deepEqual(sequenceWindows([0, 1, 2], 50).map((w) => [...w]), [[0, 1, 2]]);
@@ -24,7 +24,7 @@ test('windows cover every step of a sequence once, newest window whole', () => {
 test('recommend from the synthetic catalog: held-out interactions never train, and held-out rows lend no titles', async (t) => {
   const dir = tempDir(t, 'm6-recdata-');
   await writeSyntheticCatalog({ out: dir, count: 60, seed: 3, size: 64, shoppers: 20 });
-  const spec = resolveDatasetSpec({ ...loadDatasetSpecFile(join(dir, 'dataset.json')), split: 'train:0.8,test:0.2' });
+  const spec = resolveDatasetSpec(specWith(join(dir, 'dataset.json'), { split: 'train:0.8,test:0.2' }));
   const data = await buildTaskData(spec, parseTaskList('recommend'));
   const rd = data.recommend!;
   assert.equal(data.train[0]!.name, 'recommend');

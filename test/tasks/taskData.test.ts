@@ -5,10 +5,10 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { writeSyntheticCatalog } from '../../src/data/synth/catalog.js';
 import { loadDatasetSpecFile, resolveDatasetSpec } from '../../src/data/datasetSpec.js';
-import { buildTaskData, parseTaskList, taskTexts } from '../../src/tasks/taskData.js';
+import { buildTaskData, parseTaskList, taskTexts, validationSets } from '../../src/tasks/taskData.js';
 import { TASKS } from '../../src/tasks/instructions.js';
 import { categoryOf, colourOf, normaliseAnswer } from '../../src/eval/syntheticEval.js';
-import { tempDir } from '../data/fixtures.js';
+import { specWith, tempDir } from '../data/fixtures.js';
 
 test('--tasks: names with optional weights; unknown names and bad weights are errors', () => {
   assert.deepEqual(parseTaskList('describe:2, answer'), [{ name: 'describe', weight: 2 }, { name: 'answer', weight: 1 }]);
@@ -20,7 +20,7 @@ test('--tasks: names with optional weights; unknown names and bad weights are er
 test('task data from the synthetic catalog: describe, answer and design examples, held-out split', async (t) => {
   const dir = tempDir(t, 'm6-tasks-');
   await writeSyntheticCatalog({ out: dir, count: 30, seed: 5, size: 64 });
-  const spec = resolveDatasetSpec({ ...loadDatasetSpecFile(join(dir, 'dataset.json')), split: 'train:0.7,test:0.3' });
+  const spec = resolveDatasetSpec(specWith(join(dir, 'dataset.json'), { split: 'train:0.7,test:0.3' }));
   const data = await buildTaskData(spec, parseTaskList('describe:3,answer,design'));
   assert.deepEqual(data.train.map((s) => [s.name, s.weight]), [['describe', 3], ['answer', 1], ['design', 1]]);
   assert.deepEqual(data.skipped, []);
@@ -69,7 +69,7 @@ test('judging generated text: first garment word and first colour word', () => {
 test('taskTexts: the texts a fresh tokenizer learns from come from training rows only', async (t) => {
   const dir = tempDir(t, 'm6-tasks-');
   await writeSyntheticCatalog({ out: dir, count: 30, seed: 5, size: 64 });
-  const spec = resolveDatasetSpec({ ...loadDatasetSpecFile(join(dir, 'dataset.json')), split: 'train:0.6,test:0.4' });
+  const spec = resolveDatasetSpec(specWith(join(dir, 'dataset.json'), { split: 'train:0.6,test:0.4' }));
   const data = await buildTaskData(spec, parseTaskList('describe,answer'));
   const texts = new Set(taskTexts(data));
   const held = data.eval.flatMap((s) => s.examples).map((e) => e.target!).filter((x) => x !== undefined);
@@ -78,4 +78,23 @@ test('taskTexts: the texts a fresh tokenizer learns from come from training rows
   assert.ok(train.every((x) => texts.has(x)));
   const trainSet = new Set(train);
   assert.ok(held.filter((x) => !trainSet.has(x)).every((x) => !texts.has(x)), 'no text only a held-out row has');
+});
+
+test('held-out examples say val or test; training evaluates on validation, or says it has none', async (t) => {
+  const dir = tempDir(t, 'm6-tasks-');
+  await writeSyntheticCatalog({ out: dir, count: 200, seed: 2, size: 64, shoppers: 10 });
+  // The catalog's own split column: train / val / test.
+  const data = await buildTaskData(resolveDatasetSpec(loadDatasetSpecFile(join(dir, 'dataset.json'))), parseTaskList('describe,embed'));
+  const describe = data.eval.find((s) => s.name === 'describe')!;
+  const kinds = new Set(describe.examples.map((e) => e.heldOut));
+  assert.deepEqual([...kinds].sort(), ['test', 'val']);
+  assert.ok(data.train[0]!.examples.every((e) => e.heldOut === undefined));
+  const v = validationSets(data.eval);
+  assert.equal(v.note, undefined);
+  assert.ok(v.sets.every((s) => s.examples.length > 0 && s.examples.every((e) => e.heldOut === 'val')));
+  // A train/test split has no validation rows: training evaluates on test and says so.
+  const tt = await buildTaskData(resolveDatasetSpec(specWith(join(dir, 'dataset.json'), { split: 'train:0.8,test:0.2' })), parseTaskList('describe'));
+  const w = validationSets(tt.eval);
+  assert.match(w.note ?? '', /^describe: no validation rows \(split 'val'\): the evaluation during training reads their test rows/);
+  assert.equal(w.sets[0]!.examples.length, tt.eval[0]!.examples.length);
 });

@@ -11,11 +11,12 @@ import type { TaskEvaluation } from '../../eval/evaluation.js';
 import type { Pipeline } from '../../pipelines/index.js';
 import type { CatalogIndex } from '../../search/index.js';
 import type { EmbedEvalResult } from '../../eval/embedEval.js';
-import type { SyntheticEvalResult } from '../../eval/syntheticEval.js';
+import type { CatalogItem, Share, SyntheticEvalResult } from '../../eval/syntheticEval.js';
 import { formatDuration, ProgressLine } from '../../train/progress.js';
 import type { RunTrainingResult } from '../../train/runTraining.js';
 import { parseTaskList, type TaskRequest } from '../../tasks/taskData.js';
 import { RENDER_VERSION } from '../../data/synth/attributes.js';
+import { CATALOG_VERSION, NOVEL_COMPOSITION_SHARE, SEEN_SPLIT } from '../../data/synth/compositions.js';
 import { DEFAULT_VQ_STEPS } from '../../train/vqFiles.js';
 import { LOSS_MEANS, type LossMean } from '../../train/lossMean.js';
 import { datasetSpecFromFlags } from '../datasetOptions.js';
@@ -38,6 +39,7 @@ interface DemoFlags {
   tasks: string;
   vqSteps?: string;
   lossMean: LossMean;
+  holdout: string;
 }
 
 const DEMO_TASK_NAMES = new Set(['describe', 'answer', 'embed', 'design', 'recommend']);
@@ -54,6 +56,8 @@ interface DemoPlan {
   evalItems: number;
   bf16: boolean;
   tasks: TaskRequest[];
+  /** The held-out split judged: test for the figures reported, val for choosing settings. */
+  holdout: 'val' | 'test';
   flags: DemoFlags;
 }
 
@@ -65,6 +69,19 @@ interface DemoEvaluation {
   design?: DesignEvaluation;
   /** Next-item recommendation on each shopper's last item, full ranking, beside popularity and co-occurrence. */
   recommend?: TaskEvaluation;
+  /** The same figures for the held-out products of seen and of novel compositions (category × colour × pattern). */
+  compositions: Record<string, CompositionFigures>;
+}
+
+/** One part's figures (seen or novel compositions): shares with their item counts. */
+interface CompositionFigures {
+  describeCategory: Share;
+  describeColour: Share;
+  answer?: Share;
+  answerPrior?: number;
+  designCategory?: Share;
+  designColour?: Share;
+  textToImageRecall10?: Share;
 }
 
 export function registerDemo(program: Command): void {
@@ -85,13 +102,15 @@ export function registerDemo(program: Command): void {
     .option('--vq-steps <n>', `steps of the VQ image tokenizer stage when design is trained (default ${DEFAULT_VQ_STEPS}; 150 with --quick)`)
     .addOption(new Option('--loss-mean <how>', "how the generative loss averages: 'rows' (every example weighs the same: a one-word answer counts as much as a design row's 64 image codes) or 'tokens'").choices(LOSS_MEANS).default('rows'))
     .option('--tasks <list>', 'tasks and mixture weights to train from describe, answer, embed, design, recommend (each trained task is evaluated)', DEMO_TASKS)
+    .addOption(new Option('--holdout <split>', 'the held-out products judged: test (the figures to report) or val (to choose settings on: compare runs there, never on test)').choices(['test', 'val']).default('test'))
     .action(async (flags: DemoFlags) => {
       const plan = await demoPlan(flags);
       const progress = new ProgressLine(process.stderr, 15_000);
       const log = (m: string) => progress.log(m);
       const catalogDir = await prepareCatalog(plan, log);
       const runDir = join(plan.out, 'run');
-      const data = datasetSpecFromFlags({ data: join(catalogDir, 'dataset.json'), split: 'train:0.9,test:0.1' });
+      // The catalog's own split: train / val / test, with whole attribute combinations held out (compositions.ts).
+      const data = datasetSpecFromFlags({ data: join(catalogDir, 'dataset.json') });
       const result = await trainDemo(plan, runDir, data, progress);
       log(result.message);
       if (result.checkpoint === undefined) {
@@ -101,7 +120,7 @@ export function registerDemo(program: Command): void {
       }
       const evaluation = await evaluateDemo(plan, { runDir, catalogDir, data, result, log });
       const reportFile = await writeDemoReport(plan, { runDir, catalogDir, result, evaluation });
-      console.log(`${demoSummary(evaluation)}\nreport: ${reportFile}`);
+      console.log(`${demoSummary(evaluation)}\n${compositionSummary(evaluation.compositions)}\nreport: ${reportFile}`);
       if (trains(plan, 'embed')) await demoSearch(plan, runDir, result, (m) => progress.log(m));
       // The next step: put the run and its index behind the API and open the playground.
       const index = trains(plan, 'embed') ? ` --index ${join(runDir, 'index')}` : '';
@@ -119,7 +138,7 @@ async function demoPlan(flags: DemoFlags): Promise<DemoPlan> {
   // The report is built around the held-out descriptions.
   if (!tasks.some((t) => t.name === 'describe')) throw new UsageError('--tasks: the demo needs describe (its report is built around the held-out descriptions)');
   return {
-    out: resolve(flags.out), quick, tasks, flags,
+    out: resolve(flags.out), quick, tasks, flags, holdout: flags.holdout === 'val' ? 'val' : 'test',
     minutes: quick && flags.minutes === '15' ? 1.5 : numberFlag('--minutes', flags.minutes, { positive: true }),
     n: numberFlag('--n', flags.n ?? (quick ? '400' : '10000'), { integer: true, min: 20 }),
     seed: numberFlag('--seed', flags.seed, { integer: true, min: 0 }),
@@ -136,7 +155,7 @@ async function prepareCatalog(plan: DemoPlan, log: (m: string) => void): Promise
   const { writeSyntheticCatalog } = await import('../../data/synth/catalog.js');
   const catalogDir = join(plan.out, 'catalog');
   const stamp = join(catalogDir, 'demo-catalog.json');
-  const wanted = JSON.stringify({ n: plan.n, seed: plan.seed, size: 64, render: RENDER_VERSION });
+  const wanted = JSON.stringify({ n: plan.n, seed: plan.seed, size: 64, render: RENDER_VERSION, catalog: CATALOG_VERSION });
   if (existsSync(stamp) && readFileSync(stamp, 'utf8') === wanted) {
     log(`reusing the catalog in ${catalogDir}`);
     return catalogDir;
@@ -166,46 +185,83 @@ async function trainDemo(plan: DemoPlan, runDir: string, data: DatasetSpec, prog
   });
 }
 
-/** Judges the trained run on held-out products: describe and answer, search (embed), design. */
+/** Judges the trained run on the held-out products of --holdout: describe and answer, search (embed), design, recommend; each also by composition. */
 async function evaluateDemo(plan: DemoPlan, r: { runDir: string; catalogDir: string; data: DatasetSpec; result: RunTrainingResult; log: (m: string) => void }): Promise<DemoEvaluation> {
   const { evaluateSynthetic, readCatalog } = await import('../../eval/syntheticEval.js');
-  const { evaluateEmbed } = await import('../../eval/embedEval.js');
-  const { evaluateRun } = await import('../../eval/evaluation.js');
   const catalog = readCatalog(join(r.catalogDir, 'catalog.jsonl'));
-  const heldOutAll = r.result.data.rows.filter((row) => row.split === 'test').map((row) => catalog.get(row.id)).filter((x) => x !== undefined);
+  const heldOutAll = r.result.data.rows.filter((row) => row.split === plan.holdout).map((row) => catalog.get(row.id)).filter((x) => x !== undefined);
   const heldOut = heldOutAll.slice(0, plan.evalItems);
-  r.log(`evaluating on ${heldOut.length} held-out products…`);
+  const novel = heldOut.filter((it) => it.composition === 'novel').length;
+  r.log(`evaluating on ${heldOut.length} ${plan.holdout === 'val' ? 'validation' : 'test'} products (${heldOut.length - novel} of seen compositions, ${novel} novel)…`);
   using pipeline = await openPipeline(r.runDir);
   const out: DemoEvaluation = {
     synthetic: await evaluateSynthetic(pipeline, heldOut, r.catalogDir, { maxQuestions: plan.quick ? 120 : 1000, withAnswers: trains(plan, 'answer') }),
+    compositions: {},
   };
-  if (out.synthetic.answer !== null) {
-    const { noImagePrior } = await import('../../eval/answerEval.js');
-    const train = (r.result.data.train.find((t) => t.name === 'answer')?.examples ?? []).map((e) => ({ question: e.source!, answer: e.target! }));
-    out.answerPrior = noImagePrior(train, out.synthetic.answer.items.map((a) => ({ question: a.question, reference: a.truth })));
-  }
+  if (out.synthetic.answer !== null) out.answerPrior = await answerPrior(r.result, out.synthetic.answer.items);
   if (trains(plan, 'embed')) {
+    const { evaluateEmbed } = await import('../../eval/embedEval.js');
     // Search over every held-out product (up to 1000): a title finds the images with its attributes.
     const searchItems = heldOutAll.slice(0, 1000)
-      .map((it) => ({ id: it.id, image: join(r.catalogDir, it.image), text: it.title, group: `${it.category}|${it.colour}|${it.pattern ?? ''}` }));
+      .map((it) => ({ id: it.id, image: join(r.catalogDir, it.image), text: it.title, group: `${it.category}|${it.colour}|${it.pattern ?? ''}`, ...(it.composition !== undefined ? { part: it.composition } : {}) }));
     out.retrieval = await evaluateEmbed(pipeline, searchItems);
   }
+  const judged = await evaluateDemoRuns(plan, pipeline, r);
+  if (judged.design !== undefined) out.design = judged.design;
+  if (judged.recommend !== undefined) out.recommend = judged.recommend;
+  out.compositions = await compositionFigures(out, catalog, r.result);
+  return out;
+}
+
+/** Design (one image per held-out title, judged by a classifier trained on the real catalog images) and recommend, through evaluateRun. */
+async function evaluateDemoRuns(plan: DemoPlan, pipeline: Pipeline, r: { data: DatasetSpec; result: RunTrainingResult; log: (m: string) => void }): Promise<{ design?: DesignEvaluation; recommend?: TaskEvaluation }> {
+  const { evaluateRun } = await import('../../eval/evaluation.js');
+  const out: { design?: DesignEvaluation; recommend?: TaskEvaluation } = {};
+  const common = { pipeline, spec: r.data, data: r.result.data, holdout: plan.holdout, log: r.log };
   if (trains(plan, 'design')) {
-    // Design: one image per held-out title (--eval-items of them), judged by a classifier trained on the real catalog images.
-    const report = await evaluateRun({
-      pipeline, spec: r.data, data: r.result.data, tasks: ['design'], limit: plan.evalItems, log: r.log,
-      evaluators: { design: async () => (await import('../../eval/designEval.js')).evaluateDesign },
-    });
-    out.design = report.tasks.find((t): t is DesignEvaluation => t.task === 'design');
+    const report = await evaluateRun({ ...common, tasks: ['design'], limit: plan.evalItems, evaluators: { design: async () => (await import('../../eval/designEval.js')).evaluateDesign } });
+    const design = report.tasks.find((t): t is DesignEvaluation => t.task === 'design');
+    if (design !== undefined) out.design = design;
     for (const sk of report.skipped) r.log(`design evaluation skipped: ${sk.reason}`);
   }
   if (trains(plan, 'recommend')) {
-    const report = await evaluateRun({
-      pipeline, spec: r.data, data: r.result.data, tasks: ['recommend'], log: r.log,
-      evaluators: { recommend: async () => (await import('../../eval/recommendEval.js')).evaluateRecommend },
-    });
-    out.recommend = report.tasks.find((t) => t.task === 'recommend');
+    const { evaluateRecommend } = await import('../../eval/recommendEval.js');
+    const report = await evaluateRun({ ...common, tasks: ['recommend'], evaluators: { recommend: async () => (ctx) => evaluateRecommend(ctx, { holdout: plan.holdout }) } });
+    const recommend = report.tasks.find((t) => t.task === 'recommend');
+    if (recommend !== undefined) out.recommend = recommend;
     for (const sk of report.skipped) r.log(`recommend evaluation skipped: ${sk.reason}`);
+  }
+  return out;
+}
+
+/** Answer's baseline on the questions asked: each question's commonest training answer, never looking at the image. */
+async function answerPrior(result: RunTrainingResult, asked: ReadonlyArray<{ question: string; truth: string }>): Promise<number> {
+  const { noImagePrior } = await import('../../eval/answerEval.js');
+  const train = (result.data.train.find((t) => t.name === 'answer')?.examples ?? []).map((e) => ({ question: e.source!, answer: e.target! }));
+  return noImagePrior(train, asked.map((a) => ({ question: a.question, reference: a.truth })));
+}
+
+/** Every figure again for the held-out products of seen and of novel compositions. */
+async function compositionFigures(e: DemoEvaluation, catalog: ReadonlyMap<string, CatalogItem>, result: RunTrainingResult): Promise<Record<string, CompositionFigures>> {
+  const { sharesByPart } = await import('../../eval/syntheticEval.js');
+  const partOf = (x: { id: string }) => catalog.get(x.id)?.composition;
+  const d = e.synthetic.describe.items;
+  const category = sharesByPart(d, partOf, (x) => x.categoryOk), colour = sharesByPart(d, partOf, (x) => x.colourOk);
+  const answers = e.synthetic.answer?.items ?? [];
+  const answer = sharesByPart(answers, partOf, (x) => x.ok);
+  const design = e.design?.items ?? [];
+  const designCategory = sharesByPart(design, partOf, (x) => x.ok.category === true), designColour = sharesByPart(design, partOf, (x) => x.ok.colour === true);
+  const out: Record<string, CompositionFigures> = {};
+  for (const part of Object.keys(category)) {
+    const f: CompositionFigures = { describeCategory: category[part]!, describeColour: colour[part]! };
+    if (answer[part] !== undefined) {
+      f.answer = answer[part];
+      f.answerPrior = await answerPrior(result, answers.filter((a) => partOf(a) === part));
+    }
+    if (designCategory[part] !== undefined) { f.designCategory = designCategory[part]; f.designColour = designColour[part]!; }
+    const search = e.retrieval?.byPart?.[part];
+    if (search !== undefined) f.textToImageRecall10 = { share: search.textToImage['recall@10'] ?? 0, items: search.queries };
+    out[part] = f;
   }
   return out;
 }
@@ -222,7 +278,7 @@ async function writeDemoReport(plan: DemoPlan, r: { runDir: string; catalogDir: 
     file: reportFile, catalogDir: r.catalogDir, title: 'm6 demo: m6-nano on the synthetic catalog', metrics: readMetrics(join(r.runDir, 'metrics.jsonl')), evaluation: synthetic, ...(retrieval !== undefined ? { retrieval } : {}), ...(design !== undefined ? { design } : {}),
     facts: [
       ['model', `${result.config.name}: ${result.config.layers} layers × ${result.config.dim}, images ${result.config.imageSize}px, vocabulary ${result.config.vocabSize}`],
-      ['data', `${n} synthetic products (90% train / 10% held out); tasks ${plan.tasks.map((t) => t.name).join(' + ')}${flags.augment ? '; random crops and flips' : ''}; loss averaged over ${flags.lossMean}`],
+      ['data', `${n} synthetic products: ${Math.round(NOVEL_COMPOSITION_SHARE * 100)}% of the category × colour × pattern combinations held out whole (val and test), the rest ${SEEN_SPLIT.train * 100}% train / ${SEEN_SPLIT.val * 100}% val / ${SEEN_SPLIT.test * 100}% test; judged on ${plan.holdout === 'val' ? 'validation' : 'test'}; tasks ${plan.tasks.map((t) => t.name).join(' + ')}${flags.augment ? '; random crops and flips' : ''}; loss averaged over ${flags.lossMean}`],
       ['steps', `${result.step} in ${minutes} min budget (${result.stepsPerSecond.toFixed(2)} steps/s, ${Math.round(result.tokensPerSecond)} positions/s${bf16 ? ', bf16' : ', fp32'})`],
       ['loss', `${result.firstLoss.toFixed(3)} → ${result.finalLoss.toFixed(3)}`],
       ['checkpoint', result.checkpoint ?? ''],
@@ -230,6 +286,7 @@ async function writeDemoReport(plan: DemoPlan, r: { runDir: string; catalogDir: 
     ],
   });
   writeFileSync(join(r.runDir, 'demo-results.json'), JSON.stringify({
+    holdout: plan.holdout, compositions: r.evaluation.compositions,
     steps: result.step, stepsPerSecond: result.stepsPerSecond, augment: flags.augment, lossMean: flags.lossMean, firstLoss: result.firstLoss, finalLoss: result.finalLoss, bf16, minutes, products: n, tasks: flags.tasks,
     describe: { categoryAccuracy: d.categoryAccuracy, colourAccuracy: d.colourAccuracy, bleu4: d.bleu4, rougeL: d.rougeL, ciderD: d.ciderD, categoryBaseline: d.categoryBaseline, colourBaseline: d.colourBaseline, items: d.items.length },
     answer: synthetic.answer ? { exactMatch: synthetic.answer.exactMatch, noImagePrior: r.evaluation.answerPrior, questions: synthetic.answer.items.length } : null,
@@ -288,4 +345,21 @@ function demoSummary({ synthetic, answerPrior, retrieval, design, recommend }: D
     ...(recommend !== undefined ? [`recommend NDCG@10 ${(recommend.metrics.ndcg10 ?? 0).toFixed(4)} over all items (popularity ${(recommend.baselines.ndcg10 ?? 0).toFixed(4)}, co-occurrence ${(recommend.moreBaselines?.[0]?.values.ndcg10 ?? 0).toFixed(4)})`] : []),
     ...(design !== undefined ? [`design category ${pct(design.metrics.categoryAccuracy)}%, colour ${pct(design.metrics.colourAccuracy)}% (classifier's own: ${pct(design.metrics.classifierCategoryAccuracy)}% / ${pct(design.metrics.classifierColourAccuracy)}%; on VQ reconstructions: ${pct(design.metrics.vqCeilingCategoryAccuracy)}% / ${pct(design.metrics.vqCeilingColourAccuracy)}%), Fréchet ${(design.metrics.frechetDistance ?? NaN).toFixed(2)} (real floor ${(design.baselines.frechetDistance ?? NaN).toFixed(2)})`] : []),
   ].join('; ');
+}
+
+/** Seen against novel compositions, figure by figure: "seen / novel compositions: describe category 97.1% / 95.0% (n 540 / 460); …". */
+function compositionSummary(parts: Record<string, CompositionFigures>): string {
+  const seen = parts.seen, novel = parts.novel;
+  if (seen === undefined || novel === undefined) return 'seen / novel compositions: the held-out products do not have both';
+  const pct = (x: Share | undefined) => (x === undefined ? '—' : `${(100 * x.share).toFixed(1)}%`);
+  const pair = (name: string, a: Share | undefined, b: Share | undefined) => (a === undefined && b === undefined ? [] : [`${name} ${pct(a)} / ${pct(b)}`]);
+  return `seen / novel compositions (${seen.describeCategory.items} / ${novel.describeCategory.items} products): ${[
+    ...pair('describe category', seen.describeCategory, novel.describeCategory),
+    ...pair('colour', seen.describeColour, novel.describeColour),
+    ...pair('answer', seen.answer, novel.answer),
+    ...(seen.answerPrior !== undefined && novel.answerPrior !== undefined ? [`(no-image prior ${(100 * seen.answerPrior).toFixed(1)}% / ${(100 * novel.answerPrior).toFixed(1)}%)`] : []),
+    ...pair('design category', seen.designCategory, novel.designCategory),
+    ...pair('design colour', seen.designColour, novel.designColour),
+    ...pair('text→image recall@10', seen.textToImageRecall10, novel.textToImageRecall10),
+  ].join('; ')}`;
 }

@@ -64,7 +64,7 @@ function formatMetric(key: string, value: number): string {
 
 /** The report as a plain-text table, one metric per line, baselines beside them. */
 export function formatEvalReport(report: EvalReport): string {
-  const lines = [`run ${report.checkpoint} (step ${report.step}) on ${report.data}: ${report.rows} rows${report.badRows ? `, ${report.badRows} bad rows skipped` : ''}`];
+  const lines = [`run ${report.checkpoint} (step ${report.step}) on ${report.data}: ${report.rows} rows${report.badRows ? `, ${report.badRows} bad rows skipped` : ''}${report.holdout !== undefined ? `; the ${report.holdout === 'val' ? 'validation' : 'test'} rows` : ''}`];
   if (report.trainingRows !== null && report.trainingRows > 0) lines.push(`TRAINING-SET EVALUATION: ${report.trainingRows} of the held-out rows were trained on (--allow-train-rows); these figures do not measure generalisation`);
   const table: string[][] = [['task', 'items', 'failed', 'metric', 'value', 'baseline']];
   for (const t of report.tasks) {
@@ -100,7 +100,7 @@ export function registerEval(program: Command): void {
     .option('--seed <n>', 'seed of the --limit draw', '0')
     .option('--json', 'print the results as JSON (without per-item records; --out has them)')
     .option('--out <file>', 'write the results with every item\'s record as JSON to this file')
-    .option('--holdout <which>', 'recommend: judge each shopper\'s last item (test) or the one before it (val: choose settings there)', 'test')
+    .option('--holdout <which>', 'which held-out rows: test (the final figures) or val (the rows to choose settings on); recommend: each shopper\'s last item or the one before it', 'test')
     .option('--allow-train-rows', 'score held-out rows even where the run trained on them (a training-set evaluation, labelled as such); without it such rows are refused'))
     .action(async (flags: EvalFlags) => {
       const { run: runDir, tasks: taskText, limit: limitText, batchSize: batchText, seed: seedText, json, out, temperature, topK, topP, allowTrainRows, holdout, ...datasetFlags } = flags;
@@ -128,7 +128,7 @@ export function registerEval(program: Command): void {
         const { evaluateRun } = await import('../../eval/evaluation.js');
         torch.keepLargeAllocations();
         using pipeline = await loadPipeline(runDir);
-        report = await evaluateRun({ pipeline, spec, data, tasks, evaluators: evaluators(sampling, { holdout }), ...(limit !== undefined ? { limit } : {}), seed, batchSize, log, allowTrainRows: allowTrainRows === true });
+        report = await evaluateRun({ pipeline, spec, data, tasks, evaluators: evaluators(sampling, { holdout }), holdout, ...(limit !== undefined ? { limit } : {}), seed, batchSize, log, allowTrainRows: allowTrainRows === true });
       } catch (err) {
         throw asUsageError(err);
       }

@@ -1,5 +1,7 @@
 // `m6 data synth`: the synthetic catalog: images/<id>.png, catalog.jsonl, shoppers.jsonl,
-// interactions.jsonl, outfits.jsonl and a dataset.json spec for `m6 data inspect --data`. One seed → byte-identical
+// interactions.jsonl, outfits.jsonl and a dataset.json spec for `m6 data inspect --data`. Each
+// product names its split (train / val / test) and whether its attribute combination is one the
+// training split never shows (compositions.ts). One seed → byte-identical
 // files: every random choice comes from a per-product Rng derived from (seed, index), and every
 // JSON line is written with a fixed key order.
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -7,6 +9,7 @@ import { join } from 'node:path';
 import { deriveSeed, Rng } from '../random.js';
 import { mapConcurrent } from '../inspect.js';
 import { drawAttributes, drawPlacement, type GarmentAttributes } from './attributes.js';
+import { catalogSplit, compositionKey, novelCompositions, type CatalogSplit, type Composition } from './compositions.js';
 import { renderGarmentPng } from './render.js';
 import { synthesiseOutfits } from './outfits.js';
 import { drawTaste, simulateShopper } from './shoppers.js';
@@ -19,6 +22,9 @@ export interface SyntheticProduct extends GarmentAttributes {
   titleZh: string;
   description: string;
   qa: QaPair[];
+  /** Whether the training split has products of this category × colour × pattern. */
+  composition: Composition;
+  split: CatalogSplit;
 }
 
 export interface SynthOptions {
@@ -41,10 +47,12 @@ export function productId(index: number): string {
 /** The catalog rows alone (no files), deterministic in (seed, count). */
 export function synthesiseProducts(count: number, seed: number): Array<{ product: SyntheticProduct; rng: Rng }> {
   const out: Array<{ product: SyntheticProduct; rng: Rng }> = [];
+  const novel = novelCompositions(seed);
   for (let i = 0; i < count; i++) {
     const rng = new Rng(deriveSeed(seed, 'product', i));
     const attrs = drawAttributes(rng);
     const id = productId(i);
+    const composition: Composition = novel.has(compositionKey(attrs)) ? 'novel' : 'seen';
     const product: SyntheticProduct = {
       id,
       image: `images/${id}.png`,
@@ -57,6 +65,8 @@ export function synthesiseProducts(count: number, seed: number): Array<{ product
       titleZh: titleZh(attrs),
       description: describe(attrs, rng),
       qa: questionsAndAnswers(attrs, rng),
+      composition,
+      split: catalogSplit(id, composition, seed),
     };
     out.push({ product, rng });
   }
@@ -96,7 +106,7 @@ export async function writeSyntheticCatalog(opts: SynthOptions): Promise<{ produ
   const outfitRows = outfits.flatMap((items, o) => items.map((item) => JSON.stringify({ outfit: `o${String(o + 1).padStart(6, '0')}`, item }) + '\n'));
   await writeFile(join(opts.out, 'outfits.jsonl'), outfitRows.join(''));
   const spec = {
-    manifest: 'catalog.jsonl', imageCol: 'image', textCol: ['title', 'description'], labelCol: 'category', idCol: 'id',
+    manifest: 'catalog.jsonl', imageCol: 'image', textCol: ['title', 'description'], labelCol: 'category', idCol: 'id', splitCol: 'split',
     interactions: 'interactions.jsonl', userCol: 'shopper', itemCol: 'item', timeCol: 'step', eventCol: 'event',
     // No time column: each outfit reads as a basket, a set of items that go together.
     baskets: { file: 'outfits.jsonl', userCol: 'outfit', itemCol: 'item' },
