@@ -220,7 +220,7 @@ export function examplesOrSkip(ctx: EvalContext): Example[] | Skipped {
  * `run` over the inputs a few batches at a time, logging progress between chunks (a long
  * evaluation shows it is alive): one result per input, in order.
  */
-export async function inChunks<I, R>(ctx: EvalContext, verb: string, inputs: readonly I[], run: (part: I[]) => Promise<R[]>): Promise<R[]> {
+export async function inChunks<I, R>(ctx: Pick<EvalContext, 'task' | 'batchSize' | 'log'>, verb: string, inputs: readonly I[], run: (part: I[]) => Promise<R[]>): Promise<R[]> {
   const chunk = ctx.batchSize * 8;
   const out: R[] = [];
   const started = Date.now();

@@ -10,6 +10,7 @@ import type { Tokenizer } from '../data/tokenizer.js';
 import { bleu, ciderD, rougeL } from './textMetrics.js';
 import type { Pipeline } from '../pipelines/index.js';
 import { TASKS } from '../tasks/instructions.js';
+import { inChunks } from './evaluation.js';
 
 export interface CatalogItem {
   id: string;
@@ -115,10 +116,12 @@ export function majorityShare(values: readonly string[]): number {
  * `imageRoot` is the catalog folder (item.image is relative to it). Baselines are the majority
  * class's share among the evaluated items (what always saying the commonest category would score).
  */
-export async function evaluateSynthetic(pipeline: Pipeline, items: readonly CatalogItem[], imageRoot: string, o: { maxQuestions?: number; withAnswers?: boolean } = {}): Promise<SyntheticEvalResult> {
+export async function evaluateSynthetic(pipeline: Pipeline, items: readonly CatalogItem[], imageRoot: string, o: { maxQuestions?: number; withAnswers?: boolean; log?: (m: string) => void } = {}): Promise<SyntheticEvalResult> {
   const started = Date.now();
   const path = (it: CatalogItem) => `${imageRoot}/${it.image}`;
-  const described = await pipeline.describe(items.map(path));
+  // In chunks, with a line after each: a long evaluation shows it is alive.
+  const chunked = (task: 'describe' | 'answer') => ({ task, batchSize: 16, log: o.log ?? (() => {}) });
+  const described = await inChunks(chunked('describe'), 'described', items.map(path), (part) => pipeline.describe(part));
   const dItems: DescribeJudgement[] = items.map((it, i) => {
     const r = described[i]!;
     const generated = r.ok ? r.text : `(error: ${r.error})`;
@@ -129,7 +132,7 @@ export async function evaluateSynthetic(pipeline: Pipeline, items: readonly Cata
   let answer: SyntheticEvalResult['answer'] = null;
   if (o.withAnswers !== false) {
     const questions = items.flatMap((it) => it.qa.map((q) => ({ it, ...q }))).slice(0, o.maxQuestions ?? 300);
-    const answered = await pipeline.answer(questions.map((q) => ({ question: q.question, image: path(q.it) })));
+    const answered = await inChunks(chunked('answer'), 'answered', questions.map((q) => ({ question: q.question, image: path(q.it) })), (part) => pipeline.answer(part));
     const aItems = questions.map((q, i): AnswerJudgement => {
       const r = answered[i]!;
       const generated = r.ok ? r.text : `(error: ${r.error})`;

@@ -39,6 +39,11 @@ export interface RunTrainingOptions {
   /** Where messages go (skipped tasks, what was built). */
   log: (message: string) => void;
   progress?: ProgressLine;
+  /**
+   * Train until this moment (ms since the epoch) instead of for `loop.minutes`: the time budget is
+   * what is left when the loop starts, after the data, the tokenizer and the VQ stage took theirs.
+   */
+  trainUntil?: number;
 }
 
 export class TrainingSetupError extends InputError {
@@ -132,15 +137,21 @@ function heldOutCounts(set: TaskSource): string {
   return val === 0 ? `${set.examples.length} held out` : `${val} val, ${set.examples.length - val} test held out`;
 }
 
-export async function runTraining(o: RunTrainingOptions): Promise<RunTrainingResult> {
-  mkdirSync(o.runDir, { recursive: true });
-  // Data parallel: every rank builds the same data, tokenizer and model (all deterministic); rank 0 alone writes the run's files.
-  const writes = o.loop.group === undefined || o.loop.group.rank === 0;
+/** The tasks' examples, with what was skipped and what each task has said in the log; no training data is an error. */
+async function readTrainingData(o: RunTrainingOptions): Promise<TaskData> {
   const data = await buildTaskData(o.data, o.tasks);
   for (const line of data.skipped) o.log(line);
   if (data.badRows > 0) o.log(`${data.badRows} bad rows of the dataset were skipped (see m6 data inspect)`);
   if (data.train.length === 0) throw new TrainingSetupError(`no task has training data (asked for ${o.tasks.map((t) => t.name).join(', ')}); see the messages above`);
   o.log(`tasks: ${data.train.map((t, i) => `${t.name} (${t.examples.length} train, ${heldOutCounts(data.eval[i]!)}, weight ${t.weight ?? 1})`).join('; ')}`);
+  return data;
+}
+
+export async function runTraining(o: RunTrainingOptions): Promise<RunTrainingResult> {
+  mkdirSync(o.runDir, { recursive: true });
+  // Data parallel: every rank builds the same data, tokenizer and model (all deterministic); rank 0 alone writes the run's files.
+  const writes = o.loop.group === undefined || o.loop.group.rank === 0;
+  const data = await readTrainingData(o);
 
   let tokenizer: Tokenizer;
   let config: M6Config;
@@ -203,6 +214,7 @@ export async function runTraining(o: RunTrainingOptions): Promise<RunTrainingRes
       for (const t of resumeWeights.values()) t.dispose();
     } else if (rd !== undefined) initItems(model, tokenizer, rd);
     o.log(`model ${config.name}: ${(model.numParameters() / 1e6).toFixed(2)}M parameters, ${config.layers} layers × ${config.dim}, images ${config.imageSize}px, vocabulary ${config.vocabSize}`);
+    if (o.trainUntil !== undefined) loop = { ...loop, minutes: Math.max(0.05, (o.trainUntil - Date.now()) / 60_000) };
     const result = await train({
       ...loop, runDir: o.runDir, model, tokenizer, tasks: data.train, evalTasks: validation.sets, ...(itemCandidates !== undefined ? { itemCandidates } : {}),
       ...(resume !== undefined ? { resume } : {}), ...(o.progress !== undefined ? { progress: o.progress } : {}),

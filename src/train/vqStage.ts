@@ -23,14 +23,21 @@ import { AdamW } from '../optim/index.js';
 import { attachDesignCodes } from '../tasks/designCodes.js';
 import { isEvalRow, type TaskData } from '../tasks/taskData.js';
 import { DEFAULT_VQ_STEPS, findVqFile, runDirOf, VQ_FILE, VQ_INFO_FILE } from './vqFiles.js';
-import { lrFactor } from '../optim/index.js';
+import { lrFactor, timeLrFactor } from '../optim/index.js';
+import { formatDuration } from './progress.js';
 
 export { VQ_FILE, VQ_INFO_FILE, DEFAULT_VQ_STEPS, runDirOf, findVqFile } from './vqFiles.js';
 
 export interface VqStageOptions {
   /** A VQ tokenizer file (vq.safetensors) or a run folder holding one: used instead of training. */
   from?: string;
+  /** Most steps. */
   steps: number;
+  /**
+   * A time budget (seconds): the stage stops at `steps` or when this runs out, whichever comes first,
+   * its learning rate decaying over whichever is nearer (the demo gives the stage a share of its budget).
+   */
+  seconds?: number;
   batchSize: number;
   lr: number;
   seed: number;
@@ -152,7 +159,7 @@ export async function trainVqTokenizer(o: TrainVqOptions): Promise<TrainVqResult
   const held = await ImageBank.load(sample(o.heldOutImages, 256, deriveSeed(stage.seed, 'vq-held-out')), size);
   const psnrOn = held.bank.length > 0 ? 'held-out' : 'train';
   const psnrBank = held.bank.length > 0 ? held.bank : new ImageBank(sample(loaded.bank.images, 256, 1), size);
-  log(`VQ stage: training a ${o.config.codebookSize}-code image tokenizer (${size}px, ${2 ** (o.config.channels.length - 1)}× downsampling) on ${loaded.bank.length} images for ${stage.steps} steps of ${stage.batchSize}${stage.bf16 === true ? ' (bf16 autocast)' : ''}` +
+  log(`VQ stage: training a ${o.config.codebookSize}-code image tokenizer (${size}px, ${2 ** (o.config.channels.length - 1)}× downsampling) on ${loaded.bank.length} images for ${stage.steps} steps of ${stage.batchSize}${stage.seconds !== undefined ? ` or ${formatDuration(stage.seconds)}, whichever comes first` : ''}${stage.bf16 === true ? ' (bf16 autocast)' : ''}` +
     (psnrOn === 'train' ? ' (the data has no held-out split: PSNR is measured on training images)' : `; PSNR on ${held.bank.length} held-out images`));
 
   torch.keepLargeAllocations();
@@ -162,18 +169,28 @@ export async function trainVqTokenizer(o: TrainVqOptions): Promise<TrainVqResult
   const rng = new Rng(deriveSeed(stage.seed, 'vq-batches'));
   const warmup = Math.max(1, Math.min(100, Math.round(0.05 * stage.steps)));
   const every = Math.max(1, Math.round(stage.steps / 10));
+  const budgetMs = stage.seconds !== undefined ? stage.seconds * 1000 : Infinity;
   let recent = { psnr: 0, n: 0, usedCodes: 0 };
+  let lastLog = Date.now();
+  let steps = 0;
   try {
     for (let step = 0; step < stage.steps; step++) {
       if (o.stop?.aborted) throw new VqStageError(`stopped during the VQ stage at step ${step} of ${stage.steps}: nothing was saved; run the command again to train it`);
-      for (const g of opt.groups) g.hyper.lr = stage.lr * lrFactor(step, warmup, stage.steps, 0.1);
+      const timeFraction = (Date.now() - started) / budgetMs;
+      if (timeFraction >= 1) break;
+      // The decay follows whichever end is nearer: the step count or the time budget.
+      const factor = Math.min(lrFactor(step, warmup, stage.steps, 0.1), Number.isFinite(budgetMs) ? timeLrFactor(step, warmup, timeFraction, 0.1) : 1);
+      for (const g of opt.groups) g.hyper.lr = stage.lr * factor;
       const index = Array.from({ length: stage.batchSize }, () => rng.int(loaded.bank.length));
       const trainStep = () => vqTrainStep(vq, opt, loaded.bank.batch(index), { clipNorm: 1 });
       const stats = torch.scope(() => (stage.bf16 === true ? torch.autocast(trainStep) : trainStep()));
       recent = { psnr: recent.psnr + stats.psnr, n: recent.n + 1, usedCodes: stats.usedCodes };
-      if ((step + 1) % every === 0 || step + 1 === stage.steps) {
-        log(`VQ step ${step + 1}/${stage.steps}: training PSNR ${(recent.psnr / recent.n).toFixed(2)} dB, ${recent.usedCodes} codes in the last batch, ${((Date.now() - started) / 1000).toFixed(0)} s`);
+      steps = step + 1;
+      // A line every tenth of the steps, and at least every 30 s where steps are slow.
+      if (steps % every === 0 || steps === stage.steps || Date.now() - lastLog >= 30_000) {
+        log(`VQ step ${steps}/${stage.steps}: training PSNR ${(recent.psnr / recent.n).toFixed(2)} dB, ${recent.usedCodes} codes in the last batch, ${((Date.now() - started) / 1000).toFixed(0)} s`);
         recent = { psnr: 0, n: 0, usedCodes: 0 };
+        lastLog = Date.now();
       }
       // Let a pending Ctrl-C be delivered between steps.
       if (step % 10 === 9) await new Promise<void>((resolve) => setImmediate(resolve));
@@ -181,10 +198,11 @@ export async function trainVqTokenizer(o: TrainVqOptions): Promise<TrainVqResult
     vq.eval();
     const value = reconstructionPsnr(vq, psnrBank);
     const seconds = (Date.now() - started) / 1000;
-    log(`VQ stage done: ${psnrOn} PSNR ${value.toFixed(2)} dB after ${stage.steps} steps (${seconds.toFixed(0)} s)`);
+    const short = steps < stage.steps ? `; its ${formatDuration(stage.seconds!)} ran out before step ${stage.steps}` : '';
+    log(`VQ stage done: ${psnrOn} PSNR ${value.toFixed(2)} dB after ${steps} steps (${seconds.toFixed(0)} s${short})`);
     return {
       vq,
-      info: { config: vq.config, source: 'trained', steps: stage.steps, trainImages: loaded.bank.length, heldOutImages: held.bank.length, psnr: value, psnrOn, seconds, bf16: stage.bf16 === true },
+      info: { config: vq.config, source: 'trained', steps, trainImages: loaded.bank.length, heldOutImages: held.bank.length, psnr: value, psnrOn, seconds, bf16: stage.bf16 === true },
     };
   } catch (err) {
     vq.dispose();

@@ -46,11 +46,20 @@ const DEMO_TASK_NAMES = new Set(['describe', 'answer', 'embed', 'design', 'recom
 /** The demo's mixture. With the loss averaged per row a task's weight is its share of the objective (the README says why answer weighs half). */
 const DEMO_TASKS = 'describe,answer:0.5,embed,design,recommend:0.5';
 
+/**
+ * How the demo's --minutes are shared: the VQ stage may take up to VQ_SHARE of them, training runs
+ * until EVAL_SHARE are left, and the evaluation (with the index) is sized to what is left then.
+ */
+const VQ_SHARE = 0.2;
+const EVAL_SHARE = 0.2;
+
 /** The demo's settings, checked. */
 interface DemoPlan {
   out: string;
   quick: boolean;
+  /** The whole demo's budget, from its start. */
   minutes: number;
+  startedAt: number;
   n: number;
   seed: number;
   evalItems: number;
@@ -89,8 +98,8 @@ export function registerDemo(program: Command): void {
     .command('demo')
     .description('synthesise a catalog, train m6-nano on it for a bounded time, evaluate on held-out items, write report.html')
     .option('--out <dir>', 'demo folder (catalog/ and run/; run/ is replaced)', 'runs/demo')
-    .option('--minutes <m>', 'training time budget', '15')
-    .option('--quick', 'a 1.5-minute run on a smaller catalog (a smoke test of the whole path, not of accuracy)')
+    .option('--minutes <m>', `time budget of the whole demo: catalog, VQ stage (up to ${VQ_SHARE * 100}%), training, then evaluation and index (sized to the last ${EVAL_SHARE * 100}%)`, '25')
+    .option('--quick', 'a 3-minute run on a smaller catalog (a smoke test of the whole path, not of accuracy)')
     .option('--n <count>', 'products in the synthetic catalog (default 10000; 400 with --quick)')
     .option('--no-augment', 'train without random crops and flips')
     .option('--seed <n>', 'seed of the catalog, the weights and the data order', '0')
@@ -125,6 +134,7 @@ export function registerDemo(program: Command): void {
       // The next step: put the run and its index behind the API and open the playground.
       const index = trains(plan, 'embed') ? ` --index ${join(runDir, 'index')}` : '';
       console.log(`serve it: m6 serve --run ${runDir}${index}   (then open http://127.0.0.1:8080/ for the playground, with held-out examples to try; /docs for the API)`);
+      log(`the demo took ${formatDuration((Date.now() - plan.startedAt) / 1000)} of its ${plan.minutes}-minute budget`);
     });
 }
 
@@ -138,8 +148,8 @@ async function demoPlan(flags: DemoFlags): Promise<DemoPlan> {
   // The report is built around the held-out descriptions.
   if (!tasks.some((t) => t.name === 'describe')) throw new UsageError('--tasks: the demo needs describe (its report is built around the held-out descriptions)');
   return {
-    out: resolve(flags.out), quick, tasks, flags, holdout: flags.holdout === 'val' ? 'val' : 'test',
-    minutes: quick && flags.minutes === '15' ? 1.5 : numberFlag('--minutes', flags.minutes, { positive: true }),
+    out: resolve(flags.out), quick, tasks, flags, holdout: flags.holdout === 'val' ? 'val' : 'test', startedAt: Date.now(),
+    minutes: quick && flags.minutes === '25' ? 3 : numberFlag('--minutes', flags.minutes, { positive: true }),
     n: numberFlag('--n', flags.n ?? (quick ? '400' : '10000'), { integer: true, min: 20 }),
     seed: numberFlag('--seed', flags.seed, { integer: true, min: 0 }),
     evalItems: numberFlag('--eval-items', flags.evalItems ?? (quick ? '40' : '1000'), { integer: true, min: 1 }),
@@ -168,14 +178,15 @@ async function prepareCatalog(plan: DemoPlan, log: (m: string) => void): Promise
   return catalogDir;
 }
 
-/** m6-nano on the catalog for the time budget, into a fresh OUT/run. */
+/** m6-nano on the catalog, into a fresh OUT/run, until the budget's evaluation share is left. */
 async function trainDemo(plan: DemoPlan, runDir: string, data: DatasetSpec, progress: ProgressLine): Promise<RunTrainingResult> {
   const { flags, quick, bf16 } = plan;
   rmSync(runDir, { recursive: true, force: true });
-  progress.log(`training m6-nano for ${plan.minutes} minutes${bf16 ? ' (bf16 autocast)' : ''}; Ctrl-C stops early and still evaluates`);
+  const trainUntil = plan.startedAt + (1 - EVAL_SHARE) * plan.minutes * 60_000;
+  progress.log(`training m6-nano until ${new Date(trainUntil).toTimeString().slice(0, 8)} (${formatDuration((trainUntil - Date.now()) / 1000)} from now, its VQ stage first)${bf16 ? ' in bf16 autocast' : ' in fp32'}; Ctrl-C stops early and still evaluates`);
   return runWithInterrupt({
-    runDir, data, tasks: plan.tasks, preset: 'm6-nano', overrides: {},
-    vq: { bf16, steps: flags.vqSteps !== undefined ? numberFlag('--vq-steps', flags.vqSteps, { integer: true, min: 1 }) : quick ? 150 : DEFAULT_VQ_STEPS },
+    runDir, data, tasks: plan.tasks, preset: 'm6-nano', overrides: {}, trainUntil,
+    vq: { bf16, steps: flags.vqSteps !== undefined ? numberFlag('--vq-steps', flags.vqSteps, { integer: true, min: 1 }) : quick ? 150 : DEFAULT_VQ_STEPS, seconds: VQ_SHARE * plan.minutes * 60 },
     vocab: 2000, log: (m) => progress.log(m), progress,
     loop: {
       steps: null, minutes: plan.minutes, batchSize: numberFlag('--batch-size', flags.batchSize, { integer: true, min: 1 }), gradAccum: 1,
@@ -190,23 +201,26 @@ async function evaluateDemo(plan: DemoPlan, r: { runDir: string; catalogDir: str
   const { evaluateSynthetic, readCatalog } = await import('../../eval/syntheticEval.js');
   const catalog = readCatalog(join(r.catalogDir, 'catalog.jsonl'));
   const heldOutAll = r.result.data.rows.filter((row) => row.split === plan.holdout).map((row) => catalog.get(row.id)).filter((x) => x !== undefined);
-  const heldOut = heldOutAll.slice(0, plan.evalItems);
-  const novel = heldOut.filter((it) => it.composition === 'novel').length;
-  r.log(`evaluating on ${heldOut.length} ${plan.holdout === 'val' ? 'validation' : 'test'} products (${heldOut.length - novel} of seen compositions, ${novel} novel)…`);
   using pipeline = await openPipeline(r.runDir);
+  const searchItems = trains(plan, 'embed') ? Math.min(1000, heldOutAll.length) : 0;
+  const fit = await itemsThatFit(plan, pipeline, heldOutAll, { imageRoot: r.catalogDir, searchItems, indexRows: trains(plan, 'embed') ? r.result.data.rows.length : 0 });
+  const heldOut = heldOutAll.slice(0, fit.items);
+  const novel = heldOut.filter((it) => it.composition === 'novel').length;
+  r.log(`evaluating on ${heldOut.length} ${plan.holdout === 'val' ? 'validation' : 'test'} products (${heldOut.length - novel} of seen compositions, ${novel} novel; ${fit.why})…`);
+  const maxQuestions = plan.quick ? 120 : 1000;
   const out: DemoEvaluation = {
-    synthetic: await evaluateSynthetic(pipeline, heldOut, r.catalogDir, { maxQuestions: plan.quick ? 120 : 1000, withAnswers: trains(plan, 'answer') }),
+    synthetic: await evaluateSynthetic(pipeline, heldOut, r.catalogDir, { maxQuestions, withAnswers: trains(plan, 'answer'), log: r.log }),
     compositions: {},
   };
   if (out.synthetic.answer !== null) out.answerPrior = await answerPrior(r.result, out.synthetic.answer.items);
   if (trains(plan, 'embed')) {
     const { evaluateEmbed } = await import('../../eval/embedEval.js');
     // Search over every held-out product (up to 1000): a title finds the images with its attributes.
-    const searchItems = heldOutAll.slice(0, 1000)
+    const searched = heldOutAll.slice(0, searchItems)
       .map((it) => ({ id: it.id, image: join(r.catalogDir, it.image), text: it.title, group: `${it.category}|${it.colour}|${it.pattern ?? ''}`, ...(it.composition !== undefined ? { part: it.composition } : {}) }));
-    out.retrieval = await evaluateEmbed(pipeline, searchItems);
+    out.retrieval = await evaluateEmbed(pipeline, searched);
   }
-  const judged = await evaluateDemoRuns(plan, pipeline, r);
+  const judged = await evaluateDemoRuns({ ...plan, evalItems: heldOut.length }, pipeline, r);
   if (judged.design !== undefined) out.design = judged.design;
   if (judged.recommend !== undefined) out.recommend = judged.recommend;
   out.compositions = await compositionFigures(out, catalog, r.result);
@@ -232,6 +246,33 @@ async function evaluateDemoRuns(plan: DemoPlan, pipeline: Pipeline, r: { data: D
     for (const sk of report.skipped) r.log(`recommend evaluation skipped: ${sk.reason}`);
   }
   return out;
+}
+
+/**
+ * How many held-out products the evaluation can judge in the budget left (at most --eval-items):
+ * a short probe times describe, answer, design and embed per item on this machine, then the items
+ * that fit after the fixed costs (the search benchmark, the catalog index, the design judge's training).
+ */
+async function itemsThatFit(plan: DemoPlan, pipeline: Pipeline, heldOut: readonly CatalogItem[], o: { imageRoot: string; searchItems: number; indexRows: number }): Promise<{ items: number; why: string }> {
+  const probe = heldOut.slice(0, Math.min(8, heldOut.length));
+  if (probe.length === 0) return { items: 0, why: 'none held out' };
+  const time = async (f: () => Promise<unknown>, n: number) => { const t = Date.now(); await f(); return (Date.now() - t) / 1000 / n; };
+  const images = probe.map((it) => join(o.imageRoot, it.image));
+  const describe = await time(() => pipeline.describe(images), probe.length);
+  const questions = probe.flatMap((it) => it.qa.slice(0, 1).map((q) => ({ question: q.question, image: join(o.imageRoot, it.image) })));
+  const answer = trains(plan, 'answer') && questions.length > 0 ? await time(() => pipeline.answer(questions), questions.length) : 0;
+  const design = trains(plan, 'design') ? await time(() => pipeline.design(probe.slice(0, 2).map((it) => it.title)), 2) : 0;
+  const embed = trains(plan, 'embed') ? await time(() => pipeline.embed({ images }), probe.length) * 2 : 0;  // an image and a text each
+  const perQuestionItem = heldOut.reduce((a, it) => a + it.qa.length, 0) / heldOut.length;
+  const questionsFor = (n: number) => Math.min(plan.quick ? 120 : 1000, n * perQuestionItem);
+  // Fixed: the search benchmark, the index of the catalog, the design judge's ~1,000 classifier steps (about describe's cost of 400 items: a guess, said so).
+  const fixed = o.searchItems * embed + o.indexRows * embed / 2 + (design > 0 ? 400 * describe : 0);
+  const left = (plan.startedAt + plan.minutes * 60_000 - Date.now()) / 1000;
+  const cost = (n: number) => n * (describe + design) + questionsFor(n) * answer + fixed;
+  let n = Math.min(plan.evalItems, heldOut.length);
+  while (n > 50 && cost(n) > left) n = Math.floor(n * 0.9);
+  const rates = `per item: describe ${describe.toFixed(2)} s, answer ${answer.toFixed(2)} s, design ${design.toFixed(2)} s, embed ${embed.toFixed(3)} s`;
+  return { items: n, why: `${formatDuration(cost(n))} estimated of the ${formatDuration(left)} left (${rates})` };
 }
 
 /** Answer's baseline on the questions asked: each question's commonest training answer, never looking at the image. */
