@@ -11,6 +11,7 @@ import type { TaskEvaluation } from '../../eval/evaluation.js';
 import type { Pipeline } from '../../pipelines/index.js';
 import type { CatalogIndex } from '../../search/index.js';
 import type { EmbedEvalResult } from '../../eval/embedEval.js';
+import type { NearestDescribeResult, PixelSearchResult } from '../../eval/pixelBaselines.js';
 import type { SyntheticEvalResult } from '../../eval/syntheticEval.js';
 import { formatDuration, ProgressLine } from '../../train/progress.js';
 import type { RunTrainingResult } from '../../train/runTraining.js';
@@ -65,6 +66,9 @@ interface DemoEvaluation {
   design?: DesignEvaluation;
   /** Next-item recommendation on each shopper's last item, full ranking, beside popularity and co-occurrence. */
   recommend?: TaskEvaluation;
+  /** Pixel baselines (pixelBaselines.ts): describe by the nearest training thumbnail's caption; search by the mean thumbnail of the title's training products. */
+  pixelDescribe?: NearestDescribeResult;
+  pixelSearch?: PixelSearchResult;
 }
 
 export function registerDemo(program: Command): void {
@@ -179,6 +183,10 @@ async function evaluateDemo(plan: DemoPlan, r: { runDir: string; catalogDir: str
   const out: DemoEvaluation = {
     synthetic: await evaluateSynthetic(pipeline, heldOut, r.catalogDir, { maxQuestions: plan.quick ? 120 : 1000, withAnswers: trains(plan, 'answer') }),
   };
+  // The pixel baselines look at the training products' 16×16 thumbnails, loaded once for both.
+  const { loadPixelCorpus, nearestNeighbourDescribe, pixelSearchBaseline } = await import('../../eval/pixelBaselines.js');
+  const trainPixels = await loadPixelCorpus(r.result.data.rows.filter((row) => row.split === 'train').map((row) => catalog.get(row.id)).filter((x) => x !== undefined), r.catalogDir);
+  out.pixelDescribe = await nearestNeighbourDescribe(trainPixels, heldOut, r.catalogDir);
   if (out.synthetic.answer !== null) {
     const { noImagePrior } = await import('../../eval/answerEval.js');
     const train = (r.result.data.train.find((t) => t.name === 'answer')?.examples ?? []).map((e) => ({ question: e.source!, answer: e.target! }));
@@ -189,6 +197,7 @@ async function evaluateDemo(plan: DemoPlan, r: { runDir: string; catalogDir: str
     const searchItems = heldOutAll.slice(0, 1000)
       .map((it) => ({ id: it.id, image: join(r.catalogDir, it.image), text: it.title, group: `${it.category}|${it.colour}|${it.pattern ?? ''}` }));
     out.retrieval = await evaluateEmbed(pipeline, searchItems);
+    out.pixelSearch = await pixelSearchBaseline(trainPixels, searchItems);
   }
   if (trains(plan, 'design')) {
     // Design: one image per held-out title (--eval-items of them), judged by a classifier trained on the real catalog images.
@@ -236,6 +245,7 @@ async function writeDemoReport(plan: DemoPlan, r: { runDir: string; catalogDir: 
     design: design !== undefined ? { items: design.evaluated, metrics: design.metrics, baselines: design.baselines } : null,
     recommend: recommend !== undefined ? { shoppers: recommend.evaluated, metrics: recommend.metrics, baselines: { [recommend.baselineName ?? 'baseline']: recommend.baselines, ...Object.fromEntries((recommend.moreBaselines ?? []).map((b) => [b.name, b.values])) } } : null,
     embed: retrieval === undefined ? null : { items: retrieval.items, textToImage: retrieval.textToImage, imageToText: retrieval.imageToText, chanceTextToImage: retrieval.chanceTextToImage },
+    pixelBaselines: { describe: r.evaluation.pixelDescribe ?? null, search: r.evaluation.pixelSearch ?? null },
   }, null, 2) + '\n');
   return reportFile;
 }
@@ -276,7 +286,7 @@ async function demoRecommend(pipeline: Pipeline, index: CatalogIndex, result: Ru
 }
 
 /** The one-line summary the demo ends with. */
-function demoSummary({ synthetic, answerPrior, retrieval, design, recommend }: DemoEvaluation): string {
+function demoSummary({ synthetic, answerPrior, retrieval, design, recommend, pixelDescribe, pixelSearch }: DemoEvaluation): string {
   const d = synthetic.describe;
   const pct = (x: number | undefined) => (100 * (x ?? 0)).toFixed(1);
   return [
@@ -287,5 +297,7 @@ function demoSummary({ synthetic, answerPrior, retrieval, design, recommend }: D
     ...(retrieval !== undefined ? [`text→image recall@10 ${pct(retrieval.textToImage['recall@10'])}% over ${retrieval.items} items (chance ${pct(retrieval.chanceTextToImage['recall@10'])}%)`] : []),
     ...(recommend !== undefined ? [`recommend NDCG@10 ${(recommend.metrics.ndcg10 ?? 0).toFixed(4)} over all items (popularity ${(recommend.baselines.ndcg10 ?? 0).toFixed(4)}, co-occurrence ${(recommend.moreBaselines?.[0]?.values.ndcg10 ?? 0).toFixed(4)})`] : []),
     ...(design !== undefined ? [`design category ${pct(design.metrics.categoryAccuracy)}%, colour ${pct(design.metrics.colourAccuracy)}% (classifier's own: ${pct(design.metrics.classifierCategoryAccuracy)}% / ${pct(design.metrics.classifierColourAccuracy)}%; on VQ reconstructions: ${pct(design.metrics.vqCeilingCategoryAccuracy)}% / ${pct(design.metrics.vqCeilingColourAccuracy)}%), Fréchet ${(design.metrics.frechetDistance ?? NaN).toFixed(2)} (real floor ${(design.baselines.frechetDistance ?? NaN).toFixed(2)})`] : []),
+    ...(pixelDescribe !== undefined ? [`nearest-thumbnail describe: category ${pct(pixelDescribe.categoryAccuracy)}%, colour ${pct(pixelDescribe.colourAccuracy)}%, CIDEr-D ${pixelDescribe.ciderD.toFixed(3)}`] : []),
+    ...(pixelSearch !== undefined ? [`pixel search recall@10 ${pct(pixelSearch.textToImage['recall@10'])}%`] : []),
   ].join('; ');
 }
