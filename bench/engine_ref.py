@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """PyTorch reference for `npm run bench -- engine`: the same work as bench/engine.ts, op for op,
-on Debian's python3-torch (the same libtorch), printing one JSON object. Called by the bench."""
+on Debian's python3-torch (the same libtorch), printing one JSON object. Called by the bench, once per
+round of each part: cfg["part"] is "ops" (a) or "steps" (b, c); cfg["bf16"] false leaves bf16 out."""
 import json, math, sys, time
 import torch
 import torch.nn.functional as F
@@ -25,8 +26,11 @@ def op_loop(requires_grad):
             torch.add(a, b)
         best = min(best, (time.perf_counter() - t) / n)
     return best * 1e6
-out["opMicros"] = op_loop(False)
-out["opMicrosGrad"] = op_loop(True)
+if cfg["part"] == "ops":
+    out["opMicros"] = op_loop(False)
+    out["opMicrosGrad"] = op_loop(True)
+    print(json.dumps(out))
+    sys.exit(0)
 
 # (c) peak GEMM in each dtype
 def gemm(dtype, n, iters):
@@ -37,7 +41,7 @@ def gemm(dtype, n, iters):
         t = time.perf_counter(); a @ b; ts.append(time.perf_counter() - t)
     return 2 * n ** 3 / median(ts) / 1e9
 out["gemmGflopsFp32"] = gemm(torch.float32, cfg["gemmN"], cfg["gemmIters"])
-out["gemmGflopsBf16"] = gemm(torch.bfloat16, cfg["gemmN"], cfg["gemmIters"])
+out["gemmGflopsBf16"] = gemm(torch.bfloat16, cfg["gemmN"], cfg["gemmIters"]) if cfg["bf16"] else None
 
 # (b) training step of the bare transformer (bench/bareTransformer.ts)
 m = cfg["model"]; L, D, H, T, B, V = m["layers"], m["dim"], m["heads"], m["seq"], m["batch"], m["vocab"]
@@ -81,7 +85,8 @@ def step(tokens, targets, bf16):
     return loss.item()
 
 tokens = torch.randint(0, V, (B, T)); targets = torch.randint(0, V, (B, T))
-for key, bf16 in (("stepSecondsFp32", False), ("stepSecondsBf16", True)):
+out["stepSecondsBf16"] = None
+for key, bf16 in (("stepSecondsFp32", False), ("stepSecondsBf16", True))[: 2 if cfg["bf16"] else 1]:
     for _ in range(cfg["warmup"]): step(tokens, targets, bf16)
     ts = []
     for _ in range(cfg["steps"]):

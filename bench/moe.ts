@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import * as torch from '../src/torch/index.js';
 import { M6Model, preset, type M6Config } from '../src/model/index.js';
 import { AdamW } from '../src/optim/index.js';
+import { chooseBf16 } from './dtype.js';
 import { intFlag, median, printFigures, type Figure } from './report.js';
 
 /** Seconds of each phase of a training step: forward (with the loss), backward, optimizer (zeroGrad + step). */
@@ -73,7 +74,7 @@ export async function run(opts: { json: boolean; quick?: boolean }): Promise<Rec
   const batch = opts.quick ? 8 : 32, seq = opts.quick ? 64 : 256;
   const warmup = 1, steps = opts.quick ? 2 : 5;
   // bf16 where it pays here (the probe m6 info shows), fp32 otherwise: an emulated bf16 step takes minutes.
-  const bf16 = process.argv.includes('--bf16') || (!process.argv.includes('--fp32') && torch.probeBf16Matmul().pays);
+  const { bf16 } = chooseBf16(process.argv);
   // Each variant runs in its own process: a 64-expert model with AdamW holds ~13 GB, and memory kept
   // for re-use by one variant (keepLargeAllocations) must not crowd out the next.
   // The sweep runs several rounds, variants interleaved, and each ratio is taken within its round:

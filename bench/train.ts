@@ -40,6 +40,7 @@ import { readMetrics, type StepTiming, type TrainMetric } from '../src/train/met
 import { train } from '../src/train/trainer.js';
 import { BareTransformer } from './bareTransformer.js';
 import { gemm } from './engine.js';
+import { chooseBf16 } from './dtype.js';
 import { intFlag, printFigures, type Figure } from './report.js';
 
 const PRESET = 'm6-small';
@@ -57,9 +58,8 @@ interface Plan {
 
 function plan(quick: boolean, argv: readonly string[]): Plan {
   const batch = intFlag(argv, 'batch', quick ? 4 : 16, 1);
-  if (argv.includes('--fp32') && argv.includes('--bf16')) throw new RangeError('give --fp32 or --bf16, not both');
   // bf16 autocast where the CPU has bf16 matmul, else fp32 (as `m6 demo` chooses); the flags override.
-  const bf16 = argv.includes('--bf16') || (!argv.includes('--fp32') && torch.probeBf16Matmul().pays);
+  const { bf16 } = chooseBf16(argv);
   const workers = intFlag(argv, 'workers', undefined, 0);
   const rounds = intFlag(argv, 'rounds', quick ? 1 : 3, 1);
   return quick

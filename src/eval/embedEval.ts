@@ -51,6 +51,17 @@ export function chanceRecall(groupSizes: readonly number[], n: number, k: number
   return groupSizes.length ? sum / groupSizes.length : 0;
 }
 
+/** For each item, the indices of the items relevant to its query: those of its group (itself included). */
+export function relevantItems(items: readonly EmbedItem[]): number[][] {
+  const groupOf = (it: EmbedItem) => it.group ?? it.text.trim().toLowerCase();
+  const members = new Map<string, number[]>();
+  items.forEach((it, i) => {
+    const g = groupOf(it);
+    members.set(g, [...(members.get(g) ?? []), i]);
+  });
+  return items.map((it) => members.get(groupOf(it))!);
+}
+
 export async function evaluateEmbed(pipeline: Pipeline, items: readonly EmbedItem[], o: { ks?: number[]; showExamples?: number } = {}): Promise<EmbedEvalResult> {
   const started = Date.now();
   const ks = o.ks ?? [1, 5, 10];
@@ -64,13 +75,7 @@ export async function evaluateEmbed(pipeline: Pipeline, items: readonly EmbedIte
   const keptImages = imageVectors.filter((r) => r.ok).map((r) => (r as { vector: Float32Array }).vector);
   const textVectors = await pipeline.embed({ texts: kept.map((it) => it.text) });
   const n = kept.length;
-  const groupOf = (it: EmbedItem) => it.group ?? it.text.trim().toLowerCase();
-  const members = new Map<string, number[]>();
-  kept.forEach((it, i) => {
-    const g = groupOf(it);
-    members.set(g, [...(members.get(g) ?? []), i]);
-  });
-  const relevant = kept.map((it) => members.get(groupOf(it))!);
+  const relevant = relevantItems(kept);
   const groupSizes = relevant.map((r) => r.length);
   return torch.scope(() => {
     const dim = pipeline.config.dim;
@@ -103,7 +108,7 @@ export async function evaluateEmbed(pipeline: Pipeline, items: readonly EmbedIte
 }
 
 /** Text→image recall of each part's queries against the whole gallery (undefined when no item names a part). */
-function partRecalls(kept: readonly EmbedItem[], sim: torch.Tensor, relevant: readonly number[][], ks: readonly number[]): EmbedEvalResult['byPart'] {
+export function partRecalls(kept: readonly EmbedItem[], sim: torch.Tensor, relevant: readonly number[][], ks: readonly number[]): EmbedEvalResult['byPart'] {
   const parts = new Map<string, number[]>();
   kept.forEach((it, i) => { if (it.part !== undefined) parts.set(it.part, [...(parts.get(it.part) ?? []), i]); });
   if (parts.size === 0) return undefined;

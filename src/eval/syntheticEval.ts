@@ -104,11 +104,22 @@ export interface SyntheticEvalResult {
   seconds: number;
 }
 
+/** The text describe is trained to write for a product (the manifest's title and description), which the caption metrics compare with. */
+export function describeReference(it: CatalogItem): string {
+  return `${it.title} ${it.description}`;
+}
+
 /** The share of the commonest value: what always answering the majority class scores. */
 export function majorityShare(values: readonly string[]): number {
   const counts = new Map<string, number>();
   for (const v of values) counts.set(v, (counts.get(v) ?? 0) + 1);
   return values.length ? Math.max(...counts.values()) / values.length : 0;
+}
+
+/** How a description of `it` is judged: the category and colour it names first, against the catalog's. */
+export function judgeDescription(it: CatalogItem, generated: string): { category: string; colour: string; categoryOk: boolean; colourOk: boolean } {
+  const category = categoryOf(generated) ?? '—', colour = colourOf(generated) ?? '—';
+  return { category, colour, categoryOk: category === it.category, colourOk: colour === it.colour };
 }
 
 /**
@@ -125,8 +136,7 @@ export async function evaluateSynthetic(pipeline: Pipeline, items: readonly Cata
   const dItems: DescribeJudgement[] = items.map((it, i) => {
     const r = described[i]!;
     const generated = r.ok ? r.text : `(error: ${r.error})`;
-    const category = categoryOf(generated) ?? '—', colour = colourOf(generated) ?? '—';
-    return { id: it.id, image: it.image, truth: it.title, reference: `${it.title} ${it.description}`, generated, category, colour, categoryOk: category === it.category, colourOk: colour === it.colour };
+    return { id: it.id, image: it.image, truth: it.title, reference: describeReference(it), generated, ...judgeDescription(it, generated) };
   });
   const share = (xs: boolean[]) => (xs.length ? xs.filter(Boolean).length / xs.length : 0);
   let answer: SyntheticEvalResult['answer'] = null;

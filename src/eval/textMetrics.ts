@@ -76,10 +76,19 @@ export function rougeL(pairs: ScoredPair[], beta = 1.2): number {
   return sum / pairs.length;
 }
 
-/** CIDEr-D (Vedantam et al.): document frequencies from the references of the whole set. */
+/** CIDEr-D (Vedantam et al.) of the whole set: the mean of the per-pair scores. */
 export function ciderD(pairs: ScoredPair[], o: { maxN?: number; sigma?: number } = {}): number {
+  const scores = ciderDScores(pairs, o);
+  return scores.length ? scores.reduce((a, b) => a + b, 0) / scores.length : 0;
+}
+
+/**
+ * CIDEr-D of each pair, as the COCO caption evaluation's `Cider` computes it (test/eval/ciderReference.test.ts
+ * checks it against that code's outputs): document frequencies from the references of the whole set.
+ */
+export function ciderDScores(pairs: ScoredPair[], o: { maxN?: number; sigma?: number } = {}): number[] {
   const maxN = o.maxN ?? 4, sigma = o.sigma ?? 6;
-  if (!pairs.length) return 0;
+  if (!pairs.length) return [];
   const refsTok = pairs.map((p) => p.references.map(tokenizeForMetrics));
   const df = new Map<string, number>();
   for (const refs of refsTok) {
@@ -102,13 +111,13 @@ export function ciderD(pairs: ScoredPair[], o: { maxN?: number; sigma?: number }
     }
     return out;
   };
-  let total = 0;
-  pairs.forEach((p, i) => {
+  return pairs.map((p, i) => {
     const c = tokenizeForMetrics(p.candidate);
     const cv = vec(c);
     const scores = new Array(maxN).fill(0);
     for (const r of refsTok[i]) {
       const rv = vec(r);
+      // The reference code counts bigrams (length − 1); the difference is the same unless a side is empty, which scores 0 anyway.
       const delta = c.length - r.length;
       const penalty = Math.exp(-(delta * delta) / (2 * sigma * sigma));
       for (let n = 0; n < maxN; n++) {
@@ -120,8 +129,6 @@ export function ciderD(pairs: ScoredPair[], o: { maxN?: number; sigma?: number }
         if (cv[n].norm > 0 && rv[n].norm > 0) scores[n] += (dot / (cv[n].norm * rv[n].norm)) * penalty;
       }
     }
-    const mean = scores.reduce((a, b) => a + b, 0) / maxN / Math.max(1, refsTok[i].length);
-    total += mean * 10;
+    return (scores.reduce((a, b) => a + b, 0) / maxN / Math.max(1, refsTok[i].length)) * 10;
   });
-  return total / pairs.length;
 }

@@ -25,6 +25,10 @@ test('m6 demo: synthesise, train briefly, evaluate held-out items, write report.
   assert.match(html, /describe: category accuracy/);
   const results = JSON.parse(readFileSync(join(dir, 'run', 'demo-results.json'), 'utf8'));
   assert.equal(results.describe.items, 4);
+  // The pixel baselines beside the model's figures: describe by the nearest training thumbnail, search by a title's mean thumbnail.
+  assert.match(r.stdout, /nearest-thumbnail describe: category [\d.]+%, colour [\d.]+%, CIDEr-D [\d.]+; pixel search recall@10 [\d.]+%/);
+  assert.equal(results.pixelBaselines.describe.items, 4);
+  assert.equal(results.pixelBaselines.search.items, results.embed.items);
   assert.ok(results.steps >= 1);
   assert.ok(existsSync(join(dir, 'catalog', 'catalog.jsonl')));
 });
@@ -46,6 +50,7 @@ test('m6 demo --tasks: trains and judges only the tasks named, and refuses a lis
   const results = JSON.parse(readFileSync(join(dir, 'run', 'demo-results.json'), 'utf8'));
   assert.equal(results.answer, null);
   assert.equal(results.embed, null);
+  assert.equal(results.pixelBaselines.search, null, 'no search baseline without the embed task');
   assert.equal(results.design, null);
   assert.equal(results.tasks, 'describe');
 });

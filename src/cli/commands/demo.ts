@@ -11,6 +11,7 @@ import type { TaskEvaluation } from '../../eval/evaluation.js';
 import type { Pipeline } from '../../pipelines/index.js';
 import type { CatalogIndex } from '../../search/index.js';
 import type { EmbedEvalResult } from '../../eval/embedEval.js';
+import type { NearestDescribeResult, PixelSearchResult } from '../../eval/pixelBaselines.js';
 import type { CatalogItem, Share, SyntheticEvalResult } from '../../eval/syntheticEval.js';
 import { formatDuration, ProgressLine } from '../../train/progress.js';
 import type { RunTrainingResult } from '../../train/runTraining.js';
@@ -78,6 +79,9 @@ interface DemoEvaluation {
   design?: DesignEvaluation;
   /** Next-item recommendation on each shopper's last item, full ranking, beside popularity and co-occurrence. */
   recommend?: TaskEvaluation;
+  /** Pixel baselines (pixelBaselines.ts): describe by the nearest training thumbnail's caption; search by the mean thumbnail of the title's training products. */
+  pixelDescribe?: NearestDescribeResult;
+  pixelSearch?: PixelSearchResult;
   /** The same figures for the held-out products of seen and of novel compositions (category × colour × pattern). */
   compositions: Record<string, CompositionFigures>;
 }
@@ -91,6 +95,10 @@ interface CompositionFigures {
   designCategory?: Share;
   designColour?: Share;
   textToImageRecall10?: Share;
+  /** The baselines of the same items: the nearest training thumbnail's caption, and the pixel search. */
+  pixelDescribeCategory?: Share;
+  pixelDescribeColour?: Share;
+  pixelTextToImageRecall10?: Share;
 }
 
 export function registerDemo(program: Command): void {
@@ -212,6 +220,10 @@ async function evaluateDemo(plan: DemoPlan, r: { runDir: string; catalogDir: str
     synthetic: await evaluateSynthetic(pipeline, heldOut, r.catalogDir, { maxQuestions, withAnswers: trains(plan, 'answer'), log: r.log }),
     compositions: {},
   };
+  // The pixel baselines look at the training products' 16×16 thumbnails, loaded once for both.
+  const { loadPixelCorpus, nearestNeighbourDescribe, pixelSearchBaseline } = await import('../../eval/pixelBaselines.js');
+  const trainPixels = await loadPixelCorpus(r.result.data.rows.filter((row) => row.split === 'train').map((row) => catalog.get(row.id)).filter((x) => x !== undefined), r.catalogDir);
+  out.pixelDescribe = await nearestNeighbourDescribe(trainPixels, heldOut, r.catalogDir);
   if (out.synthetic.answer !== null) out.answerPrior = await answerPrior(r.result, out.synthetic.answer.items);
   if (trains(plan, 'embed')) {
     const { evaluateEmbed } = await import('../../eval/embedEval.js');
@@ -219,6 +231,7 @@ async function evaluateDemo(plan: DemoPlan, r: { runDir: string; catalogDir: str
     const searched = heldOutAll.slice(0, searchItems)
       .map((it) => ({ id: it.id, image: join(r.catalogDir, it.image), text: it.title, group: `${it.category}|${it.colour}|${it.pattern ?? ''}`, ...(it.composition !== undefined ? { part: it.composition } : {}) }));
     out.retrieval = await evaluateEmbed(pipeline, searched);
+    out.pixelSearch = await pixelSearchBaseline(trainPixels, searched);
   }
   const judged = await evaluateDemoRuns({ ...plan, evalItems: heldOut.length }, pipeline, r);
   if (judged.design !== undefined) out.design = judged.design;
@@ -266,7 +279,8 @@ async function itemsThatFit(plan: DemoPlan, pipeline: Pipeline, heldOut: readonl
   const perQuestionItem = heldOut.reduce((a, it) => a + it.qa.length, 0) / heldOut.length;
   const questionsFor = (n: number) => Math.min(plan.quick ? 120 : 1000, n * perQuestionItem);
   // Fixed: the search benchmark, the index of the catalog, the design judge's ~1,000 classifier steps (about describe's cost of 400 items: a guess, said so).
-  const fixed = o.searchItems * embed + o.indexRows * embed / 2 + (design > 0 ? 400 * describe : 0);
+  // The pixel baselines: ~36 s for a 10,000-product catalog on a 2-core Xeon.
+  const fixed = o.searchItems * embed + o.indexRows * embed / 2 + (design > 0 ? 400 * describe : 0) + 40 * plan.n / 10_000;
   const left = (plan.startedAt + plan.minutes * 60_000 - Date.now()) / 1000;
   const cost = (n: number) => n * (describe + design) + questionsFor(n) * answer + fixed;
   let n = Math.min(plan.evalItems, heldOut.length);
@@ -292,6 +306,8 @@ async function compositionFigures(e: DemoEvaluation, catalog: ReadonlyMap<string
   const answer = sharesByPart(answers, partOf, (x) => x.ok);
   const design = e.design?.items ?? [];
   const designCategory = sharesByPart(design, partOf, (x) => x.ok.category === true), designColour = sharesByPart(design, partOf, (x) => x.ok.colour === true);
+  const pixel = e.pixelDescribe?.judgements ?? [];
+  const pixelCategory = sharesByPart(pixel, partOf, (x) => x.categoryOk), pixelColour = sharesByPart(pixel, partOf, (x) => x.colourOk);
   const out: Record<string, CompositionFigures> = {};
   for (const part of Object.keys(category)) {
     const f: CompositionFigures = { describeCategory: category[part]!, describeColour: colour[part]! };
@@ -302,6 +318,9 @@ async function compositionFigures(e: DemoEvaluation, catalog: ReadonlyMap<string
     if (designCategory[part] !== undefined) { f.designCategory = designCategory[part]; f.designColour = designColour[part]!; }
     const search = e.retrieval?.byPart?.[part];
     if (search !== undefined) f.textToImageRecall10 = { share: search.textToImage['recall@10'] ?? 0, items: search.queries };
+    if (pixelCategory[part] !== undefined) { f.pixelDescribeCategory = pixelCategory[part]; f.pixelDescribeColour = pixelColour[part]!; }
+    const pixelSearch = e.pixelSearch?.byPart?.[part];
+    if (pixelSearch !== undefined) f.pixelTextToImageRecall10 = { share: pixelSearch.textToImage['recall@10'] ?? 0, items: pixelSearch.queries };
     out[part] = f;
   }
   return out;
@@ -334,6 +353,7 @@ async function writeDemoReport(plan: DemoPlan, r: { runDir: string; catalogDir: 
     design: design !== undefined ? { items: design.evaluated, metrics: design.metrics, baselines: design.baselines } : null,
     recommend: recommend !== undefined ? { shoppers: recommend.evaluated, metrics: recommend.metrics, baselines: { [recommend.baselineName ?? 'baseline']: recommend.baselines, ...Object.fromEntries((recommend.moreBaselines ?? []).map((b) => [b.name, b.values])) } } : null,
     embed: retrieval === undefined ? null : { items: retrieval.items, textToImage: retrieval.textToImage, imageToText: retrieval.imageToText, chanceTextToImage: retrieval.chanceTextToImage },
+    pixelBaselines: { describe: r.evaluation.pixelDescribe ?? null, search: r.evaluation.pixelSearch ?? null },
   }, null, 2) + '\n');
   return reportFile;
 }
@@ -374,7 +394,7 @@ async function demoRecommend(pipeline: Pipeline, index: CatalogIndex, result: Ru
 }
 
 /** The one-line summary the demo ends with. */
-function demoSummary({ synthetic, answerPrior, retrieval, design, recommend }: DemoEvaluation): string {
+function demoSummary({ synthetic, answerPrior, retrieval, design, recommend, pixelDescribe, pixelSearch }: DemoEvaluation): string {
   const d = synthetic.describe;
   const pct = (x: number | undefined) => (100 * (x ?? 0)).toFixed(1);
   return [
@@ -385,6 +405,8 @@ function demoSummary({ synthetic, answerPrior, retrieval, design, recommend }: D
     ...(retrieval !== undefined ? [`text→image recall@10 ${pct(retrieval.textToImage['recall@10'])}% over ${retrieval.items} items (chance ${pct(retrieval.chanceTextToImage['recall@10'])}%)`] : []),
     ...(recommend !== undefined ? [`recommend NDCG@10 ${(recommend.metrics.ndcg10 ?? 0).toFixed(4)} over all items (popularity ${(recommend.baselines.ndcg10 ?? 0).toFixed(4)}, co-occurrence ${(recommend.moreBaselines?.[0]?.values.ndcg10 ?? 0).toFixed(4)})`] : []),
     ...(design !== undefined ? [`design category ${pct(design.metrics.categoryAccuracy)}%, colour ${pct(design.metrics.colourAccuracy)}% (classifier's own: ${pct(design.metrics.classifierCategoryAccuracy)}% / ${pct(design.metrics.classifierColourAccuracy)}%; on VQ reconstructions: ${pct(design.metrics.vqCeilingCategoryAccuracy)}% / ${pct(design.metrics.vqCeilingColourAccuracy)}%), Fréchet ${(design.metrics.frechetDistance ?? NaN).toFixed(2)} (real floor ${(design.baselines.frechetDistance ?? NaN).toFixed(2)})`] : []),
+    ...(pixelDescribe !== undefined ? [`nearest-thumbnail describe: category ${pct(pixelDescribe.categoryAccuracy)}%, colour ${pct(pixelDescribe.colourAccuracy)}%, CIDEr-D ${pixelDescribe.ciderD.toFixed(3)}`] : []),
+    ...(pixelSearch !== undefined ? [`pixel search recall@10 ${pct(pixelSearch.textToImage['recall@10'])}%`] : []),
   ].join('; ');
 }
 
@@ -396,11 +418,14 @@ function compositionSummary(parts: Record<string, CompositionFigures>): string {
   const pair = (name: string, a: Share | undefined, b: Share | undefined) => (a === undefined && b === undefined ? [] : [`${name} ${pct(a)} / ${pct(b)}`]);
   return `seen / novel compositions (${seen.describeCategory.items} / ${novel.describeCategory.items} products): ${[
     ...pair('describe category', seen.describeCategory, novel.describeCategory),
+    ...pair('(pixel neighbour', seen.pixelDescribeCategory, novel.pixelDescribeCategory).map((x) => `${x})`),
     ...pair('colour', seen.describeColour, novel.describeColour),
+    ...pair('(pixel neighbour', seen.pixelDescribeColour, novel.pixelDescribeColour).map((x) => `${x})`),
     ...pair('answer', seen.answer, novel.answer),
     ...(seen.answerPrior !== undefined && novel.answerPrior !== undefined ? [`(no-image prior ${(100 * seen.answerPrior).toFixed(1)}% / ${(100 * novel.answerPrior).toFixed(1)}%)`] : []),
     ...pair('design category', seen.designCategory, novel.designCategory),
     ...pair('design colour', seen.designColour, novel.designColour),
     ...pair('text→image recall@10', seen.textToImageRecall10, novel.textToImageRecall10),
+    ...pair('(pixel search', seen.pixelTextToImageRecall10, novel.pixelTextToImageRecall10).map((x) => `${x})`),
   ].join('; ')}`;
 }
