@@ -41,6 +41,11 @@ export const CLASSIFIER_FILE = 'design-classifier.safetensors';
 export interface DesignEvalOptions extends SamplingOptions {
   /** Classifier training steps when none is cached (default 1000: about a minute at 64 px on 2 CPU cores). */
   classifierSteps?: number;
+  /**
+   * Where the classifier is cached (default: the run folder). It depends only on the data's real
+   * images, so the demo keeps it beside its catalog and a second run of the demo reuses it.
+   */
+  classifierDir?: string;
   /** Most real training images the classifier learns from (a seeded sample; default 20000). */
   classifierImages?: number;
   /** Seed of the classifier and of the sampled designs (default 0). */
@@ -139,7 +144,7 @@ async function attributeClassifier(ctx: EvalContext, truth: Truth, rows: readonl
   const heldRows = sample(labelled.filter(isEvalRow), 2000, deriveSeed(seed, 'classifier-held-out'));
   if (trainRows.length === 0 || heldRows.length === 0) throw new Error(`the attribute classifier needs real training and held-out images with ${truth.attributes.map((a) => a.name).join(' and ')}; found ${trainRows.length} and ${heldRows.length}`);
   const steps = o.classifierSteps ?? 1000;
-  const file = join(runDirOf(ctx.pipeline.checkpoint), CLASSIFIER_FILE);
+  const file = join(o.classifierDir ?? runDirOf(ctx.pipeline.checkpoint), CLASSIFIER_FILE);
   const key = createHash('sha256').update(JSON.stringify({ imageSize, steps, seed, attributes: truth.attributes, train: trainRows.map((r) => r.imagePath), held: heldRows.map((r) => r.imagePath) })).digest('hex');
   const load = async (rs: readonly DataRow[]) => {
     const { bank, kept } = await ImageBank.load(rs.map((r) => r.imagePath!), imageSize);

@@ -49,8 +49,8 @@ export interface EvalMetric {
   step: number;
   /** Mean held-out loss per task. */
   taskLoss: Record<string, number>;
-  /** Which examples were evaluated: the held-out split, or training rows when the data has no split. */
-  on: 'held-out' | 'train';
+  /** Which examples were evaluated: validation rows, every held-out row where the data has no validation split, or training rows when it has no split. */
+  on: 'val' | 'held-out' | 'train';
 }
 
 export interface EventMetric {

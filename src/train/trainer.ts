@@ -341,7 +341,8 @@ function trainerState(o: TrainOptions, at: Pick<TrainerState, 'step' | 'nonFinit
 /** The held-out loss per task (the training examples' where nothing is held out), logged and written to metrics.jsonl. */
 async function periodicEval(o: TrainOptions, step: number, metrics: MetricsLog, progress: ProgressLine): Promise<void> {
   const held = o.evalTasks.filter((t) => t.examples.length > 0);
-  const on = held.length > 0 ? 'held-out' : 'train';
+  // 'val' where every evaluated example is a validation one (runTraining passes those where the data has them).
+  const on = held.length === 0 ? 'train' : held.every((t) => t.examples.every((e) => e.heldOut === 'val')) ? 'val' : 'held-out';
   const taskLoss = await evaluateLoss(o.model, o.tokenizer, held.length > 0 ? held : o.tasks, { batchSize: o.batchSize, batches: o.evalBatches, bf16: o.bf16 });
   metrics.write({ kind: 'eval', step, taskLoss, on });
   progress.log(`eval at step ${step} (${on}): ${Object.entries(taskLoss).map(([k, v]) => `${k} ${v.toFixed(3)}`).join(', ')}`);

@@ -241,12 +241,15 @@ async function evaluateDemo(plan: DemoPlan, r: { runDir: string; catalogDir: str
 }
 
 /** Design (one image per held-out title, judged by a classifier trained on the real catalog images) and recommend, through evaluateRun. */
-async function evaluateDemoRuns(plan: DemoPlan, pipeline: Pipeline, r: { data: DatasetSpec; result: RunTrainingResult; log: (m: string) => void }): Promise<{ design?: DesignEvaluation; recommend?: TaskEvaluation }> {
+async function evaluateDemoRuns(plan: DemoPlan, pipeline: Pipeline, r: { catalogDir: string; data: DatasetSpec; result: RunTrainingResult; log: (m: string) => void }): Promise<{ design?: DesignEvaluation; recommend?: TaskEvaluation }> {
   const { evaluateRun } = await import('../../eval/evaluation.js');
   const out: { design?: DesignEvaluation; recommend?: TaskEvaluation } = {};
   const common = { pipeline, spec: r.data, data: r.result.data, holdout: plan.holdout, log: r.log };
   if (trains(plan, 'design')) {
-    const report = await evaluateRun({ ...common, tasks: ['design'], limit: plan.evalItems, evaluators: { design: async () => (await import('../../eval/designEval.js')).evaluateDesign } });
+    const { evaluateDesign } = await import('../../eval/designEval.js');
+    // The design judge learns from the catalog's images alone: cached beside the catalog, a second demo reuses it.
+    const judge = { classifierDir: r.catalogDir, ...(plan.quick ? { classifierSteps: 200 } : {}) };
+    const report = await evaluateRun({ ...common, tasks: ['design'], limit: plan.evalItems, evaluators: { design: async () => (ctx) => evaluateDesign(ctx, judge) } });
     const design = report.tasks.find((t): t is DesignEvaluation => t.task === 'design');
     if (design !== undefined) out.design = design;
     for (const sk of report.skipped) r.log(`design evaluation skipped: ${sk.reason}`);
@@ -278,9 +281,12 @@ async function itemsThatFit(plan: DemoPlan, pipeline: Pipeline, heldOut: readonl
   const embed = trains(plan, 'embed') ? await time(() => pipeline.embed({ images }), probe.length) * 2 : 0;  // an image and a text each
   const perQuestionItem = heldOut.reduce((a, it) => a + it.qa.length, 0) / heldOut.length;
   const questionsFor = (n: number) => Math.min(plan.quick ? 120 : 1000, n * perQuestionItem);
-  // Fixed: the search benchmark, the index of the catalog, the design judge's ~1,000 classifier steps (about describe's cost of 400 items: a guess, said so).
-  // The pixel baselines: ~36 s for a 10,000-product catalog on a 2-core Xeon.
-  const fixed = o.searchItems * embed + o.indexRows * embed / 2 + (design > 0 ? 400 * describe : 0) + 40 * plan.n / 10_000;
+  // Fixed: the search benchmark, the index of the catalog, the pixel baselines (~36 s for 10,000
+  // products on a 2-core Xeon) and, unless cached beside the catalog, the design judge's training
+  // (1,000 steps: 1–2.5 minutes on 2 Xeon cores, by load; 200 with --quick).
+  const { CLASSIFIER_FILE } = await import('../../eval/designEval.js');
+  const judge = design > 0 && !existsSync(join(o.imageRoot, CLASSIFIER_FILE)) ? (plan.quick ? 30 : 150) : 0;
+  const fixed = o.searchItems * embed + o.indexRows * embed / 2 + 40 * plan.n / 10_000 + judge;
   const left = (plan.startedAt + plan.minutes * 60_000 - Date.now()) / 1000;
   const cost = (n: number) => n * (describe + design) + questionsFor(n) * answer + fixed;
   let n = Math.min(plan.evalItems, heldOut.length);
