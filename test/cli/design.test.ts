@@ -65,6 +65,18 @@ test('--tasks vq trains the image tokenizer alone; design trains on its codes; -
   loaded.model.dispose();
 });
 
+test('--vq-minutes: the VQ stage stops at its time budget before --vq-steps, saying so, and saves what it learnt', async () => {
+  const timed = join(dir, 'vq-timed');
+  const r = await m6(['train', ...common, '--tasks', 'vq', '--vq-steps', '100000', '--vq-minutes', '0.05', '--out', timed]);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stderr, /for 100000 steps of \d+ or 3s, whichever comes first/);
+  const done = /VQ stage done: held-out PSNR [\d.]+ dB after (\d+) steps \(\d+ s; its 3s ran out before step 100000\)/.exec(r.stderr);
+  assert.ok(done !== null, r.stderr);
+  const info = JSON.parse(readFileSync(join(timed, 'vq.json'), 'utf8'));
+  assert.equal(info.steps, Number(done[1]));
+  assert.ok(info.steps > 0 && info.steps < 100000);
+});
+
 test('design with no VQ in the run trains one as a stage; --vq copies a given one; a missing or unfit one is a one-line error', async () => {
   const staged = join(dir, 'staged');
   const a = await m6(['train', ...common, '--tasks', 'design', '--steps', '1', '--vq-steps', '2', '--bf16', '--out', staged]);

@@ -49,6 +49,7 @@ export interface TrainFlags extends DatasetFlags, LaunchFlags {
   debugNonfiniteSteps?: string;
   vq?: string;
   vqSteps: string;
+  vqMinutes?: string;
 }
 
 /** `--tasks` less the `vq` entry (the image tokenizer is a stage, not a task the model trains on). */
@@ -109,6 +110,7 @@ export function addTrainOptions(cmd: Command): Command {
     .option('--progress-every <seconds>', 'progress line interval when stderr is not a terminal', '10')
     .option('--vq <file_or_run>', 'design: use this VQ image tokenizer (a vq.safetensors, or a run folder of --tasks vq) instead of training one')
     .option('--vq-steps <n>', 'steps of the VQ image tokenizer stage (--tasks vq, or design when the run has no VQ yet)', String(DEFAULT_VQ_STEPS))
+    .option('--vq-minutes <m>', 'a time budget for the VQ stage: it stops at --vq-steps or this, whichever comes first')
     .addOption(new Option('--debug-nonfinite-steps <steps>', 'tests: make the loss NaN at these steps').hideHelp())
     .option('--nproc <n>', 'data parallel: start N ranks on this host (torchrun-style: MASTER_ADDR, MASTER_PORT, WORLD_SIZE, RANK, LOCAL_RANK; the cores split between them); a rank that fails stops the job')
     .option('--nnodes <n>', 'hosts in the job, each running the same command with its --node-rank (default 1)')
@@ -129,7 +131,7 @@ export function trainOptionsFromFlags(flags: TrainFlags, log: (m: string) => voi
   const {
     out, preset: presetFlag, config, tasks, stopAt, batchSize, gradAccum, lr, warmup, minLrRatio, weightDecay, clipNorm, bf16, seed,
     evalEvery, evalBatches, saveEvery, keep, maxNonfinite, augment, lossMean, workers, tokenizer, vocab, resume, progressEvery: _p, debugNonfiniteSteps,
-    steps: _s, minutes: _m, vq, vqSteps, nproc: _n, nnodes: _nn, nodeRank: _nr, masterAddr: _ma, masterPort: _mp, maxRestarts: _mr, ...datasetFlags
+    steps: _s, minutes: _m, vq, vqSteps, vqMinutes, nproc: _n, nnodes: _nn, nodeRank: _nr, masterAddr: _ma, masterPort: _mp, maxRestarts: _mr, ...datasetFlags
   } = flags;
   const fromFile = config !== undefined ? readConfigFile(config) : { overrides: {} };
   const presetName = fromFile.preset ?? presetFlag;
@@ -160,6 +162,7 @@ export function trainOptionsFromFlags(flags: TrainFlags, log: (m: string) => voi
     vq: {
       requested: stages.vq, steps: int('--vq-steps', vqSteps, 1), seed: int('--seed', seed), bf16: bf16 === true,
       ...(vq !== undefined ? { from: vq } : {}),
+      ...(vqMinutes !== undefined ? { seconds: 60 * numberFlag('--vq-minutes', vqMinutes, { positive: true }) } : {}),
     },
     loop: {
       steps, minutes,
