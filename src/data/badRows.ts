@@ -3,6 +3,7 @@
 
 export type BadRowReason =
   | 'missing file'
+  | 'unreadable file'
   | 'empty file'
   | 'not an image'
   | 'truncated image'
@@ -13,6 +14,7 @@ export type BadRowReason =
   | 'missing value'
   | 'invalid UTF-8'
   | 'invalid JSON'
+  | 'malformed qa'
   | 'wrong field count'
   | 'malformed row'
   | 'unknown label'

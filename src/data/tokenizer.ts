@@ -17,7 +17,7 @@ import { ID_LIMIT, MergeTable, mergeWord } from './bpeMerge.js';
 import { BYTE_TO_CHAR, CHAR_TO_BYTE, toByteChars } from './byteLevel.js';
 import { normalizerFromJson, type Normalizer } from './normalizer.js';
 import { preTokenizerFromJson, type PreTokenizer } from './preTokenizer.js';
-import { InputError } from '../torch/inputError.js';
+import { fileReadProblem, InputError } from '../torch/inputError.js';
 
 export type { AddedToken } from './addedTokens.js';
 
@@ -522,7 +522,7 @@ export class Tokenizer {
     try {
       text = await readFile(file, 'utf8');
     } catch (err) {
-      throw new TokenizerFormatError(`cannot read tokenizer ${file}: ${(err as Error).message}`);
+      throw new TokenizerFormatError(`tokenizer ${file} ${fileReadProblem(err)}`);
     }
     let json: unknown;
     try {

@@ -6,7 +6,7 @@ import { closeSync, fstatSync, fsyncSync, openSync, readSync, renameSync, unlink
 import { native } from '../torch/native.js';
 import { Tensor } from '../torch/tensor.js';
 import { dtypeBytes, dtypeCode, type DType } from '../torch/dtype.js';
-import { InputError } from '../torch/inputError.js';
+import { fileReadProblem, InputError } from '../torch/inputError.js';
 
 const TO_ST: Record<DType, string> = {
   float64: 'F64', float32: 'F32', float16: 'F16', bfloat16: 'BF16', int64: 'I64', int32: 'I32', int16: 'I16', int8: 'I8', uint8: 'U8', bool: 'BOOL',
@@ -17,17 +17,34 @@ export interface SafetensorsEntry { dtype: DType; shape: number[]; begin: number
 export interface SafetensorsHeader { entries: Map<string, SafetensorsEntry>; metadata: Record<string, string>; dataOffset: number }
 
 export class SafetensorsError extends InputError {
-  constructor(readonly file: string, detail: string) {
-    super(`${file}: not a valid safetensors file: ${detail}`);
+  /** `detail` says what is wrong inside the file; `unreadable` that the file could not be read at all. */
+  constructor(readonly file: string, detail: string, unreadable = false) {
+    super(unreadable ? `${file} ${detail}` : `${file}: not a valid safetensors file: ${detail}`);
     this.name = 'SafetensorsError';
   }
 }
 
+/** Opens a safetensors file for reading, or says why it cannot (missing, a folder, not permitted). */
+function openForReading(path: string): { fd: number; size: number } {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch (err) {
+    throw new SafetensorsError(path, fileReadProblem(err), true);
+  }
+  const st = fstatSync(fd);
+  // Linux opens a folder for reading; the read would fail later with a bare EISDIR.
+  if (!st.isFile()) {
+    closeSync(fd);
+    throw new SafetensorsError(path, st.isDirectory() ? fileReadProblem({ code: 'EISDIR' }) : 'is not a regular file', true);
+  }
+  return { fd, size: st.size };
+}
+
 /** Reads and validates the header only (cheap: a few KB, whatever the file size). */
 export function readSafetensorsHeader(path: string): SafetensorsHeader {
-  const fd = openSync(path, 'r');
+  const { fd, size } = openForReading(path);
   try {
-    const size = fstatSync(fd).size;
     if (size < 8) throw new SafetensorsError(path, `${size} bytes is too short for the 8-byte header length`);
     const lenBuf = Buffer.alloc(8);
     readSync(fd, lenBuf, 0, 8, 0);
@@ -44,13 +61,14 @@ export function readSafetensorsHeader(path: string): SafetensorsHeader {
     let metadata: Record<string, string> = {};
     for (const [name, v] of Object.entries(json as Record<string, unknown>)) {
       if (name === '__metadata__') {
-        if (typeof v !== 'object' || v === null || Object.values(v).some((x) => typeof x !== 'string')) throw new SafetensorsError(path, '__metadata__ must map strings to strings');
+        if (typeof v !== 'object' || v === null || Array.isArray(v) || Object.values(v).some((x) => typeof x !== 'string')) throw new SafetensorsError(path, '__metadata__ must map strings to strings');
         metadata = v as Record<string, string>;
         continue;
       }
+      if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new SafetensorsError(path, `tensor '${name}' is ${JSON.stringify(v)}; expected {dtype, shape, data_offsets}`);
       const e = v as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
-      const dtype = FROM_ST.get(String(e?.dtype));
-      if (!dtype) throw new SafetensorsError(path, `tensor '${name}' has dtype ${JSON.stringify(e?.dtype)}; m6 reads ${[...FROM_ST.keys()].join(', ')}`);
+      const dtype = typeof e.dtype === 'string' ? FROM_ST.get(e.dtype) : undefined;
+      if (!dtype) throw new SafetensorsError(path, `tensor '${name}' has dtype ${JSON.stringify(e.dtype)}; m6 reads ${[...FROM_ST.keys()].join(', ')}`);
       if (!Array.isArray(e.shape) || !e.shape.every((s) => Number.isInteger(s) && s >= 0)) throw new SafetensorsError(path, `tensor '${name}' has a bad shape ${JSON.stringify(e.shape)}`);
       const off = e.data_offsets;
       if (!Array.isArray(off) || off.length !== 2 || !off.every((x) => Number.isInteger(x))) throw new SafetensorsError(path, `tensor '${name}' has bad data_offsets`);

@@ -8,3 +8,17 @@ export class InputError extends Error {
     this.name = 'InputError';
   }
 }
+
+/**
+ * Why a file m6 was given could not be read, said as what it is (it does not exist, it is a folder,
+ * it may not be read), never as "missing" when it is there; every reader of a user's file wraps this
+ * in its own InputError, after the file's name.
+ */
+export function fileReadProblem(err: unknown): string {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  if (code === 'ENOENT') return 'does not exist';
+  if (code === 'EISDIR') return 'is a folder, expected a file';
+  if (code === 'ENOTDIR') return 'does not exist (a part of its path is a file, not a folder)';
+  if (code === 'EACCES' || code === 'EPERM') return 'cannot be read: permission denied (check its owner and mode)';
+  return `cannot be read: ${(err as Error | undefined)?.message ?? String(err)}`;
+}

@@ -14,12 +14,12 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, w
 import { CHECKPOINTS_DIR, checkpointName, listCheckpoints } from './checkpointFiles.js';
 import { join } from 'node:path';
 import type { Tensor } from '../torch/index.js';
-import { loadSafetensors, saveSafetensors } from '../io/index.js';
-import type { M6Config } from '../model/index.js';
+import { loadSafetensors, readSafetensorsHeader, saveSafetensors } from '../io/index.js';
+import { validateConfig, type M6Config } from '../model/index.js';
 import type { OptimizerState } from '../optim/index.js';
 import type { Tokenizer } from '../data/tokenizer.js';
 import type { LossMean } from './lossMean.js';
-import { InputError } from '../torch/inputError.js';
+import { fileReadProblem, InputError } from '../torch/inputError.js';
 
 export { CHECKPOINTS_DIR, checkpointName, listCheckpoints, latestCheckpoint } from './checkpointFiles.js';
 
@@ -92,27 +92,62 @@ export class CheckpointError extends InputError {
   }
 }
 
-function readJson<T>(file: string): T {
+function readJson(file: string): unknown {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
-    throw new CheckpointError(`cannot read ${file}: ${(err as Error).message}`);
+    throw new CheckpointError(`${file} ${fileReadProblem(err)}`);
   }
   try {
-    return JSON.parse(text) as T;
+    return JSON.parse(text);
   } catch (err) {
-    throw new CheckpointError(`${file} is not valid JSON: ${(err as Error).message}`);
+    throw new CheckpointError(`${file} is not valid JSON (${(err as Error).message}); the checkpoint is damaged: resume from an earlier one`);
   }
 }
 
-/** The config and tokenizer of a checkpoint folder (cheap: no tensors). */
+const isCount = (v: unknown): boolean => typeof v === 'number' && Number.isInteger(v) && v >= 0;
+const isNumber = (v: unknown): boolean => typeof v === 'number' && Number.isFinite(v);
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** trainer.json's fields that a resume reads, checked: a damaged file is named here, not a TypeError deep in the trainer. */
+function checkTrainerState(file: string, json: unknown): TrainerState {
+  if (!isObject(json)) throw new CheckpointError(`${file}: expected a JSON object of trainer state, got ${Array.isArray(json) ? 'an array' : JSON.stringify(json)}`);
+  if (json.version !== 1) throw new CheckpointError(`${file}: version ${JSON.stringify(json.version)}, this m6 reads version 1`);
+  const wrong: string[] = [];
+  for (const k of ['step', 'dataPosition', 'seed', 'gradAccum', 'batchSize', 'nonFiniteSteps', 'tokensSeen'] as const) if (!isCount(json[k])) wrong.push(`${k} (a count)`);
+  if (!isNumber(json.elapsedSeconds)) wrong.push('elapsedSeconds (seconds)');
+  const sch = json.schedule;
+  if (!isObject(sch) || !isNumber(sch.lr) || !isCount(sch.warmup) || !isNumber(sch.minLrRatio) || !(sch.totalSteps === null || isCount(sch.totalSteps))) wrong.push('schedule ({lr, warmup, totalSteps, minLrRatio})');
+  const opt = json.optimizer;
+  if (!isObject(opt) || !isCount(opt.step) || !Array.isArray(opt.groups) || !opt.groups.every(isObject)) wrong.push('optimizer ({step, groups})');
+  if (!Array.isArray(json.tasks)) wrong.push('tasks (a list)');
+  if (json.augment !== undefined && typeof json.augment !== 'boolean') wrong.push('augment (true or false)');
+  if (wrong.length) throw new CheckpointError(`${file}: missing or malformed ${wrong.join(', ')}`);
+  return json as unknown as TrainerState;
+}
+
+/**
+ * The config and tokenizer of a checkpoint folder (cheap: no tensors), each checked: config.json
+ * builds a model, trainer.json has what a resume reads, and the tokenizer's vocabulary is the model's.
+ */
 export async function readCheckpointMeta(dir: string): Promise<{ config: M6Config; tokenizer: Tokenizer; trainer: TrainerState }> {
   const { Tokenizer } = await import('../data/tokenizer.js');
-  const config = readJson<M6Config>(join(dir, 'config.json'));
-  const trainer = readJson<TrainerState>(join(dir, 'trainer.json'));
-  if (trainer.version !== 1) throw new CheckpointError(`${join(dir, 'trainer.json')}: version ${String(trainer.version)}, this m6 reads version 1`);
-  const tokenizer = await Tokenizer.load(join(dir, 'tokenizer.json'));
+  const configFile = join(dir, 'config.json');
+  const raw = readJson(configFile);
+  if (!isObject(raw)) throw new CheckpointError(`${configFile}: expected a JSON object of config fields, got ${JSON.stringify(raw)}`);
+  let config: M6Config;
+  try {
+    config = validateConfig(raw as unknown as M6Config);
+  } catch (err) {
+    throw new CheckpointError(`${configFile}: ${(err as Error).message}`);
+  }
+  const trainer = checkTrainerState(join(dir, 'trainer.json'), readJson(join(dir, 'trainer.json')));
+  const tokenizerFile = join(dir, 'tokenizer.json');
+  const tokenizer = await Tokenizer.load(tokenizerFile);
+  if (tokenizer.vocabSize !== config.vocabSize || (tokenizer.hasModelTokens && (tokenizer.imageCodeStart !== config.imageCodeStart || tokenizer.imageCodes !== config.imageCodes))) {
+    throw new CheckpointError(`${tokenizerFile} does not match ${configFile}: the tokenizer has ${tokenizer.vocabSize} tokens (image codes from ${tokenizer.imageCodeStart}, ${tokenizer.imageCodes} of them), the model's vocabulary ${config.vocabSize} (image codes from ${config.imageCodeStart}, ${config.imageCodes})`);
+  }
   return { config, tokenizer, trainer };
 }
 
@@ -121,4 +156,43 @@ export function readCheckpointTensors(dir: string, trainer: TrainerState): { mod
   const model = loadSafetensors(join(dir, 'model.safetensors')).tensors;
   const opt = existsSync(join(dir, 'optimizer.safetensors')) ? loadSafetensors(join(dir, 'optimizer.safetensors')).tensors : new Map<string, Tensor>();
   return { model, optimizer: { tensors: Object.fromEntries(opt), meta: trainer.optimizer } };
+}
+
+/** Copies a checkpoint's weights into a model, naming the file when they do not fit it (another model's checkpoint). */
+export function loadCheckpointWeights(model: { loadStateDict(w: Map<string, Tensor>): void }, dir: string, weights: Map<string, Tensor>): void {
+  try {
+    model.loadStateDict(weights);
+  } catch (err) {
+    if (err instanceof InputError) throw new CheckpointError(`${join(dir, 'model.safetensors')} does not fit the model of ${join(dir, 'config.json')}: ${err.message}`);
+    throw err;
+  }
+}
+
+/** Everything a checkpoint holds checked without loading a tensor: its JSON files and both safetensors headers (a truncated file fails here). */
+export async function checkCheckpoint(dir: string): Promise<Awaited<ReturnType<typeof readCheckpointMeta>>> {
+  const meta = await readCheckpointMeta(dir);
+  readSafetensorsHeader(join(dir, 'model.safetensors'));
+  readSafetensorsHeader(join(dir, 'optimizer.safetensors'));
+  return meta;
+}
+
+/**
+ * The newest checkpoint of a run that is complete (checkCheckpoint), saying which newer ones were
+ * skipped and why: `--resume` goes on from the last good state instead of failing on a damaged one.
+ */
+export async function newestCompleteCheckpoint(runDir: string, log: (m: string) => void): Promise<string> {
+  const all = listCheckpoints(runDir).reverse();
+  const problems: string[] = [];
+  for (const { dir } of all) {
+    try {
+      await checkCheckpoint(dir);
+    } catch (err) {
+      if (!(err instanceof InputError)) throw err;
+      problems.push(err.message);
+      continue;
+    }
+    if (problems.length) log(`warning: skipped ${problems.length} damaged checkpoint${problems.length > 1 ? 's' : ''} (${problems.join('; ')}); resuming from the newest complete one, ${dir}`);
+    return dir;
+  }
+  throw new CheckpointError(`no complete checkpoint in ${join(runDir, CHECKPOINTS_DIR)} to resume from${problems.length ? `: ${problems.join('; ')}` : ''}`);
 }

@@ -6,11 +6,11 @@ import { join } from 'node:path';
 import * as torch from '../torch/index.js';
 import type { DatasetSpec } from '../data/datasetSpec.js';
 import { Tokenizer } from '../data/tokenizer.js';
-import { M6Model, preset, validateConfig, type M6Config } from '../model/index.js';
+import { M6Model, preset, type M6Config } from '../model/index.js';
 import { buildTaskData, taskTexts, type TaskData, type TaskRequest } from '../tasks/taskData.js';
 import { ITEM_ID_DROPOUT, ITEM_TITLE_TOKENS, ITEMS_FILE, itemTitleTokens, type RecommendData } from '../tasks/recommendData.js';
 import { ItemVocabulary } from '../data/itemVocabulary.js';
-import { readCheckpointMeta, readCheckpointTensors } from './checkpoint.js';
+import { loadCheckpointWeights, newestCompleteCheckpoint, readCheckpointMeta, readCheckpointTensors } from './checkpoint.js';
 import { ProgressLine } from './progress.js';
 import { train, type TrainOptions, type TrainResult } from './trainer.js';
 import { DEFAULT_LOSS_MEAN } from './lossMean.js';
@@ -32,6 +32,8 @@ export interface RunTrainingOptions {
   vocab: number;
   /** A checkpoint folder to continue from. */
   resumeFrom?: string;
+  /** resumeFrom is the run's newest checkpoint, not one the user named: when it is damaged, continue from the newest complete one. */
+  resumeFallback?: boolean;
   /** The VQ image tokenizer stage: run when design is trained or `requested` (--tasks vq). */
   vq?: Partial<VqStageOptions> & { requested?: boolean };
   loop: Omit<TrainOptions, 'runDir' | 'model' | 'tokenizer' | 'tasks' | 'evalTasks' | 'resume' | 'progress'>;
@@ -125,6 +127,30 @@ async function leaderFirst<T>(group: ProcessGroup | undefined, fn: () => Promise
   return group.rank === 0 ? result! : fn();
 }
 
+/**
+ * What a resumed run starts from: the checkpoint's tokenizer, config, data order, schedule, optimizer
+ * state and weights. `--resume` with no folder named takes the newest complete checkpoint (a damaged
+ * newest one is skipped, saying so); a folder the user named is used or refused, never swapped.
+ */
+async function resumedState(o: RunTrainingOptions, data: TaskData, writes: boolean): Promise<{
+  tokenizer: Tokenizer; config: M6Config; loop: RunTrainingOptions['loop']; resume: NonNullable<TrainOptions['resume']>; weights: Map<string, torch.Tensor>; resumeDir: string;
+}> {
+  const dir = o.resumeFallback === true ? await newestCompleteCheckpoint(o.runDir, o.log) : o.resumeFrom!;
+  const meta = await readCheckpointMeta(dir);
+  const t = meta.trainer;
+  // The data order and the schedule are part of the state: a resumed run keeps the checkpoint's.
+  const loop = { ...o.loop, seed: t.seed, batchSize: t.batchSize, gradAccum: t.gradAccum, augment: t.augment ?? false, lossMean: t.lossMean ?? DEFAULT_LOSS_MEAN, lr: t.schedule.lr, warmup: t.schedule.warmup, minLrRatio: t.schedule.minLrRatio };
+  const now = data.train.map((s) => ({ name: s.name, weight: s.weight ?? 1, examples: s.examples.length }));
+  if (JSON.stringify(now) !== JSON.stringify(t.tasks)) {
+    o.log(`warning: the tasks/data differ from the checkpoint's (${JSON.stringify(t.tasks)} then, ${JSON.stringify(now)} now): training goes on, but not as an exact continuation`);
+  }
+  if (writes) checkResumedSplit(o, data);
+  if (data.recommend !== undefined) checkResumedItems(o.runDir, data.recommend);
+  const tensors = readCheckpointTensors(dir, t);
+  o.log(`resuming from ${dir} (step ${t.step})`);
+  return { tokenizer: meta.tokenizer, config: meta.config, loop, resume: { trainer: t, optimizer: tensors.optimizer, dir }, weights: tensors.model, resumeDir: dir };
+}
+
 export async function runTraining(o: RunTrainingOptions): Promise<RunTrainingResult> {
   mkdirSync(o.runDir, { recursive: true });
   // Data parallel: every rank builds the same data, tokenizer and model (all deterministic); rank 0 alone writes the run's files.
@@ -140,23 +166,11 @@ export async function runTraining(o: RunTrainingOptions): Promise<RunTrainingRes
   let resume: TrainOptions['resume'];
   let loop = o.loop;
   let resumeWeights: Map<string, torch.Tensor> | undefined;
+  let resumeDir: string | undefined;
   if (o.resumeFrom !== undefined) {
-    const meta = await readCheckpointMeta(o.resumeFrom);
-    tokenizer = meta.tokenizer;
-    config = validateConfig(meta.config);
-    const t = meta.trainer;
-    // The data order and the schedule are part of the state: a resumed run keeps the checkpoint's.
-    loop = { ...loop, seed: t.seed, batchSize: t.batchSize, gradAccum: t.gradAccum, augment: t.augment ?? false, lossMean: t.lossMean ?? DEFAULT_LOSS_MEAN, lr: t.schedule.lr, warmup: t.schedule.warmup, minLrRatio: t.schedule.minLrRatio };
-    const now = data.train.map((s) => ({ name: s.name, weight: s.weight ?? 1, examples: s.examples.length }));
-    if (JSON.stringify(now) !== JSON.stringify(t.tasks)) {
-      o.log(`warning: the tasks/data differ from the checkpoint's (${JSON.stringify(t.tasks)} then, ${JSON.stringify(now)} now): training goes on, but not as an exact continuation`);
-    }
-    if (writes) checkResumedSplit(o, data);
-    if (data.recommend !== undefined) checkResumedItems(o.runDir, data.recommend);
-    const tensors = readCheckpointTensors(o.resumeFrom, t);
-    resume = { trainer: t, optimizer: tensors.optimizer };
-    resumeWeights = tensors.model;
-    o.log(`resuming from ${o.resumeFrom} (step ${t.step})`);
+    const r = await resumedState(o, data, writes);
+    ({ tokenizer, config, loop, resume, resumeDir } = r);
+    resumeWeights = r.weights;
   } else {
     const base = preset(o.preset);
     const made = await freshTokenizer(o, data, o.overrides.imageCodes ?? base.imageCodes);
@@ -190,8 +204,11 @@ export async function runTraining(o: RunTrainingOptions): Promise<RunTrainingRes
   const itemCandidates = rd !== undefined ? torch.keep(torch.tensor(rd.items.warm, { dtype: 'bool' })) : undefined;
   try {
     if (resumeWeights !== undefined) {
-      model.loadStateDict(resumeWeights);
-      for (const t of resumeWeights.values()) t.dispose();
+      try {
+        loadCheckpointWeights(model, resumeDir!, resumeWeights);
+      } finally {
+        for (const t of resumeWeights.values()) t.dispose();
+      }
     } else if (rd !== undefined) initItems(model, tokenizer, rd);
     o.log(`model ${config.name}: ${(model.numParameters() / 1e6).toFixed(2)}M parameters, ${config.layers} layers × ${config.dim}, images ${config.imageSize}px, vocabulary ${config.vocabSize}`);
     const result = await train({
