@@ -2,7 +2,8 @@
 // a JSON header {name: {dtype, shape, data_offsets: [begin, end]}, "__metadata__": {str: str}},
 // then the raw little-endian tensor bytes. Loading maps the file and views it (zero-copy);
 // saving streams one tensor at a time into a temp file that is renamed into place (atomic).
-import { closeSync, fstatSync, fsyncSync, openSync, readSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, fsyncSync, openSync, readSync, unlinkSync, writeSync } from 'node:fs';
+import { renameDurably, tempNameFor } from './atomicFile.js';
 import { native } from '../torch/native.js';
 import { Tensor } from '../torch/tensor.js';
 import { dtypeBytes, dtypeCode, type DType } from '../torch/dtype.js';
@@ -103,7 +104,7 @@ export function loadSafetensors(path: string): { tensors: Map<string, Tensor>; m
 
 /**
  * Writes tensors (any device; copied to the CPU one at a time) to `path` atomically: a temp file is
- * written and fsynced, then renamed over `path`, so a crash never leaves a half-written checkpoint.
+ * written and fsynced, then renamed over `path` (atomicFile.ts), so a crash never leaves a half-written checkpoint.
  */
 export function saveSafetensors(path: string, tensors: Map<string, Tensor> | Record<string, Tensor>, metadata: Record<string, string> = {}): void {
   const entries = tensors instanceof Map ? [...tensors.entries()] : Object.entries(tensors);
@@ -120,7 +121,7 @@ export function saveSafetensors(path: string, tensors: Map<string, Tensor> | Rec
   let json = Buffer.from(JSON.stringify(header), 'utf8');
   const padded = Math.ceil(json.length / 8) * 8;  // the data section starts 8-byte aligned
   if (padded !== json.length) json = Buffer.concat([json, Buffer.alloc(padded - json.length, 0x20)]);
-  const tmp = `${path}.tmp-${process.pid}`;
+  const tmp = tempNameFor(path);
   const fd = openSync(tmp, 'w');
   let open = true;
   try {
@@ -134,7 +135,7 @@ export function saveSafetensors(path: string, tensors: Map<string, Tensor> | Rec
     fsyncSync(fd);
     closeSync(fd);
     open = false;
-    renameSync(tmp, path);
+    renameDurably(tmp, path);
   } catch (e) {
     if (open) closeSync(fd);
     try { unlinkSync(tmp); } catch { /* already gone */ }

@@ -6,7 +6,8 @@
 //
 // The cache belongs to one VQ file: another tokenizer (another hash) starts a fresh cache.
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { writeFileAtomic } from '../io/index.js';
 import { join } from 'node:path';
 import * as torch from '../torch/index.js';
 import { ImageDecodeError, loadImage } from '../data/image.js';
@@ -65,9 +66,7 @@ function readCache(file: string, vqHash: string, imageSize: number, shape: { cod
 function writeCache(file: string, vqHash: string, imageSize: number, codes: Map<string, Int32Array>): void {
   const json: CodesFile = { format: FORMAT, vq: vqHash, imageSize, codes: {} };
   for (const [path, c] of codes) json.codes[path] = Buffer.from(c.buffer, c.byteOffset, c.byteLength).toString('base64');
-  const tmp = `${file}.tmp-${process.pid}`;
-  writeFileSync(tmp, JSON.stringify(json));
-  renameSync(tmp, file);  // never a half-written cache where the next run reads
+  writeFileAtomic(file, JSON.stringify(json));  // never a half-written cache where the next run reads
 }
 
 export interface ImageCodesResult {

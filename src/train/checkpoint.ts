@@ -8,13 +8,14 @@
 //     tokenizer.json          the text tokenizer (Hugging Face format)
 //     trainer.json            step, data position, schedule, seed, counters, optimizer hyper-parameters
 //
-// A checkpoint is written into a hidden temp folder and renamed into place, so a crash or Ctrl-C
-// mid-write never leaves a half checkpoint where the loaders look; the oldest beyond `keep` are removed.
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { CHECKPOINTS_DIR, checkpointName, listCheckpoints } from './checkpointFiles.js';
-import { join } from 'node:path';
+// A checkpoint is written into a hidden temp folder (each file fsynced) and renamed into place, so a
+// crash, a kill -9 or Ctrl-C mid-write never leaves a half checkpoint where the loaders look; the
+// oldest beyond `keep` are hidden, then removed (test/train/killResume.test.ts kills runs at random).
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { CHECKPOINTS_DIR, checkpointName, listCheckpoints, REPLACED, REPLACED_DIR } from './checkpointFiles.js';
+import { basename, join } from 'node:path';
 import type { Tensor } from '../torch/index.js';
-import { loadSafetensors, readSafetensorsHeader, saveSafetensors } from '../io/index.js';
+import { loadSafetensors, readSafetensorsHeader, renameDurably, saveSafetensors, writeFileAtomic } from '../io/index.js';
 import { validateConfig, type M6Config } from '../model/index.js';
 import type { OptimizerState } from '../optim/index.js';
 import type { Tokenizer } from '../data/tokenizer.js';
@@ -56,33 +57,60 @@ export interface CheckpointContents {
   trainer: TrainerState;
 }
 
-/** Writes a checkpoint atomically (temp folder + rename) and keeps the newest `keep`. Returns its folder. */
+/**
+ * Writes a checkpoint atomically and keeps the newest `keep`. Returns its folder. Every file is
+ * written into a hidden temp folder and fsynced, trainer.json last; the folder is renamed into place
+ * only then (the rename is what marks it complete). A kill -9 at any moment leaves every checkpoint
+ * that a loader lists whole: a folder being written, replaced or pruned is first given a hidden name.
+ */
 export function saveCheckpoint(runDir: string, c: CheckpointContents, keep = 3): string {
   const root = join(runDir, CHECKPOINTS_DIR);
   mkdirSync(root, { recursive: true });
-  const final = join(root, checkpointName(c.trainer.step));
-  const tmp = join(root, `.${checkpointName(c.trainer.step)}.tmp-${process.pid}`);
+  const name = checkpointName(c.trainer.step);
+  const final = join(root, name);
+  const tmp = join(root, `.${name}.tmp-${process.pid}`);
   rmSync(tmp, { recursive: true, force: true });
   mkdirSync(tmp);
   try {
     saveSafetensors(join(tmp, 'model.safetensors'), c.model, { format: 'pt', config: c.config.name });
     saveSafetensors(join(tmp, 'optimizer.safetensors'), c.optimizer.tensors);
-    writeFileSync(join(tmp, 'config.json'), JSON.stringify(c.config, null, 2) + '\n');
-    writeFileSync(join(tmp, 'tokenizer.json'), JSON.stringify(c.tokenizer.toJSON()) + '\n');
+    writeFileAtomic(join(tmp, 'config.json'), JSON.stringify(c.config, null, 2) + '\n');
+    writeFileAtomic(join(tmp, 'tokenizer.json'), JSON.stringify(c.tokenizer.toJSON()) + '\n');
     // trainer.json last: listCheckpoints only counts folders that have it.
-    writeFileSync(join(tmp, 'trainer.json'), JSON.stringify({ ...c.trainer, optimizer: c.optimizer.meta }, null, 2) + '\n');
-    // Saving a step twice (a resumed run re-saving its start) replaces the old folder.
-    if (existsSync(final)) rmSync(final, { recursive: true, force: true });
-    renameSync(tmp, final);
+    writeFileAtomic(join(tmp, 'trainer.json'), JSON.stringify({ ...c.trainer, optimizer: c.optimizer.meta }, null, 2) + '\n');
+    if (existsSync(final)) {
+      // Saving a step twice (a resumed run re-saving its start) replaces the old folder, which stays
+      // listed (as a replaced folder) until the new one has its name: never a moment without the step.
+      const old = join(root, `.${name}${REPLACED}${process.pid}`);
+      renameDurably(final, old);
+      renameDurably(tmp, final);
+      rmSync(old, { recursive: true, force: true });
+    } else {
+      renameDurably(tmp, final);
+    }
   } catch (err) {
     rmSync(tmp, { recursive: true, force: true });
     throw err;
   }
-  const all = listCheckpoints(runDir);
-  for (const old of all.slice(0, Math.max(0, all.length - Math.max(1, keep)))) rmSync(old.dir, { recursive: true, force: true });
-  // Temp folders of crashed writers (another pid) are garbage too.
-  for (const name of readdirSync(root)) if (name.startsWith('.step-') && !name.endsWith(`.tmp-${process.pid}`)) rmSync(join(root, name), { recursive: true, force: true });
+  const all = listCheckpoints(runDir).filter((x) => x.dir !== final);
+  for (const old of all.slice(0, Math.max(0, all.length + 1 - Math.max(1, keep)))) {
+    // Hidden first, then removed: a removal cut short leaves a hidden folder, not a listed half checkpoint.
+    const trash = join(root, `.${basename(old.dir)}.trash-${process.pid}`);
+    renameSync(old.dir, trash);
+    rmSync(trash, { recursive: true, force: true });
+  }
+  tidyCrashedWriters(root);
   return final;
+}
+
+/** What crashed writers (another pid) left: temp and pruned folders are removed; a replaced folder whose step has no folder now is put back. */
+function tidyCrashedWriters(root: string): void {
+  for (const entry of readdirSync(root)) {
+    if (!entry.startsWith('.step-') || entry.endsWith(`-${process.pid}`)) continue;
+    const replaced = REPLACED_DIR.exec(entry);
+    if (replaced !== null && !existsSync(join(root, replaced[1]!))) renameDurably(join(root, entry), join(root, replaced[1]!));
+    else rmSync(join(root, entry), { recursive: true, force: true });
+  }
 }
 
 export class CheckpointError extends InputError {

@@ -3,7 +3,8 @@
 // and what the tokenizer learnt from. Written when training starts, kept by --resume; `m6 eval`
 // reads it to refuse scoring rows the run trained on, whatever split the evaluation data declares.
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { writeFileAtomic } from '../io/index.js';
 import { join } from 'node:path';
 import type { DatasetSpec } from '../data/datasetSpec.js';
 import type { DataRow } from '../data/manifest.js';
@@ -44,11 +45,6 @@ export function setDigest(items: readonly string[]): string {
   return createHash('sha256').update([...items].sort().join('\n')).digest('hex');
 }
 
-function atomicWrite(file: string, data: string | Uint8Array): void {
-  writeFileSync(`${file}.tmp`, data);
-  renameSync(`${file}.tmp`, file);
-}
-
 /** The sorted, distinct hashes of the training rows' ids (little-endian, as on every platform libtorch runs on). */
 export function trainIdHashes(rows: readonly DataRow[], also: BigUint64Array = new BigUint64Array(0)): BigUint64Array {
   const all = BigUint64Array.from([...also, ...rows.filter((r) => !isEvalRow(r)).map((r) => rowIdHash(r.id))]).sort();
@@ -82,8 +78,8 @@ export function writeRunSplit(runDir: string, spec: DatasetSpec, rows: readonly 
 }
 
 function saveSplit(runDir: string, split: RunSplit, hashes: BigUint64Array): void {
-  atomicWrite(join(runDir, TRAIN_IDS_FILE), new Uint8Array(hashes.buffer, hashes.byteOffset, hashes.byteLength));
-  atomicWrite(join(runDir, SPLIT_FILE), JSON.stringify(split, null, 2) + '\n');
+  writeFileAtomic(join(runDir, TRAIN_IDS_FILE), new Uint8Array(hashes.buffer, hashes.byteOffset, hashes.byteLength));
+  writeFileAtomic(join(runDir, SPLIT_FILE), JSON.stringify(split, null, 2) + '\n');
 }
 
 /**

@@ -1,7 +1,8 @@
 // A whole training run from validated options: data → task examples → tokenizer (trained on the
 // tasks' text unless one is given) → config → model → the loop, with resume from a checkpoint.
 // `m6 train` parses flags into RunTrainingOptions and `m6 demo` builds them in code; both end here.
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { writeFileAtomic } from '../io/index.js';
 import { join } from 'node:path';
 import * as torch from '../torch/index.js';
 import type { DatasetSpec } from '../data/datasetSpec.js';
@@ -180,7 +181,7 @@ export async function runTraining(o: RunTrainingOptions): Promise<RunTrainingRes
       const split = writeRunSplit(o.runDir, o.data, data.rows, learnt);
       o.log(`split: ${split.trainRows} training rows, ${split.heldOutRows} held out (recorded in ${join(o.runDir, SPLIT_FILE)})`);
       await tokenizer.save(join(o.runDir, 'tokenizer.json'));
-      if (data.recommend !== undefined) writeFileSync(join(o.runDir, ITEMS_FILE), JSON.stringify(data.recommend.items.vocabulary.toJSON()) + '\n');
+      if (data.recommend !== undefined) writeFileAtomic(join(o.runDir, ITEMS_FILE), JSON.stringify(data.recommend.items.vocabulary.toJSON()) + '\n');
     }
     // The vocabulary is the tokenizer's: the config follows it (one head over text and image codes).
     try {
@@ -189,7 +190,7 @@ export async function runTraining(o: RunTrainingOptions): Promise<RunTrainingRes
       throw new TrainingSetupError((err as Error).message);
     }
   }
-  if (writes) writeFileSync(join(o.runDir, 'config.json'), JSON.stringify(config, null, 2) + '\n');
+  if (writes) writeFileAtomic(join(o.runDir, 'config.json'), JSON.stringify(config, null, 2) + '\n');
   // Design's targets are VQ codes: the tokenizer is trained (or loaded) first and the codes attached.
   if (o.vq?.requested === true || data.train.some((t) => t.name === 'design')) {
     const coded = await leaderFirst(o.loop.group, () => designVqStage({ runDir: o.runDir, config, data, stage: o.vq, log: o.log, ...(o.loop.stop !== undefined ? { stop: o.loop.stop } : {}) }));

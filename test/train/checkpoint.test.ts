@@ -2,7 +2,7 @@
 // newest K are kept; a temp folder left by a crash is never taken for a checkpoint; the schedule.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as torch from '../../src/torch/index.js';
 import { Tokenizer } from '../../src/data/tokenizer.js';
@@ -111,6 +111,28 @@ test('a damaged checkpoint is named file by file, and resume falls back to the n
   await checkCheckpoint(newest);
   for (const c of [first, newest]) truncateSync(join(c, 'model.safetensors'), 4);
   await assert.rejects(newestCompleteCheckpoint(dir, () => {}), /no complete checkpoint in .*checkpoints to resume from: .*step-00000002.*too short.*step-00000001.*too short/);
+});
+
+test('a kill between the renames of a re-save leaves the step listed; the next save puts it back and clears what crashed writers left', async (t) => {
+  const dir = tempDir(t, 'm6-ckpt-');
+  const model = new M6Model(config);
+  const opt = makeOptimizer(model, 1e-3, 0.01);
+  const save = (step: number) => saveCheckpoint(dir, { model: model.stateDict(), optimizer: opt.stateDict(), config, tokenizer, trainer: state(step, opt.stateDict().meta) }, 5);
+  for (const step of [1, 2, 3]) save(step);
+  const root = join(dir, 'checkpoints');
+  // As a writer killed mid-way leaves them: step 3 renamed aside for its re-save, step 1 half pruned, a temp folder.
+  renameSync(join(root, 'step-00000003'), join(root, '.step-00000003.replaced-999999'));
+  renameSync(join(root, 'step-00000001'), join(root, '.step-00000001.trash-999999'));
+  mkdirSync(join(root, '.step-00000004.tmp-999999'));
+  assert.deepEqual(listCheckpoints(dir).map((c) => c.step), [2, 3]);
+  assert.equal(latestCheckpoint(dir), join(root, '.step-00000003.replaced-999999'));
+  await checkCheckpoint(latestCheckpoint(dir)!);
+  save(3);  // the re-save itself: the new folder wins, the replaced one goes
+  assert.deepEqual(readdirSync(root).sort(), ['step-00000002', 'step-00000003']);
+  renameSync(join(root, 'step-00000003'), join(root, '.step-00000003.replaced-999999'));
+  save(4);
+  assert.deepEqual(readdirSync(root).sort(), ['step-00000002', 'step-00000003', 'step-00000004'], 'put back under its own name');
+  model.dispose();
 });
 
 test('lr schedule: linear warmup, cosine to the floor, constant while the length is unknown', () => {
