@@ -2,6 +2,7 @@
 // a JSON header {name: {dtype, shape, data_offsets: [begin, end]}, "__metadata__": {str: str}},
 // then the raw little-endian tensor bytes. Loading maps the file and views it (zero-copy);
 // saving streams one tensor at a time into a temp file that is renamed into place (atomic).
+import { createHash } from 'node:crypto';
 import { closeSync, fsyncSync, openSync, unlinkSync, writeSync } from 'node:fs';
 import { renameDurably, tempNameFor } from './atomicFile.js';
 import { native } from '../torch/native.js';
@@ -28,11 +29,14 @@ export function loadSafetensors(path: string): { tensors: Map<string, Tensor>; m
   return { tensors, metadata: header.metadata };
 }
 
+/** What was written: the file's size and sha256, computed from the bytes as they went out (no re-read). */
+export interface WrittenFile { bytes: number; sha256: string }
+
 /**
  * Writes tensors (any device; copied to the CPU one at a time) to `path` atomically: a temp file is
  * written and fsynced, then renamed over `path` (atomicFile.ts), so a crash never leaves a half-written checkpoint.
  */
-export function saveSafetensors(path: string, tensors: Map<string, Tensor> | Record<string, Tensor>, metadata: Record<string, string> = {}): void {
+export function saveSafetensors(path: string, tensors: Map<string, Tensor> | Record<string, Tensor>, metadata: Record<string, string> = {}): WrittenFile {
   const entries = tensors instanceof Map ? [...tensors.entries()] : Object.entries(tensors);
   // Larger alignments first, then by name, as the reference writer does: every tensor starts aligned.
   entries.sort(([ka, a], [kb, b]) => dtypeBytes(b.dtype) - dtypeBytes(a.dtype) || (ka < kb ? -1 : ka > kb ? 1 : 0));
@@ -51,17 +55,22 @@ export function saveSafetensors(path: string, tensors: Map<string, Tensor> | Rec
   const fd = openSync(tmp, 'w');
   let open = true;
   try {
+    const hash = createHash('sha256');
+    let bytes = 0;
+    // writeSync may write less than asked (a full disk, a huge buffer): loop, or the file would be short and its hash wrong.
+    const write = (b: Uint8Array): void => { for (let at = 0; at < b.byteLength;) at += writeSync(fd, b, at); hash.update(b); bytes += b.byteLength; };
     const len = Buffer.alloc(8);
     len.writeBigUInt64LE(BigInt(json.length));
-    writeSync(fd, len);
-    writeSync(fd, json);
+    write(len);
+    write(json);
     for (const [, t] of entries) {
-      if (t.numel) writeSync(fd, t.toBytes());
+      if (t.numel) write(t.toBytes());
     }
     fsyncSync(fd);
     closeSync(fd);
     open = false;
     renameDurably(tmp, path);
+    return { bytes, sha256: hash.digest('hex') };
   } catch (e) {
     if (open) closeSync(fd);
     try { unlinkSync(tmp); } catch { /* already gone */ }

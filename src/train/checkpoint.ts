@@ -15,7 +15,8 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } 
 import { CHECKPOINTS_DIR, checkpointName, listCheckpoints, REPLACED, REPLACED_DIR } from './checkpointFiles.js';
 import { basename, join } from 'node:path';
 import type { Tensor } from '../torch/index.js';
-import { loadSafetensors, readSafetensorsHeader, renameDurably, saveSafetensors, writeFileAtomic } from '../io/index.js';
+import { loadSafetensors, readSafetensorsHeader, renameDurably, saveSafetensors, writeFileAtomic, type WrittenFile } from '../io/index.js';
+import { createHash } from 'node:crypto';
 import { validateConfig, type M6Config } from '../model/index.js';
 import type { OptimizerState } from '../optim/index.js';
 import type { Tokenizer } from '../data/tokenizer.js';
@@ -47,6 +48,8 @@ export interface TrainerState {
   optimizer: OptimizerState['meta'];
   tasks: Array<{ name: string; weight: number; examples: number }>;
   savedAt: string;
+  /** Size and sha256 of the tensor files as written (absent in older checkpoints): a resume checks them, so bytes damaged later are found. */
+  files?: Record<string, WrittenFile>;
 }
 
 export interface CheckpointContents {
@@ -72,12 +75,14 @@ export function saveCheckpoint(runDir: string, c: CheckpointContents, keep = 3):
   rmSync(tmp, { recursive: true, force: true });
   mkdirSync(tmp);
   try {
-    saveSafetensors(join(tmp, 'model.safetensors'), c.model, { format: 'pt', config: c.config.name });
-    saveSafetensors(join(tmp, 'optimizer.safetensors'), c.optimizer.tensors);
+    const files = {
+      'model.safetensors': saveSafetensors(join(tmp, 'model.safetensors'), c.model, { format: 'pt', config: c.config.name }),
+      'optimizer.safetensors': saveSafetensors(join(tmp, 'optimizer.safetensors'), c.optimizer.tensors),
+    };
     writeFileAtomic(join(tmp, 'config.json'), JSON.stringify(c.config, null, 2) + '\n');
     writeFileAtomic(join(tmp, 'tokenizer.json'), JSON.stringify(c.tokenizer.toJSON()) + '\n');
     // trainer.json last: listCheckpoints only counts folders that have it.
-    writeFileAtomic(join(tmp, 'trainer.json'), JSON.stringify({ ...c.trainer, optimizer: c.optimizer.meta }, null, 2) + '\n');
+    writeFileAtomic(join(tmp, 'trainer.json'), JSON.stringify({ ...c.trainer, optimizer: c.optimizer.meta, files }, null, 2) + '\n');
     if (existsSync(final)) {
       // Saving a step twice (a resumed run re-saving its start) replaces the old folder, which stays
       // listed (as a replaced folder) until the new one has its name: never a moment without the step.
@@ -151,6 +156,7 @@ function checkTrainerState(file: string, json: unknown): TrainerState {
   if (!isObject(opt) || !isCount(opt.step) || !Array.isArray(opt.groups) || !opt.groups.every(isObject)) wrong.push('optimizer ({step, groups})');
   if (!Array.isArray(json.tasks)) wrong.push('tasks (a list)');
   if (json.augment !== undefined && typeof json.augment !== 'boolean') wrong.push('augment (true or false)');
+  if (json.files !== undefined && !(isObject(json.files) && Object.values(json.files).every((f) => isObject(f) && isCount(f.bytes) && typeof f.sha256 === 'string'))) wrong.push('files ({name: {bytes, sha256}})');
   if (wrong.length) throw new CheckpointError(`${file}: missing or malformed ${wrong.join(', ')}`);
   return json as unknown as TrainerState;
 }
@@ -196,11 +202,21 @@ export function loadCheckpointWeights(model: { loadStateDict(w: Map<string, Tens
   }
 }
 
-/** Everything a checkpoint holds checked without loading a tensor: its JSON files and both safetensors headers (a truncated file fails here). */
+/**
+ * Everything a checkpoint holds checked without loading a tensor: its JSON files, both safetensors
+ * headers (a truncated file fails here), and the tensor files' bytes against the sha256 that
+ * trainer.json recorded as they were written (a flipped bit in the weights fails here).
+ */
 export async function checkCheckpoint(dir: string): Promise<Awaited<ReturnType<typeof readCheckpointMeta>>> {
   const meta = await readCheckpointMeta(dir);
-  readSafetensorsHeader(join(dir, 'model.safetensors'));
-  readSafetensorsHeader(join(dir, 'optimizer.safetensors'));
+  for (const name of ['model.safetensors', 'optimizer.safetensors']) {
+    const file = join(dir, name);
+    readSafetensorsHeader(file);
+    const want = meta.trainer.files?.[name];
+    if (want === undefined) continue;  // a checkpoint from before m6 recorded them
+    const got = createHash('sha256').update(readFileSync(file)).digest('hex');
+    if (got !== want.sha256) throw new CheckpointError(`${file} is damaged: its bytes do not match the sha256 that ${join(dir, 'trainer.json')} recorded when it was written (${want.sha256.slice(0, 12)}…, now ${got.slice(0, 12)}…)`);
+  }
   return meta;
 }
 
@@ -208,19 +224,20 @@ export async function checkCheckpoint(dir: string): Promise<Awaited<ReturnType<t
  * The newest checkpoint of a run that is complete (checkCheckpoint), saying which newer ones were
  * skipped and why: `--resume` goes on from the last good state instead of failing on a damaged one.
  */
-export async function newestCompleteCheckpoint(runDir: string, log: (m: string) => void): Promise<string> {
+export async function newestCompleteCheckpoint(runDir: string, log: (m: string) => void): Promise<{ dir: string; meta: Awaited<ReturnType<typeof checkCheckpoint>> }> {
   const all = listCheckpoints(runDir).reverse();
   const problems: string[] = [];
   for (const { dir } of all) {
+    let meta;
     try {
-      await checkCheckpoint(dir);
+      meta = await checkCheckpoint(dir);
     } catch (err) {
       if (!(err instanceof InputError)) throw err;
       problems.push(err.message);
       continue;
     }
     if (problems.length) log(`warning: skipped ${problems.length} damaged checkpoint${problems.length > 1 ? 's' : ''} (${problems.join('; ')}); resuming from the newest complete one, ${dir}`);
-    return dir;
+    return { dir, meta };
   }
   throw new CheckpointError(`no complete checkpoint in ${join(runDir, CHECKPOINTS_DIR)} to resume from${problems.length ? `: ${problems.join('; ')}` : ''}`);
 }

@@ -11,7 +11,7 @@ import { M6Model, preset, type M6Config } from '../model/index.js';
 import { buildTaskData, taskTexts, type TaskData, type TaskRequest } from '../tasks/taskData.js';
 import { ITEM_ID_DROPOUT, ITEM_TITLE_TOKENS, ITEMS_FILE, itemTitleTokens, type RecommendData } from '../tasks/recommendData.js';
 import { ItemVocabulary } from '../data/itemVocabulary.js';
-import { loadCheckpointWeights, newestCompleteCheckpoint, readCheckpointMeta, readCheckpointTensors } from './checkpoint.js';
+import { checkCheckpoint, loadCheckpointWeights, newestCompleteCheckpoint, readCheckpointTensors } from './checkpoint.js';
 import { ProgressLine } from './progress.js';
 import { train, type TrainOptions, type TrainResult } from './trainer.js';
 import { DEFAULT_LOSS_MEAN } from './lossMean.js';
@@ -136,8 +136,8 @@ async function leaderFirst<T>(group: ProcessGroup | undefined, fn: () => Promise
 async function resumedState(o: RunTrainingOptions, data: TaskData, writes: boolean): Promise<{
   tokenizer: Tokenizer; config: M6Config; loop: RunTrainingOptions['loop']; resume: NonNullable<TrainOptions['resume']>; weights: Map<string, torch.Tensor>; resumeDir: string;
 }> {
-  const dir = o.resumeFallback === true ? await newestCompleteCheckpoint(o.runDir, o.log) : o.resumeFrom!;
-  const meta = await readCheckpointMeta(dir);
+  // A folder the user named is checked as thoroughly as the fallback checks the newest: damage is named before training starts.
+  const { dir, meta } = o.resumeFallback === true ? await newestCompleteCheckpoint(o.runDir, o.log) : { dir: o.resumeFrom!, meta: await checkCheckpoint(o.resumeFrom!) };
   const t = meta.trainer;
   // The data order and the schedule are part of the state: a resumed run keeps the checkpoint's.
   const loop = { ...o.loop, seed: t.seed, batchSize: t.batchSize, gradAccum: t.gradAccum, augment: t.augment ?? false, lossMean: t.lossMean ?? DEFAULT_LOSS_MEAN, lr: t.schedule.lr, warmup: t.schedule.warmup, minLrRatio: t.schedule.minLrRatio };
