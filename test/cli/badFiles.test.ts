@@ -61,6 +61,8 @@ test('a malformed --data YAML spec and a malformed --config file', async () => {
   writeFileSync(config, '{"layers": 1,');
   oneLine(await m6(['train', '--manifest', join(dir, 'items.csv'), '--text-col', 'title', '--out', join(dir, 'r'), '--steps', '1', '--config', config]), config, /--config .* is not valid JSON: /);
   oneLine(await m6(['train', '--manifest', join(dir, 'items.csv'), '--text-col', 'title', '--out', join(dir, 'r'), '--steps', '1', '--config', dir]), dir, /--config .* is a folder, expected a file/);
+  writeFileSync(config, '{"layers": "two"}');
+  oneLine(await m6(['train', '--manifest', join(dir, 'items.csv'), '--text-col', 'title', '--out', join(dir, 'r'), '--steps', '1', '--config', config]), config, /--config .*: "layers" must be a number, got "two"/);
 });
 
 test('a run whose tokenizer does not match its model, and a truncated model.safetensors', async () => {

@@ -81,6 +81,10 @@ export function readConfigFile(file: string): { preset?: string; overrides: Part
   const unknown = Object.keys(rest).filter((k) => !CONFIG_KEYS.has(k));
   if (unknown.length) throw new UsageError(`--config ${file}: unknown field(s) ${unknown.map((k) => `'${k}'`).join(', ')}; fields are: preset, ${[...CONFIG_KEYS].join(', ')}`);
   if (preset !== undefined && typeof preset !== 'string') throw new UsageError(`--config ${file}: "preset" must be a preset name, got ${JSON.stringify(preset)}`);
+  // Each field takes the type the presets give it: "layers": "two" is named here, with the file, not later without it.
+  const nano = PRESETS['m6-nano']! as unknown as Record<string, unknown>;
+  const mistyped = Object.entries(rest).find(([k, v]) => typeof v !== typeof nano[k] || (typeof v === 'number' && !Number.isFinite(v)));
+  if (mistyped !== undefined) throw new UsageError(`--config ${file}: "${mistyped[0]}" must be a ${typeof nano[mistyped[0]]}, got ${JSON.stringify(mistyped[1])}`);
   return { ...(preset !== undefined ? { preset } : {}), overrides: rest as Partial<M6Config> };
 }
 
