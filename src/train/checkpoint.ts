@@ -10,7 +10,7 @@
 //
 // A checkpoint is written into a hidden temp folder (each file fsynced) and renamed into place, so a
 // crash, a kill -9 or Ctrl-C mid-write never leaves a half checkpoint where the loaders look; the
-// oldest beyond `keep` are hidden, then removed (test/train/killResume.test.ts kills runs at random).
+// oldest beyond `keep` are hidden, then removed (test/cli/kill9.test.ts kills runs at random).
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { CHECKPOINTS_DIR, checkpointName, listCheckpoints, REPLACED, REPLACED_DIR } from './checkpointFiles.js';
 import { basename, join } from 'node:path';
@@ -145,7 +145,7 @@ const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'obj
 
 /** trainer.json's fields that a resume reads, checked: a damaged file is named here, not a TypeError deep in the trainer. */
 function checkTrainerState(file: string, json: unknown): TrainerState {
-  if (!isObject(json)) throw new CheckpointError(`${file}: expected a JSON object of trainer state, got ${Array.isArray(json) ? 'an array' : JSON.stringify(json)}`);
+  if (!isObject(json)) throw new CheckpointError(`${file}: expected a JSON object of trainer state, got ${Array.isArray(json) ? 'an array' : JSON.stringify(json).slice(0, 80)}`);
   if (json.version !== 1) throw new CheckpointError(`${file}: version ${JSON.stringify(json.version)}, this m6 reads version 1`);
   const wrong: string[] = [];
   for (const k of ['step', 'dataPosition', 'seed', 'gradAccum', 'batchSize', 'nonFiniteSteps', 'tokensSeen'] as const) if (!isCount(json[k])) wrong.push(`${k} (a count)`);
@@ -169,7 +169,7 @@ export async function readCheckpointMeta(dir: string): Promise<{ config: M6Confi
   const { Tokenizer } = await import('../data/tokenizer.js');
   const configFile = join(dir, 'config.json');
   const raw = readJson(configFile);
-  if (!isObject(raw)) throw new CheckpointError(`${configFile}: expected a JSON object of config fields, got ${JSON.stringify(raw)}`);
+  if (!isObject(raw)) throw new CheckpointError(`${configFile}: expected a JSON object of config fields, got ${(JSON.stringify(raw) ?? '').slice(0, 80)}`);
   let config: M6Config;
   try {
     config = validateConfig(raw as unknown as M6Config);

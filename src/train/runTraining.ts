@@ -134,7 +134,7 @@ async function leaderFirst<T>(group: ProcessGroup | undefined, fn: () => Promise
  * newest one is skipped, saying so); a folder the user named is used or refused, never swapped.
  */
 async function resumedState(o: RunTrainingOptions, data: TaskData, writes: boolean): Promise<{
-  tokenizer: Tokenizer; config: M6Config; loop: RunTrainingOptions['loop']; resume: NonNullable<TrainOptions['resume']>; weights: Map<string, torch.Tensor>; resumeDir: string;
+  tokenizer: Tokenizer; config: M6Config; loop: RunTrainingOptions['loop']; resume: NonNullable<TrainOptions['resume']> & { dir: string }; weights: Map<string, torch.Tensor>;
 }> {
   // A folder the user named is checked as thoroughly as the fallback checks the newest: damage is named before training starts.
   const { dir, meta } = o.resumeFallback === true ? await newestCompleteCheckpoint(o.runDir, o.log) : { dir: o.resumeFrom!, meta: await checkCheckpoint(o.resumeFrom!) };
@@ -149,7 +149,7 @@ async function resumedState(o: RunTrainingOptions, data: TaskData, writes: boole
   if (data.recommend !== undefined) checkResumedItems(o.runDir, data.recommend);
   const tensors = readCheckpointTensors(dir, t);
   o.log(`resuming from ${dir} (step ${t.step})`);
-  return { tokenizer: meta.tokenizer, config: meta.config, loop, resume: { trainer: t, optimizer: tensors.optimizer, dir }, weights: tensors.model, resumeDir: dir };
+  return { tokenizer: meta.tokenizer, config: meta.config, loop, resume: { trainer: t, optimizer: tensors.optimizer, dir }, weights: tensors.model };
 }
 
 export async function runTraining(o: RunTrainingOptions): Promise<RunTrainingResult> {
@@ -167,11 +167,8 @@ export async function runTraining(o: RunTrainingOptions): Promise<RunTrainingRes
   let resume: TrainOptions['resume'];
   let loop = o.loop;
   let resumeWeights: Map<string, torch.Tensor> | undefined;
-  let resumeDir: string | undefined;
   if (o.resumeFrom !== undefined) {
-    const r = await resumedState(o, data, writes);
-    ({ tokenizer, config, loop, resume, resumeDir } = r);
-    resumeWeights = r.weights;
+    ({ tokenizer, config, loop, resume, weights: resumeWeights } = await resumedState(o, data, writes));
   } else {
     const base = preset(o.preset);
     const made = await freshTokenizer(o, data, o.overrides.imageCodes ?? base.imageCodes);
@@ -206,7 +203,7 @@ export async function runTraining(o: RunTrainingOptions): Promise<RunTrainingRes
   try {
     if (resumeWeights !== undefined) {
       try {
-        loadCheckpointWeights(model, resumeDir!, resumeWeights);
+        loadCheckpointWeights(model, resume!.dir!, resumeWeights);
       } finally {
         for (const t of resumeWeights.values()) t.dispose();
       }
