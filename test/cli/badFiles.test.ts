@@ -65,8 +65,8 @@ test('a malformed --data YAML spec and a malformed --config file', async () => {
   oneLine(await m6(['train', '--manifest', join(dir, 'items.csv'), '--text-col', 'title', '--out', join(dir, 'r'), '--steps', '1', '--config', config]), config, /--config .*: "layers" must be a number, got "two"/);
 });
 
-test('a run whose tokenizer does not match its model, and a truncated model.safetensors', async () => {
-  const run = join(dir, 'run');
+/** A one-step checkpoint of a tiny model in `run` (saved in-process: no training needed); returns its folder. */
+function tinyRun(run: string): { ckpt: string; tokenizer: Tokenizer } {
   const tokenizer = Tokenizer.train(['a red dress', 'a blue shirt'], { vocabSize: 300, imageCodes: 16 });
   const config = preset('m6-nano', { layers: 1, dim: 16, heads: 2, ffnDim: 32, imageSize: 16, patchSize: 8, stemChannels: 4, maxTextLen: 16, vocabSize: tokenizer.vocabSize, imageCodeStart: tokenizer.imageCodeStart, imageCodes: tokenizer.imageCodes });
   const model = new M6Model(config);
@@ -74,6 +74,20 @@ test('a run whose tokenizer does not match its model, and a truncated model.safe
   const trainer = { version: 1 as const, step: 1, dataPosition: 1, seed: 1, gradAccum: 1, batchSize: 2, augment: false, schedule: { lr: 1e-3, warmup: 1, totalSteps: 2, minLrRatio: 0.1 }, nonFiniteSteps: 0, tokensSeen: 0, elapsedSeconds: 0, optimizer: opt.stateDict().meta, tasks: [], savedAt: '' };
   const ckpt = saveCheckpoint(run, { model: model.stateDict(), optimizer: opt.stateDict(), config, tokenizer, trainer });
   model.dispose();
+  return { ckpt, tokenizer };
+}
+
+test('a checkpoint file that cannot be read: permission denied, not "missing" or "not safetensors"', async () => {
+  const run = join(dir, 'locked-run');
+  const { ckpt } = tinyRun(run);
+  chmodSync(join(ckpt, 'model.safetensors'), 0o000);
+  const args = ['answer', '--run', run, 'is it red?'];
+  oneLine(await (isRoot ? m6AsNobody(args) : m6(args)), join(ckpt, 'model.safetensors'), /model\.safetensors cannot be read: permission denied/);
+});
+
+test('a run whose tokenizer does not match its model, and a truncated model.safetensors', async () => {
+  const run = join(dir, 'run');
+  const { ckpt, tokenizer } = tinyRun(run);
   await Tokenizer.train(['other words here'], { vocabSize: 280, imageCodes: 16 }).save(join(ckpt, 'tokenizer.json'));
   oneLine(await m6(['answer', '--run', run, 'is it red?']), join(ckpt, 'tokenizer.json'), /does not match .*config\.json: the tokenizer has \d+ tokens/);
   await tokenizer.save(join(ckpt, 'tokenizer.json'));
