@@ -218,7 +218,8 @@ export function loadDatasetSpecFile(file: string): DatasetSpecInput {
   }
   let raw: unknown;
   try {
-    raw = extname(file).toLowerCase() === '.json' ? JSON.parse(text) : parseYaml(text);
+    // logLevel 'error': yaml would print its warnings (an unknown tag, an odd alias) to stderr as multi-line blocks; the values are checked below.
+    raw = extname(file).toLowerCase() === '.json' ? JSON.parse(text) : parseYaml(text, { logLevel: 'error' });
   } catch (err) {
     // yaml's messages add the offending lines under a caret: the first line says it all.
     throw new DatasetSpecError(`dataset spec ${file} is not valid ${extname(file) === '.json' ? 'JSON' : 'YAML'}: ${(err as Error).message.split('\n')[0]}`);
