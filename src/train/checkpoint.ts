@@ -125,7 +125,8 @@ export class CheckpointError extends InputError {
   }
 }
 
-function readJson(file: string): unknown {
+/** A JSON file of a run or checkpoint (trainer.json, split.json, items.json…), or a CheckpointError saying why it cannot be read or parsed. */
+export function readRunJson(file: string): unknown {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
@@ -135,7 +136,7 @@ function readJson(file: string): unknown {
   try {
     return JSON.parse(text);
   } catch (err) {
-    throw new CheckpointError(`${file} is not valid JSON (${(err as Error).message}); the checkpoint is damaged: resume from an earlier one`);
+    throw new CheckpointError(`${file} is not valid JSON (${(err as Error).message})`);
   }
 }
 
@@ -168,7 +169,7 @@ function checkTrainerState(file: string, json: unknown): TrainerState {
 export async function readCheckpointMeta(dir: string): Promise<{ config: M6Config; tokenizer: Tokenizer; trainer: TrainerState }> {
   const { Tokenizer } = await import('../data/tokenizer.js');
   const configFile = join(dir, 'config.json');
-  const raw = readJson(configFile);
+  const raw = readRunJson(configFile);
   if (!isObject(raw)) throw new CheckpointError(`${configFile}: expected a JSON object of config fields, got ${(JSON.stringify(raw) ?? '').slice(0, 80)}`);
   let config: M6Config;
   try {
@@ -176,7 +177,7 @@ export async function readCheckpointMeta(dir: string): Promise<{ config: M6Confi
   } catch (err) {
     throw new CheckpointError(`${configFile}: ${(err as Error).message}`);
   }
-  const trainer = checkTrainerState(join(dir, 'trainer.json'), readJson(join(dir, 'trainer.json')));
+  const trainer = checkTrainerState(join(dir, 'trainer.json'), readRunJson(join(dir, 'trainer.json')));
   const tokenizerFile = join(dir, 'tokenizer.json');
   const tokenizer = await Tokenizer.load(tokenizerFile);
   if (tokenizer.vocabSize !== config.vocabSize || (tokenizer.hasModelTokens && (tokenizer.imageCodeStart !== config.imageCodeStart || tokenizer.imageCodes !== config.imageCodes))) {

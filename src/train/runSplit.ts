@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import type { DatasetSpec } from '../data/datasetSpec.js';
 import type { DataRow } from '../data/manifest.js';
 import { isEvalRow } from '../tasks/taskData.js';
-import { CheckpointError } from './checkpoint.js';
+import { CheckpointError, readRunJson } from './checkpoint.js';
 
 export const SPLIT_FILE = 'split.json';
 export const TRAIN_IDS_FILE = 'train-ids.bin';
@@ -104,13 +104,8 @@ export interface RecordedSplit {
 export function readRunSplit(runDir: string): RecordedSplit | undefined {
   const file = join(runDir, SPLIT_FILE), idsFile = join(runDir, TRAIN_IDS_FILE);
   if (!existsSync(file)) return undefined;
-  let split: RunSplit;
-  try {
-    split = JSON.parse(readFileSync(file, 'utf8')) as RunSplit;
-  } catch (err) {
-    throw new CheckpointError(`${file}: not valid JSON (${(err as Error).message}); it records which rows the run trained on`);
-  }
-  if (split.version !== 1 || typeof split.trainRows !== 'number') throw new CheckpointError(`${file}: expected a version-1 split record with trainRows, got ${JSON.stringify(split).slice(0, 80)}`);
+  const split = readRunJson(file) as RunSplit | null;
+  if (typeof split !== 'object' || split === null || split.version !== 1 || typeof split.trainRows !== 'number' || typeof split.trainIdsDigest !== 'string') throw new CheckpointError(`${file}: expected a version-1 split record with trainRows and trainIdsDigest, got ${(JSON.stringify(split) ?? "").slice(0, 80)}`);
   if (!existsSync(idsFile)) throw new CheckpointError(`${idsFile} is missing: ${file} says the run trained on ${split.trainRows} rows, and this file lists them`);
   const bytes = readFileSync(idsFile);
   if (bytes.length !== split.trainRows * 8) throw new CheckpointError(`${idsFile}: ${bytes.length} bytes, expected ${split.trainRows * 8} (8 per training row of ${file})`);

@@ -1,7 +1,7 @@
 // A whole training run from validated options: data → task examples → tokenizer (trained on the
 // tasks' text unless one is given) → config → model → the loop, with resume from a checkpoint.
 // `m6 train` parses flags into RunTrainingOptions and `m6 demo` builds them in code; both end here.
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { writeFileAtomic } from '../io/index.js';
 import { join } from 'node:path';
 import * as torch from '../torch/index.js';
@@ -11,7 +11,7 @@ import { M6Model, preset, type M6Config } from '../model/index.js';
 import { buildTaskData, taskTexts, type TaskData, type TaskRequest } from '../tasks/taskData.js';
 import { ITEM_ID_DROPOUT, ITEM_TITLE_TOKENS, ITEMS_FILE, itemTitleTokens, type RecommendData } from '../tasks/recommendData.js';
 import { ItemVocabulary } from '../data/itemVocabulary.js';
-import { checkCheckpoint, loadCheckpointWeights, newestCompleteCheckpoint, readCheckpointTensors } from './checkpoint.js';
+import { checkCheckpoint, loadCheckpointWeights, newestCompleteCheckpoint, readCheckpointTensors, readRunJson } from './checkpoint.js';
 import { ProgressLine } from './progress.js';
 import { train, type TrainOptions, type TrainResult } from './trainer.js';
 import { DEFAULT_LOSS_MEAN } from './lossMean.js';
@@ -98,9 +98,9 @@ function checkResumedItems(runDir: string, rd: RecommendData): void {
   const file = join(runDir, ITEMS_FILE);
   let saved: ItemVocabulary;
   try {
-    saved = ItemVocabulary.fromJSON(JSON.parse(readFileSync(file, 'utf8')), file);
+    saved = ItemVocabulary.fromJSON(readRunJson(file), file);
   } catch (err) {
-    throw new TrainingSetupError(`cannot resume recommend training: ${file}: ${(err as Error).message}`);
+    throw new TrainingSetupError(`cannot resume recommend training: ${(err as Error).message}`);
   }
   const now = rd.items.vocabulary;
   if (saved.size !== now.size || saved.ids.some((id, i) => now.ids[i] !== id)) {
