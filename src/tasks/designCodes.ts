@@ -14,7 +14,7 @@ import { ImageDecodeError, loadImage } from '../data/image.js';
 import { mapConcurrent } from '../data/inspect.js';
 import type { Example, TaskSource } from '../data/loader.js';
 import type { VqTokenizer } from '../model/vq.js';
-import { fileReadProblem } from '../torch/inputError.js';
+import { fileReadProblem, oneLine } from '../torch/inputError.js';
 
 export const DESIGN_CODES_FILE = 'design-codes.json';
 const FORMAT = 'm6-design-codes';
@@ -40,7 +40,7 @@ function readCache(file: string, vqHash: string, imageSize: number, shape: { cod
   const out = new Map<string, Int32Array>();
   if (!existsSync(file)) return out;
   const damaged = (why: string): Map<string, Int32Array> => {
-    log?.(`warning: ${file} is damaged (${why}); its VQ codes are computed again`);
+    log?.(oneLine(`warning: ${file} is damaged (${why}); its VQ codes are computed again`));
     return new Map();
   };
   let json: CodesFile;
