@@ -25,3 +25,6 @@ export function assertClose(actual: Nested, expected: Nested, tol = 1e-5, path =
   if (!Number.isFinite(expected)) { assert.equal(a, expected, `${path}: ${a} !== ${expected}`); return; }
   assert.ok(Math.abs(a - expected) <= tol + tol * Math.abs(expected), `${path || 'value'}: ${a} is not within ${tol} of ${expected}`);
 }
+
+/** Root reads a file whatever its mode: a test of "permission denied" runs as another user there (spawn's uid), or skips that assertion. */
+export const isRoot = process.getuid?.() === 0;

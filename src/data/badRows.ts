@@ -1,8 +1,10 @@
 // Bad rows are counted and reported, never fatal: one bad photo in a 100k-row catalog must not
 // stop a training run. Each record says which file, which row, which field, expected vs got.
+import { oneLine } from '../torch/inputError.js';
 
 export type BadRowReason =
   | 'missing file'
+  | 'unreadable file'
   | 'empty file'
   | 'not an image'
   | 'truncated image'
@@ -13,6 +15,7 @@ export type BadRowReason =
   | 'missing value'
   | 'invalid UTF-8'
   | 'invalid JSON'
+  | 'malformed qa'
   | 'wrong field count'
   | 'malformed row'
   | 'unknown label'
@@ -38,7 +41,7 @@ export function formatBadRow(bad: BadRow): string {
   if (bad.file !== undefined) parts.push(`file ${bad.file}`);
   if (bad.expected !== undefined) parts.push(`expected ${bad.expected}`);
   if (bad.got !== undefined) parts.push(`got ${bad.got}`);
-  return parts.join(', ');
+  return oneLine(parts.join(', '));  // a quoted parser message may carry the row's line breaks
 }
 
 /** Counts bad rows by reason and keeps the first few of each as examples. */

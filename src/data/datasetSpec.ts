@@ -5,7 +5,7 @@
 import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
 import { dirname, extname, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { InputError } from '../torch/inputError.js';
+import { fileReadProblem, InputError } from '../torch/inputError.js';
 import type { InteractionsSpec } from './interactions.js';
 
 /** An error in the spec itself (unknown key, missing manifest, bad split): the user must fix it. */
@@ -175,19 +175,54 @@ export function assignSplit(id: string, split: readonly SplitFraction[], seed: n
   return split[split.length - 1]!.name;
 }
 
+/** Keys whose value may be a list of strings (or one comma-separated string). */
+const LIST_KEYS: ReadonlySet<string> = new Set(['columns', 'textCol', 'textFileCol', 'events']);
+
+/**
+ * A spec file's value, checked to have the type its key takes (a YAML `textCol: {a: 1}` is named here,
+ * not a TypeError later); a YAML number where a string goes (`id_col: 2024`) is taken as its text.
+ */
+function checkSpecValue(file: string, key: string, name: keyof DatasetSpecInput, value: unknown): unknown {
+  const isString = typeof value === 'string';
+  const isObject = typeof value === 'object' && value !== null && !Array.isArray(value);
+  let ok: boolean;
+  let expected: string;
+  if (LIST_KEYS.has(name)) {
+    ok = isString || (Array.isArray(value) && value.every((v) => typeof v === 'string' || typeof v === 'number'));
+    expected = 'a string or a list of strings';
+  } else if (name === 'split') {
+    ok = isString || (isObject && Object.values(value as object).every((v) => typeof v === 'number'));
+    expected = 'name:fraction pairs, as a string (train:0.9,test:0.1) or a map of numbers';
+  } else if (name === 'splitSeed') {
+    ok = isString || typeof value === 'number';
+    expected = 'an integer';
+  } else if (name === 'join' || name === 'baskets') {
+    ok = isString || (isObject && typeof (value as { file?: unknown }).file === 'string' && Object.entries(value as object).every(([k, v]) => k === 'file' || typeof v === 'string'));
+    expected = 'a file path, or an object with a "file" path and string settings';
+  } else {
+    if (typeof value === 'number' && Number.isFinite(value)) return String(value);
+    ok = isString;
+    expected = 'a string';
+  }
+  if (!ok) throw new DatasetSpecError(`dataset spec ${file}: '${key}' must be ${expected}, got ${(JSON.stringify(value) ?? String(value)).slice(0, 80)}`);
+  return LIST_KEYS.has(name) && Array.isArray(value) ? value.map(String) : value;
+}
+
 /** Read a spec file (JSON or YAML); relative paths in it are relative to the file. */
 export function loadDatasetSpecFile(file: string): DatasetSpecInput {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
-    throw new DatasetSpecError(`cannot read dataset spec ${file}: ${(err as Error).message}`);
+    throw new DatasetSpecError(`dataset spec ${file} ${fileReadProblem(err)}`);
   }
   let raw: unknown;
   try {
-    raw = extname(file).toLowerCase() === '.json' ? JSON.parse(text) : parseYaml(text);
+    // logLevel 'error': yaml would print its warnings (an unknown tag, an odd alias) to stderr as multi-line blocks; the values are checked below.
+    raw = extname(file).toLowerCase() === '.json' ? JSON.parse(text) : parseYaml(text, { logLevel: 'error' });
   } catch (err) {
-    throw new DatasetSpecError(`dataset spec ${file} is not valid ${extname(file) === '.json' ? 'JSON' : 'YAML'}: ${(err as Error).message}`);
+    // yaml's messages add the offending lines under a caret: the first line says it all.
+    throw new DatasetSpecError(`dataset spec ${file} is not valid ${extname(file) === '.json' ? 'JSON' : 'YAML'}: ${(err as Error).message.split('\n')[0]}`);
   }
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
     throw new DatasetSpecError(`dataset spec ${file} must be an object of settings, e.g. {"manifest": "items.csv", "imageCol": "image"}`);
@@ -198,7 +233,7 @@ export function loadDatasetSpecFile(file: string): DatasetSpecInput {
     if (!(SPEC_KEYS as readonly string[]).includes(name)) {
       throw new DatasetSpecError(`dataset spec ${file}: unknown key '${key}'; known keys: ${SPEC_KEYS.join(', ')}`);
     }
-    input[name] = value;
+    input[name] = checkSpecValue(file, key, name as keyof DatasetSpecInput, value);
   }
   const base = dirname(resolve(file));
   for (const key of PATH_KEYS) {

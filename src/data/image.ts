@@ -14,6 +14,7 @@ import sharp from 'sharp';
 import type { BadRowReason } from './badRows.js';
 import { DecodedImageCache, imageCacheBytesFromEnv, type DecodedImage } from './decodedImageCache.js';
 import { Rng } from './random.js';
+import { fileReadProblem } from '../torch/inputError.js';
 
 export type ResizeMode = 'pad' | 'crop';
 export type Rgb = readonly [number, number, number];
@@ -78,6 +79,7 @@ export function classifyImageError(file: string, err: unknown): ImageDecodeError
   let reason: BadRowReason = 'unreadable image';
   if (code === 'ENOENT') reason = 'missing file';
   else if (code === 'EISDIR') reason = 'not an image';
+  else if (code === 'EACCES' || code === 'EPERM') return new ImageDecodeError('unreadable file', file, fileReadProblem(err));
   else if (/exceeds pixel limit/i.test(message)) reason = 'too many pixels';
   else if (/unsupported image format|not a known file format|bad seek|improper image header/i.test(message)) reason = 'not an image';
   else if (/premature end|truncated|end of (input )?file|unexpected end|read error|short read|out of data|corrupt/i.test(message)) reason = 'truncated image';

@@ -10,6 +10,7 @@ import { parse as parseCsv, type Options as CsvOptions } from 'csv-parse/sync';
 import { BadRowLog } from './badRows.js';
 import { assignSplit, DatasetSpecError, type DatasetSpec } from './datasetSpec.js';
 import { unitHash } from './random.js';
+import { fileReadProblem } from '../torch/inputError.js';
 
 /** One usable example: where its image is, its text, label and split. */
 export interface DataRow {
@@ -79,10 +80,7 @@ async function readSource(file: string, what: string): Promise<Buffer> {
   try {
     return await readFile(file);
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new DatasetSpecError(`${what} ${file} does not exist`);
-    if (code === 'EISDIR') throw new DatasetSpecError(`${what} ${file} is a folder, expected a file`);
-    throw new DatasetSpecError(`cannot read ${what} ${file}: ${(err as Error).message}`);
+    throw new DatasetSpecError(`${what} ${file} ${fileReadProblem(err)}`);
   }
 }
 
@@ -380,8 +378,10 @@ export async function readDataset(spec: DatasetSpec, opts: { bad?: BadRowLog } =
         }
         const text = await readTextFile(abs);
         if (text instanceof Error) {
+          // Said as what it is: a file that is there but cannot be read (a folder, no permission) is not "missing".
           const code = (text as NodeJS.ErrnoException).code;
-          bad.add({ reason: code === 'ENOENT' ? 'missing file' : text.message === 'invalid UTF-8' ? 'invalid UTF-8' : 'missing file', source, row, field: c, file: abs, got: text.message });
+          if (text.message === 'invalid UTF-8') bad.add({ reason: 'invalid UTF-8', source, row, field: c, file: abs, expected: 'UTF-8 text', got: 'invalid UTF-8 bytes' });
+          else bad.add({ reason: code === 'ENOENT' ? 'missing file' : 'unreadable file', source, row, field: c, file: abs, got: fileReadProblem(text) });
           failed = true;
           break;
         }

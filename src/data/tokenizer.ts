@@ -10,14 +10,15 @@
 // DeepSeek): its normalizer, pre-tokenizer and added tokens are read and applied as Hugging Face
 // `tokenizers` applies them, giving the same ids. Such a file lacks m6's tokens; `withModelTokens`
 // appends them as added tokens, and the file is written back as it was read plus those tokens.
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
+import { writeFileAtomic } from '../io/atomicFile.js';
 import { AddedTokenMatcher, type AddedToken } from './addedTokens.js';
 import { BpeTrainer, type BpeModel } from './bpe.js';
 import { ID_LIMIT, MergeTable, mergeWord } from './bpeMerge.js';
 import { BYTE_TO_CHAR, CHAR_TO_BYTE, toByteChars } from './byteLevel.js';
 import { normalizerFromJson, type Normalizer } from './normalizer.js';
 import { preTokenizerFromJson, type PreTokenizer } from './preTokenizer.js';
-import { InputError } from '../torch/inputError.js';
+import { fileReadProblem, InputError } from '../torch/inputError.js';
 
 export type { AddedToken } from './addedTokens.js';
 
@@ -513,8 +514,9 @@ export class Tokenizer {
     }
   }
 
+  /** Writes tokenizer.json atomically: a crash never leaves half of one where a run reads it. */
   async save(file: string): Promise<void> {
-    await writeFile(file, JSON.stringify(this.toJSON()) + '\n');
+    writeFileAtomic(file, JSON.stringify(this.toJSON()) + '\n');
   }
 
   static async load(file: string): Promise<Tokenizer> {
@@ -522,7 +524,7 @@ export class Tokenizer {
     try {
       text = await readFile(file, 'utf8');
     } catch (err) {
-      throw new TokenizerFormatError(`cannot read tokenizer ${file}: ${(err as Error).message}`);
+      throw new TokenizerFormatError(`tokenizer ${file} ${fileReadProblem(err)}`);
     }
     let json: unknown;
     try {

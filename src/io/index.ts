@@ -1,1 +1,2 @@
-export { loadSafetensors, saveSafetensors, readSafetensorsHeader, SafetensorsError, type SafetensorsEntry, type SafetensorsHeader } from './safetensors.js';
+export { loadSafetensors, saveSafetensors, readSafetensorsHeader, SafetensorsError, type SafetensorsEntry, type SafetensorsHeader, type WrittenFile } from './safetensors.js';
+export { writeFileAtomic, renameDurably, fsyncFolder, tempNameFor } from './atomicFile.js';

@@ -2,69 +2,15 @@
 // a JSON header {name: {dtype, shape, data_offsets: [begin, end]}, "__metadata__": {str: str}},
 // then the raw little-endian tensor bytes. Loading maps the file and views it (zero-copy);
 // saving streams one tensor at a time into a temp file that is renamed into place (atomic).
-import { closeSync, fstatSync, fsyncSync, openSync, readSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { closeSync, fsyncSync, openSync, unlinkSync, writeSync } from 'node:fs';
+import { renameDurably, tempNameFor } from './atomicFile.js';
 import { native } from '../torch/native.js';
 import { Tensor } from '../torch/tensor.js';
-import { dtypeBytes, dtypeCode, type DType } from '../torch/dtype.js';
-import { InputError } from '../torch/inputError.js';
+import { dtypeBytes, dtypeCode } from '../torch/dtype.js';
+import { readSafetensorsHeader, TO_ST } from './safetensorsHeader.js';
 
-const TO_ST: Record<DType, string> = {
-  float64: 'F64', float32: 'F32', float16: 'F16', bfloat16: 'BF16', int64: 'I64', int32: 'I32', int16: 'I16', int8: 'I8', uint8: 'U8', bool: 'BOOL',
-};
-const FROM_ST = new Map<string, DType>(Object.entries(TO_ST).map(([k, v]) => [v, k as DType]));
-
-export interface SafetensorsEntry { dtype: DType; shape: number[]; begin: number; end: number }
-export interface SafetensorsHeader { entries: Map<string, SafetensorsEntry>; metadata: Record<string, string>; dataOffset: number }
-
-export class SafetensorsError extends InputError {
-  constructor(readonly file: string, detail: string) {
-    super(`${file}: not a valid safetensors file: ${detail}`);
-    this.name = 'SafetensorsError';
-  }
-}
-
-/** Reads and validates the header only (cheap: a few KB, whatever the file size). */
-export function readSafetensorsHeader(path: string): SafetensorsHeader {
-  const fd = openSync(path, 'r');
-  try {
-    const size = fstatSync(fd).size;
-    if (size < 8) throw new SafetensorsError(path, `${size} bytes is too short for the 8-byte header length`);
-    const lenBuf = Buffer.alloc(8);
-    readSync(fd, lenBuf, 0, 8, 0);
-    const n = lenBuf.readBigUInt64LE(0);
-    if (n > BigInt(size - 8) || n > 100_000_000n) throw new SafetensorsError(path, `header length ${n} exceeds the file (${size} bytes)`);
-    const headerBuf = Buffer.alloc(Number(n));
-    readSync(fd, headerBuf, 0, headerBuf.length, 8);
-    let json: unknown;
-    try { json = JSON.parse(headerBuf.toString('utf8')); } catch (e) { throw new SafetensorsError(path, `header is not JSON (${(e as Error).message})`); }
-    if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new SafetensorsError(path, 'header is not a JSON object');
-    const dataOffset = 8 + Number(n);
-    const dataSize = size - dataOffset;
-    const entries = new Map<string, SafetensorsEntry>();
-    let metadata: Record<string, string> = {};
-    for (const [name, v] of Object.entries(json as Record<string, unknown>)) {
-      if (name === '__metadata__') {
-        if (typeof v !== 'object' || v === null || Object.values(v).some((x) => typeof x !== 'string')) throw new SafetensorsError(path, '__metadata__ must map strings to strings');
-        metadata = v as Record<string, string>;
-        continue;
-      }
-      const e = v as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
-      const dtype = FROM_ST.get(String(e?.dtype));
-      if (!dtype) throw new SafetensorsError(path, `tensor '${name}' has dtype ${JSON.stringify(e?.dtype)}; m6 reads ${[...FROM_ST.keys()].join(', ')}`);
-      if (!Array.isArray(e.shape) || !e.shape.every((s) => Number.isInteger(s) && s >= 0)) throw new SafetensorsError(path, `tensor '${name}' has a bad shape ${JSON.stringify(e.shape)}`);
-      const off = e.data_offsets;
-      if (!Array.isArray(off) || off.length !== 2 || !off.every((x) => Number.isInteger(x))) throw new SafetensorsError(path, `tensor '${name}' has bad data_offsets`);
-      const [begin, end] = off as [number, number];
-      const want = (e.shape as number[]).reduce((a, b) => a * b, 1) * dtypeBytes(dtype);
-      if (begin < 0 || end < begin || end > dataSize) throw new SafetensorsError(path, `tensor '${name}' data [${begin}, ${end}) lies outside the ${dataSize} data bytes`);
-      if (end - begin !== want) throw new SafetensorsError(path, `tensor '${name}' has ${end - begin} bytes; ${dtype} [${e.shape}] needs ${want}`);
-      entries.set(name, { dtype, shape: e.shape as number[], begin, end });
-    }
-    return { entries, metadata, dataOffset };
-  } finally {
-    closeSync(fd);
-  }
-}
+export { readSafetensorsHeader, SafetensorsError, type SafetensorsEntry, type SafetensorsHeader } from './safetensorsHeader.js';
 
 /**
  * Loads every tensor of a safetensors file as CPU tensors that view a copy-on-write mapping of the
@@ -83,11 +29,14 @@ export function loadSafetensors(path: string): { tensors: Map<string, Tensor>; m
   return { tensors, metadata: header.metadata };
 }
 
+/** What was written: the file's size and sha256, computed from the bytes as they went out (no re-read). */
+export interface WrittenFile { bytes: number; sha256: string }
+
 /**
  * Writes tensors (any device; copied to the CPU one at a time) to `path` atomically: a temp file is
- * written and fsynced, then renamed over `path`, so a crash never leaves a half-written checkpoint.
+ * written and fsynced, then renamed over `path` (atomicFile.ts), so a crash never leaves a half-written checkpoint.
  */
-export function saveSafetensors(path: string, tensors: Map<string, Tensor> | Record<string, Tensor>, metadata: Record<string, string> = {}): void {
+export function saveSafetensors(path: string, tensors: Map<string, Tensor> | Record<string, Tensor>, metadata: Record<string, string> = {}): WrittenFile {
   const entries = tensors instanceof Map ? [...tensors.entries()] : Object.entries(tensors);
   // Larger alignments first, then by name, as the reference writer does: every tensor starts aligned.
   entries.sort(([ka, a], [kb, b]) => dtypeBytes(b.dtype) - dtypeBytes(a.dtype) || (ka < kb ? -1 : ka > kb ? 1 : 0));
@@ -102,21 +51,26 @@ export function saveSafetensors(path: string, tensors: Map<string, Tensor> | Rec
   let json = Buffer.from(JSON.stringify(header), 'utf8');
   const padded = Math.ceil(json.length / 8) * 8;  // the data section starts 8-byte aligned
   if (padded !== json.length) json = Buffer.concat([json, Buffer.alloc(padded - json.length, 0x20)]);
-  const tmp = `${path}.tmp-${process.pid}`;
+  const tmp = tempNameFor(path);
   const fd = openSync(tmp, 'w');
   let open = true;
   try {
+    const hash = createHash('sha256');
+    let bytes = 0;
+    // writeSync may write less than asked (a full disk, a huge buffer): loop, or the file would be short and its hash wrong.
+    const write = (b: Uint8Array): void => { for (let at = 0; at < b.byteLength;) at += writeSync(fd, b, at); hash.update(b); bytes += b.byteLength; };
     const len = Buffer.alloc(8);
     len.writeBigUInt64LE(BigInt(json.length));
-    writeSync(fd, len);
-    writeSync(fd, json);
+    write(len);
+    write(json);
     for (const [, t] of entries) {
-      if (t.numel) writeSync(fd, t.toBytes());
+      if (t.numel) write(t.toBytes());
     }
     fsyncSync(fd);
     closeSync(fd);
     open = false;
-    renameSync(tmp, path);
+    renameDurably(tmp, path);
+    return { bytes, sha256: hash.digest('hex') };
   } catch (e) {
     if (open) closeSync(fd);
     try { unlinkSync(tmp); } catch { /* already gone */ }

@@ -1,4 +1,4 @@
-export { Optimizer, type ParamGroup, type ParamGroupSpec, type OptimizerState } from './optimizer.js';
+export { Optimizer, OptimizerStateError, type ParamGroup, type ParamGroupSpec, type OptimizerState } from './optimizer.js';
 export { AdamW, type AdamWHyper } from './adamw.js';
 export { SGD, type SgdHyper } from './sgd.js';
 export { clipGradNorm } from './clip.js';

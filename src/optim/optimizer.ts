@@ -2,6 +2,7 @@
 // per-parameter state tensors, zeroGrad, and a state dict for checkpoints.
 import * as torch from '../torch/index.js';
 import type { Tensor } from '../torch/tensor.js';
+import { InputError } from '../torch/inputError.js';
 
 export interface ParamGroup<H> { params: Tensor[]; hyper: H }
 export type ParamGroupSpec<H> = { params: Tensor[] } & Partial<H>;
@@ -68,7 +69,7 @@ export abstract class Optimizer<H extends { [K in keyof H]: number }> {
 
   loadStateDict(state: OptimizerState): void {
     if (state.meta.groups.length !== this.groups.length) {
-      throw new Error(`optimizer state has ${state.meta.groups.length} parameter groups, this optimizer has ${this.groups.length}`);
+      throw new OptimizerStateError(`optimizer state has ${state.meta.groups.length} parameter groups, this optimizer has ${this.groups.length}`);
     }
     this.stepCount = state.meta.step;
     state.meta.groups.forEach((h, i) => Object.assign(this.groups[i].hyper as object, h));
@@ -76,9 +77,9 @@ export abstract class Optimizer<H extends { [K in keyof H]: number }> {
     for (const [key, t] of Object.entries(state.tensors)) {
       const dot = key.indexOf('.');
       const i = Number(key.slice(0, dot));
-      if (!Number.isInteger(i) || i < 0 || i >= this.params.length) throw new Error(`optimizer state key '${key}' names no parameter (there are ${this.params.length})`);
+      if (!Number.isInteger(i) || i < 0 || i >= this.params.length) throw new OptimizerStateError(`optimizer state key '${key}' names no parameter (there are ${this.params.length})`);
       const p = this.params[i];
-      if (t.shape.join() !== p.shape.join()) throw new Error(`optimizer state '${key}' has shape [${t.shape}], parameter ${i} has [${p.shape}]`);
+      if (t.shape.join() !== p.shape.join()) throw new OptimizerStateError(`optimizer state '${key}' has shape [${t.shape}], parameter ${i} has [${p.shape}]`);
       byParam.set(i, { ...(byParam.get(i) ?? {}), [key.slice(dot + 1)]: t });
     }
     for (const [i, s] of byParam) this.setStateOf(i, s);
@@ -87,4 +88,12 @@ export abstract class Optimizer<H extends { [K in keyof H]: number }> {
 
 function isGroupSpec(v: unknown): boolean {
   return typeof v === 'object' && v !== null && 'params' in v && Array.isArray((v as { params: unknown }).params);
+}
+
+/** Saved optimizer state that does not fit this optimizer's parameters (another model's checkpoint). */
+export class OptimizerStateError extends InputError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'OptimizerStateError';
+  }
 }

@@ -1,12 +1,12 @@
 // A run folder as a usable model: the newest checkpoint's config, tokenizer and weights, loaded
 // once by the task verbs (`m6 describe --run R …`) and by `m6 demo` after training.
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { ItemVocabulary } from '../data/itemVocabulary.js';
 import { ITEMS_FILE } from '../tasks/recommendData.js';
-import { basename, join } from 'node:path';
+import { join } from 'node:path';
 import type { Tokenizer } from '../data/tokenizer.js';
-import { M6Model, validateConfig, type M6Config } from '../model/index.js';
-import { latestCheckpoint, readCheckpointMeta, readCheckpointTensors, type TrainerState } from '../train/checkpoint.js';
+import { M6Model, type M6Config } from '../model/index.js';
+import { latestCheckpoint, loadCheckpointWeights, readCheckpointMeta, readCheckpointTensors, readRunJson, type TrainerState } from '../train/checkpoint.js';
 import { findVqFile, runDirOf } from '../train/vqFiles.js';
 import { InputError } from '../torch/inputError.js';
 
@@ -44,13 +44,7 @@ function readRunItems(runDir: string, cfg: M6Config): ItemVocabulary | undefined
   if (cfg.items === 0) return undefined;
   const file = join(runDir, ITEMS_FILE);
   if (!existsSync(file)) return undefined;
-  let raw: unknown;
-  try {
-    raw = JSON.parse(readFileSync(file, 'utf8'));
-  } catch (err) {
-    throw new RunFolderError(`${file}: not valid JSON: ${(err as Error).message}`);
-  }
-  const items = ItemVocabulary.fromJSON(raw, file);
+  const items = ItemVocabulary.fromJSON(readRunJson(file), file);
   if (items.size !== cfg.items) throw new RunFolderError(`${file} lists ${items.size} items but the model's item table has ${cfg.items} rows`);
   return items;
 }
@@ -58,20 +52,15 @@ function readRunItems(runDir: string, cfg: M6Config): ItemVocabulary | undefined
 /** Loads the model in eval mode. Dispose `model` when done. */
 export async function loadRun(path: string): Promise<LoadedRun> {
   const checkpoint = resolveCheckpoint(path);
-  const { config, tokenizer, trainer } = await readCheckpointMeta(checkpoint);
-  let cfg: M6Config;
-  try {
-    cfg = validateConfig(config);
-  } catch (err) {
-    throw new RunFolderError(`${join(checkpoint, 'config.json')}: ${(err as Error).message}`);
-  }
-  if (cfg.vocabSize !== tokenizer.vocabSize) {
-    throw new RunFolderError(`${basename(checkpoint)}: config.json has vocabSize ${cfg.vocabSize} but tokenizer.json has ${tokenizer.vocabSize} tokens`);
-  }
+  // readCheckpointMeta checks the config and that the tokenizer's vocabulary is the model's.
+  const { config: cfg, tokenizer, trainer } = await readCheckpointMeta(checkpoint);
   const model = new M6Model(cfg);
   const { model: weights, optimizer } = readCheckpointTensors(checkpoint, trainer);
   try {
-    model.loadStateDict(weights);
+    loadCheckpointWeights(model, checkpoint, weights);
+  } catch (err) {
+    model.dispose();
+    throw err;
   } finally {
     for (const t of weights.values()) t.dispose();
     for (const t of Object.values(optimizer.tensors)) t.dispose();

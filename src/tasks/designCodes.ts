@@ -6,13 +6,15 @@
 //
 // The cache belongs to one VQ file: another tokenizer (another hash) starts a fresh cache.
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { writeFileAtomic } from '../io/index.js';
 import { join } from 'node:path';
 import * as torch from '../torch/index.js';
 import { ImageDecodeError, loadImage } from '../data/image.js';
 import { mapConcurrent } from '../data/inspect.js';
 import type { Example, TaskSource } from '../data/loader.js';
 import type { VqTokenizer } from '../model/vq.js';
+import { fileReadProblem, oneLine } from '../torch/inputError.js';
 
 export const DESIGN_CODES_FILE = 'design-codes.json';
 const FORMAT = 'm6-design-codes';
@@ -29,19 +31,34 @@ export function fileHash(file: string): string {
   return createHash('sha256').update(readFileSync(file)).digest('hex');
 }
 
-function readCache(file: string, vqHash: string, imageSize: number): Map<string, Int32Array> {
+/**
+ * The cached codes of `file` when it belongs to this VQ file and image size. A damaged cache (not
+ * JSON, a code list of the wrong length, a code outside the codebook) is said so, in one line naming
+ * the file and the entry, and recomputed: it is a cache, so nothing is lost, but it is never trusted.
+ */
+function readCache(file: string, vqHash: string, imageSize: number, shape: { codes: number; codebookSize: number }, log?: (m: string) => void): Map<string, Int32Array> {
   const out = new Map<string, Int32Array>();
   if (!existsSync(file)) return out;
+  const damaged = (why: string): Map<string, Int32Array> => {
+    log?.(oneLine(`warning: ${file} is damaged (${why}); its VQ codes are computed again`));
+    return new Map();
+  };
   let json: CodesFile;
   try {
     json = JSON.parse(readFileSync(file, 'utf8')) as CodesFile;
-  } catch {
-    return out;  // a damaged cache is recomputed, never trusted
+  } catch (err) {
+    return damaged((err as NodeJS.ErrnoException).code !== undefined ? `it ${fileReadProblem(err)}` : `not JSON: ${(err as Error).message}`);
   }
-  if (json.format !== FORMAT || json.vq !== vqHash || json.imageSize !== imageSize) return out;
+  if (typeof json !== 'object' || json === null || json.format !== FORMAT) return damaged(`expected an object with format "${FORMAT}"`);
+  if (json.vq !== vqHash || json.imageSize !== imageSize) return out;  // another tokenizer's cache: replaced, not damaged
+  if (typeof json.codes !== 'object' || json.codes === null || Array.isArray(json.codes)) return damaged('expected "codes": {image path: base64 int32 codes}');
   for (const [path, b64] of Object.entries(json.codes)) {
-    const bytes = Buffer.from(b64, 'base64');
-    out.set(path, new Int32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength)));
+    const bytes = typeof b64 === 'string' ? Buffer.from(b64, 'base64') : Buffer.alloc(0);
+    if (bytes.byteLength !== shape.codes * 4) return damaged(`codes of ${path}: ${bytes.byteLength} bytes, expected ${shape.codes} int32 codes (${shape.codes * 4} bytes)`);
+    const codes = new Int32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
+    const bad = codes.findIndex((c) => c < 0 || c >= shape.codebookSize);
+    if (bad >= 0) return damaged(`codes of ${path}: code ${codes[bad]} at ${bad}, expected codes in [0, ${shape.codebookSize})`);
+    out.set(path, codes);
   }
   return out;
 }
@@ -49,9 +66,7 @@ function readCache(file: string, vqHash: string, imageSize: number): Map<string,
 function writeCache(file: string, vqHash: string, imageSize: number, codes: Map<string, Int32Array>): void {
   const json: CodesFile = { format: FORMAT, vq: vqHash, imageSize, codes: {} };
   for (const [path, c] of codes) json.codes[path] = Buffer.from(c.buffer, c.byteOffset, c.byteLength).toString('base64');
-  const tmp = `${file}.tmp-${process.pid}`;
-  writeFileSync(tmp, JSON.stringify(json));
-  renameSync(tmp, file);  // never a half-written cache where the next run reads
+  writeFileAtomic(file, JSON.stringify(json));  // never a half-written cache where the next run reads
 }
 
 export interface ImageCodesResult {
@@ -70,7 +85,8 @@ export interface ImageCodesResult {
 export async function imageCodes(vq: VqTokenizer, vqFile: string, paths: readonly string[], o: { runDir: string; imageSize: number; batchSize?: number; log?: (m: string) => void }): Promise<ImageCodesResult> {
   const cacheFile = join(o.runDir, DESIGN_CODES_FILE);
   const hash = fileHash(vqFile);
-  const all = readCache(cacheFile, hash, o.imageSize);
+  const [h, w] = vq.gridSize(o.imageSize);
+  const all = readCache(cacheFile, hash, o.imageSize, { codes: h * w, codebookSize: vq.config.codebookSize }, o.log);
   const unique = [...new Set(paths)];
   const todo = unique.filter((p) => !all.has(p));
   const failed = new Map<string, string>();

@@ -2,7 +2,7 @@
 // instruction as the model's source text (OFA-style: every task is an instruction to one model).
 // A task with no usable rows is skipped with a message saying what data it would need; it is never
 // an error, so one spec can drive every task its data supports.
-import { BadRowLog } from '../data/badRows.js';
+import { BadRowLog, formatBadRow } from '../data/badRows.js';
 import type { DatasetSpec } from '../data/datasetSpec.js';
 import type { Example, TaskSource } from '../data/loader.js';
 import { readDataset, readTable, type DataRow } from '../data/manifest.js';
@@ -34,7 +34,7 @@ export interface TaskData {
   train: TaskSource[];
   /** The same tasks' held-out examples (may be empty when the data has no eval split). */
   eval: TaskSource[];
-  /** One line per requested task that was skipped, saying why. */
+  /** One line per requested task that was skipped, saying why (and per task that lost rows to bad cells, with the first). */
   skipped: string[];
   /**
    * Tasks skipped for training because every example is held out (an evaluation-only dataset, such
@@ -71,7 +71,26 @@ interface QaPair { question: string; answer: string }
  * Question–answer pairs per manifest row: a `qa` column holding a JSON list of {question, answer}
  * (the synthetic catalog writes one), or `question` and `answer` columns.
  */
-async function readQaPairs(spec: DatasetSpec): Promise<Map<number, QaPair[]> | string> {
+/** One qa cell → its pairs, or why it is malformed (expected a JSON list of {question, answer} strings). */
+function parseQaCell(cell: string): QaPair[] | string {
+  let list: unknown;
+  try {
+    list = JSON.parse(cell);
+  } catch (err) {
+    return `not JSON (${(err as Error).message})`;
+  }
+  if (!Array.isArray(list)) return `a JSON ${list === null ? 'null' : typeof list}, not a list`;
+  const pairs: QaPair[] = [];
+  for (const [i, item] of list.entries()) {
+    const q = (item as { question?: unknown } | null)?.question, a = (item as { answer?: unknown } | null)?.answer;
+    if (typeof q !== 'string' || typeof a !== 'string') return `item ${i} is ${JSON.stringify(item)?.slice(0, 60)}, not {question, answer} strings`;
+    if (q.trim() && a.trim()) pairs.push({ question: q, answer: a });
+  }
+  return pairs;
+}
+
+/** The question–answer pairs of each manifest row; a malformed qa cell is a bad row in `bad` (the row still serves other tasks). */
+async function readQaPairs(spec: DatasetSpec, bad: BadRowLog): Promise<Map<number, QaPair[]> | string> {
   if (spec.manifest === undefined) return 'the data is an image folder; answer needs a manifest with a qa column (JSON list of {question, answer}) or question and answer columns';
   const table = await readTable(spec.manifest, { format: spec.format, ...(spec.delimiter !== undefined ? { delimiter: spec.delimiter } : {}), ...(spec.columns !== undefined ? { columns: spec.columns } : {}), bad: new BadRowLog() });
   const hasQa = table.columns.includes('qa');
@@ -79,17 +98,12 @@ async function readQaPairs(spec: DatasetSpec): Promise<Map<number, QaPair[]> | s
   if (!hasQa && !hasColumns) return `${spec.manifest} has no qa column (JSON list of {question, answer}) and no question and answer columns; its columns are ${table.columns.map((c) => `'${c}'`).join(', ')}`;
   const byRow = new Map<number, QaPair[]>();
   for (const record of table.records) {
-    const pairs: QaPair[] = [];
+    let pairs: QaPair[] = [];
     if (hasQa) {
-      try {
-        const list = JSON.parse(record.fields.get('qa') ?? '[]') as unknown;
-        if (Array.isArray(list)) {
-          for (const item of list) {
-            const q = (item as { question?: unknown })?.question, a = (item as { answer?: unknown })?.answer;
-            if (typeof q === 'string' && typeof a === 'string' && q.trim() && a.trim()) pairs.push({ question: q, answer: a });
-          }
-        }
-      } catch { /* a malformed qa cell gives this row no questions; the row still serves other tasks */ }
+      const cell = record.fields.get('qa') ?? '';
+      const parsed = cell === '' ? [] : parseQaCell(cell);
+      if (typeof parsed === 'string') bad.add({ reason: 'malformed qa', source: spec.manifest, row: record.row, field: 'qa', expected: 'a JSON list of {"question", "answer"} strings', got: parsed });
+      else pairs = parsed;
     } else {
       const q = record.fields.get('question'), a = record.fields.get('answer');
       if (q && a) pairs.push({ question: q, answer: a });
@@ -116,6 +130,7 @@ export async function buildTaskData(spec: DatasetSpec, requested: readonly TaskR
   const rows = dataset?.rows ?? [];
   let recommend: RecommendData | undefined;
   const train: TaskSource[] = [], evalSets: TaskSource[] = [], heldOutOnly: TaskSource[] = [], skipped: string[] = [];
+  const qaBad = new BadRowLog();
   for (const { name, weight } of requested) {
     let examples: Example[] = [];
     if (name === 'describe') {
@@ -126,7 +141,8 @@ export async function buildTaskData(spec: DatasetSpec, requested: readonly TaskR
       }
       examples = usable.map((r) => ({ id: r.id, imagePath: r.imagePath!, source: TASKS.describe.instruction, target: r.text!, ...heldOutOf(r) }));
     } else if (name === 'answer') {
-      const qa = await readQaPairs(spec);
+      const qa = await readQaPairs(spec, qaBad);
+      if (qaBad.total > 0) skipped.push(`answer: ${qaBad.total} rows with a malformed qa cell give no questions, e.g. ${formatBadRow(qaBad.summary()[0]!.examples[0]!)}`);
       if (typeof qa === 'string') {
         skipped.push(`answer: skipped: ${qa}`);
         continue;
@@ -192,7 +208,7 @@ export async function buildTaskData(spec: DatasetSpec, requested: readonly TaskR
     train.push({ name, examples: trainExamples, weight });
     evalSets.push({ name, examples: examples.filter((e) => e.heldOut !== undefined), weight });
   }
-  const out: TaskData = { train, eval: evalSets, skipped, heldOutOnly, rows, badRows: (dataset?.bad.total ?? 0) + (recommend?.bad.total ?? 0) };
+  const out: TaskData = { train, eval: evalSets, skipped, heldOutOnly, rows, badRows: (dataset?.bad.total ?? 0) + (recommend?.bad.total ?? 0) + qaBad.total };
   if (recommend !== undefined) out.recommend = recommend;
   return out;
 }

@@ -3,12 +3,13 @@
 // and what the tokenizer learnt from. Written when training starts, kept by --resume; `m6 eval`
 // reads it to refuse scoring rows the run trained on, whatever split the evaluation data declares.
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { writeFileAtomic } from '../io/index.js';
 import { join } from 'node:path';
 import type { DatasetSpec } from '../data/datasetSpec.js';
 import type { DataRow } from '../data/manifest.js';
 import { isEvalRow } from '../tasks/taskData.js';
-import { CheckpointError } from './checkpoint.js';
+import { CheckpointError, readRunJson } from './checkpoint.js';
 
 export const SPLIT_FILE = 'split.json';
 export const TRAIN_IDS_FILE = 'train-ids.bin';
@@ -44,11 +45,6 @@ export function setDigest(items: readonly string[]): string {
   return createHash('sha256').update([...items].sort().join('\n')).digest('hex');
 }
 
-function atomicWrite(file: string, data: string | Uint8Array): void {
-  writeFileSync(`${file}.tmp`, data);
-  renameSync(`${file}.tmp`, file);
-}
-
 /** The sorted, distinct hashes of the training rows' ids (little-endian, as on every platform libtorch runs on). */
 export function trainIdHashes(rows: readonly DataRow[], also: BigUint64Array = new BigUint64Array(0)): BigUint64Array {
   const all = BigUint64Array.from([...also, ...rows.filter((r) => !isEvalRow(r)).map((r) => rowIdHash(r.id))]).sort();
@@ -82,8 +78,8 @@ export function writeRunSplit(runDir: string, spec: DatasetSpec, rows: readonly 
 }
 
 function saveSplit(runDir: string, split: RunSplit, hashes: BigUint64Array): void {
-  atomicWrite(join(runDir, TRAIN_IDS_FILE), new Uint8Array(hashes.buffer, hashes.byteOffset, hashes.byteLength));
-  atomicWrite(join(runDir, SPLIT_FILE), JSON.stringify(split, null, 2) + '\n');
+  writeFileAtomic(join(runDir, TRAIN_IDS_FILE), new Uint8Array(hashes.buffer, hashes.byteOffset, hashes.byteLength));
+  writeFileAtomic(join(runDir, SPLIT_FILE), JSON.stringify(split, null, 2) + '\n');
 }
 
 /**
@@ -108,13 +104,8 @@ export interface RecordedSplit {
 export function readRunSplit(runDir: string): RecordedSplit | undefined {
   const file = join(runDir, SPLIT_FILE), idsFile = join(runDir, TRAIN_IDS_FILE);
   if (!existsSync(file)) return undefined;
-  let split: RunSplit;
-  try {
-    split = JSON.parse(readFileSync(file, 'utf8')) as RunSplit;
-  } catch (err) {
-    throw new CheckpointError(`${file}: not valid JSON (${(err as Error).message}); it records which rows the run trained on`);
-  }
-  if (split.version !== 1 || typeof split.trainRows !== 'number') throw new CheckpointError(`${file}: expected a version-1 split record with trainRows, got ${JSON.stringify(split).slice(0, 80)}`);
+  const split = readRunJson(file) as RunSplit | null;
+  if (typeof split !== 'object' || split === null || split.version !== 1 || typeof split.trainRows !== 'number' || typeof split.trainIdsDigest !== 'string') throw new CheckpointError(`${file}: expected a version-1 split record with trainRows and trainIdsDigest, got ${(JSON.stringify(split) ?? "").slice(0, 80)}`);
   if (!existsSync(idsFile)) throw new CheckpointError(`${idsFile} is missing: ${file} says the run trained on ${split.trainRows} rows, and this file lists them`);
   const bytes = readFileSync(idsFile);
   if (bytes.length !== split.trainRows * 8) throw new CheckpointError(`${idsFile}: ${bytes.length} bytes, expected ${split.trainRows * 8} (8 per training row of ${file})`);

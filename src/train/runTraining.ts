@@ -1,17 +1,18 @@
 // A whole training run from validated options: data → task examples → tokenizer (trained on the
 // tasks' text unless one is given) → config → model → the loop, with resume from a checkpoint.
 // `m6 train` parses flags into RunTrainingOptions and `m6 demo` builds them in code; both end here.
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
+import { writeFileAtomic } from '../io/index.js';
 import { join } from 'node:path';
 import * as torch from '../torch/index.js';
 import type { DatasetSpec } from '../data/datasetSpec.js';
 import { Tokenizer } from '../data/tokenizer.js';
-import { M6Model, preset, validateConfig, type M6Config } from '../model/index.js';
+import { M6Model, preset, type M6Config } from '../model/index.js';
 import { buildTaskData, taskTexts, validationSets, type TaskData, type TaskRequest } from '../tasks/taskData.js';
 import type { TaskSource } from '../data/loader.js';
 import { ITEM_ID_DROPOUT, ITEM_TITLE_TOKENS, ITEMS_FILE, itemTitleTokens, type RecommendData } from '../tasks/recommendData.js';
 import { ItemVocabulary } from '../data/itemVocabulary.js';
-import { readCheckpointMeta, readCheckpointTensors } from './checkpoint.js';
+import { checkCheckpoint, loadCheckpointWeights, newestCompleteCheckpoint, readCheckpointTensors, readRunJson } from './checkpoint.js';
 import { ProgressLine } from './progress.js';
 import { train, type TrainOptions, type TrainResult } from './trainer.js';
 import { DEFAULT_LOSS_MEAN } from './lossMean.js';
@@ -33,6 +34,8 @@ export interface RunTrainingOptions {
   vocab: number;
   /** A checkpoint folder to continue from. */
   resumeFrom?: string;
+  /** resumeFrom is the run's newest checkpoint, not one the user named: when it is damaged, continue from the newest complete one. */
+  resumeFallback?: boolean;
   /** The VQ image tokenizer stage: run when design is trained or `requested` (--tasks vq). */
   vq?: Partial<VqStageOptions> & { requested?: boolean };
   loop: Omit<TrainOptions, 'runDir' | 'model' | 'tokenizer' | 'tasks' | 'evalTasks' | 'resume' | 'progress'>;
@@ -101,9 +104,9 @@ function checkResumedItems(runDir: string, rd: RecommendData): void {
   const file = join(runDir, ITEMS_FILE);
   let saved: ItemVocabulary;
   try {
-    saved = ItemVocabulary.fromJSON(JSON.parse(readFileSync(file, 'utf8')), file);
+    saved = ItemVocabulary.fromJSON(readRunJson(file), file);
   } catch (err) {
-    throw new TrainingSetupError(`cannot resume recommend training: ${file}: ${(err as Error).message}`);
+    throw new TrainingSetupError(`cannot resume recommend training: ${(err as Error).message}`);
   }
   const now = rd.items.vocabulary;
   if (saved.size !== now.size || saved.ids.some((id, i) => now.ids[i] !== id)) {
@@ -129,6 +132,30 @@ async function leaderFirst<T>(group: ProcessGroup | undefined, fn: () => Promise
   const result = group.rank === 0 ? await fn() : undefined;
   await group.barrier();
   return group.rank === 0 ? result! : fn();
+}
+
+/**
+ * What a resumed run starts from: the checkpoint's tokenizer, config, data order, schedule, optimizer
+ * state and weights. `--resume` with no folder named takes the newest complete checkpoint (a damaged
+ * newest one is skipped, saying so); a folder the user named is used or refused, never swapped.
+ */
+async function resumedState(o: RunTrainingOptions, data: TaskData, writes: boolean): Promise<{
+  tokenizer: Tokenizer; config: M6Config; loop: RunTrainingOptions['loop']; resume: NonNullable<TrainOptions['resume']> & { dir: string }; weights: Map<string, torch.Tensor>;
+}> {
+  // A folder the user named is checked as thoroughly as the fallback checks the newest: damage is named before training starts.
+  const { dir, meta } = o.resumeFallback === true ? await newestCompleteCheckpoint(o.runDir, o.log) : { dir: o.resumeFrom!, meta: await checkCheckpoint(o.resumeFrom!) };
+  const t = meta.trainer;
+  // The data order and the schedule are part of the state: a resumed run keeps the checkpoint's.
+  const loop = { ...o.loop, seed: t.seed, batchSize: t.batchSize, gradAccum: t.gradAccum, augment: t.augment ?? false, lossMean: t.lossMean ?? DEFAULT_LOSS_MEAN, lr: t.schedule.lr, warmup: t.schedule.warmup, minLrRatio: t.schedule.minLrRatio };
+  const now = data.train.map((s) => ({ name: s.name, weight: s.weight ?? 1, examples: s.examples.length }));
+  if (JSON.stringify(now) !== JSON.stringify(t.tasks)) {
+    o.log(`warning: the tasks/data differ from the checkpoint's (${JSON.stringify(t.tasks)} then, ${JSON.stringify(now)} now): training goes on, but not as an exact continuation`);
+  }
+  if (writes) checkResumedSplit(o, data);
+  if (data.recommend !== undefined) checkResumedItems(o.runDir, data.recommend);
+  const tensors = readCheckpointTensors(dir, t);
+  o.log(`resuming from ${dir} (step ${t.step})`);
+  return { tokenizer: meta.tokenizer, config: meta.config, loop, resume: { trainer: t, optimizer: tensors.optimizer, dir }, weights: tensors.model };
 }
 
 /** "800 val, 800 test held out", or "1600 held out" where the data does not say which. */
@@ -159,22 +186,7 @@ export async function runTraining(o: RunTrainingOptions): Promise<RunTrainingRes
   let loop = o.loop;
   let resumeWeights: Map<string, torch.Tensor> | undefined;
   if (o.resumeFrom !== undefined) {
-    const meta = await readCheckpointMeta(o.resumeFrom);
-    tokenizer = meta.tokenizer;
-    config = validateConfig(meta.config);
-    const t = meta.trainer;
-    // The data order and the schedule are part of the state: a resumed run keeps the checkpoint's.
-    loop = { ...loop, seed: t.seed, batchSize: t.batchSize, gradAccum: t.gradAccum, augment: t.augment ?? false, lossMean: t.lossMean ?? DEFAULT_LOSS_MEAN, lr: t.schedule.lr, warmup: t.schedule.warmup, minLrRatio: t.schedule.minLrRatio };
-    const now = data.train.map((s) => ({ name: s.name, weight: s.weight ?? 1, examples: s.examples.length }));
-    if (JSON.stringify(now) !== JSON.stringify(t.tasks)) {
-      o.log(`warning: the tasks/data differ from the checkpoint's (${JSON.stringify(t.tasks)} then, ${JSON.stringify(now)} now): training goes on, but not as an exact continuation`);
-    }
-    if (writes) checkResumedSplit(o, data);
-    if (data.recommend !== undefined) checkResumedItems(o.runDir, data.recommend);
-    const tensors = readCheckpointTensors(o.resumeFrom, t);
-    resume = { trainer: t, optimizer: tensors.optimizer };
-    resumeWeights = tensors.model;
-    o.log(`resuming from ${o.resumeFrom} (step ${t.step})`);
+    ({ tokenizer, config, loop, resume, weights: resumeWeights } = await resumedState(o, data, writes));
   } else {
     const base = preset(o.preset);
     const made = await freshTokenizer(o, data, o.overrides.imageCodes ?? base.imageCodes);
@@ -184,7 +196,7 @@ export async function runTraining(o: RunTrainingOptions): Promise<RunTrainingRes
       const split = writeRunSplit(o.runDir, o.data, data.rows, learnt);
       o.log(`split: ${split.trainRows} training rows, ${split.heldOutRows} held out (recorded in ${join(o.runDir, SPLIT_FILE)})`);
       await tokenizer.save(join(o.runDir, 'tokenizer.json'));
-      if (data.recommend !== undefined) writeFileSync(join(o.runDir, ITEMS_FILE), JSON.stringify(data.recommend.items.vocabulary.toJSON()) + '\n');
+      if (data.recommend !== undefined) writeFileAtomic(join(o.runDir, ITEMS_FILE), JSON.stringify(data.recommend.items.vocabulary.toJSON()) + '\n');
     }
     // The vocabulary is the tokenizer's: the config follows it (one head over text and image codes).
     try {
@@ -193,7 +205,7 @@ export async function runTraining(o: RunTrainingOptions): Promise<RunTrainingRes
       throw new TrainingSetupError((err as Error).message);
     }
   }
-  if (writes) writeFileSync(join(o.runDir, 'config.json'), JSON.stringify(config, null, 2) + '\n');
+  if (writes) writeFileAtomic(join(o.runDir, 'config.json'), JSON.stringify(config, null, 2) + '\n');
   // Design's targets are VQ codes: the tokenizer is trained (or loaded) first and the codes attached.
   if (o.vq?.requested === true || data.train.some((t) => t.name === 'design')) {
     const coded = await leaderFirst(o.loop.group, () => designVqStage({ runDir: o.runDir, config, data, stage: o.vq, log: o.log, ...(o.loop.stop !== undefined ? { stop: o.loop.stop } : {}) }));
@@ -210,8 +222,11 @@ export async function runTraining(o: RunTrainingOptions): Promise<RunTrainingRes
   const itemCandidates = rd !== undefined ? torch.keep(torch.tensor(rd.items.warm, { dtype: 'bool' })) : undefined;
   try {
     if (resumeWeights !== undefined) {
-      model.loadStateDict(resumeWeights);
-      for (const t of resumeWeights.values()) t.dispose();
+      try {
+        loadCheckpointWeights(model, resume!.dir!, resumeWeights);
+      } finally {
+        for (const t of resumeWeights.values()) t.dispose();
+      }
     } else if (rd !== undefined) initItems(model, tokenizer, rd);
     o.log(`model ${config.name}: ${(model.numParameters() / 1e6).toFixed(2)}M parameters, ${config.layers} layers × ${config.dim}, images ${config.imageSize}px, vocabulary ${config.vocabSize}`);
     if (o.trainUntil !== undefined) loop = { ...loop, minutes: Math.max(0.05, (o.trainUntil - Date.now()) / 60_000) };

@@ -16,7 +16,7 @@ import { AdamW, lrFactor, timeLrFactor, type OptimizerState } from '../optim/ind
 import { batchToTensors } from './batchTensors.js';
 import { batchLoss, CONTRASTIVE_TASKS } from './objectives.js';
 import { DEFAULT_LOSS_MEAN, type LossMean } from './lossMean.js';
-import { CHECKPOINTS_DIR, checkpointName, saveCheckpoint, type TrainerState } from './checkpoint.js';
+import { CheckpointError, CHECKPOINTS_DIR, checkpointName, saveCheckpoint, type TrainerState } from './checkpoint.js';
 import { DataParallel } from './dataParallel.js';
 import type { ProcessGroup } from '../distributed/index.js';
 import { MetricsLog, readMetrics, type Metric } from './metrics.js';
@@ -59,7 +59,8 @@ export interface TrainOptions {
   /** How the generative loss averages over target tokens (objectives.ts). Default DEFAULT_LOSS_MEAN. */
   lossMean?: LossMean;
   workers?: number;
-  resume?: { trainer: TrainerState; optimizer: OptimizerState };
+  /** `dir`: the checkpoint folder they came from, named when its optimizer state does not fit. */
+  resume?: { trainer: TrainerState; optimizer: OptimizerState; dir?: string };
   progress?: ProgressLine;
   /** Set to stop after the current step (Ctrl-C). */
   stop?: AbortSignal;
@@ -193,7 +194,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   let step = resumed?.step ?? 0;
   let totalSteps: number | null = o.steps ?? resumed?.schedule.totalSteps ?? null;
   const priorSeconds = resumed?.elapsedSeconds ?? 0;
-  if (o.resume) optimizer.loadStateDict(o.resume.optimizer);
+  if (o.resume) loadResumedOptimizer(optimizer, o.resume);
   metrics.write(startEvent(o, step));
   const endStep = o.stopAt !== undefined ? Math.min(o.stopAt, totalSteps ?? Infinity) : totalSteps ?? Infinity;
   const trainStep = new TrainStep(model, optimizer, stepSettings(o, dp), metrics, resumed?.nonFiniteSteps ?? 0);
@@ -259,6 +260,16 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     stepsPerSecond: stats.stepsThisRun / Math.max(seconds, 1e-9), tokensPerSecond: stats.tokensThisRun / Math.max(seconds, 1e-9),
     message: message + stats.badRowsNote() + ` (${stats.stepsThisRun} steps in ${formatDuration(seconds)})`,
   };
+}
+
+/** The checkpoint's AdamW state into the optimizer, naming its file when it does not fit the model. */
+function loadResumedOptimizer(optimizer: AdamW, resume: NonNullable<TrainOptions['resume']>): void {
+  try {
+    optimizer.loadStateDict(resume.optimizer);
+  } catch (err) {
+    if (err instanceof InputError) throw new CheckpointError(`${resume.dir !== undefined ? join(resume.dir, 'optimizer.safetensors') : 'the optimizer state'} does not fit this model: ${err.message}`);
+    throw err;
+  }
 }
 
 /** This process's part: data parallel when the group has several ranks (rank 0 the leader, which alone writes metrics.jsonl). */

@@ -8,7 +8,8 @@
 // has no VQ yet (or copies the one `--vq FILE_OR_RUN` names); a resumed run reuses the saved one.
 // The VQ must fit the M6 config: one code per patch of the model's grid (downsampling = patchSize)
 // and a codebook the size of the vocabulary's image-code block (imageCodes).
-import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { renameDurably, tempNameFor, writeFileAtomic } from '../io/index.js';
 import { dirname, join } from 'node:path';
 import * as torch from '../torch/index.js';
 import { InputError } from '../torch/inputError.js';
@@ -255,9 +256,11 @@ export async function prepareVq(o: PrepareVqOptions): Promise<{ vq: VqTokenizer;
       throw new VqStageError(`--vq ${given}: ${(err as Error).message}`);
     }
     check(vq, `--vq ${given}`);
-    copyFileSync(given, file);
+    // Copied under a temp name, then renamed: a kill mid-copy never leaves half a VQ file that the next run would take as the run's.
+    copyFileSync(given, tempNameFor(file));
+    renameDurably(tempNameFor(file), file);
     const info: VqInfo = { ...(readInfo(runDirOf(dirname(given))) ?? {}), config: vq.config, source: given };
-    writeFileSync(join(o.runDir, VQ_INFO_FILE), JSON.stringify(info, null, 2) + '\n');
+    writeFileAtomic(join(o.runDir, VQ_INFO_FILE), JSON.stringify(info, null, 2) + '\n');
     o.log(`VQ stage: using ${given} (copied to ${file})`);
     return { vq, file, info };
   }
@@ -266,7 +269,7 @@ export async function prepareVq(o: PrepareVqOptions): Promise<{ vq: VqTokenizer;
     ...(o.stop !== undefined ? { stop: o.stop } : {}),
   });
   saveVqTokenizer(file, vq);
-  writeFileSync(join(o.runDir, VQ_INFO_FILE), JSON.stringify(info, null, 2) + '\n');
+  writeFileAtomic(join(o.runDir, VQ_INFO_FILE), JSON.stringify(info, null, 2) + '\n');
   o.log(`VQ stage: saved ${file}`);
   return { vq, file, info };
 }

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { assignSplit, DatasetSpecError, loadDatasetSpecFile, parseDelimiter, parseSplitFractions, resolveDatasetSpec } from '../../src/data/datasetSpec.js';
 import { unitHash } from '../../src/data/random.js';
@@ -69,5 +69,27 @@ test('a JSON spec file with an unknown key lists the known keys', (t) => {
   assert.throws(() => loadDatasetSpecFile(file), (err: Error) => err instanceof DatasetSpecError && /unknown key 'imageColumn'/.test(err.message) && /imageCol/.test(err.message));
   writeFileSync(file, '{not json');
   assert.throws(() => loadDatasetSpecFile(file), /not valid JSON/);
-  assert.throws(() => loadDatasetSpecFile(join(dir, 'missing.json')), /cannot read dataset spec/);
+  assert.throws(() => loadDatasetSpecFile(join(dir, 'missing.json')), /dataset spec .*missing\.json does not exist/);
+});
+
+test('a malformed YAML spec, or a value of the wrong type, is one line naming the file and key', (t) => {
+  const dir = tempDir(t);
+  const file = join(dir, 'data.yaml');
+  const refused = (text: string, re: RegExp) => {
+    writeFileSync(file, text);
+    assert.throws(() => resolveDatasetSpec(loadDatasetSpecFile(file)), (e: Error) => e instanceof DatasetSpecError && e.message.includes(file) && re.test(e.message) && !e.message.includes('\n'), text);
+  };
+  refused('manifest: [unclosed\n  image_col: x\n', /is not valid YAML: /);
+  refused('manifest: a.csv\n\tbad: tab\n', /is not valid YAML: /);
+  refused('- a list\n', /must be an object of settings/);
+  refused('manifest: {a: 1}\n', /'manifest' must be a string, got \{"a":1\}/);
+  refused('manifest: a.csv\ntext_col: {title: 1}\n', /'text_col' must be a string or a list of strings/);
+  refused('manifest: a.csv\nsplit: [0.9, 0.1]\n', /'split' must be name:fraction pairs/);
+  refused('manifest: a.csv\njoin: {on: a=b}\n', /'join' must be a file path, or an object with a "file" path/);
+  writeFileSync(file, 'manifest: a.csv\nid_col: 2024\ntext_col: [title, 7]\n');
+  const spec = resolveDatasetSpec(loadDatasetSpecFile(file));
+  assert.equal(spec.idCol, '2024');
+  assert.deepEqual(spec.textCols, ['title', '7']);
+  mkdirSync(join(dir, 'folder.yaml'));
+  assert.throws(() => loadDatasetSpecFile(join(dir, 'folder.yaml')), /dataset spec .*folder\.yaml is a folder, expected a file/);
 });

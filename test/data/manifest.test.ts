@@ -1,6 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { formatBadRow } from '../../src/data/badRows.js';
+import { isRoot } from '../helpers.js';
 import { join } from 'node:path';
 import { DatasetSpecError, resolveDatasetSpec, type DatasetSpecInput } from '../../src/data/datasetSpec.js';
 import { readDataset, resolveInsideRoot, sniffDelimiter } from '../../src/data/manifest.js';
@@ -198,4 +200,38 @@ test('--split-group-col: every row of a group lands in one split; a row without 
   assert.ok([...straddle.values()].some((s) => s.size === 2));
   assert.throws(() => resolveDatasetSpec({ manifest: join(dir, 'items.csv'), splitGroupCol: 'sender' }), (e: Error) => e instanceof DatasetSpecError && /give --split too/.test(e.message));
   await assert.rejects(read(dir, { manifest: 'items.csv', textCol: 'title', split: 'train:0.5,test:0.5', splitGroupCol: 'family' }), /--split-group-col 'family' is not a column/);
+});
+
+test('bad input: invalid UTF-8 in a JSONL row and in a text file is a bad row naming the file and row', async (t) => {
+  const dir = tempDir(t);
+  writeFileSync(join(dir, 'c.jsonl'), Buffer.concat([Buffer.from('{"id":"a","title":"Hat"}\n{"id":"b","title":"'), Buffer.from([0xc3, 0x28]), Buffer.from('"}\n{"id":"c","title":"Cap"}\n')]));
+  const ds = await read(dir, { manifest: 'c.jsonl', textCol: 'title', idCol: 'id' });
+  assert.deepEqual(ds.rows.map((r) => r.id), ['a', 'c']);
+  const [bad] = ds.bad.summary()[0]!.examples;
+  assert.deepEqual([bad!.reason, bad!.row, bad!.expected], ['invalid UTF-8', 2, 'UTF-8 text']);
+  assert.match(formatBadRow(bad!), /c\.jsonl:2: invalid UTF-8, expected UTF-8 text, got bytes 7b22/);
+  mkdirSync(join(dir, 'txt'));
+  writeFileSync(join(dir, 'txt/good.txt'), 'Fine words.');
+  writeFileSync(join(dir, 'txt/latin1.txt'), Buffer.from([0x43, 0x61, 0x66, 0xe9]));
+  writeFileSync(join(dir, 'items.csv'), 'id,desc\na,good.txt\nb,latin1.txt\n');
+  const withFiles = await read(dir, { manifest: 'items.csv', idCol: 'id', textFileCol: 'desc', textRoot: 'txt' });
+  assert.deepEqual(withFiles.rows.map((r) => r.id), ['a']);
+  const utf = withFiles.bad.summary()[0]!.examples[0]!;
+  assert.match(formatBadRow(utf), /items\.csv:3: invalid UTF-8, field 'desc', file .*latin1\.txt, expected UTF-8 text/);
+});
+
+test('bad input: a text file that is a folder or unreadable is reported as that, not as missing', async (t) => {
+  const dir = tempDir(t);
+  mkdirSync(join(dir, 'txt/folder.txt'), { recursive: true });
+  writeFileSync(join(dir, 'txt/locked.txt'), 'secret');
+  chmodSync(join(dir, 'txt/locked.txt'), 0o000);
+  writeFileSync(join(dir, 'items.csv'), 'id,desc\na,folder.txt\nb,locked.txt\nc,gone.txt\n');
+  const ds = await read(dir, { manifest: 'items.csv', idCol: 'id', textFileCol: 'desc', textRoot: 'txt' });
+  const lines = ds.bad.summary().flatMap((s) => s.examples).map(formatBadRow);
+  assert.ok(lines.some((l) => /items\.csv:2: unreadable file, field 'desc', file .*folder\.txt, got is a folder, expected a file/.test(l)), lines.join('\n'));
+  assert.ok(lines.some((l) => /items\.csv:4: missing file, .*gone\.txt, got does not exist/.test(l)), lines.join('\n'));
+  if (isRoot) t.diagnostic('running as root, which reads a mode-000 file: permission denied is checked end to end in test/cli/badFiles.test.ts (as nobody)');
+  else assert.ok(lines.some((l) => /items\.csv:3: unreadable file, .*locked\.txt, got cannot be read: permission denied/.test(l)), lines.join('\n'));
+  mkdirSync(join(dir, 'dir.csv'));
+  await assert.rejects(read(dir, { manifest: 'dir.csv', textCol: 'x' }), /manifest .*dir\.csv is a folder, expected a file/);
 });

@@ -82,3 +82,29 @@ test('corrupt files are refused with a message that names the file and the probl
   assert.throws(() => readSafetensorsHeader(bad('json.safetensors', Buffer.concat([(() => { const l = Buffer.alloc(8); l.writeBigUInt64LE(3n); return l; })(), Buffer.from('{x:')]))), /not JSON/);
   assert.ok(existsSync(dir));
 });
+
+test('a file that is missing, a folder, unreadable or truncated is named as what it is', async (t) => {
+  const { chmodSync, mkdirSync, truncateSync, statSync } = await import('node:fs');
+  const { SafetensorsError } = await import('../../src/io/index.js');
+  const { isRoot } = await import('../helpers.js');
+  const refused = (f: string, re: RegExp) => assert.throws(() => readSafetensorsHeader(f), (e: Error) => e instanceof SafetensorsError && re.test(e.message) && e.message.includes(f) && !e.message.includes('\n'), f);
+  refused(join(dir, 'nope.safetensors'), /nope\.safetensors does not exist/);
+  mkdirSync(join(dir, 'folder.safetensors'));
+  refused(join(dir, 'folder.safetensors'), /is a folder, expected a file/);
+  const good = join(dir, 'good.safetensors');
+  saveSafetensors(good, { a: torch.arange(0, 64, 1, { dtype: 'float32' }), b: torch.ones([3]) });
+  const locked = join(dir, 'locked.safetensors');
+  writeFileSync(locked, readFileSync(good));
+  chmodSync(locked, 0o000);
+  if (isRoot) t.diagnostic('running as root, which reads a mode-000 file: the permission-denied case is checked end to end in test/cli/badFiles.test.ts (as nobody)');
+  else refused(locked, /cannot be read: permission denied/);
+  const cut = join(dir, 'cut.safetensors');
+  writeFileSync(cut, readFileSync(good));
+  truncateSync(cut, statSync(cut).size - 10);
+  refused(cut, /tensor '\w' data \[\d+, \d+\) lies outside the \d+ data bytes/);
+  const mk = (h: object) => { const j = Buffer.from(JSON.stringify(h)); const l = Buffer.alloc(8); l.writeBigUInt64LE(BigInt(j.length)); return Buffer.concat([l, j]); };
+  writeFileSync(join(dir, 'null.safetensors'), mk({ a: null }));
+  refused(join(dir, 'null.safetensors'), /tensor 'a' is null; expected \{dtype, shape, data_offsets\}/);
+  writeFileSync(join(dir, 'meta.safetensors'), mk({ __metadata__: ['x'] }));
+  refused(join(dir, 'meta.safetensors'), /__metadata__ must map strings to strings/);
+});

@@ -98,3 +98,22 @@ test('held-out examples say val or test; training evaluates on validation, or sa
   assert.match(w.note ?? '', /^describe: no validation rows \(split 'val'\): the evaluation during training reads their test rows/);
   assert.equal(w.sets[0]!.examples.length, tt.eval[0]!.examples.length);
 });
+
+test('a malformed qa cell is a bad row, reported with its file and row; the row still serves describe', async (t) => {
+  const dir = tempDir(t, 'm6-tasks-');
+  await writeSyntheticCatalog({ out: dir, count: 6, seed: 1, size: 64 });
+  const { writeFileSync, readFileSync } = await import('node:fs');
+  const file = join(dir, 'catalog.jsonl');
+  const cells = ['[{"question": "what?"', '{"question": "a", "answer": "b"}', '[{"question": 1, "answer": "b"}]'];
+  const rows = readFileSync(file, 'utf8').trim().split('\n').map((l, i) => (i < cells.length ? JSON.stringify({ ...JSON.parse(l), qa: cells[i] }) : l));
+  writeFileSync(file, rows.join('\n') + '\n');
+  const data = await buildTaskData(resolveDatasetSpec(loadDatasetSpecFile(join(dir, 'dataset.json'))), parseTaskList('describe,answer'));
+  assert.equal(data.badRows, 3);
+  const note = data.skipped.find((s) => s.startsWith('answer:'));
+  assert.match(note ?? '', /^answer: 3 rows with a malformed qa cell give no questions, e\.g\. .*catalog\.jsonl:1: malformed qa, field 'qa', expected a JSON list of \{"question", "answer"\} strings, got not JSON/);
+  const describe = data.train.find((s) => s.name === 'describe')!;
+  const heldOut = data.eval.find((s) => s.name === 'describe')!;
+  assert.equal(describe.examples.length + heldOut.examples.length, 6, 'every row still describes');
+  const answered = [...data.train, ...data.eval].filter((s) => s.name === 'answer').flatMap((s) => s.examples);
+  assert.ok(answered.length > 0 && answered.every((e) => !/^p00000[123]#/.test(e.id ?? '')), 'rows 1–3 give no questions');
+});

@@ -49,3 +49,11 @@ test('the process survives errors: a child process hitting every error exits 0',
   assert.equal(r.status, 0, r.stderr);
   assert.equal(r.stdout.trim(), '5');
 });
+
+test('an InputError is one line whatever it quotes: line breaks and control bytes are escaped', async () => {
+  const { InputError } = await import('../../src/torch/inputError.js');
+  const quoted = (() => { try { JSON.parse('{"a":\n\u0000}'); return ''; } catch (e) { return (e as Error).message; } })();
+  const err = new InputError(`items.json is not valid JSON: ${quoted}\r\n\ttab`);
+  assert.ok(!/[\n\r\u0000]/.test(err.message), err.message);
+  assert.match(err.message, /^items\.json is not valid JSON: .*\\r\\n\ttab$/);
+});

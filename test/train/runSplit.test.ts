@@ -41,5 +41,7 @@ test('a damaged record is an error naming the file; a resumed run on other data 
   writeFileSync(join(dir, TRAIN_IDS_FILE), ids);
   assert.throws(() => readRunSplit(dir), /train-ids\.bin does not match the digest in .*split\.json/);
   writeFileSync(join(dir, SPLIT_FILE), '{');
-  assert.throws(() => readRunSplit(dir), /split\.json: not valid JSON/);
+  assert.throws(() => readRunSplit(dir), /split\.json is not valid JSON/);
+  writeFileSync(join(dir, SPLIT_FILE), 'null');
+  assert.throws(() => readRunSplit(dir), /split\.json: expected a version-1 split record with trainRows and trainIdsDigest, got null/);
 });

@@ -14,6 +14,7 @@ import { DEFAULT_LOSS_MEAN, LOSS_MEANS, type LossMean } from '../../train/lossMe
 import type { RunTrainingOptions, RunTrainingResult } from '../../train/runTraining.js';
 import { addDatasetOptions, datasetSpecFromFlags, type DatasetFlags } from '../datasetOptions.js';
 import { asUsageError, UsageError } from '../errors.js';
+import { fileReadProblem } from '../../torch/inputError.js';
 import { numberFlag } from '../flags.js';
 import { inDistributedJob, joinTrainingGroup, launchRequested, launchTraining, type LaunchFlags } from '../trainLaunch.js';
 
@@ -64,17 +65,27 @@ const CONFIG_KEYS = new Set<string>(Object.keys(PRESETS['m6-nano']!));
 
 /** --config FILE: a JSON object of M6Config fields (and optionally "preset"). */
 export function readConfigFile(file: string): { preset?: string; overrides: Partial<M6Config> } {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new UsageError(`--config ${file} ${fileReadProblem(err)}`);
+  }
   let json: unknown;
   try {
-    json = JSON.parse(readFileSync(file, 'utf8'));
+    json = JSON.parse(text);
   } catch (err) {
-    throw new UsageError(`--config ${file}: ${(err as Error).message}`);
+    throw new UsageError(`--config ${file} is not valid JSON: ${(err as Error).message}`);
   }
   if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new UsageError(`--config ${file}: expected a JSON object of config fields, got ${Array.isArray(json) ? 'an array' : typeof json}`);
   const { preset, ...rest } = json as Record<string, unknown>;
   const unknown = Object.keys(rest).filter((k) => !CONFIG_KEYS.has(k));
   if (unknown.length) throw new UsageError(`--config ${file}: unknown field(s) ${unknown.map((k) => `'${k}'`).join(', ')}; fields are: preset, ${[...CONFIG_KEYS].join(', ')}`);
   if (preset !== undefined && typeof preset !== 'string') throw new UsageError(`--config ${file}: "preset" must be a preset name, got ${JSON.stringify(preset)}`);
+  // Each field takes the type the presets give it: "layers": "two" is named here, with the file, not later without it.
+  const nano = PRESETS['m6-nano']! as unknown as Record<string, unknown>;
+  const mistyped = Object.entries(rest).find(([k, v]) => typeof v !== typeof nano[k] || (typeof v === 'number' && !Number.isFinite(v)));
+  if (mistyped !== undefined) throw new UsageError(`--config ${file}: "${mistyped[0]}" must be a ${typeof nano[mistyped[0]]}, got ${JSON.stringify(mistyped[1])}`);
   return { ...(preset !== undefined ? { preset } : {}), overrides: rest as Partial<M6Config> };
 }
 
@@ -143,6 +154,7 @@ export function trainOptionsFromFlags(flags: TrainFlags, log: (m: string) => voi
     throw new UsageError((err as Error).message);
   }
   let resumeFrom: string | undefined;
+  const resumeFallback = resume === true;
   if (resume !== undefined && resume !== false) {
     resumeFrom = typeof resume === 'string' ? resume : latestCheckpoint(out);
     if (resumeFrom === undefined) throw new UsageError(`--resume: no checkpoint in ${out}/checkpoints to resume from`);
@@ -158,7 +170,7 @@ export function trainOptionsFromFlags(flags: TrainFlags, log: (m: string) => voi
     overrides: fromFile.overrides,
     ...(tokenizer !== undefined ? { tokenizerFile: tokenizer } : {}),
     vocab: int('--vocab', vocab, 1),
-    ...(resumeFrom !== undefined ? { resumeFrom } : {}),
+    ...(resumeFrom !== undefined ? { resumeFrom, resumeFallback } : {}),
     vq: {
       requested: stages.vq, steps: int('--vq-steps', vqSteps, 1), seed: int('--seed', seed), bf16: bf16 === true,
       ...(vq !== undefined ? { from: vq } : {}),
