@@ -54,6 +54,24 @@ const DEMO_TASKS = 'describe,answer:0.5,embed,design,recommend:0.5';
 const VQ_SHARE = 0.2;
 const EVAL_SHARE = 0.2;
 
+/**
+ * What the evaluation costs whatever the item count, in seconds per unit, as measured on a 2-core
+ * Xeon shared with other jobs (2026-12): the design judge's training per step, the pixel baselines
+ * and the catalog index per product, the search benchmark per item. A slower machine overruns
+ * these; the items judged are then sized from its own probe (itemsThatFit).
+ */
+const FIXED_COST = { judgeStep: 0.2, pixelPerProduct: 0.004, indexPerProduct: 0.016, searchPerItem: 0.03 };
+
+/** The catalog the budget affords: 10,000 products from 20 minutes up, fewer below (the index, the pixel baselines and the judge's images grow with it). */
+export function catalogSizeFor(minutes: number): number {
+  return Math.max(1000, Math.min(10_000, Math.round((minutes / 20) * 20) * 500));
+}
+
+/** The design judge's training steps: 1,000 from 20 minutes up, fewer below (its own held-out accuracy is reported beside every design figure). */
+export function judgeStepsFor(minutes: number): number {
+  return Math.max(200, Math.min(1000, Math.round((minutes / 20) * 1000)));
+}
+
 /** The demo's settings, checked. */
 interface DemoPlan {
   out: string;
@@ -61,6 +79,8 @@ interface DemoPlan {
   /** The whole demo's budget, from its start. */
   minutes: number;
   startedAt: number;
+  /** Training steps of the design judge (the attribute classifier) when it is not cached beside the catalog. */
+  judgeSteps: number;
   n: number;
   seed: number;
   evalItems: number;
@@ -128,7 +148,7 @@ export function registerDemo(program: Command): void {
       const runDir = join(plan.out, 'run');
       // The catalog's own split: train / val / test, with whole attribute combinations held out (compositions.ts).
       const data = datasetSpecFromFlags({ data: join(catalogDir, 'dataset.json') });
-      const result = await trainDemo(plan, runDir, data, progress);
+      const result = await trainDemo(plan, { runDir, catalogDir, data }, progress);
       log(result.message);
       if (result.checkpoint === undefined) {
         log('no checkpoint was written: nothing to evaluate');
@@ -155,10 +175,12 @@ async function demoPlan(flags: DemoFlags): Promise<DemoPlan> {
   if (outside !== undefined) throw new UsageError(`--tasks: the demo trains and judges ${[...DEMO_TASK_NAMES].join(', ')}; '${outside.name}' is not one of them`);
   // The report is built around the held-out descriptions.
   if (!tasks.some((t) => t.name === 'describe')) throw new UsageError('--tasks: the demo needs describe (its report is built around the held-out descriptions)');
+  const minutes = quick && flags.minutes === '25' ? 3 : numberFlag('--minutes', flags.minutes, { positive: true });
   return {
     out: resolve(flags.out), quick, tasks, flags, holdout: flags.holdout === 'val' ? 'val' : 'test', startedAt: Date.now(),
-    minutes: quick && flags.minutes === '25' ? 3 : numberFlag('--minutes', flags.minutes, { positive: true }),
-    n: numberFlag('--n', flags.n ?? (quick ? '400' : '10000'), { integer: true, min: 20 }),
+    minutes,
+    judgeSteps: quick ? 200 : judgeStepsFor(minutes),
+    n: numberFlag('--n', flags.n ?? String(quick ? 400 : catalogSizeFor(minutes)), { integer: true, min: 20 }),
     seed: numberFlag('--seed', flags.seed, { integer: true, min: 0 }),
     evalItems: numberFlag('--eval-items', flags.evalItems ?? (quick ? '40' : '1000'), { integer: true, min: 1 }),
     // Where the flags say nothing or oneDNN makes little of them, the probe's measurement decides.
@@ -187,11 +209,13 @@ async function prepareCatalog(plan: DemoPlan, log: (m: string) => void): Promise
 }
 
 /** m6-nano on the catalog, into a fresh OUT/run, until the budget's evaluation share is left. */
-async function trainDemo(plan: DemoPlan, runDir: string, data: DatasetSpec, progress: ProgressLine): Promise<RunTrainingResult> {
+async function trainDemo(plan: DemoPlan, r: { runDir: string; catalogDir: string; data: DatasetSpec }, progress: ProgressLine): Promise<RunTrainingResult> {
   const { flags, quick, bf16 } = plan;
+  const { runDir, data } = r;
   rmSync(runDir, { recursive: true, force: true });
-  const trainUntil = plan.startedAt + (1 - EVAL_SHARE) * plan.minutes * 60_000;
-  progress.log(`training m6-nano until ${new Date(trainUntil).toTimeString().slice(0, 8)} (${formatDuration((trainUntil - Date.now()) / 1000)} from now, its VQ stage first)${bf16 ? ' in bf16 autocast' : ' in fp32'}; Ctrl-C stops early and still evaluates`);
+  const reserve = await evaluationReserve(plan, r.catalogDir);
+  const trainUntil = plan.startedAt + plan.minutes * 60_000 - 1000 * reserve;
+  progress.log(`training m6-nano until ${new Date(trainUntil).toTimeString().slice(0, 8)} (${formatDuration((trainUntil - Date.now()) / 1000)} from now, its VQ stage first; ${formatDuration(reserve)} kept for the evaluation)${bf16 ? ' in bf16 autocast' : ' in fp32'}; Ctrl-C stops early and still evaluates`);
   return runWithInterrupt({
     runDir, data, tasks: plan.tasks, preset: 'm6-nano', overrides: {}, trainUntil,
     vq: { bf16, steps: flags.vqSteps !== undefined ? numberFlag('--vq-steps', flags.vqSteps, { integer: true, min: 1 }) : quick ? 150 : DEFAULT_VQ_STEPS, seconds: VQ_SHARE * plan.minutes * 60 },
@@ -204,6 +228,24 @@ async function trainDemo(plan: DemoPlan, runDir: string, data: DatasetSpec, prog
   });
 }
 
+/**
+ * Seconds kept for the evaluation: its share of the budget, or what its fixed costs need where that
+ * is more (a cold design judge, the index and pixel baselines of a large catalog), at most half the budget.
+ */
+async function evaluationReserve(plan: DemoPlan, catalogDir: string): Promise<number> {
+  const fixed = await fixedEvaluationSeconds(plan, catalogDir, { index: FIXED_COST.indexPerProduct, search: FIXED_COST.searchPerItem });
+  const items = 100 * 0.5;  // at least ~100 products described, questioned and designed
+  return Math.min(0.5 * plan.minutes * 60, Math.max(EVAL_SHARE * plan.minutes * 60, fixed + items));
+}
+
+/** The evaluation's costs that do not grow with the items judged, in seconds: the judge's training unless cached, the pixel baselines, the index, the search benchmark. */
+async function fixedEvaluationSeconds(plan: DemoPlan, catalogDir: string, perItem: { index: number; search: number }): Promise<number> {
+  const { CLASSIFIER_FILE } = await import('../../eval/designEval.js');
+  const judge = trains(plan, 'design') && !existsSync(join(catalogDir, CLASSIFIER_FILE)) ? plan.judgeSteps * FIXED_COST.judgeStep : 0;
+  const embeds = trains(plan, 'embed') ? plan.n * perItem.index + Math.min(1000, 0.16 * plan.n) * perItem.search : 0;
+  return judge + FIXED_COST.pixelPerProduct * plan.n + embeds;
+}
+
 /** Judges the trained run on the held-out products of --holdout: describe and answer, search (embed), design, recommend; each also by composition. */
 async function evaluateDemo(plan: DemoPlan, r: { runDir: string; catalogDir: string; data: DatasetSpec; result: RunTrainingResult; log: (m: string) => void }): Promise<DemoEvaluation> {
   const { evaluateSynthetic, readCatalog } = await import('../../eval/syntheticEval.js');
@@ -211,7 +253,7 @@ async function evaluateDemo(plan: DemoPlan, r: { runDir: string; catalogDir: str
   const heldOutAll = r.result.data.rows.filter((row) => row.split === plan.holdout).map((row) => catalog.get(row.id)).filter((x) => x !== undefined);
   using pipeline = await openPipeline(r.runDir);
   const searchItems = trains(plan, 'embed') ? Math.min(1000, heldOutAll.length) : 0;
-  const fit = await itemsThatFit(plan, pipeline, heldOutAll, { imageRoot: r.catalogDir, searchItems, indexRows: trains(plan, 'embed') ? r.result.data.rows.length : 0 });
+  const fit = await itemsThatFit(plan, pipeline, heldOutAll, r.catalogDir);
   const heldOut = heldOutAll.slice(0, fit.items);
   const novel = heldOut.filter((it) => it.composition === 'novel').length;
   r.log(`evaluating on ${heldOut.length} ${plan.holdout === 'val' ? 'validation' : 'test'} products (${heldOut.length - novel} of seen compositions, ${novel} novel; ${fit.why})…`);
@@ -248,7 +290,7 @@ async function evaluateDemoRuns(plan: DemoPlan, pipeline: Pipeline, r: { catalog
   if (trains(plan, 'design')) {
     const { evaluateDesign } = await import('../../eval/designEval.js');
     // The design judge learns from the catalog's images alone: cached beside the catalog, a second demo reuses it.
-    const judge = { classifierDir: r.catalogDir, ...(plan.quick ? { classifierSteps: 200 } : {}) };
+    const judge = { classifierDir: r.catalogDir, classifierSteps: plan.judgeSteps };
     const report = await evaluateRun({ ...common, tasks: ['design'], limit: plan.evalItems, evaluators: { design: async () => (ctx) => evaluateDesign(ctx, judge) } });
     const design = report.tasks.find((t): t is DesignEvaluation => t.task === 'design');
     if (design !== undefined) out.design = design;
@@ -269,24 +311,20 @@ async function evaluateDemoRuns(plan: DemoPlan, pipeline: Pipeline, r: { catalog
  * a short probe times describe, answer, design and embed per item on this machine, then the items
  * that fit after the fixed costs (the search benchmark, the catalog index, the design judge's training).
  */
-async function itemsThatFit(plan: DemoPlan, pipeline: Pipeline, heldOut: readonly CatalogItem[], o: { imageRoot: string; searchItems: number; indexRows: number }): Promise<{ items: number; why: string }> {
+async function itemsThatFit(plan: DemoPlan, pipeline: Pipeline, heldOut: readonly CatalogItem[], imageRoot: string): Promise<{ items: number; why: string }> {
   const probe = heldOut.slice(0, Math.min(8, heldOut.length));
   if (probe.length === 0) return { items: 0, why: 'none held out' };
   const time = async (f: () => Promise<unknown>, n: number) => { const t = Date.now(); await f(); return (Date.now() - t) / 1000 / n; };
-  const images = probe.map((it) => join(o.imageRoot, it.image));
+  const images = probe.map((it) => join(imageRoot, it.image));
   const describe = await time(() => pipeline.describe(images), probe.length);
-  const questions = probe.flatMap((it) => it.qa.slice(0, 1).map((q) => ({ question: q.question, image: join(o.imageRoot, it.image) })));
+  const questions = probe.flatMap((it) => it.qa.slice(0, 1).map((q) => ({ question: q.question, image: join(imageRoot, it.image) })));
   const answer = trains(plan, 'answer') && questions.length > 0 ? await time(() => pipeline.answer(questions), questions.length) : 0;
   const design = trains(plan, 'design') ? await time(() => pipeline.design(probe.slice(0, 2).map((it) => it.title)), 2) : 0;
   const embed = trains(plan, 'embed') ? await time(() => pipeline.embed({ images }), probe.length) * 2 : 0;  // an image and a text each
   const perQuestionItem = heldOut.reduce((a, it) => a + it.qa.length, 0) / heldOut.length;
   const questionsFor = (n: number) => Math.min(plan.quick ? 120 : 1000, n * perQuestionItem);
-  // Fixed: the search benchmark, the index of the catalog, the pixel baselines (~36 s for 10,000
-  // products on a 2-core Xeon) and, unless cached beside the catalog, the design judge's training
-  // (1,000 steps: 1–2.5 minutes on 2 Xeon cores, by load; 200 with --quick).
-  const { CLASSIFIER_FILE } = await import('../../eval/designEval.js');
-  const judge = design > 0 && !existsSync(join(o.imageRoot, CLASSIFIER_FILE)) ? (plan.quick ? 30 : 150) : 0;
-  const fixed = o.searchItems * embed + o.indexRows * embed / 2 + 40 * plan.n / 10_000 + judge;
+  // The index and the search benchmark embed an image and a text per product.
+  const fixed = await fixedEvaluationSeconds(plan, imageRoot, { index: embed, search: embed });
   const left = (plan.startedAt + plan.minutes * 60_000 - Date.now()) / 1000;
   const cost = (n: number) => n * (describe + design) + questionsFor(n) * answer + fixed;
   let n = Math.min(plan.evalItems, heldOut.length);
@@ -375,7 +413,9 @@ async function demoSearch(plan: DemoPlan, runDir: string, result: RunTrainingRes
   const index = await openCatalogIndex(uri, { store: 'exact', weights: await provenanceOf(pipeline) });
   try {
     const started = Date.now();
-    const r = await indexCatalog(pipeline, result.data.rows, index, { onExisting: 'skip' });
+    let said = Date.now();
+    const onProgress = (p: { done: number; total: number }) => { if (Date.now() - said >= 30_000) { said = Date.now(); log(`indexing: ${p.done}/${p.total} products (${formatDuration((said - started) / 1000)})`); } };
+    const r = await indexCatalog(pipeline, result.data.rows, index, { onExisting: 'skip', batchSize: 1024, onProgress });
     log(`indexed ${r.inserted} catalog products into ${uri} (${formatDuration((Date.now() - started) / 1000)}${r.failed.length ? `; ${r.failed.length} skipped` : ''})`);
     const query = result.data.rows.find((row) => row.split === 'test' && row.caption !== undefined)?.caption ?? 'red dress';
     const [q] = await pipeline.embed({ texts: [query] });
