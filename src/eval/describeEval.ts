@@ -3,12 +3,16 @@
 // (category accuracy against the majority-class baseline; labelJudge.ts has the rules). On the
 // synthetic catalog (catalog.jsonl beside the manifest) category and colour are judged as
 // syntheticEval judges them, from the catalog's exact truth and its words for each category.
+// Beside the majority class, a baseline that looks at the image: the text of the training row
+// whose 16×16 thumbnail is nearest (pixelBaselines.ts), scored and judged exactly as the model's text.
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { DataRow } from '../data/manifest.js';
 import { bleu, ciderD, rougeL } from './textMetrics.js';
 import { examplesOrSkip, inChunks, type EvalContext, type ItemFailure, type Skipped, type TaskEvaluation } from './evaluation.js';
 import { TASKS } from '../tasks/instructions.js';
+import { isEvalRow } from '../tasks/taskData.js';
+import { corpusNote, loadPixelCorpus, nearestNeighbourCopies, PIXEL_TRAIN_ROWS } from './pixelBaselines.js';
 import { LabelJudge, normaliseLabelText, type LabelRule } from './labelJudge.js';
 import { categoryOf, colourOf, majorityShare, readCatalog, type CatalogItem } from './syntheticEval.js';
 
@@ -56,11 +60,10 @@ export async function evaluateDescribe(ctx: EvalContext): Promise<DescribeEvalua
     if (!r.ok) failures.push({ id: e.id, error: r.error });
     else items.push({ id: e.id, image: e.imagePath!, reference: e.target!, generated: r.text });
   });
-  const pairs = items.map((d) => ({ candidate: d.generated, references: [d.reference] }));
   const result: DescribeEvaluation = {
     task: 'describe', available: ctx.available, evaluated: items.length, failures,
-    metrics: { bleu4: bleu(pairs), rougeL: rougeL(pairs), ciderD: ciderD(pairs) },
-    baselines: {},
+    metrics: captionMetrics(items),
+    baselines: {}, baselineName: 'majority class',
     notes: ['BLEU-4, ROUGE-L and CIDEr-D against the row\'s text, one reference per item'],
     items, seconds: 0,
   };
@@ -68,13 +71,48 @@ export async function evaluateDescribe(ctx: EvalContext): Promise<DescribeEvalua
 
   const catalogFile = ctx.spec.manifest !== undefined ? join(dirname(ctx.spec.manifest), 'catalog.jsonl') : undefined;
   const catalog = catalogFile !== undefined ? syntheticCatalog(catalogFile, items.map((d) => d.id)) : null;
-  const judged = judgeDescriptions(items, catalog !== null ? { catalog, catalogFile: catalogFile! } : { rows: ctx.data.rows });
+  const truth: DescriptionTruth = catalog !== null ? { catalog, catalogFile: catalogFile! } : { rows: ctx.data.rows };
+  const judged = judgeDescriptions(items, truth);
   Object.assign(result.metrics, judged.metrics);
   Object.assign(result.baselines, judged.baselines);
   result.notes.push(...judged.notes);
+  const pixel = await pixelNeighbourBaseline(ctx, items, truth);
+  if (pixel.values !== undefined) result.moreBaselines = [{ name: 'pixel nearest neighbour', values: pixel.values }];
+  result.notes.push(pixel.note);
   result.seconds = (Date.now() - started) / 1000;
   return result;
 }
+
+/** BLEU-4, ROUGE-L and CIDEr-D of the records' texts against their references, one reference each. */
+function captionMetrics(items: readonly DescribeRecord[]): Record<string, number> {
+  const pairs = items.map((d) => ({ candidate: d.generated, references: [d.reference] }));
+  return { bleu4: bleu(pairs), rougeL: rougeL(pairs), ciderD: ciderD(pairs) };
+}
+
+/**
+ * describe's pixel nearest-neighbour baseline on the items the model was judged on: each gets the
+ * text of the training row (a row not held out) whose thumbnail is nearest, and the copies are
+ * scored by captionMetrics and judgeDescriptions, as the model's descriptions are.
+ */
+async function pixelNeighbourBaseline(ctx: EvalContext, items: readonly DescribeRecord[], truth: DescriptionTruth): Promise<{ values?: Record<string, number>; note: string }> {
+  const trainRows = ctx.data.rows.filter((r) => !isEvalRow(r) && r.imagePath !== undefined && r.text !== undefined);
+  if (trainRows.length === 0 || items.length === 0) return { note: 'pixel nearest neighbour: not measured (the data has no training rows with an image and text to copy from)' };
+  ctx.log(`describe: pixel baseline: loading the thumbnails of ${Math.min(trainRows.length, PIXEL_TRAIN_ROWS)} training rows…`);
+  const train = await loadPixelCorpus(trainRows.map((r) => ({ id: r.id, image: r.imagePath!, text: r.text! })));
+  if (train.rows.length === 0) return { note: `pixel nearest neighbour: not measured (none of the ${train.offered} training rows' images could be read)` };
+  const { copies, failed } = await nearestNeighbourCopies(train, items.map((d) => ({ id: d.id, image: d.image, text: d.reference })));
+  const byId = new Map(items.map((d) => [d.id, d]));
+  const records: DescribeRecord[] = copies.map((c) => ({ id: c.id, image: byId.get(c.id)!.image, reference: byId.get(c.id)!.reference, generated: c.text }));
+  const values = { ...captionMetrics(records), ...judgeDescriptions(records, truth).metrics };
+  return {
+    values,
+    note: `pixel nearest neighbour: each item gets the text of the training row whose thumbnail is nearest, judged like the model's (${corpusNote(train)})`
+      + (failed > 0 ? `; ${failed} item(s) whose image the baseline could not read are left out of its figures` : ''),
+  };
+}
+
+/** What descriptions are judged against: the synthetic catalog's truth, or the data's rows (their labels). */
+export type DescriptionTruth = { rows: readonly DataRow[] } | { catalog: Map<string, CatalogItem>; catalogFile: string };
 
 export interface DescriptionJudgement {
   metrics: Record<string, number>;
@@ -87,7 +125,7 @@ export interface DescriptionJudgement {
  * accuracy with majority baselines. `rows` give the labels (the label vocabulary is every label in
  * them, held out or not); with no labels there is nothing to measure and a note says so.
  */
-export function judgeDescriptions(items: DescribeRecord[], truth: { rows: readonly DataRow[] } | { catalog: Map<string, CatalogItem>; catalogFile: string }): DescriptionJudgement {
+export function judgeDescriptions(items: DescribeRecord[], truth: DescriptionTruth): DescriptionJudgement {
   const out: DescriptionJudgement = { metrics: {}, baselines: {}, notes: [] };
   if ('catalog' in truth) {
     const catalog = truth.catalog;

@@ -2,25 +2,19 @@
 // images (text→image) and every image searches all captions (image→text), scored by recall@1/5/10.
 // What counts as a hit: the item itself, or any item of the same group — for the synthetic catalog
 // the same attributes (category, colour, pattern: their titles describe them equally well), and by
-// default the same caption text (two products captioned alike are equally right answers).
+// default the same caption text (two products captioned alike are equally right answers). Beside
+// chance, `m6 eval` reports the pixel baseline (pixelBaselines.ts): a caption stands for the mean
+// thumbnail of its training rows, and images and captions are ranked by distance to it.
 import * as torch from '../torch/index.js';
 import type { Tokenizer } from '../data/tokenizer.js';
 import type { M6Model } from '../model/index.js';
-import { recallAtK } from './retrievalMetrics.js';
+import { chanceRecall, partRecalls, recallAtK, relevantItems, type EmbedItem, type PartRecalls } from './retrievalMetrics.js';
 import type { Pipeline } from '../pipelines/index.js';
 import { dirname, join } from 'node:path';
 import { syntheticCatalog } from './describeEval.js';
+import { corpusNote, loadPixelCorpus, pixelSearchBaseline, PIXEL_TRAIN_ROWS, type PixelSearchResult } from './pixelBaselines.js';
+import { isEvalRow } from '../tasks/taskData.js';
 import type { EvalContext, Skipped, TaskEvaluation } from './evaluation.js';
-
-export interface EmbedItem {
-  id: string;
-  image: string;
-  text: string;
-  /** Items of one group are relevant to each other's queries (default: the caption text). */
-  group?: string;
-  /** A part of the benchmark to report on its own (the synthetic catalog's seen and novel compositions): its queries against the whole gallery. */
-  part?: string;
-}
 
 export interface RetrievalExample { query: string; image?: string; top: Array<{ id: string; text: string; image: string; relevant: boolean }> }
 
@@ -35,31 +29,9 @@ export interface EmbedEvalResult {
   /** How many items share a group with each item, on average (relevance is per group). */
   meanGroupSize: number;
   /** Text→image recall of each part's queries (items with a `part`), over the whole gallery, with its chance level. */
-  byPart?: Record<string, { queries: number; textToImage: Record<string, number>; chanceTextToImage: Record<string, number> }>;
+  byPart?: PartRecalls;
   examples: RetrievalExample[];
   seconds: number;
-}
-
-/** P(at least one of g relevant items among k random picks of n): the chance level of recall@k. */
-export function chanceRecall(groupSizes: readonly number[], n: number, k: number): number {
-  let sum = 0;
-  for (const g of groupSizes) {
-    let missAll = 1;
-    for (let i = 0; i < Math.min(k, n); i++) missAll *= Math.max(0, n - g - i) / (n - i);
-    sum += 1 - missAll;
-  }
-  return groupSizes.length ? sum / groupSizes.length : 0;
-}
-
-/** For each item, the indices of the items relevant to its query: those of its group (itself included). */
-export function relevantItems(items: readonly EmbedItem[]): number[][] {
-  const groupOf = (it: EmbedItem) => it.group ?? it.text.trim().toLowerCase();
-  const members = new Map<string, number[]>();
-  items.forEach((it, i) => {
-    const g = groupOf(it);
-    members.set(g, [...(members.get(g) ?? []), i]);
-  });
-  return items.map((it) => members.get(groupOf(it))!);
 }
 
 export async function evaluateEmbed(pipeline: Pipeline, items: readonly EmbedItem[], o: { ks?: number[]; showExamples?: number } = {}): Promise<EmbedEvalResult> {
@@ -107,22 +79,6 @@ export async function evaluateEmbed(pipeline: Pipeline, items: readonly EmbedIte
   });
 }
 
-/** Text→image recall of each part's queries against the whole gallery (undefined when no item names a part). */
-export function partRecalls(kept: readonly EmbedItem[], sim: torch.Tensor, relevant: readonly number[][], ks: readonly number[]): EmbedEvalResult['byPart'] {
-  const parts = new Map<string, number[]>();
-  kept.forEach((it, i) => { if (it.part !== undefined) parts.set(it.part, [...(parts.get(it.part) ?? []), i]); });
-  if (parts.size === 0) return undefined;
-  const out: NonNullable<EmbedEvalResult['byPart']> = {};
-  for (const [part, rows] of [...parts].sort(([a], [b]) => a.localeCompare(b))) {
-    const rel = rows.map((q) => relevant[q]!);
-    const chance: Record<string, number> = {};
-    for (const k of ks) chance[`recall@${k}`] = chanceRecall(rel.map((r) => r.length), kept.length, k);
-    const textToImage = recallAtK(sim.indexSelect(0, torch.tensor(Int32Array.from(rows), { dtype: 'int64' })), rel, ks);
-    out[part] = { queries: rows.length, textToImage, chanceTextToImage: chance };
-  }
-  return out;
-}
-
 /**
  * `m6 eval`'s embed evaluator: the held-out image–caption pairs as a search benchmark. Relevance:
  * for the synthetic catalog (catalog.jsonl beside the manifest) the same category, colour and
@@ -141,14 +97,33 @@ export async function evaluateEmbedTask(ctx: EvalContext): Promise<TaskEvaluatio
   });
   ctx.log(`embed: searching ${items.length} held-out items both ways…`);
   const r = await evaluateEmbed(ctx.pipeline, items);
+  const pixel = await pixelSearch(ctx, items);
   const prefixed = (prefix: string, x: Record<string, number>) => Object.fromEntries(Object.entries(x).map(([k, v]) => [`${prefix}${k.replace('recall@', 'Recall')}`, v]));
   return {
     task: 'embed', available: ctx.available, evaluated: r.items, failures: r.failed,
     metrics: { ...prefixed('textToImage', r.textToImage), ...prefixed('imageToText', r.imageToText) },
-    baselines: prefixed('textToImage', r.chanceTextToImage),
+    // Relevance is by group both ways, so a random ranking of captions scores what one of images does.
+    baselines: { ...prefixed('textToImage', r.chanceTextToImage), ...prefixed('imageToText', r.chanceTextToImage) }, baselineName: 'random ranking',
+    ...(pixel.result !== undefined ? { moreBaselines: [{ name: 'pixel mean thumbnail', values: { ...prefixed('textToImage', pixel.result.textToImage), ...prefixed('imageToText', pixel.result.imageToText) } }] } : {}),
     notes: [
       `relevant: ${catalog !== null ? 'items with the same category, colour and pattern' : labels.size && items.some((i) => i.group !== undefined) ? 'items with the same label' : 'items with the same caption'} (${r.meanGroupSize.toFixed(1)} per item on average); baseline = a random ranking`,
+      pixel.note,
     ],
     items: r.examples, seconds: r.seconds,
+  };
+}
+
+/** The pixel search baseline over the same gallery, from the data's training rows (rows not held out) with an image and a caption. */
+async function pixelSearch(ctx: EvalContext, items: readonly EmbedItem[]): Promise<{ result?: PixelSearchResult; note: string }> {
+  const trainRows = ctx.data.rows.filter((row) => !isEvalRow(row) && row.imagePath !== undefined && row.caption !== undefined);
+  if (trainRows.length === 0) return { note: 'pixel mean thumbnail: not measured (the data has no training rows with an image and a caption)' };
+  ctx.log(`embed: pixel baseline: loading the thumbnails of ${Math.min(trainRows.length, PIXEL_TRAIN_ROWS)} training rows…`);
+  const train = await loadPixelCorpus(trainRows.map((row) => ({ id: row.id, image: row.imagePath!, text: row.caption! })));
+  if (train.rows.length === 0) return { note: `pixel mean thumbnail: not measured (none of the ${train.offered} training rows' images could be read)` };
+  const result = await pixelSearchBaseline(train, items);
+  return {
+    result,
+    note: 'pixel mean thumbnail: a caption stands for the mean thumbnail of the training rows with that caption (else those sharing the most words: '
+      + `${(100 * (1 - result.exactTitles)).toFixed(0)}% of the queries); text→image ranks the images, image→text the captions, by distance to it (${corpusNote(train)})`,
   };
 }

@@ -1,5 +1,7 @@
 // Retrieval metrics: recall@k from a query × item similarity matrix, with relevance given per query
-// (e.g. items with the same attributes count as relevant for a text query).
+// (e.g. items with the same attributes count as relevant for a text query), its chance level, and
+// the relevance of an image–caption benchmark (embedEval.ts scores the model on it, pixelBaselines.ts
+// the pixel baseline).
 import * as torch from '../torch/index.js';
 import type { Tensor } from '../torch/index.js';
 
@@ -20,6 +22,57 @@ export function recallAtK(similarity: Tensor, relevant: readonly (readonly numbe
       if (row.slice(0, k).some((i) => rel.has(i))) hits++;
     });
     out[`recall@${k}`] = Q ? hits / Q : 0;
+  }
+  return out;
+}
+
+export interface EmbedItem {
+  id: string;
+  image: string;
+  text: string;
+  /** Items of one group are relevant to each other's queries (default: the caption text). */
+  group?: string;
+  /** A part of the benchmark to report on its own (the synthetic catalog's seen and novel compositions): its queries against the whole gallery. */
+  part?: string;
+}
+
+/** Text→image recall of each part's queries over the whole gallery, with its chance level. */
+export type PartRecalls = Record<string, { queries: number; textToImage: Record<string, number>; chanceTextToImage: Record<string, number> }>;
+
+/** P(at least one of g relevant items among k random picks of n): the chance level of recall@k. */
+export function chanceRecall(groupSizes: readonly number[], n: number, k: number): number {
+  let sum = 0;
+  for (const g of groupSizes) {
+    let missAll = 1;
+    for (let i = 0; i < Math.min(k, n); i++) missAll *= Math.max(0, n - g - i) / (n - i);
+    sum += 1 - missAll;
+  }
+  return groupSizes.length ? sum / groupSizes.length : 0;
+}
+
+/** For each item, the indices of the items relevant to its query: those of its group (itself included). */
+export function relevantItems(items: readonly EmbedItem[]): number[][] {
+  const groupOf = (it: EmbedItem) => it.group ?? it.text.trim().toLowerCase();
+  const members = new Map<string, number[]>();
+  items.forEach((it, i) => {
+    const g = groupOf(it);
+    members.set(g, [...(members.get(g) ?? []), i]);
+  });
+  return items.map((it) => members.get(groupOf(it))!);
+}
+
+/** Text→image recall of each part's queries against the whole gallery (undefined when no item names a part). */
+export function partRecalls(kept: readonly EmbedItem[], sim: Tensor, relevant: readonly number[][], ks: readonly number[]): PartRecalls | undefined {
+  const parts = new Map<string, number[]>();
+  kept.forEach((it, i) => { if (it.part !== undefined) parts.set(it.part, [...(parts.get(it.part) ?? []), i]); });
+  if (parts.size === 0) return undefined;
+  const out: PartRecalls = {};
+  for (const [part, rows] of [...parts].sort(([a], [b]) => a.localeCompare(b))) {
+    const rel = rows.map((q) => relevant[q]!);
+    const chance: Record<string, number> = {};
+    for (const k of ks) chance[`recall@${k}`] = chanceRecall(rel.map((r) => r.length), kept.length, k);
+    const textToImage = recallAtK(sim.indexSelect(0, torch.tensor(Int32Array.from(rows), { dtype: 'int64' })), rel, ks);
+    out[part] = { queries: rows.length, textToImage, chanceTextToImage: chance };
   }
   return out;
 }

@@ -4,6 +4,7 @@
 // lead with the main colour; the pattern's second colour comes later). Answers are judged by exact
 // match after lower-casing and trimming.
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { CATEGORIES, COLOURS } from '../data/synth/attributes.js';
 import type { M6Model } from '../model/index.js';
 import type { Tokenizer } from '../data/tokenizer.js';
@@ -11,6 +12,7 @@ import { bleu, ciderD, rougeL } from './textMetrics.js';
 import type { Pipeline } from '../pipelines/index.js';
 import { TASKS } from '../tasks/instructions.js';
 import { inChunks } from './evaluation.js';
+import { nearestNeighbourCopies, type PixelCorpus, type PixelRow } from './pixelBaselines.js';
 
 export interface CatalogItem {
   id: string;
@@ -165,5 +167,39 @@ export async function evaluateSynthetic(pipeline: Pipeline, items: readonly Cata
     },
     answer,
     seconds: (Date.now() - started) / 1000,
+  };
+}
+
+/** The catalog's products as the pixel baselines see them: describe copies the title and description, search matches the title. */
+export function catalogPixelRows(items: readonly CatalogItem[], imageRoot: string): PixelRow[] {
+  return items.map((it) => ({ id: it.id, image: join(imageRoot, it.image), text: describeReference(it), caption: it.title }));
+}
+
+export interface NearestDescribeResult {
+  items: number;
+  /** Held-out products left out because their image could not be read. */
+  failed: number;
+  categoryAccuracy: number;
+  colourAccuracy: number;
+  ciderD: number;
+  /** Each judged product's verdicts, for figures by part (seen and novel compositions). */
+  judgements: Array<{ id: string; categoryOk: boolean; colourOk: boolean }>;
+  examples: Array<{ id: string; nearest: string; caption: string }>;
+}
+
+/** describe's pixel nearest-neighbour baseline on the catalog (pixelBaselines.ts), judged as evaluateSynthetic judges the model. */
+export async function nearestNeighbourDescribe(train: PixelCorpus, heldOut: readonly CatalogItem[], imageRoot: string): Promise<NearestDescribeResult> {
+  const byId = new Map(heldOut.map((it) => [it.id, it]));
+  const { copies, failed } = await nearestNeighbourCopies(train, catalogPixelRows(heldOut, imageRoot));
+  const judged = copies.map((c) => ({ ...c, it: byId.get(c.id)!, ...judgeDescription(byId.get(c.id)!, c.text) }));
+  const share = (xs: boolean[]) => (xs.length ? xs.filter(Boolean).length / xs.length : 0);
+  return {
+    items: judged.length, failed,
+    categoryAccuracy: share(judged.map((j) => j.categoryOk)),
+    colourAccuracy: share(judged.map((j) => j.colourOk)),
+    // Against the same references as the model's descriptions (evaluateSynthetic).
+    ciderD: ciderD(judged.map((j) => ({ candidate: j.text, references: [describeReference(j.it)] }))),
+    judgements: judged.map((j) => ({ id: j.id, categoryOk: j.categoryOk, colourOk: j.colourOk })),
+    examples: judged.slice(0, 6).map((j) => ({ id: j.id, nearest: j.nearest, caption: j.text })),
   };
 }

@@ -82,12 +82,21 @@ test('evaluateEmbed: recall@k in [0, 1], monotone in k, with the chance level be
 test('m6 eval --tasks embed --json: recall both ways with the chance level as the baseline', async () => {
   const r = await m6(['eval', '--run', run, '--data', join(dir, 'catalog', 'dataset.json'), '--split', 'train:0.8,test:0.2', '--tasks', 'embed', '--json']);
   assert.equal(r.status, 0, r.stderr);
-  const report = JSON.parse(r.stdout) as { tasks: Array<{ task: string; evaluated: number; metrics: Record<string, number>; baselines: Record<string, number>; notes: string[] }> };
+  const report = JSON.parse(r.stdout) as { tasks: Array<{ task: string; evaluated: number; metrics: Record<string, number>; baselines: Record<string, number>; baselineName?: string; moreBaselines?: Array<{ name: string; values: Record<string, number> }>; notes: string[] }> };
   const embed = report.tasks.find((t) => t.task === 'embed')!;
   assert.ok(embed.evaluated >= 4 && embed.evaluated <= 14, String(embed.evaluated));   // ~20% of 40
   for (const k of ['textToImageRecall1', 'textToImageRecall5', 'textToImageRecall10', 'imageToTextRecall1', 'imageToTextRecall10']) {
     assert.ok(embed.metrics[k]! >= 0 && embed.metrics[k]! <= 1, `${k} = ${embed.metrics[k]}`);
   }
   assert.ok(embed.baselines.textToImageRecall1! > 0);
+  assert.equal(embed.baselines.imageToTextRecall1, embed.baselines.textToImageRecall1, 'relevance by group: chance is the same both ways');
   assert.match(embed.notes.join(' '), /same category, colour and pattern/);
+  // Beside chance, the pixel baseline: the query caption's mean training thumbnail, both ways, every metric the model has.
+  assert.equal(embed.baselineName, 'random ranking');
+  assert.deepEqual(embed.moreBaselines?.map((b) => b.name), ['pixel mean thumbnail']);
+  const pixel = embed.moreBaselines![0]!.values;
+  assert.deepEqual(Object.keys(pixel), Object.keys(embed.metrics));
+  for (const [k, v] of Object.entries(pixel)) assert.ok(v >= 0 && v <= 1, `pixel ${k} = ${v}`);
+  assert.ok(pixel.textToImageRecall1! <= pixel.textToImageRecall10! && pixel.imageToTextRecall1! <= pixel.imageToTextRecall10!);
+  assert.match(embed.notes.join('\n'), /pixel mean thumbnail: a caption stands for the mean thumbnail of the training rows with that caption .*the 16×16 RGB thumbnails of all \d+ training rows/);
 });

@@ -1,6 +1,7 @@
 // `m6 eval` as a user runs it (node bin/m6.js …) on a tiny run trained for a few steps on a tiny
 // synthetic catalog: the table, --json (exit code, shape, numbers in range), --out with per-item
-// records; a bad --run or a bad data spec is one clear line, no stack.
+// records, describe's pixel nearest-neighbour baseline beside the majority class; a bad --run or a
+// bad data spec is one clear line, no stack.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -29,7 +30,7 @@ interface JsonReport {
   checkpoint: string;
   step: number;
   rows: number;
-  tasks: Array<{ task: string; available: number; evaluated: number; failures: unknown[]; metrics: Record<string, number>; baselines: Record<string, number>; notes: string[]; items?: unknown }>;
+  tasks: Array<{ task: string; available: number; evaluated: number; failures: unknown[]; metrics: Record<string, number>; baselines: Record<string, number>; baselineName?: string; moreBaselines?: Array<{ name: string; values: Record<string, number> }>; notes: string[]; items?: unknown }>;
   skipped: Array<{ task: string; reason: string }>;
 }
 
@@ -53,6 +54,14 @@ test('m6 eval --json: exit 0, one entry per task, metrics and baselines in [0, 1
   }
   assert.deepEqual(Object.keys(report.tasks[0]!.metrics), ['bleu4', 'rougeL', 'ciderD', 'categoryAccuracy', 'colourAccuracy']);
   assert.deepEqual(Object.keys(report.tasks[1]!.metrics), ['exactMatch']);
+  // describe's pixel baseline: the nearest training thumbnail's text, scored on the same metrics as the model.
+  const describe = report.tasks[0]!;
+  assert.equal(describe.baselineName, 'majority class');
+  assert.deepEqual(describe.moreBaselines?.map((b) => b.name), ['pixel nearest neighbour']);
+  const pixel = describe.moreBaselines![0]!.values;
+  assert.deepEqual(Object.keys(pixel), Object.keys(describe.metrics));
+  for (const [key, v] of Object.entries(pixel)) assert.ok(v >= 0 && (key === 'ciderD' || v <= 1), `pixel ${key} ${v}`);
+  assert.match(describe.notes.join('\n'), /pixel nearest neighbour: .*the 16×16 RGB thumbnails of all \d+ training rows/);
   const full = JSON.parse(readFileSync(out, 'utf8')) as { tasks: Array<{ items: Array<{ id: string; generated: string }> }> };
   assert.equal(full.tasks[0]!.items.length, 4);
   assert.ok(full.tasks[0]!.items.every((d) => typeof d.generated === 'string'));
@@ -60,8 +69,10 @@ test('m6 eval --json: exit 0, one entry per task, metrics and baselines in [0, 1
   const table = await m6(['eval', '--run', runDir, ...data, '--tasks', 'describe', '--limit', '2']);
   assert.equal(table.status, 0, table.stderr);
   assert.match(table.stdout, /^task\s+items\s+failed\s+metric\s+value\s+baseline$/m);
-  assert.match(table.stdout, /^describe\s+2\/\d+\s+0\s+BLEU-4\s+[\d.]+$/m);
-  assert.match(table.stdout, /^\s+category accuracy\s+[\d.]+%\s+[\d.]+%$/m);
+  // The baseline column: the majority class (none for BLEU-4: '—') / the pixel nearest neighbour.
+  assert.match(table.stdout, /^describe\s+2\/\d+\s+0\s+BLEU-4\s+[\d.]+\s+— \/ [\d.]+$/m);
+  assert.match(table.stdout, /^\s+category accuracy\s+[\d.]+%\s+[\d.]+% \/ [\d.]+%$/m);
+  assert.match(table.stdout, /^describe: baseline column: majority class \/ pixel nearest neighbour$/m);
 });
 
 test('m6 eval: a bad --run, a bad spec, bad flags and nothing to evaluate are one-line errors', async () => {
@@ -98,8 +109,9 @@ test('m6 eval: a bad --run, a bad spec, bad flags and nothing to evaluate are on
   assert.equal(badTopP.status, 2);
   assert.deepEqual(lines(badTopP.stderr), ['m6: --top-p must be in (0, 1], got \'1.5\'']);
 
-  // No split: no held-out rows, nothing evaluated: exit 1 with the reasons.
-  const nothing = await m6(['eval', '--run', runDir, '--data', join(dir, 'catalog', 'dataset.json'), '--tasks', 'describe,answer']);
+  // No split: no held-out rows, nothing evaluated: exit 1 with the reasons. (The catalog's own
+  // dataset.json names a split column, so the manifest is given without it.)
+  const nothing = await m6(['eval', '--run', runDir, '--manifest', join(dir, 'catalog', 'catalog.jsonl'), '--image-col', 'image', '--text-col', 'title', '--id-col', 'id', '--tasks', 'describe,answer']);
   assert.equal(nothing.status, 1);
   assert.match(nothing.stderr, /m6: nothing was evaluated: describe: no held-out rows: give the data a test split .*; answer: no held-out rows/);
 });

@@ -3,7 +3,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { sharesByPart } from '../../src/eval/syntheticEval.js';
-import { evaluateEmbed, type EmbedItem } from '../../src/eval/embedEval.js';
+import { evaluateEmbed } from '../../src/eval/embedEval.js';
+import type { EmbedItem } from '../../src/eval/retrievalMetrics.js';
 import type { Pipeline } from '../../src/pipelines/index.js';
 
 test('sharesByPart: each part its own share and count; items of no part are left out', () => {

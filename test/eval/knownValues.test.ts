@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as torch from '../../src/torch/index.js';
 import { frechetDistance } from '../../src/eval/frechet.js';
-import { chanceRecall } from '../../src/eval/embedEval.js';
+import { chanceRecall } from '../../src/eval/retrievalMetrics.js';
 import { noImagePrior } from '../../src/eval/answerEval.js';
 import { evaluateSynthetic, type CatalogItem } from '../../src/eval/syntheticEval.js';
 import type { Pipeline, TextResult } from '../../src/pipelines/index.js';

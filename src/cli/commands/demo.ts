@@ -11,8 +11,8 @@ import type { TaskEvaluation } from '../../eval/evaluation.js';
 import type { Pipeline } from '../../pipelines/index.js';
 import type { CatalogIndex } from '../../search/index.js';
 import type { EmbedEvalResult } from '../../eval/embedEval.js';
-import type { NearestDescribeResult, PixelSearchResult } from '../../eval/pixelBaselines.js';
-import type { CatalogItem, Share, SyntheticEvalResult } from '../../eval/syntheticEval.js';
+import type { PixelSearchResult } from '../../eval/pixelBaselines.js';
+import type { CatalogItem, NearestDescribeResult, Share, SyntheticEvalResult } from '../../eval/syntheticEval.js';
 import { formatDuration, ProgressLine } from '../../train/progress.js';
 import type { RunTrainingResult } from '../../train/runTraining.js';
 import { parseTaskList, type TaskRequest } from '../../tasks/taskData.js';
@@ -248,7 +248,7 @@ async function fixedEvaluationSeconds(plan: DemoPlan, catalogDir: string, perIte
 
 /** Judges the trained run on the held-out products of --holdout: describe and answer, search (embed), design, recommend; each also by composition. */
 async function evaluateDemo(plan: DemoPlan, r: { runDir: string; catalogDir: string; data: DatasetSpec; result: RunTrainingResult; log: (m: string) => void }): Promise<DemoEvaluation> {
-  const { evaluateSynthetic, readCatalog } = await import('../../eval/syntheticEval.js');
+  const { catalogPixelRows, evaluateSynthetic, nearestNeighbourDescribe, readCatalog } = await import('../../eval/syntheticEval.js');
   const catalog = readCatalog(join(r.catalogDir, 'catalog.jsonl'));
   const heldOutAll = r.result.data.rows.filter((row) => row.split === plan.holdout).map((row) => catalog.get(row.id)).filter((x) => x !== undefined);
   using pipeline = await openPipeline(r.runDir);
@@ -263,8 +263,8 @@ async function evaluateDemo(plan: DemoPlan, r: { runDir: string; catalogDir: str
     compositions: {},
   };
   // The pixel baselines look at the training products' 16×16 thumbnails, loaded once for both.
-  const { loadPixelCorpus, nearestNeighbourDescribe, pixelSearchBaseline } = await import('../../eval/pixelBaselines.js');
-  const trainPixels = await loadPixelCorpus(r.result.data.rows.filter((row) => row.split === 'train').map((row) => catalog.get(row.id)).filter((x) => x !== undefined), r.catalogDir);
+  const { loadPixelCorpus, pixelSearchBaseline } = await import('../../eval/pixelBaselines.js');
+  const trainPixels = await loadPixelCorpus(catalogPixelRows(r.result.data.rows.filter((row) => row.split === 'train').map((row) => catalog.get(row.id)).filter((x) => x !== undefined), r.catalogDir));
   out.pixelDescribe = await nearestNeighbourDescribe(trainPixels, heldOut, r.catalogDir);
   if (out.synthetic.answer !== null) out.answerPrior = await answerPrior(r.result, out.synthetic.answer.items);
   if (trains(plan, 'embed')) {

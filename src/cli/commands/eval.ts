@@ -62,6 +62,14 @@ function formatMetric(key: string, value: number): string {
   return /accuracy|match|recall/i.test(key) ? `${(100 * value).toFixed(1)}%` : value.toFixed(3);
 }
 
+/** The baselines of one metric in the order the 'baseline column' line names them; a baseline without the metric is '—', so the others keep their places. */
+function baselineCell(key: string, values: ReadonlyArray<number | undefined>): string {
+  if (values.every((v) => v === undefined)) return '';
+  const cells = values.map((v) => (v === undefined ? '—' : formatMetric(key, v)));
+  while (cells.at(-1) === '—') cells.pop();
+  return cells.join(' / ');
+}
+
 /** The report as a plain-text table, one metric per line, baselines beside them. */
 export function formatEvalReport(report: EvalReport): string {
   const lines = [`run ${report.checkpoint} (step ${report.step}) on ${report.data}: ${report.rows} rows${report.badRows ? `, ${report.badRows} bad rows skipped` : ''}${report.holdout !== undefined ? `; the ${report.holdout === 'val' ? 'validation' : 'test'} rows` : ''}`];
@@ -69,11 +77,9 @@ export function formatEvalReport(report: EvalReport): string {
   const table: string[][] = [['task', 'items', 'failed', 'metric', 'value', 'baseline']];
   for (const t of report.tasks) {
     Object.entries(t.metrics).forEach(([key, value], i) => {
-      const baseline = t.baselines[key];
-      const more = (t.moreBaselines ?? []).map((b) => b.values[key]).filter((v): v is number => v !== undefined);
       table.push([
         i === 0 ? t.task : '', i === 0 ? `${t.evaluated}/${t.available}` : '', i === 0 ? String(t.failures.length) : '',
-        METRIC_NAMES[key] ?? key, formatMetric(key, value), [baseline, ...more].filter((v): v is number => v !== undefined).map((v) => formatMetric(key, v)).join(' / '),
+        METRIC_NAMES[key] ?? key, formatMetric(key, value), baselineCell(key, [t.baselines[key], ...(t.moreBaselines ?? []).map((b) => b.values[key])]),
       ]);
     });
   }
