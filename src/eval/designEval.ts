@@ -186,8 +186,8 @@ function judgeable(ctx: EvalContext, examples: readonly { id: string; targetImag
   return wanted;
 }
 
-/** One design per prompt, a few batches at a time so a long evaluation shows it is alive; a failed prompt goes to `failures`. */
-async function designAll(ctx: EvalContext, wanted: readonly Wanted[], seed: number, o: DesignEvalOptions, failures: ItemFailure[]): Promise<Made[]> {
+/** One design per prompt, a few batches at a time so a long evaluation shows it is alive; a failed prompt goes to `failures`, and every design stays paired with its own prompt and truth (tested). */
+export async function designAll(ctx: EvalContext, wanted: readonly Wanted[], seed: number, o: DesignEvalOptions, failures: ItemFailure[]): Promise<Made[]> {
   const started = Date.now();
   const made: Made[] = [];
   const chunk = ctx.batchSize * 8;

@@ -85,3 +85,26 @@ test('evaluateSynthetic on fixed outputs: category, colour and exact match count
   assert.equal(r.answer!.items.length, 3);
   assert.equal(r.answer!.exactMatch, 2 / 3, '"yes." matches "Yes"; "Red" is not "Blue"; "No" matches');
 });
+
+test('designs line up with their prompts: across chunks and around a failed prompt, each design is paired with its own id and truth', async () => {
+  const { designAll } = await import('../../src/eval/designEval.js');
+  // Each prompt names a number; the stub draws that number into its one-pixel "design", and fails prompt 3.
+  const stub = {
+    designEach: async (prompts: readonly string[]) => prompts.map((p) => {
+      const k = Number(/\d+/.exec(p)![0]);
+      return k === 3 ? { ok: false, error: 'no design' } : { ok: true, images: [{ rgb: Uint8Array.of(k), codes: new Int32Array(0), png: new Uint8Array(0) }] };
+    }),
+  } as unknown as Pipeline;
+  const ctx = { task: 'design', pipeline: stub, batchSize: 1, log: () => {} } as unknown as Parameters<typeof designAll>[0];
+  const wanted = Array.from({ length: 11 }, (_v, k) => ({ id: `p${k}`, prompt: `design number ${k}`, real: `p${k}.png`, truth: { category: `c${k}` } }));
+  const failures: Array<{ id: string; error: string }> = [];
+  const made = await designAll(ctx, wanted, 0, {}, failures);  // batchSize 1 → chunks of 8: two chunks
+  assert.deepEqual(failures, [{ id: 'p3', error: 'no design' }]);
+  assert.equal(made.length, 10);
+  for (const m of made) {
+    const k = Number(m.id.slice(1));
+    assert.equal(m.image.rgb[0], k, `${m.id}'s design is the one drawn for its own prompt`);
+    assert.equal(m.prompt, `design number ${k}`);
+    assert.deepEqual(m.truth, { category: `c${k}` });
+  }
+});
