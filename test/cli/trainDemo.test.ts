@@ -7,7 +7,7 @@ import { m6, tempDir } from '../data/fixtures.js';
 
 test('m6 demo: synthesise, train briefly, evaluate held-out items, write report.html', async (t) => {
   const dir = tempDir(t, 'm6-demo-');
-  const r = await m6(['demo', '--out', dir, '--minutes', '0.25', '--n', '60', '--eval-items', '4', '--no-bf16', '--vq-steps', '20']);
+  const r = await m6(['demo', '--out', dir, '--minutes', '0.25', '--n', '60', '--eval-items', '4', '--no-bf16', '--vq-steps', '20', '--tasks', 'describe,answer:0.5,embed,design,recommend:0.5']);
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stderr, /VQ stage: training a \d+-code image tokenizer .* for 20 steps of/);
   assert.match(r.stdout, /describe category accuracy [\d.]+% \(majority [\d.]+%\); colour [\d.]+% \(majority [\d.]+%\); BLEU-4 [\d.]+, ROUGE-L [\d.]+, CIDEr-D [\d.]+; answer exact match [\d.]+%/);
