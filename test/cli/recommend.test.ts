@@ -23,7 +23,7 @@ before(async () => {
   run = join(dir, 'run');
   const trained = await m6(['train', ...data, '--config', join(dir, 'tiny.json'), '--batch-size', '4', '--vocab', '300', '--workers', '0', '--steps', '3', '--tasks', 'embed,recommend', '--out', run]);
   assert.equal(trained.status, 0, trained.stderr);
-  assert.match(trained.stderr, /recommend \(\d+ train, 12 held out/);
+  assert.match(trained.stderr, /recommend \(\d+ train, 12 val, 0 test held out/);
   const built = await m6(['index', 'build', '--run', run, ...data, '--out', join(dir, 'index'), '--store', 'exact']);
   assert.equal(built.status, 0, built.stderr);
 });
