@@ -321,7 +321,12 @@ async function evaluateDemoRuns(plan: DemoPlan, pipeline: Pipeline, r: { catalog
 async function itemsThatFit(plan: DemoPlan, pipeline: Pipeline, heldOut: readonly CatalogItem[], imageRoot: string): Promise<{ items: number; why: string }> {
   const probe = heldOut.slice(0, Math.min(8, heldOut.length));
   if (probe.length === 0) return { items: 0, why: 'none held out' };
-  const time = async (f: () => Promise<unknown>, n: number) => { const t = Date.now(); await f(); return (Date.now() - t) / 1000 / n; };
+  // Each timed twice, the faster kept: a first call pays one-off costs (allocations, caches) that the evaluation's thousands do not.
+  const time = async (f: () => Promise<unknown>, n: number) => {
+    let best = Infinity;
+    for (let k = 0; k < 2; k++) { const t = Date.now(); await f(); best = Math.min(best, (Date.now() - t) / 1000 / n); }
+    return best;
+  };
   const images = probe.map((it) => join(imageRoot, it.image));
   const describe = await time(() => pipeline.describe(images), probe.length);
   const questions = probe.flatMap((it) => it.qa.slice(0, 1).map((q) => ({ question: q.question, image: join(imageRoot, it.image) })));
