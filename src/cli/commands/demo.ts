@@ -71,7 +71,7 @@ const FIXED_COST = { judgeStep: 0.08, pixelPerProduct: 0.004, indexPerProduct: 0
 
 /** The catalog the budget affords: 10,000 products from 20 minutes up, fewer below (the index, the pixel baselines and the judge's images grow with it). */
 export function catalogSizeFor(minutes: number): number {
-  return Math.max(1000, Math.min(10_000, Math.round((minutes / 20) * 20) * 500));
+  return Math.max(1000, Math.min(10_000, 500 * Math.round(minutes)));  // 500 products per minute of budget
 }
 
 /** The design judge's training steps: 1,000 from 20 minutes up, fewer below (its own held-out accuracy is reported beside every design figure). */
