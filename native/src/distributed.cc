@@ -22,9 +22,13 @@
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <future>
 #include <mutex>
 #include <thread>
 #include "common.h"
+#if defined(M6_WITH_GLOO)
+#include <torch/csrc/autograd/custom_function.h>
+#endif
 
 namespace m6 {
 namespace {
@@ -51,6 +55,7 @@ struct Job {
   at::Tensor counts;  // phase 1's received split sizes
   Clock::time_point started;
   double ms = 0;  // how long the job ran, for messages
+  std::promise<void>* done = nullptr;  // an in-graph allToAll run on the group's thread (NCCL): its caller waits here
 };
 
 struct Group {
@@ -293,8 +298,9 @@ void threadMain(Group* g) {
     {
       std::lock_guard<std::mutex> lock(g->mu);
       g->busy = false;
-      if (g->exiting) return;  // the environment is being torn down: nobody is left to settle the Promise
+      if (g->exiting && !j->done) return;  // the environment is being torn down: nobody is left to settle the Promise
     }
+    if (j->done) { j->done->set_value(); continue; }  // its caller (blocked in allToAllNow) owns the job
     post(g, j);
     if (last) return;
   }
@@ -716,6 +722,102 @@ napi_value AllToAll(napi_env env, napi_callback_info info) {
   M6_CATCH(env)
 }
 
+// --- the in-graph all-to-all (expert parallelism) ------------------------------------------------
+// An expert-parallel MoE layer sends tokens to their experts' ranks inside the model's forward, and its
+// backward must send the gradients back the same way, inside libtorch's backward (one native call, out of
+// JS's reach). So this all-to-all is synchronous, and an autograd Function whose backward is the reverse
+// all-to-all (DeepSpeed-MoE's _AllToAll). Every rank runs the same layers in the same order, forward and
+// backward, so the calls pair up. Gloo: issued from the calling thread (c10d assigns each collective its
+// tag there, in call order) and waited; NCCL: run on the group's thread after the jobs queued before it.
+
+std::string failedMessage(const Group& g, const std::string& what, const std::string& error) {
+  return "m6 dist: " + what + " failed on " + where(g) + ": " + error;
+}
+
+Group& liveGroup(int64_t id, const char* when) {
+  if (id <= 0 || id >= static_cast<int64_t>(groups.size()) || !groups[id] || groups[id]->closed || !groups[id]->ready)
+    throw std::runtime_error(std::string("m6 dist: in-graph allToAll ") + when + ": its process group was destroyed or never initialised");
+  return *groups[id];
+}
+
+at::Tensor allToAllNow(Group& g, const at::Tensor& x, const std::vector<int64_t>& inSplits, const std::vector<int64_t>& outSplits) {
+  std::string what = "in-graph allToAll of a " + describe(x) + " tensor";
+  if (!g.failed.empty()) throw std::runtime_error("m6 dist: " + what + " on " + where(g) + ": an earlier collective failed (" + g.failed + ")");
+  if (g.blocking) throw std::runtime_error("m6 dist: " + what + " on " + where(g) + ": an asynchronous allToAll is still learning its splits; await it before the forward");
+  at::NoGradGuard noGrad;
+  int64_t rows = 0;
+  for (int64_t s : outSplits) rows += s;
+  auto shape = x.sizes().vec();
+  shape[0] = rows;
+  at::Tensor in = x.contiguous(), out = at::empty(shape, x.options());
+  try {
+    if (g.backend == "gloo") {
+      std::vector<int64_t> o = outSplits, i = inSplits;  // Gloo moves from the splits
+      g.pg->alltoall_base(out, in, o, i, c10d::AllToAllOptions())->wait();
+    } else {
+      Job j;
+      j.kind = Kind::AllToAll;
+      j.what = what;
+      j.tensor = in;
+      j.inSplits = inSplits;
+      j.outSplits = outSplits;
+      std::promise<void> done;
+      j.done = &done;
+      {
+        std::lock_guard<std::mutex> lock(g.mu);
+        g.queue.push_back(&j);
+      }
+      g.cv.notify_one();
+      done.get_future().wait();
+      if (!j.error.empty()) throw std::runtime_error(j.error);
+      out = j.outputs.at(0);
+    }
+  } catch (const c10::Error& e) {
+    if (g.failed.empty()) g.failed = what + ": " + e.what_without_backtrace();
+    throw std::runtime_error(failedMessage(g, what, e.what_without_backtrace()));
+  } catch (const std::exception& e) {
+    if (g.failed.empty()) g.failed = what + ": " + e.what();
+    throw std::runtime_error(failedMessage(g, what, e.what()));
+  }
+  return out;
+}
+
+struct InGraphAllToAll : public torch::autograd::Function<InGraphAllToAll> {
+  static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& x, int64_t group,
+                            std::vector<int64_t> inSplits, std::vector<int64_t> outSplits) {
+    ctx->saved_data["group"] = group;
+    ctx->saved_data["in"] = inSplits;
+    ctx->saved_data["out"] = outSplits;
+    return allToAllNow(liveGroup(group, "forward"), x, inSplits, outSplits);
+  }
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx, torch::autograd::variable_list grads) {
+    Group& g = liveGroup(ctx->saved_data["group"].toInt(), "backward");
+    // The gradient rows go back to where their forward rows came from: the splits swap.
+    at::Tensor back = allToAllNow(g, grads[0], ctx->saved_data["out"].toIntVector(), ctx->saved_data["in"].toIntVector());
+    return {back, at::Tensor(), at::Tensor(), at::Tensor()};
+  }
+};
+
+// allToAllInGraph(group, tensor, inputSplits, outputSplits) -> tensorId: synchronous and differentiable.
+napi_value AllToAllInGraph(napi_env env, napi_callback_info info) {
+  M6_TRY
+  auto a = args(env, info, 4);
+  if (a.size() < 4) throw JsError("allToAllInGraph(group, tensor, inputSplits, outputSplits)");
+  Group& g = collectiveGroup(env, a[0]);
+  const at::Tensor& t = get(env, a[1]);
+  if (t.dim() == 0) throw JsError("m6 dist: in-graph allToAll needs a tensor with at least one dimension (rows to split), got a scalar");
+  if (g.backend == "gloo" && !t.device().is_cpu()) throw JsError("m6 dist: in-graph allToAll on the gloo backend needs a CPU tensor, got " + describe(t));
+  auto inSplits = splitsArg(env, a[2], g, "inputSplits"), outSplits = splitsArg(env, a[3], g, "outputSplits");
+  if (inSplits.empty() || outSplits.empty()) throw JsError("m6 dist: in-graph allToAll needs both inputSplits and outputSplits (exchange the counts first)");
+  int64_t sum = 0;
+  for (int64_t x : inSplits) sum += x;
+  if (sum != t.size(0))
+    throw JsError("m6 dist: in-graph allToAll inputSplits sum to " + std::to_string(sum) + " rows, but the input " + describe(t) + " has " + std::to_string(t.size(0)));
+  at::Tensor out = InGraphAllToAll::apply(t, static_cast<int64_t>(g.id), inSplits, outSplits);
+  return number(env, insert(env, out));
+  M6_CATCH(env)
+}
+
 napi_value Barrier(napi_env env, napi_callback_info info) {
   M6_TRY
   auto a = args(env, info, 1);
@@ -779,6 +881,7 @@ napi_value Backends(napi_env env, napi_callback_info) {
 #define Broadcast Unavailable
 #define AllGather Unavailable
 #define AllToAll Unavailable
+#define AllToAllInGraph Unavailable
 #define Barrier Unavailable
 #define Destroy Unavailable
 
@@ -793,6 +896,7 @@ void registerDistributed(napi_env env, napi_value exports) {
   exportFn(env, exports, "distBroadcast", Broadcast);
   exportFn(env, exports, "distAllGather", AllGather);
   exportFn(env, exports, "distAllToAll", AllToAll);
+  exportFn(env, exports, "distAllToAllInGraph", AllToAllInGraph);
   exportFn(env, exports, "distBarrier", Barrier);
   exportFn(env, exports, "distDestroy", Destroy);
 }

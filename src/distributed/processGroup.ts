@@ -147,6 +147,18 @@ export class ProcessGroup implements AsyncDisposable, Disposable {
     return { output: new Tensor(r.output), outputSplits: r.outputSplits };
   }
 
+  /**
+   * A synchronous, differentiable all-to-all for inside a model's forward (expert parallelism, as
+   * DeepSpeed-MoE's `_AllToAll`): rows `[Σ in[0..r), +in[r])` go to rank r, and the result holds each
+   * rank's rows in rank order. Its backward, inside `backward()`, sends the gradient rows back the same
+   * way. Both splits are needed (exchange the counts first, e.g. with this call on an int64 tensor);
+   * every rank must make the same calls in the same order, forward and backward. It blocks the event
+   * loop while it runs, as the forward does.
+   */
+  allToAllInGraph(t: Tensor, inputSplits: readonly number[], outputSplits: readonly number[]): Tensor {
+    return new Tensor(native.distAllToAllInGraph(this.id, t.handle, [...inputSplits], [...outputSplits]));
+  }
+
   /** Resolves once every rank has reached the barrier (and its earlier collectives are done). */
   async barrier(): Promise<void> {
     await native.distBarrier(this.id);

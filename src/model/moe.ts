@@ -10,8 +10,10 @@
 //    experts then run as ONE batched matmul over a padded (E, C, D) buffer.
 //  - dropless (capacityFactor = 0, and always in eval mode; MegaBlocks-style): tokens sorted by expert,
 //    one matmul per expert on its exact slice; nothing dropped, no padding.
-// dispatch() and combine() are separate steps: they are where an all-to-all goes when experts live
-// on other processes (expert parallelism).
+// dispatch() and combine() are separate steps, and between them goes the all-to-all of expert
+// parallelism (GShard, DeepSpeed-MoE): after `shardExperts(group)` each rank holds E/W experts,
+// sends every token row to its expert's rank, runs its own experts on what arrives, and sends the
+// outputs back. The router and everything outside the layer stay replicated (data parallel).
 import * as torch from '../torch/index.js';
 import type { Tensor } from '../torch/index.js';
 import { Module, Linear, type ModuleOptions } from '../nn/index.js';
@@ -48,6 +50,16 @@ export interface MoeOutput {
   dropped: Tensor;      // scalar: fraction of assignments dropped by capacity
 }
 
+/**
+ * What an expert-parallel layer needs of a process group: distributed/'s `ProcessGroup` is one. The
+ * all-to-all is synchronous and differentiable (its backward sends gradients back the same way).
+ */
+export interface ExpertGroup {
+  readonly rank: number;
+  readonly worldSize: number;
+  allToAllInGraph(t: Tensor, inputSplits: readonly number[], outputSplits: readonly number[]): Tensor;
+}
+
 /** Where each (token, choice) assignment goes. */
 export interface Routing {
   expert: Tensor;       // (A,) int64 expert of each assignment, A = N · choices, choice-major (first choices first)
@@ -70,6 +82,7 @@ export class MoeLayer extends Module {
   readonly groups: number;
   readonly topK: number;
   readonly capacityFactor: number;
+  #group: ExpertGroup | undefined;
 
   constructor(readonly dim: number, readonly hidden: number, readonly o: MoeOptions) {
     super();
@@ -90,6 +103,26 @@ export class MoeLayer extends Module {
   }
 
   get experts(): number { return this.o.experts; }
+  /** The expert-parallel group, once `shardExperts` has run. */
+  get expertGroup(): ExpertGroup | undefined { return this.#group; }
+  /** Experts whose weights this process holds: all of them, or E/W under expert parallelism. */
+  get localExperts(): number { return this.experts / (this.#group?.worldSize ?? 1); }
+
+  /**
+   * Keeps only this rank's experts, [rank·E/W, (rank+1)·E/W), in place (the parameters keep their
+   * identity). Every rank must build the layer with the same weights first (the same seed, or a
+   * broadcast), so that the shards together are the one-process layer.
+   */
+  shardExperts(group: ExpertGroup): void {
+    const E = this.experts, W = group.worldSize;
+    if (this.#group) throw new Error('MoeLayer: the experts are already sharded');
+    if (E % W !== 0) throw new RangeError(`MoeLayer: expert parallelism splits the experts evenly over the ranks, but ${E} experts do not split over ${W} ranks`);
+    const n = E / W, first = group.rank * n;
+    torch.noGrad(() => torch.scope(() => {
+      for (const w of [this.w1, this.b1, this.w2, this.b2]) w.setData_(w.narrow(0, first, n).contiguous().clone());
+    }));
+    this.#group = group;
+  }
   /** Choices per token: k groups (prototyping) or top-k. */
   get choices(): number { return this.groups > 1 ? this.groups : this.topK; }
 
@@ -161,7 +194,7 @@ export class MoeLayer extends Module {
     const A = r.expert.shape[0];
     const C = this.capacity(A);
     const { buffer, slot, token, gate, kept } = this.dispatch(x, r, C);
-    const y = this.runExpertsPadded(buffer);           // (E·C, D)
+    const y = this.#group ? this.exchangedPadded(buffer, this.#group) : this.runExpertsPadded(buffer);  // (E·C, D)
     const out = this.combine(y, slot, token, gate, x.shape[0]);
     return { out, dropped: kept.logicalNot().float().mean() };
   }
@@ -178,9 +211,29 @@ export class MoeLayer extends Module {
     return { buffer, slot, token, gate, kept };
   }
 
-  /** All experts at once on (E·C, D) rows: (E, C, D) @ (E, D, F) → GELU → @ (E, F, D). */
+  /**
+   * Expert parallel, capacity mode: the (E·C, D) buffer is expert-major, so rank s's experts are one
+   * block of E/W·C rows. Ranks with fewer tokens have a smaller C, so each first learns every peer's
+   * capacity (one small exchange). What arrives is [source][expert][slot]; each local expert runs on
+   * all its sources' slots at once, and the outputs go back the way they came.
+   */
+  private exchangedPadded(buffer: Tensor, g: ExpertGroup): Tensor {
+    const W = g.worldSize, n = this.localExperts, D = this.dim;
+    const block = buffer.shape[0] / W;
+    const ones = Array<number>(W).fill(1);
+    const theirs = (g.allToAllInGraph(torch.full([W], block, { dtype: 'int64' }), ones, ones).toArray() as number[]);
+    const mine = Array<number>(W).fill(block);
+    const got = g.allToAllInGraph(buffer, mine, theirs);
+    const slots = theirs.map((b) => b / n);
+    const bySource = got.split(theirs, 0).map((p, s) => p.view(n, slots[s]!, D));
+    const y = this.runExpertsPadded(torch.cat(bySource, 1).view(-1, D)).view(n, -1, D);
+    const back = torch.cat(y.split(slots, 1).map((p) => p.reshape(-1, D)));
+    return g.allToAllInGraph(back, theirs, mine);
+  }
+
+  /** The experts held here at once on (E·C, D) rows: (E, C, D) @ (E, D, F) → GELU → @ (E, F, D). */
   private runExpertsPadded(buffer: Tensor): Tensor {
-    const E = this.experts, D = this.dim;
+    const E = this.localExperts, D = this.dim;
     const h = buffer.view(E, -1, D);
     const a = torch.baddbmm(this.b1.unsqueeze(1), h, this.w1).gelu();
     return torch.baddbmm(this.b2.unsqueeze(1), a, this.w2).view(-1, D);
@@ -198,7 +251,13 @@ export class MoeLayer extends Module {
     const token = r.token.index(order);
     const gate = r.gate.index(order);
     const xs = x.indexSelect(0, token);
-    const sizes = counts.toArray() as number[];  // a small (E,) read: the split sizes
+    const ys = this.#group ? this.exchangedDropless(xs, counts, this.#group) : this.runExperts(xs, counts.toArray() as number[]);
+    const out = torch.zeros([x.shape[0], x.shape[1]], { dtype: ys.dtype, device: x.device }).indexAdd(0, token, ys.mul(gate.unsqueeze(1).to(ys.dtype)));
+    return { out, dropped: torch.zeros([], { device: x.device }) };
+  }
+
+  /** The experts held here, each on its slice of `xs` (rows sorted by expert; `sizes` rows each). */
+  private runExperts(xs: Tensor, sizes: readonly number[]): Tensor {
     const pieces: Tensor[] = [];
     let start = 0;
     // unbind, not select(e) per expert: select's backward would allocate a whole (E, D, F) gradient per expert.
@@ -206,15 +265,56 @@ export class MoeLayer extends Module {
     sizes.forEach((n, e) => {
       if (n === 0) return;
       const h = xs.narrow(0, start, n);
-      const a = torch.addmm(b1[e], h, w1[e]).gelu();
-      pieces.push(torch.addmm(b2[e], a, w2[e]));
+      const a = torch.addmm(b1[e]!, h, w1[e]!).gelu();
+      pieces.push(torch.addmm(b2[e]!, a, w2[e]!));
       start += n;
     });
-    const ys = torch.cat(pieces);
-    const out = torch.zeros([x.shape[0], x.shape[1]], { dtype: ys.dtype, device: x.device }).indexAdd(0, token, ys.mul(gate.unsqueeze(1).to(ys.dtype)));
-    return { out, dropped: torch.zeros([], { device: x.device }) };
+    // Every row routed elsewhere (expert parallel): an empty (0, D) result keeps the exchange going.
+    return pieces.length > 0 ? torch.cat(pieces) : xs.narrow(0, 0, 0).mul(0);
+  }
+
+  /**
+   * Expert parallel, dropless: rows sorted by expert go to their experts' ranks. A first exchange of
+   * the per-expert counts tells each rank how many rows arrive from each source, for which expert;
+   * arrivals ([source][expert][row]) are regrouped by expert, run, put back in arrival order and
+   * returned, so `xs`'s rows come back in their own order.
+   */
+  private exchangedDropless(xs: Tensor, counts: Tensor, g: ExpertGroup): Tensor {
+    const W = g.worldSize, n = this.localExperts;
+    const equal = Array<number>(W).fill(n);
+    const sent = counts.toArray() as number[];
+    const came = g.allToAllInGraph(counts, equal, equal).toArray() as number[];  // [source][local expert]
+    const perRank = (c: number[]) => Array.from({ length: W }, (_, s) => c.slice(s * n, (s + 1) * n).reduce((a, b) => a + b, 0));
+    const sendSplits = perRank(sent), recvSplits = perRank(came);
+    const got = g.allToAllInGraph(xs, sendSplits, recvSplits);
+    const { byExpert, sizes } = groupArrivals(came, W, n);
+    const inverse = Array<number>(byExpert.length);
+    byExpert.forEach((arrival, i) => { inverse[arrival] = i; });
+    const index = (a: number[]) => torch.tensor(a, { dtype: 'int64', device: xs.device });
+    const ys = this.runExperts(got.indexSelect(0, index(byExpert)), sizes);
+    return g.allToAllInGraph(ys.indexSelect(0, index(inverse)), recvSplits, sendSplits);
   }
 
   /** Parameters of one expert (for counting active parameters). */
   get paramsPerExpert(): number { return 2 * this.dim * this.hidden + this.hidden + this.dim; }
+}
+
+/**
+ * The order that groups rows arriving as [source][expert][row] by expert ([expert][source][row]):
+ * `byExpert[i]` is the arrival index of the i-th grouped row; `sizes[e]` the rows of local expert e.
+ */
+export function groupArrivals(counts: readonly number[], sources: number, experts: number): { byExpert: number[]; sizes: number[] } {
+  const start: number[] = [];
+  let at = 0;
+  for (const c of counts) { start.push(at); at += c; }
+  const byExpert: number[] = [];
+  const sizes = Array<number>(experts).fill(0);
+  for (let e = 0; e < experts; e++) {
+    for (let s = 0; s < sources; s++) {
+      const k = s * experts + e;
+      for (let i = 0; i < counts[k]!; i++) byExpert.push(start[k]! + i);
+      sizes[e]! += counts[k]!;
+    }
+  }
+  return { byExpert, sizes };
 }

@@ -76,6 +76,7 @@ export interface NativeAddon {
   distBroadcast(group: number, t: Handle, root: number): Promise<void>;
   distAllGather(group: number, t: Handle): Promise<Handle[]>;
   distAllToAll(group: number, t: Handle, inputSplits: number[] | null, outputSplits: number[] | null): Promise<{ output: Handle; outputSplits: number[] }>;
+  distAllToAllInGraph(group: number, t: Handle, inputSplits: number[], outputSplits: number[]): Handle;
   distBarrier(group: number): Promise<void>;
   distDestroy(group: number): Promise<void>;
   // storage
