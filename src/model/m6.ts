@@ -227,6 +227,27 @@ export class M6Model extends Module {
     this.initWeights();
   }
 
+  /** The MoE layers in the order one pass through the blocks calls them (a shared block's: L times). */
+  moeLayersPerPass(): MoeLayer[] {
+    return this.layerBlocks.flatMap((b) => (b.ffn instanceof MoeLayer ? [b.ffn] : []));
+  }
+
+  /**
+   * Zero tokens through every MoE layer, in the order a forward calls them and fed as a forward feeds
+   * them (the block's norm over the residual stream, so the dtypes match): what an expert-parallel
+   * rank runs when its peers make more passes than it does. Returns the (0, D) stream.
+   */
+  emptyMoePass(): Tensor {
+    let h = torch.zeros([0, this.cfg.dim], { dtype: this.tok.weight.dtype, device: this.device });
+    for (const b of this.layerBlocks) if (b.ffn instanceof MoeLayer) h = h.add(b.ffn.forward(b.ln2.forward(h)).out);
+    return h;
+  }
+
+  /** Each MoE layer once. */
+  moeLayers(): MoeLayer[] {
+    return [...new Set(this.moeLayersPerPass())];
+  }
+
   /** Where the weights are (inputs must be made there too). */
   get device(): torch.Device {
     return this.tok.weight.device;

@@ -83,6 +83,8 @@ export class MoeLayer extends Module {
   readonly topK: number;
   readonly capacityFactor: number;
   #group: ExpertGroup | undefined;
+  /** Forward calls since the trainer last reset it (expert parallel: every rank must make as many). */
+  exchanges = 0;
 
   constructor(readonly dim: number, readonly hidden: number, readonly o: MoeOptions) {
     super();
@@ -119,7 +121,7 @@ export class MoeLayer extends Module {
     if (E % W !== 0) throw new RangeError(`MoeLayer: expert parallelism splits the experts evenly over the ranks, but ${E} experts do not split over ${W} ranks`);
     const n = E / W, first = group.rank * n;
     torch.noGrad(() => torch.scope(() => {
-      for (const w of [this.w1, this.b1, this.w2, this.b2]) w.setData_(w.narrow(0, first, n).contiguous().clone());
+      for (const w of this.expertParameters) w.setData_(w.narrow(0, first, n).contiguous().clone());
     }));
     this.#group = group;
   }
@@ -162,6 +164,7 @@ export class MoeLayer extends Module {
   }
 
   forward(x: Tensor): MoeOutput {
+    if (this.#group) this.exchanges++;
     return torch.scope(() => {
       const r = this.route(x);
       // Capacity is a training-time device. At inference every token gets its experts: otherwise which
@@ -170,6 +173,9 @@ export class MoeLayer extends Module {
       return { out, dropped, auxLoss: r.auxLoss, zLoss: r.zLoss, load: r.load };
     });
   }
+
+  /** The expert weights (sharded under expert parallelism; the router is not). */
+  get expertParameters(): Tensor[] { return [this.w1, this.b1, this.w2, this.b2]; }
 
   /** Expert capacity for `assignments` assignments. */
   capacity(assignments: number): number {

@@ -10,6 +10,7 @@ import { GradReducer, type ProcessGroup } from '../distributed/index.js';
 import type { M6Model } from '../model/index.js';
 import type { StepOutcome } from './trainStep.js';
 import { InputError } from '../torch/inputError.js';
+import { ExpertParallel } from './expertParallel.js';
 
 // Buffer dtypes a Gloo broadcast carries (bool masks and the like are built the same on every rank).
 const BROADCAST_DTYPES = new Set(['float32', 'float64', 'float16', 'bfloat16', 'int32', 'int64']);
@@ -32,18 +33,32 @@ async function checkSameSettings(pg: ProcessGroup, settings: Readonly<Record<str
 }
 
 export class DataParallel implements Disposable {
-  private constructor(readonly pg: ProcessGroup, readonly reducer: GradReducer) {}
+  private constructor(readonly pg: ProcessGroup, readonly reducer: GradReducer, readonly experts: ExpertParallel | undefined) {}
 
   /**
    * Checks the ranks built the same model and run the same schedule (`settings`: what must agree, e.g.
    * seed, batch, step; ranks started by hand with other flags would silently train apart), then gives
-   * every rank rank 0's parameters and buffers (DDP's constructor).
+   * every rank rank 0's parameters and buffers (DDP's constructor). With `expertParallel`, the MoE
+   * layers' experts are then sharded over the ranks (expertParallel.ts) and left out of the reducer.
    */
-  static async create(pg: ProcessGroup, model: M6Model, settings: Readonly<Record<string, unknown>> = {}): Promise<DataParallel> {
+  static async create(pg: ProcessGroup, model: M6Model, settings: Readonly<Record<string, unknown>> = {}, opts: { expertParallel?: boolean } = {}): Promise<DataParallel> {
     await checkSameSettings(pg, settings);
-    const reducer = await GradReducer.create(pg, model.parameters());
+    const experts = opts.expertParallel === true ? await ExpertParallel.create(pg, model) : undefined;
+    const reducer = await GradReducer.create(pg, model.parameters().filter((p) => experts?.isExpert(p) !== true));
     for (const [, b] of model.namedBuffers()) if (BROADCAST_DTYPES.has(b.dtype)) await pg.broadcast(b, 0);
-    return new DataParallel(pg, reducer);
+    return new DataParallel(pg, reducer, experts);
+  }
+
+  /**
+   * The step's gradient exchange, once per optimizer step: the dense gradients averaged over the
+   * ranks (buckets), the experts' scaled to the same average. Returns the global gradient norm where
+   * the ranks hold different gradients (expert parallel), else undefined (the clip computes it).
+   */
+  async syncGradients(params: readonly torch.Tensor[]): Promise<number | undefined> {
+    await this.reducer.syncGradients();
+    if (this.experts === undefined) return undefined;
+    this.experts.scaleExpertGradients();
+    return this.experts.gradNorm(params);
   }
 
   get rank(): number { return this.pg.rank; }

@@ -63,6 +63,16 @@ function embedLoss(model: M6Model, t: TrainingTensors): { loss: Tensor; rows: Te
   return { loss: c.loss, rows: c.rows, aux };
 }
 
+/** The (history position → next item) steps of recommend rows; undefined when they have none. */
+function recommendSteps(t: TrainingTensors): { at: number[]; next: number[]; rowOf: number[] } | undefined {
+  const items = t.items;
+  if (items === undefined || items.shape[1]! < 2) return undefined;
+  const L = items.shape[1]!;
+  const at: number[] = [], next: number[] = [], rowOf: number[] = [];
+  (items.toArray() as number[][]).forEach((row, b) => { for (let i = 0; i + 1 < L; i++) if (row[i]! >= 0 && row[i + 1]! >= 0) { at.push(b * (L - 1) + i); next.push(row[i + 1]!); rowOf.push(b); } });
+  return at.length > 0 ? { at, next, rowOf } : undefined;
+}
+
 /**
  * The recommend rows' loss (SASRec's objective, M6-Rec's model): at every step of each history
  * the query must pick the next item among all candidate items, by cross-entropy over their scores.
@@ -73,13 +83,11 @@ function embedLoss(model: M6Model, t: TrainingTensors): { loss: Tensor; rows: Te
  * Each row's loss is the mean over its steps.
  */
 function recommendLoss(model: M6Model, t: TrainingTensors, candidates: Tensor | undefined): { loss: Tensor; rows: Tensor; aux: Tensor } | undefined {
-  const items = t.items;
-  if (items === undefined || items.shape[1]! < 2) return undefined;
+  const found = recommendSteps(t);
+  if (found === undefined) return undefined;
+  const items = t.items!;
   const [B, L] = items.shape as [number, number];
-  const host = items.toArray() as number[][];
-  const at: number[] = [], next: number[] = [], rowOf: number[] = [];
-  host.forEach((row, b) => { for (let i = 0; i + 1 < L; i++) if (row[i]! >= 0 && row[i + 1]! >= 0) { at.push(b * (L - 1) + i); next.push(row[i + 1]!); rowOf.push(b); } });
-  if (at.length === 0) return undefined;
+  const { at, next, rowOf } = found;
   // Rows picked from a mixed batch keep its prompt width, which may be another task's question:
   // cut the padding all these rows share, or the histories lose those positions (and may not fit).
   const width = Math.max(1, Math.round(t.sourceMask.sum(1).max().item()));
@@ -109,6 +117,43 @@ export interface BatchLossOptions {
    * the global batch, however the tokens fall between the ranks.
    */
   lmDenominator?: number;
+  /**
+   * Expert parallel: the forwards other ranks make. Where this batch has none of their rows, it makes
+   * their passes through the blocks empty (zero tokens, a zero loss), in the same order, so that the
+   * MoE layers' exchanges pair up with the peers' (train/expertParallel.ts).
+   */
+  alsoRun?: ForwardPlan;
+}
+
+/** Which of the model's forwards a batch makes: its generative rows', its contrastive pairs', its recommend histories'. */
+export interface ForwardPlan { lm: boolean; embed: boolean; recommend: boolean }
+export const FORWARD_KEYS: ReadonlyArray<keyof ForwardPlan> = ['lm', 'embed', 'recommend'];
+/** Passes through the blocks each forward makes (embed: the images', then the texts'). */
+export const FORWARD_PASSES: Readonly<Record<keyof ForwardPlan, number>> = { lm: 1, embed: 2, recommend: 1 };
+
+/** Forward `f`'s passes through the blocks with zero tokens, as a zero loss (expert parallel: see alsoRun). */
+export function emptyForward(model: M6Model, f: keyof ForwardPlan): Tensor {
+  let zero = model.emptyMoePass().sum().mul(0);
+  for (let k = 1; k < FORWARD_PASSES[f]; k++) zero = zero.add(model.emptyMoePass().sum().mul(0));
+  return zero;
+}
+
+/** The batch's rows by the forward that serves them. */
+function rowsByForward(tasks: readonly string[]): Record<keyof ForwardPlan, number[]> {
+  const rows: Record<keyof ForwardPlan, number[]> = { lm: [], embed: [], recommend: [] };
+  tasks.forEach((task, i) => rows[task === 'recommend' ? 'recommend' : CONTRASTIVE_TASKS.has(task) ? 'embed' : 'lm'].push(i));
+  return rows;
+}
+
+/** The forwards `batchLoss` makes for this batch. */
+export function forwardPlan(t: TrainingTensors, tasks: readonly string[]): ForwardPlan {
+  const rows = rowsByForward(tasks);
+  const B = tasks.length;
+  return {
+    lm: rows.lm.length > 0,
+    embed: rows.embed.length >= 2,
+    recommend: rows.recommend.length > 0 && recommendSteps(rows.recommend.length === B ? t : selectRows(t, rows.recommend)) !== undefined,
+  };
 }
 
 /** The generative rows' label tokens and the rows that have any: what the two means divide by. */
@@ -133,48 +178,58 @@ export function lmCounts(batch: Batch): { tokens: number; rows: number } {
  */
 export function batchLoss(model: M6Model, t: TrainingTensors, tasks: readonly string[], o: BatchLossOptions = {}): BatchLoss {
   const B = tasks.length;
-  const embedRows: number[] = [], lmRows: number[] = [], recommendRows: number[] = [];
-  tasks.forEach((task, i) => (task === 'recommend' ? recommendRows : CONTRASTIVE_TASKS.has(task) ? embedRows : lmRows).push(i));
+  const rows = rowsByForward(tasks);
+  const pick = (r: number[]) => (r.length === B ? t : selectRows(t, r));
+  const plan = forwardPlan(t, tasks);
   const perRow = new Array<number>(B).fill(NaN);
   let loss: Tensor | undefined;
+  const add = (l: Tensor) => { loss = loss === undefined ? l : loss.add(l); };
+  // Passes other ranks make and this batch does not (expert parallel), each where its forward would be.
+  const empty = (f: keyof ForwardPlan) => { if (o.alsoRun?.[f] === true && !plan[f]) add(emptyForward(model, f)); };
   let moe: MoeRouting[] = [];
-  if (lmRows.length > 0) {
-    const lm = lmRows.length === B ? t : selectRows(t, lmRows);
-    const out = model.forward({
-      images: lm.images, source: lm.source, sourceMask: lm.sourceMask, target: lm.target, targetMask: lm.targetMask,
-      ...(lm.imageMask !== undefined ? { imageMask: lm.imageMask } : {}), ...(lm.targetIsImage !== undefined ? { targetKind: lm.targetIsImage } : {}),
-    });
-    // One cross-entropy per token serves both means and the per-row figures.
-    const [Bl, T] = lm.labels.shape as [number, number];
-    const tokenLoss = torch.nn.crossEntropy(out.logits.reshape(Bl * T, -1).float(), lm.labels.reshape(Bl * T), { ignoreIndex: IGNORE_INDEX, reduction: 'none' }).view(Bl, T);
-    const counts = lm.labels.ne(IGNORE_INDEX).sum(1).float();
-    const rowSums = tokenLoss.sum(1);
-    // A row without a label token has no loss: NaN in the per-row figures, left out of the means.
-    const byRows = (o.mean ?? DEFAULT_LOSS_MEAN) === 'rows';
-    const numerator = byRows ? rowSums.div(counts.clamp(1)).sum() : rowSums.sum();
-    const lmLoss = o.lmDenominator !== undefined ? numerator.div(Math.max(o.lmDenominator, 1e-12))
-      : numerator.div((byRows ? counts.gt(0).sum().float() : counts.sum()).clamp(1));
-    loss = lmLoss.add(model.routingLoss(out.auxLoss, out.zLoss));
-    (rowSums.div(counts).detach().toArray() as number[]).forEach((l, k) => (perRow[lmRows[k]!] = l));
-    if (out.moe.length > 0) {
-      // One read for all layers: [dropped, max load] per layer.
-      const stats = torch.stack(out.moe.flatMap((m) => [m.dropped.float(), m.load.max().mul(m.load.shape[0]!).float()])).toArray() as number[];
-      moe = out.moe.map((m, i) => ({ layer: m.layer, dropped: stats[2 * i]!, maxLoad: stats[2 * i + 1]! }));
-    }
+  if (plan.lm) {
+    const r = lmLoss(model, pick(rows.lm), o);
+    add(r.loss);
+    r.rows.forEach((l, k) => (perRow[rows.lm[k]!] = l));
+    moe = r.moe;
   }
-  if (embedRows.length >= 2) {
-    const e = embedLoss(model, embedRows.length === B ? t : selectRows(t, embedRows));
-    const weighted = e.loss.add(e.aux).mul(o.lossWeights?.[tasks[embedRows[0]!]!] ?? 1);
-    loss = loss === undefined ? weighted : loss.add(weighted);
-    (e.rows.detach().toArray() as number[]).forEach((l, k) => (perRow[embedRows[k]!] = l));
+  empty('lm');
+  if (plan.embed) {
+    const e = embedLoss(model, pick(rows.embed));
+    add(e.loss.add(e.aux).mul(o.lossWeights?.[tasks[rows.embed[0]!]!] ?? 1));
+    (e.rows.detach().toArray() as number[]).forEach((l, k) => (perRow[rows.embed[k]!] = l));
   }
-  if (recommendRows.length > 0) {
-    const r = recommendLoss(model, recommendRows.length === B ? t : selectRows(t, recommendRows), o.itemCandidates);
-    if (r !== undefined) {
-      const rec = r.loss.add(r.aux);
-      loss = loss === undefined ? rec : loss.add(rec);
-      (r.rows.detach().toArray() as number[]).forEach((l, k) => (perRow[recommendRows[k]!] = l));
-    }
+  empty('embed');
+  if (plan.recommend) {
+    const r = recommendLoss(model, pick(rows.recommend), o.itemCandidates)!;
+    add(r.loss.add(r.aux));
+    (r.rows.detach().toArray() as number[]).forEach((l, k) => (perRow[rows.recommend[k]!] = l));
   }
+  empty('recommend');
   return { loss, rows: perRow, moe };
+}
+
+/** The generative rows' loss (averaged as `o.mean` says), per-row figures and MoE routing figures. */
+function lmLoss(model: M6Model, lm: TrainingTensors, o: BatchLossOptions): { loss: Tensor; rows: number[]; moe: MoeRouting[] } {
+  const out = model.forward({
+    images: lm.images, source: lm.source, sourceMask: lm.sourceMask, target: lm.target, targetMask: lm.targetMask,
+    ...(lm.imageMask !== undefined ? { imageMask: lm.imageMask } : {}), ...(lm.targetIsImage !== undefined ? { targetKind: lm.targetIsImage } : {}),
+  });
+  // One cross-entropy per token serves both means and the per-row figures.
+  const [Bl, T] = lm.labels.shape as [number, number];
+  const tokenLoss = torch.nn.crossEntropy(out.logits.reshape(Bl * T, -1).float(), lm.labels.reshape(Bl * T), { ignoreIndex: IGNORE_INDEX, reduction: 'none' }).view(Bl, T);
+  const counts = lm.labels.ne(IGNORE_INDEX).sum(1).float();
+  const rowSums = tokenLoss.sum(1);
+  // A row without a label token has no loss: NaN in the per-row figures, left out of the means.
+  const byRows = (o.mean ?? DEFAULT_LOSS_MEAN) === 'rows';
+  const numerator = byRows ? rowSums.div(counts.clamp(1)).sum() : rowSums.sum();
+  const mean = o.lmDenominator !== undefined ? numerator.div(Math.max(o.lmDenominator, 1e-12))
+    : numerator.div((byRows ? counts.gt(0).sum().float() : counts.sum()).clamp(1));
+  let moe: MoeRouting[] = [];
+  if (out.moe.length > 0) {
+    // One read for all layers: [dropped, max load] per layer.
+    const stats = torch.stack(out.moe.flatMap((m) => [m.dropped.float(), m.load.max().mul(m.load.shape[0]!).float()])).toArray() as number[];
+    moe = out.moe.map((m, i) => ({ layer: m.layer, dropped: stats[2 * i]!, maxLoad: stats[2 * i + 1]! }));
+  }
+  return { loss: mean.add(model.routingLoss(out.auxLoss, out.zLoss)), rows: rowSums.div(counts).detach().toArray() as number[], moe };
 }

@@ -9,7 +9,7 @@ import { clipGradNorm, type AdamW } from '../optim/index.js';
 import { batchToTensors } from './batchTensors.js';
 import type { LossMean } from './lossMean.js';
 import type { MetricsLog, MoeRouting, StepTiming } from './metrics.js';
-import { batchLoss, lmCounts } from './objectives.js';
+import { batchLoss, emptyForward, forwardPlan, FORWARD_KEYS, lmCounts, type ForwardPlan } from './objectives.js';
 import type { DataParallel } from './dataParallel.js';
 
 export interface StepSettings {
@@ -85,6 +85,9 @@ export class TrainStep {
       onBatch(batch);
       // Data parallel: the global batch's counts, so each rank's loss is its share of the global mean.
       const denominators = dp !== undefined ? await dp.dp.lmDenominators(lmCounts(batch)) : undefined;
+      // Expert parallel: every rank runs every micro-batch (empty passes where it has nothing), or its
+      // peers' exchanges would wait for it; a non-finite step is dropped after the exchange instead.
+      if (dp?.dp.experts !== undefined && (batch.ids.length === 0 || !out.finite)) { this.emptyMicro(); continue; }
       if (batch.ids.length === 0 || !out.finite) continue;
       out.positions += positions(batch, s.patches);
       const lmDenominator = denominators?.[s.lossMean];
@@ -103,13 +106,14 @@ export class TrainStep {
     }
     out.moe = [...moeSums].map(([layer, m]) => ({ layer, dropped: m.dropped / m.n, maxLoad: m.maxLoad / m.n }));
     const optimizerStart = performance.now();
+    let knownNorm: number | undefined;
     if (dp !== undefined) {
       // Once per optimizer step (the micro-batches above accumulated locally, as under DDP's no_sync),
       // before the clip: the clip then sees the global gradient, the same on every rank.
-      await dp.dp.reducer.syncGradients();
+      knownNorm = await dp.dp.syncGradients(this.optimizer.params);
       await dp.dp.reduceOutcome(out, dp.tasks, this.model.cfg.layers);
     }
-    this.update(step, lr, out);
+    this.update(step, lr, out, knownNorm);
     timing.optimizer = since(optimizerStart);
     return out;
   }
@@ -121,27 +125,45 @@ export class TrainStep {
     return torch.scope(() => {
       const forwardStart = performance.now();
       const t = batchToTensors(batch);
-      const forward = () => batchLoss(this.model, t, batch.tasks, {
+      const forward = (alsoRun?: ForwardPlan) => batchLoss(this.model, t, batch.tasks, {
+        ...(alsoRun !== undefined ? { alsoRun } : {}),
         lossWeights: s.lossWeights, mean: s.lossMean, ...(s.itemCandidates !== undefined ? { itemCandidates: s.itemCandidates } : {}),
         ...(lmDenominator !== undefined ? { lmDenominator } : {}),
       });
-      const loss = s.bf16 ? torch.autocast(forward) : forward();
+      const experts = s.dataParallel?.dp.experts;
+      const plan = experts?.agreePlan(forwardPlan(t, batch.tasks));
+      const loss = s.bf16 ? torch.autocast(() => forward(plan)) : forward(plan);
+      if (plan !== undefined) experts!.checkCalls(plan);
       if (loss.loss === undefined) return { value: 0, rows: loss.rows, moe: loss.moe };
       const total = s.injectNonFinite?.has(step) ? loss.loss.mul(NaN) : loss.loss;
       const value = total.item();
       timing.forward += since(forwardStart);
-      if (!Number.isFinite(value)) return { value, rows: [] as number[], moe: [] };
+      // Expert parallel: the backward runs even so (its exchanges pair with the peers'); the step is dropped.
+      if (!Number.isFinite(value) && experts === undefined) return { value, rows: [] as number[], moe: [] };
       const backwardStart = performance.now();
       total.div(s.gradAccum).backward();
+      if (!Number.isFinite(value)) return { value, rows: [] as number[], moe: [] };
       timing.backward += since(backwardStart);
       return { value, rows: loss.rows, moe: loss.moe };
     });
   }
 
+  /** Expert parallel: a micro-batch this rank has nothing to compute for still makes its peers' passes. */
+  private emptyMicro(): void {
+    const experts = this.settings.dataParallel!.dp.experts!;
+    torch.scope(() => {
+      const plan = experts.agreePlan({ lm: false, embed: false, recommend: false });
+      const run = () => FORWARD_KEYS.filter((f) => plan[f]).map((f) => emptyForward(this.model, f));
+      const zeros = this.settings.bf16 ? torch.autocast(run) : run();
+      experts.checkCalls(plan);
+      if (zeros.length > 0) torch.stack(zeros).sum().backward();
+    });
+  }
+
   /** Clip and update when the step is finite; otherwise skip it and count it. The gradients are dropped either way. */
-  private update(step: number, lr: number, out: StepOutcome): void {
+  private update(step: number, lr: number, out: StepOutcome, knownNorm?: number): void {
     if (out.finite) {
-      out.gradNorm = clipGradNorm(this.optimizer.params, this.settings.clipNorm);
+      out.gradNorm = clipGradNorm(this.optimizer.params, this.settings.clipNorm, 2, knownNorm);
       out.finite = Number.isFinite(out.gradNorm);
     }
     if (out.finite) {

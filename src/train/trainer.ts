@@ -17,6 +17,7 @@ import { batchToTensors } from './batchTensors.js';
 import { batchLoss, CONTRASTIVE_TASKS } from './objectives.js';
 import { DEFAULT_LOSS_MEAN, type LossMean } from './lossMean.js';
 import { CheckpointError, CHECKPOINTS_DIR, checkpointName, saveCheckpoint, type TrainerState } from './checkpoint.js';
+import type { ExpertParallel } from './expertParallel.js';
 import { DataParallel } from './dataParallel.js';
 import type { ProcessGroup } from '../distributed/index.js';
 import { MetricsLog, readMetrics, type Metric } from './metrics.js';
@@ -74,6 +75,11 @@ export interface TrainOptions {
    * writes metrics, plots and checkpoints.
    */
   group?: ProcessGroup;
+  /**
+   * Expert parallel (with a group of > 1 ranks): each rank holds 1/W of every MoE layer's experts,
+   * tokens go to their experts' ranks (expertParallel.ts); the rest stays data parallel.
+   */
+  expertParallel?: boolean;
 }
 
 export type TrainStatus = 'done' | 'interrupted' | 'non-finite' | 'time';
@@ -194,7 +200,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   let step = resumed?.step ?? 0;
   let totalSteps: number | null = o.steps ?? resumed?.schedule.totalSteps ?? null;
   const priorSeconds = resumed?.elapsedSeconds ?? 0;
-  if (o.resume) loadResumedOptimizer(optimizer, o.resume);
+  if (o.resume) loadResumedOptimizer(optimizer, dp?.experts !== undefined ? { ...o.resume, optimizer: dp.experts.localOptimizerState(o.resume.optimizer, optimizer.params) } : o.resume);
   metrics.write(startEvent(o, step));
   const endStep = o.stopAt !== undefined ? Math.min(o.stopAt, totalSteps ?? Infinity) : totalSteps ?? Infinity;
   const trainStep = new TrainStep(model, optimizer, stepSettings(o, dp), metrics, resumed?.nonFiniteSteps ?? 0);
@@ -204,13 +210,12 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   const stats = new TrainStats(resumed?.tokensSeen ?? 0, started);
   const budgetMs = o.minutes !== null ? o.minutes * 60_000 : Infinity;
   const timeBounded = o.steps === null && o.minutes !== null;
-  const checkpoints = new RunCheckpoints(o, optimizer, metrics, leader);
-  const save = (): string => checkpoints.save(trainerState(o, {
+  const checkpoints = new RunCheckpoints(o, optimizer, metrics, leader, dp?.experts);
+  const save = (): Promise<string> => checkpoints.save(trainerState(o, {
     step, totalSteps, nonFiniteSteps: trainStep.nonFiniteSteps, tokensSeen: stats.tokensSeen, elapsedSeconds: priorSeconds + stats.elapsed(), optimizer: optimizer.stateDict().meta,
   }));
-  // Rank 0 evaluates and draws alone; the others wait for it in the next step's first collective.
-  const plot = leader ? chartWriter(o.runDir, progress) : async () => {};
-  const runEval = async (): Promise<void> => { if (leader) { await periodicEval(o, step, metrics, progress); await plot(); } };
+  const { plot, evaluate } = evaluation(o, dp, leader, metrics, progress);
+  const runEval = (): Promise<void> => evaluate(step);
 
   let status: TrainStatus = 'done';
   let message = '';
@@ -238,12 +243,12 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       if (outcome.finite) metrics.write(stats.recordFinite(step, outcome, { lr, priorSeconds, stepStart }));
       progress.update(stats.snapshot(step, endStep, totalSteps, budgetMs, stepSeconds, trainStep.nonFiniteSteps), step === 1 || step === endStep);
       if (o.evalEvery > 0 && step % o.evalEvery === 0) await runEval();
-      if (o.saveEvery > 0 && step % o.saveEvery === 0) save();
+      if (o.saveEvery > 0 && step % o.saveEvery === 0) await save();
     }
     if (status !== 'non-finite') {
       // The last step's figures: a final eval (unless the loop just ran one), then the checkpoint.
       if ((status === 'done' || status === 'time') && stats.stepsThisRun > 0 && (o.evalEvery === 0 || step % o.evalEvery !== 0)) await runEval();
-      message = closingMessage(status, step, save(), metrics);
+      message = closingMessage(status, step, await save(), metrics);
     }
     await plot();
     // The others leave once rank 0 has written its last checkpoint (a launcher may read it then).
@@ -262,6 +267,20 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   };
 }
 
+/**
+ * The periodic evaluation and the charts. Rank 0 evaluates and draws alone; the others wait for it in
+ * the next step's first collective. Expert parallel: every rank evaluates (the same rows), since rank
+ * 0's forward needs the others' experts.
+ */
+function evaluation(o: TrainOptions, dp: DataParallel | undefined, leader: boolean, metrics: MetricsLog, progress: ProgressLine): { plot: () => Promise<void>; evaluate: (step: number) => Promise<void> } {
+  const plot = leader ? chartWriter(o.runDir, progress) : async () => {};
+  const evaluate = async (step: number): Promise<void> => {
+    if (leader || dp?.experts !== undefined) await periodicEval(o, step, metrics, progress);
+    if (leader) await plot();
+  };
+  return { plot, evaluate };
+}
+
 /** The checkpoint's AdamW state into the optimizer, naming its file when it does not fit the model. */
 function loadResumedOptimizer(optimizer: AdamW, resume: NonNullable<TrainOptions['resume']>): void {
   try {
@@ -276,7 +295,8 @@ function loadResumedOptimizer(optimizer: AdamW, resume: NonNullable<TrainOptions
 async function runRole(o: TrainOptions): Promise<{ dp: DataParallel | undefined; leader: boolean; metrics: MetricsLog }> {
   // What every rank must agree on (the data order and the schedule); ranks started by hand may differ.
   const agreed = { step: o.resume?.trainer.step ?? 0, seed: o.seed, batchSize: o.batchSize, gradAccum: o.gradAccum, lr: o.lr, steps: o.steps, minutes: o.minutes, lossMean: o.lossMean, tasks: o.tasks.map((t) => [t.name, t.weight ?? 1, t.examples.length]) };
-  const dp = o.group !== undefined && o.group.worldSize > 1 ? await DataParallel.create(o.group, o.model, agreed) : undefined;
+  const dp = o.group !== undefined && o.group.worldSize > 1 ? await DataParallel.create(o.group, o.model, { ...agreed, expertParallel: o.expertParallel === true }, { expertParallel: o.expertParallel === true }) : undefined;
+  if (o.expertParallel === true && dp === undefined) throw new InputError('--expert-parallel shards the experts over the ranks of a distributed run: start it with --nproc N (N > 1) or under torchrun');
   const leader = dp?.isLeader ?? true;
   return { dp, leader, metrics: new MetricsLog(leader ? join(o.runDir, 'metrics.jsonl') : null) };
 }
@@ -286,7 +306,7 @@ function startEvent(o: TrainOptions, step: number): Metric {
   const { model } = o;
   return o.resume
     ? { kind: 'event', step, event: 'resume', detail: `from step ${step}${o.group !== undefined && o.group.worldSize > 1 ? ` on ${o.group.worldSize} ranks` : ''}` }
-    : { kind: 'event', step, event: 'start', detail: `${model.cfg.name}: ${model.numParameters()} parameters; tasks ${o.tasks.map((t) => `${t.name}×${t.examples.length}`).join(', ')}${o.group !== undefined && o.group.worldSize > 1 ? `; ${o.group.worldSize} ranks` : ''}` };
+    : { kind: 'event', step, event: 'start', detail: `${model.cfg.name}: ${model.numParameters()} parameters; tasks ${o.tasks.map((t) => `${t.name}×${t.examples.length}`).join(', ')}${o.group !== undefined && o.group.worldSize > 1 ? `; ${o.group.worldSize} ranks${o.expertParallel === true ? ', experts sharded over them' : ''}` : ''}` };
 }
 
 /** The run's checkpoints: saved atomically, at most one per step, each noted in metrics.jsonl. */
@@ -295,15 +315,27 @@ class RunCheckpoints {
   last: string | undefined;
   private lastStep = -1;
 
-  constructor(private readonly o: TrainOptions, private readonly optimizer: AdamW, private readonly metrics: MetricsLog, private readonly writes = true) {}
+  constructor(private readonly o: TrainOptions, private readonly optimizer: AdamW, private readonly metrics: MetricsLog, private readonly writes = true,
+    private readonly experts?: ExpertParallel) {}
 
-  /** Writes the checkpoint (rank 0 of a data-parallel run; the other ranks get the folder rank 0 writes). */
-  save(trainer: TrainerState): string {
+  /**
+   * Writes the checkpoint (rank 0 of a data-parallel run; the other ranks get the folder rank 0 writes).
+   * Expert parallel: every rank first hands rank 0 its experts, so the checkpoint is the whole model.
+   */
+  async save(trainer: TrainerState): Promise<string> {
     if (this.lastStep === trainer.step && this.last !== undefined) return this.last;
-    if (!this.writes) return (this.last = join(this.o.runDir, CHECKPOINTS_DIR, checkpointName(trainer.step)));
-    const { model, tokenizer } = this.o;
-    this.last = saveCheckpoint(this.o.runDir, { model: model.stateDict(), optimizer: this.optimizer.stateDict(), config: model.cfg, tokenizer, trainer }, this.o.keepCheckpoints);
+    const whole = this.experts !== undefined ? await this.experts.wholeState(this.optimizer.params, this.optimizer.stateDict()) : undefined;
     this.lastStep = trainer.step;
+    if (!this.writes) {
+      whole?.dispose();
+      return (this.last = join(this.o.runDir, CHECKPOINTS_DIR, checkpointName(trainer.step)));
+    }
+    const { model, tokenizer } = this.o;
+    try {
+      this.last = saveCheckpoint(this.o.runDir, { model: whole?.model ?? model.stateDict(), optimizer: whole?.optimizer ?? this.optimizer.stateDict(), config: model.cfg, tokenizer, trainer }, this.o.keepCheckpoints);
+    } finally {
+      whole?.dispose();
+    }
     this.metrics.write({ kind: 'event', step: trainer.step, event: 'checkpoint', detail: this.last });
     return this.last;
   }

@@ -20,6 +20,7 @@ import { inDistributedJob, joinTrainingGroup, launchRequested, launchTraining, t
 
 export interface TrainFlags extends DatasetFlags, LaunchFlags {
   out: string;
+  expertParallel?: boolean;
   preset: string;
   config?: string;
   tasks: string;
@@ -128,6 +129,7 @@ export function addTrainOptions(cmd: Command): Command {
     .option('--node-rank <n>', "this host's place among --nnodes (default 0)")
     .option('--master-addr <host>', 'where rank 0 serves the rendezvous (default 127.0.0.1; needed with --nnodes > 1)')
     .option('--master-port <port>', 'its port (default: a free one on one host, 29500 with --nnodes > 1)')
+    .option('--expert-parallel', 'with --nproc N: split the experts of every MoE layer over the N ranks (each holds 1/N; tokens travel to their experts by all-to-all); the rest stays data parallel')
     .option('--max-restarts <k>', 'after a failure, restart every rank from the last checkpoint (--resume), up to K times (default 0)');
 }
 
@@ -142,7 +144,7 @@ export function trainOptionsFromFlags(flags: TrainFlags, log: (m: string) => voi
   const {
     out, preset: presetFlag, config, tasks, stopAt, batchSize, gradAccum, lr, warmup, minLrRatio, weightDecay, clipNorm, bf16, seed,
     evalEvery, evalBatches, saveEvery, keep, maxNonfinite, augment, lossMean, workers, tokenizer, vocab, resume, progressEvery: _p, debugNonfiniteSteps,
-    steps: _s, minutes: _m, vq, vqSteps, vqMinutes, nproc: _n, nnodes: _nn, nodeRank: _nr, masterAddr: _ma, masterPort: _mp, maxRestarts: _mr, ...datasetFlags
+    steps: _s, minutes: _m, vq, vqSteps, vqMinutes, nproc: _n, nnodes: _nn, nodeRank: _nr, masterAddr: _ma, masterPort: _mp, maxRestarts: _mr, expertParallel, ...datasetFlags
   } = flags;
   const fromFile = config !== undefined ? readConfigFile(config) : { overrides: {} };
   const presetName = fromFile.preset ?? presetFlag;
@@ -197,6 +199,7 @@ export function trainOptionsFromFlags(flags: TrainFlags, log: (m: string) => voi
       lossMean,
       ...(workers !== undefined ? { workers: int('--workers', workers) } : {}),
       ...(injected !== undefined ? { injectNonFinite: injected } : {}),
+      ...(expertParallel === true ? { expertParallel: true } : {}),
     },
     log,
   };
