@@ -198,7 +198,7 @@ function validate(o: Resolved): void {
   if (!(o.mfu > 0 && o.mfu <= 1)) bad.push(`--mfu must be in (0, 1], got ${o.mfu}`);
   if (!(o.tokens > 0)) bad.push(`--tokens must be > 0, got ${o.tokens}`);
   if (!(o.runtimeGiB >= 0)) bad.push(`runtime reserve must be ≥ 0 GiB, got ${o.runtimeGiB}`);
-  if (bad.length) throw new InputError(bad.join("; "));
+  if (bad.length) throw new InputError(bad.join('; '));
 }
 
 /** Seconds to move `bytes` from each device: over NVLink within one node, else at the inter-node rate. */

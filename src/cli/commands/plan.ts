@@ -24,10 +24,16 @@ function human(n: number): string {
 function gib(n: number): string {
   if (n === 0) return '0';
   if (n >= 1024 * GiB) return `${(n / GiB / 1024).toFixed(1)} TiB`;
+  if (n < GiB / 10) return `${(n / 2 ** 20).toFixed(n < 10 * 2 ** 20 ? 1 : 0)} MiB`;
   return n >= 100 * GiB ? `${(n / GiB).toFixed(0)} GiB` : `${(n / GiB).toFixed(1)} GiB`;
 }
-function gb(n: number): string { return n === 0 ? '0' : n >= 1e11 ? `${(n / 1e9).toFixed(0)} GB` : `${(n / 1e9).toFixed(2)} GB`; }
-function seconds(s: number): string { return s >= 100 ? `${s.toFixed(0)} s` : `${s.toFixed(2)} s`; }
+function gb(n: number): string {
+  if (n === 0) return '0';
+  if (n < 1e8) return `${(n / 1e6).toFixed(n < 1e7 ? 2 : 0)} MB`;
+  return n >= 1e11 ? `${(n / 1e9).toFixed(0)} GB` : `${(n / 1e9).toFixed(2)} GB`;
+}
+function seconds(s: number): string { return s < 1 ? `${(s * 1e3).toPrecision(3)} ms` : s >= 100 ? `${s.toFixed(0)} s` : `${s.toFixed(2)} s`; }
+function days(d: number): string { return d < 1 ? d.toPrecision(2) : d.toFixed(d < 10 ? 1 : 0); }
 
 /** The GPU with any flag's override of its memory, links or host memory. */
 async function gpuFrom(flags: PlanFlags): Promise<GpuSpec> {
@@ -86,7 +92,7 @@ function row(s: StrategyPlan): string[] {
   return [
     s.strategy, gib(m.params), gib(m.grads), gib(m.optimizer), gib(m.gathered), `${gib(m.activations)}${s.checkpointing ? ' ckpt' : ''}`,
     gib(m.total), s.hostBytesPerNode ? gib(s.hostBytesPerNode) : '—', fits,
-    s.fits ? seconds(s.time.step) : '—', gb(s.communication.dataParallel), gb(s.communication.allToAll), s.fits ? s.days.toFixed(s.days < 10 ? 1 : 0) : '—',
+    s.fits ? seconds(s.time.step) : '—', gb(s.communication.dataParallel), gb(s.communication.allToAll), s.fits ? days(s.days) : '—',
   ];
 }
 
@@ -101,7 +107,7 @@ function printPlan(p: TrainingPlan): void {
   console.log([
     ...header(p), '',
     ...table([COLUMNS, ...p.strategies.map(row)]), '',
-    best ? `fastest that fits: ${best.strategy} (${best.description}): ${seconds(best.time.step)} per step, ${human(best.tokensPerSecond)} tokens/s, ${best.days.toFixed(1)} days`
+    best ? `fastest that fits: ${best.strategy} (${best.description}): ${seconds(best.time.step)} per step, ${human(best.tokensPerSecond)} tokens/s, ${days(best.days)} days`
       : `nothing fits ${p.hardware.gpus} × ${p.hardware.gpu.name}: add devices, shrink --micro-batch, or give more --host-memory`,
     'memory per device; comm = bytes each device sends per step (dp: gradient all-reduce / ZeRO collectives; a2a: MoE all-to-alls); ckpt = activations recomputed',
   ].join('\n'));
