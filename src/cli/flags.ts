@@ -17,3 +17,13 @@ export function numberFlag(name: string, value: string, o: NumberFlagRule = {}):
   if (o.min !== undefined && n < o.min) throw new UsageError(`${name} must be ≥ ${o.min}, got '${value}'`);
   return n;
 }
+
+const COUNT_SUFFIXES: Readonly<Record<string, number>> = { K: 1e3, M: 1e6, B: 1e9, G: 1e9, T: 1e12 };
+
+/** A count such as `300B`, `1.5T`, `2e11` or `68000000` (suffixes K, M, B/G, T: powers of 1000). */
+export function countFlag(name: string, value: string): number {
+  const m = /^\s*([0-9]*\.?[0-9]+(?:e[+-]?[0-9]+)?)\s*([KMBGT]?)\s*$/i.exec(value);
+  const n = m ? Number(m[1]) * (m[2] ? COUNT_SUFFIXES[m[2].toUpperCase()]! : 1) : NaN;
+  if (!Number.isFinite(n) || n <= 0) throw new UsageError(`${name} must be a positive count such as 300B, 1.5T or 2e11, got '${value}'`);
+  return n;
+}

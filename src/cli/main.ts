@@ -5,6 +5,7 @@ import { registerInfo } from './commands/info.js';
 import { registerData } from './commands/data.js';
 import { registerTokenizer } from './commands/tokenizer.js';
 import { registerInspect } from './commands/inspect.js';
+import { registerPlan } from './commands/plan.js';
 import { registerTrain } from './commands/train.js';
 import { registerTasks } from './commands/tasks.js';
 import { registerDesign } from './commands/design.js';
@@ -22,6 +23,7 @@ const groups: Array<(program: Command) => void> = [
   registerData,
   registerTokenizer,
   registerInspect,
+  registerPlan,
   registerTrain,
   registerTasks,
   registerDesign,

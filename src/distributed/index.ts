@@ -7,3 +7,5 @@ export {
 } from './processGroup.js';
 export * as dist from './processGroup.js';
 export { GradReducer, planBuckets, DEFAULT_REDUCER_OPTIONS, type ReducerOptions, type BucketPlan, type ParamSpec } from './reducer.js';
+export { planTraining, activationBytes, expertLayout, STRATEGIES, BYTES, DEFAULT_PLAN_OPTIONS, DEFAULT_TOKENS_PER_PARAM, type PlanOptions, type TrainingPlan, type StrategyPlan, type Strategy, type DeviceMemory } from './plan.js';
+export { GPUS, gpuSpec, type GpuSpec } from './gpus.js';

@@ -41,3 +41,11 @@ test('m6 inspect prints every preset instantly, with --json', () => {
   assert.equal(bad.status, 2);
   assert.match(bad.stderr, /unknown preset 'm6-2x'/);
 });
+
+test('a shared-layer (pseudo) model counts its block once for parameters and at every layer for FLOPs', () => {
+  const real = modelStats(PRESETS['m6-nano']!);
+  const pseudo = modelStats({ ...PRESETS['m6-nano']!, shareLayers: true });
+  assert.ok(pseudo.totalParams < real.totalParams - 2 * real.blockDenseParams);
+  assert.equal(pseudo.flopsPerTokenTraining, real.flopsPerTokenTraining);
+  assert.equal(modelStats(PRESETS['m6-nano']!, { context: 320 }).flopsPerTokenForward - real.flopsPerTokenForward, 4 * 4 * 160 * 128);
+});
