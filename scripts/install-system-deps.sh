@@ -7,8 +7,9 @@
 #                         without process groups (src/distributed/ then says so); same version as libtorch's libgloo0
 #   g++ make python3      node-gyp's toolchain for the native addon
 #   chromium              the browser the playground test drives (playwright-core, which downloads none)
+#   iproute2              ip netns: the two-host distributed test makes two network namespaces
 set -euo pipefail
-PACKAGES=(libtorch-dev libopenblas0-pthread python3-torch libgloo-dev g++ make python3 chromium)
+PACKAGES=(libtorch-dev libopenblas0-pthread python3-torch libgloo-dev g++ make python3 chromium iproute2)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
