@@ -1,4 +1,6 @@
-// `npm run bench -- distributed [--json] [--quick] [--rounds=N]`: all-reduce bus bandwidth of m6's c10d
+// `npm run bench -- distributed [--json] [--quick] [--rounds=N] [--part=allreduce|training] [--training-rounds=N]`:
+// the training half (weak scaling, expert parallel vs data parallel) is in distributedTraining.ts.
+// All-reduce bus bandwidth of m6's c10d
 // binding (Gloo, 2 processes on loopback) at 1, 16 and 256 MB against PyTorch's own torch.distributed
 // Gloo (Debian's python3-torch: the same libtorch and Gloo) on the same sizes, iterations and timing, in
 // one run. Goal: m6 ≥ 0.95× torch at every size.
@@ -16,6 +18,7 @@ import { createServer } from 'node:net';
 import * as torch from '../src/torch/index.js';
 import { dist } from '../src/distributed/index.js';
 import { intFlag, median, printFigures, type Figure } from './report.js';
+import { runTrainingBench } from './distributedTraining.js';
 
 const MB = 1 << 20;
 const WORLD = 2;
@@ -124,6 +127,18 @@ class Pair {
 }
 
 export async function run(opts: { json: boolean; quick?: boolean }): Promise<Record<string, number>> {
+  const part = process.argv.find((a) => a.startsWith('--part='))?.slice(7) ?? 'all';
+  if (!['all', 'allreduce', 'training'].includes(part)) throw new Error(`bench distributed: --part must be all, allreduce or training, got '${part}'`);
+  const allReduce = part === 'training' ? {} : await allReduceBench(opts);
+  if (part === 'allreduce') return allReduce;
+  const rounds = intFlag(process.argv, 'training-rounds', opts.quick ? 1 : 3, 1);
+  const figures = await runTrainingBench({ quick: opts.quick === true, rounds, log: (l) => { if (!opts.json) console.error(l); } });
+  printFigures(`distributed: training on 2 processes × 1 thread (m6 train on the synthetic catalog, ${rounds} rounds)`, figures, opts.json,
+    { cpu: cpuModel(), cores: (await import('node:os')).availableParallelism(), rounds, goal: 'weak scaling ≥ 0.9' });
+  return { ...allReduce, ...Object.fromEntries(figures.map((f) => [f.key, f.value])) };
+}
+
+async function allReduceBench(opts: { json: boolean; quick?: boolean }): Promise<Record<string, number>> {
   const sizesMb = opts.quick ? [1, 16] : [1, 16, 256];
   const sizes = sizesMb.map((m) => m * MB);
   // About 2 GB moved per size (at least 5 all-reduces, at most 100): ~1-2 s each on loopback.
