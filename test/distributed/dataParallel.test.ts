@@ -1,4 +1,4 @@
-// Data-parallel training against one process: 2 Gloo ranks on loopback each train two steps (gradient
+// Data-parallel training against one process: 2 (and 3) Gloo ranks on loopback each train two steps (gradient
 // accumulation 2) of a small M6 on their shard of every batch, and the same process trains a reference
 // alone on the whole batch. The gradients the optimizer reads, the losses and the grad norms must
 // match (fp32, 1e-6), for a dense model (uneven shards: 3 and 2 rows) and an MoE one (dropless).
@@ -13,11 +13,11 @@ const backends = availableBackends();
 const skip = backends.gloo ? false : `c10d Gloo backend not built: ${backends.reason}`;
 const script = join(dirname(fileURLToPath(import.meta.url)), 'trainWorker.js');
 
-for (const kind of ['dense', 'moe']) {
-  test(`2 ranks: a data-parallel TrainStep equals the one-process step on the whole batch (${kind}, fp32, 1e-6)`, { skip, timeout: 90_000 }, async (t) => {
+for (const [kind, world] of [['dense', 2], ['moe', 2], ['dense', 3]] as const) {
+  test(`${world} ranks: a data-parallel TrainStep equals the one-process step on the whole batch (${kind}, fp32, 1e-6)`, { skip, timeout: 90_000 }, async (t) => {
     const ac = new AbortController();
     t.after(() => ac.abort());
-    const rs = await runRanks(kind, 2, { script, killAfterMs: 80_000, timeoutMs: 60_000 }, ac.signal);
+    const rs = await runRanks(kind, world, { script, killAfterMs: 80_000, timeoutMs: 60_000 }, ac.signal);
     for (const r of rs) {
       assert.ok(r.code === 0 && r.out, describeRank(r));
       const o = r.out;
