@@ -38,3 +38,13 @@ for (const world of [2, 3]) {
     });
   }
 }
+
+test('a peer gone mid-forward: the in-graph all-to-all throws an error naming it, within the timeout (no hang, no abort)', { skip, timeout: 60_000 }, async (t) => {
+  const ac = new AbortController();
+  t.after(() => ac.abort());
+  const [r0] = await runRanks('peer-gone', 2, { script, killAfterMs: 40_000, timeoutMs: 5_000 }, ac.signal);
+  assert.ok(r0!.code === 0 && r0!.out, describeRank(r0!));
+  assert.equal(r0!.out.threw, true, describeRank(r0!));
+  assert.match(String(r0!.out.message), /m6 dist: in-graph allToAll of a .* failed on rank 0 of 2/);
+  assert.ok((r0!.out.ms as number) < 30_000, `failed after ${r0!.out.ms} ms`);
+});

@@ -30,7 +30,22 @@ function stack(ms: readonly MoeLayer[], x: torch.Tensor): torch.Tensor {
 
 const diff = (a: torch.Tensor, b: torch.Tensor): number => torch.scope(() => a.sub(b).abs().max().item());
 
+/** Rank 1 leaves before the forward: rank 0's exchange must fail with an error, not hang or abort. */
+async function peerGone(pg: ProcessGroup): Promise<Record<string, unknown>> {
+  if (pg.rank === 1) process.exit(0);
+  const ep = layers(0);
+  for (const m of ep) m.shardExperts(pg);
+  const t0 = performance.now();
+  try {
+    stack(ep, inputsOf(0).x);
+    return { threw: false };
+  } catch (e) {
+    return { threw: true, message: (e as Error).message, ms: performance.now() - t0 };
+  }
+}
+
 async function scenario(mode: string, pg: ProcessGroup): Promise<Record<string, unknown>> {
+  if (mode === 'peer-gone') return peerGone(pg);
   const capacity = mode === 'capacity' ? 1.25 : 0;
   const ep = layers(capacity), ref = layers(capacity);
   for (const m of ep) m.shardExperts(pg);
