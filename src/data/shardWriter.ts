@@ -6,8 +6,8 @@
 // tar-stream to a temp name and renamed into place (io/atomicFile.ts); dataset.json comes last, so
 // a reader never finds a spec naming a shard that is still being written.
 import { createWriteStream } from 'node:fs';
-import { copyFile, mkdir, open, readFile } from 'node:fs/promises';
-import { basename, extname, join } from 'node:path';
+import { copyFile, mkdir, open, readFile, rm } from 'node:fs/promises';
+import { basename, dirname, extname, join, resolve } from 'node:path';
 import { pack as tarPack, type Pack } from 'tar-stream';
 import { BadRowLog } from './badRows.js';
 import { DatasetSpecError, type DatasetSpec } from './datasetSpec.js';
@@ -118,9 +118,13 @@ function sampleKey(row: DataRow, index: number, used: Set<string>): string {
 /** The sample's members: image, txt (the row's text), json (its fields and id). */
 function sampleMembers(row: DataRow, key: string, image: { bytes: Buffer; ext: string }, idField: string): Array<[string, Buffer]> {
   const fields: Record<string, string> = Object.fromEntries(row.fields ?? []);
+  delete fields.__key__;  // a shard source's own key: the reader sets it from the member names
   fields[idField] = row.id;
   const members: Array<[string, Buffer]> = [[`${key}.${image.ext}`, image.bytes]];
-  if (row.text !== undefined) members.push([`${key}.txt`, Buffer.from(row.text)]);
+  if (row.text !== undefined) {
+    members.push([`${key}.txt`, Buffer.from(row.text)]);
+    delete fields.txt;  // a shard source's txt member: written again as this one
+  }
   members.push([`${key}.json`, Buffer.from(JSON.stringify(fields))]);
   return members;
 }
@@ -142,18 +146,23 @@ async function writeShards(rows: readonly DataRow[], out: string, o: { perShard:
     shards.push(shard.file);
     shard = undefined;
   };
-  for (const row of rows) {
-    const image = await imageOf(row, bad);
-    if (image === null) continue;
-    const members = sampleMembers(row, sampleKey(row, samples, used), image, o.idField);
-    const size = members.reduce((n, [, b]) => n + tarBytes(b.length), 0);
-    if (shard !== undefined && (shard.samples >= o.perShard || shard.bytes + size > o.maxBytes)) await finish();
-    shard ??= new ShardFile(join(out, `${String(shards.length).padStart(6, '0')}.tar`));
-    for (const [name, data] of members) await shard.add(name, data);
-    shard.samples++;
-    samples++;
+  try {
+    for (const row of rows) {
+      const image = await imageOf(row, bad);
+      if (image === null) continue;
+      const members = sampleMembers(row, sampleKey(row, samples, used), image, o.idField);
+      const size = members.reduce((n, [, b]) => n + tarBytes(b.length), 0);
+      if (shard !== undefined && (shard.samples >= o.perShard || shard.bytes + size > o.maxBytes)) await finish();
+      shard ??= new ShardFile(join(out, `${String(shards.length).padStart(6, '0')}.tar`));
+      for (const [name, data] of members) await shard.add(name, data);
+      shard.samples++;
+      samples++;
+    }
+    await finish();
+  } catch (err) {
+    if (shard !== undefined) await rm(shard.tmp, { force: true });  // never a half shard left behind
+    throw err;
   }
-  await finish();
   return { shards, samples, bytes };
 }
 
@@ -202,6 +211,9 @@ function packedSpec(spec: DatasetSpec, count: number, idField: string): Record<s
 /** Packs every usable row of `spec` into shards under `o.out`, then writes `o.out/dataset.json`. */
 export async function packDataset(spec: DatasetSpec, o: PackOptions): Promise<PackResult> {
   const limits = checkPackOptions(o);
+  if (spec.shards?.some((s) => dirname(s) === resolve(o.out))) {
+    throw new DatasetSpecError(`--out ${o.out} holds the shards being packed: the new shards would replace them while they are read; pack into another folder`);
+  }
   const bad = new BadRowLog();
   const dataset = await readDataset(spec, { bad, keepFields: true });
   if (!dataset.rows.some((r) => r.imagePath !== undefined)) {

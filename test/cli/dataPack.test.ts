@@ -34,9 +34,13 @@ test('pack a catalog into shards of 10; inspect reads them; the same rows as the
   assert.equal(packed.kind, 'shards');
   for (const key of ['rows', 'usableRows', 'labels', 'splits', 'imagesDecoded']) assert.deepEqual(packed[key], source[key], key);
   assert.deepEqual({ ...packed.interactions, source: '' }, { ...source.interactions, source: '' }, 'the interactions, copied beside the shards');
-  const again = await m6(['data', 'pack', '--data', join(dir, 'catalog', 'dataset.json'), '--out', join(dir, 'again'), '--samples-per-shard', '10']);
+  // Packing the shards again writes the same bytes: the same rows, fields and images, and nothing of the clock.
+  const again = await m6(['data', 'pack', '--data', join(out, 'dataset.json'), '--out', join(dir, 'again'), '--samples-per-shard', '10']);
   assert.equal(again.status, 0, again.stderr);
   for (const f of shardsIn(out)) assert.ok(readFileSync(join(out, f)).equals(readFileSync(join(dir, 'again', f))), `${f}: the same rows write the same bytes`);
+  const inPlace = await m6(['data', 'pack', '--data', join(out, 'dataset.json'), '--out', out]);
+  assert.equal(inPlace.status, 2);
+  assert.match(inPlace.stderr, /--out .* holds the shards being packed: .* pack into another folder/);
 });
 
 test('m6 train on the packed catalog: the same split and the same losses as on its source', async () => {

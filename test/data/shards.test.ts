@@ -11,7 +11,9 @@ import { BadRowLog, formatBadRow } from '../../src/data/badRows.js';
 import { braceExpand } from '../../src/data/braceExpand.js';
 import { DatasetSpecError, loadDatasetSpecFile, resolveDatasetSpec } from '../../src/data/datasetSpec.js';
 import { ImageDecodeError, loadImage } from '../../src/data/image.js';
+import { DataLoader, examplesFromRows, type Batch } from '../../src/data/loader.js';
 import { readDataset, type DataRow } from '../../src/data/manifest.js';
+import { Tokenizer } from '../../src/data/tokenizer.js';
 import { memberKey, shardsForRank, streamRankRows } from '../../src/data/shards.js';
 import { parseShardMemberRef, readShardMember } from '../../src/data/shardMember.js';
 import { packDataset, shardPattern } from '../../src/data/shardWriter.js';
@@ -64,6 +66,28 @@ test('a packed synthetic catalog reads back as the same rows, image bytes and pi
   const strip = (d: typeof ta) => d.train.map((s) => s.examples.map(({ imagePath: _i, ...e }) => e));
   assert.ok(tb.train[1]!.examples.length > 14, 'the answer task found the qa pairs in the samples\' json');
   assert.deepEqual(strip(tb), strip(ta));
+});
+
+test('the loader\'s image workers read images from the shards: the same batches as from the files', async (t) => {
+  const dir = tempDir(t);
+  await writeSyntheticCatalog({ out: join(dir, 'cat'), count: 10, seed: 6, size: 64 });
+  const source = resolveDatasetSpec(loadDatasetSpecFile(join(dir, 'cat', 'dataset.json')));
+  const packed = await packDataset(source, { out: join(dir, 'packed'), samplesPerShard: 4 });
+  const tokenizer = Tokenizer.train((await readDataset(source)).rows.map((r) => r.text!), { vocabSize: 300, imageCodes: 16 });
+  const batches = async (rows: readonly DataRow[]): Promise<Batch[]> => {
+    const loader = new DataLoader([{ name: 'describe', examples: examplesFromRows(rows, { source: 'describe', target: 'text' }) }], { tokenizer, batchSize: 3, seed: 2, workers: 1, image: { size: 32, augment: true } });
+    const out: Batch[] = [];
+    try {
+      for await (const b of loader.batches({ steps: 4 })) out.push(b);
+    } finally {
+      await loader.close();
+    }
+    return out;
+  };
+  const [a, b] = [await batches((await readDataset(source)).rows), await batches((await readDataset(resolveDatasetSpec(loadDatasetSpecFile(packed.spec)))).rows)];
+  assert.deepEqual(b.map((x) => x.ids), a.map((x) => x.ids));
+  assert.ok(b.every((x) => x.bad.length === 0 && x.images !== null));
+  assert.deepEqual(b.map((x) => x.images!.data), a.map((x) => x.images!.data), 'the same augmented pixels');
 });
 
 test('a split rule by hash keeps the same rows held out after packing (ids travel in the json)', async (t) => {

@@ -45,7 +45,8 @@ function registerPack(data: Command): void {
       throw err;
     }
     for (const { reason, count, examples } of result.bad.summary()) console.error(`skipped ${count} ${reason}: ${formatBadRow(examples[0]!)}`);
-    console.log(`wrote ${result.samples} samples in ${result.shards.length} shards (${(result.bytes / 2 ** 20).toFixed(1)} MiB) and ${result.spec}${result.bad.total > 0 ? `; ${result.bad.total} bad rows skipped` : ''}`);
+    const count = (n: number, what: string) => `${n} ${what}${n === 1 ? '' : 's'}`;
+    console.log(`wrote ${count(result.samples, 'sample')} in ${count(result.shards.length, 'shard')} (${(result.bytes / 2 ** 20).toFixed(1)} MiB) and ${result.spec}${result.bad.total > 0 ? `; ${count(result.bad.total, 'bad row')} skipped` : ''}`);
   });
 }
 
