@@ -4,6 +4,7 @@
 // and key and skipped, the rest read.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { readFileSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pack as tarPack } from 'tar-stream';
@@ -222,4 +223,28 @@ test('a spec whose shards are all missing is an error, not an empty dataset', as
   const dir = tempDir(t);
   const spec = resolveDatasetSpec({ shards: 'none/{0..2}.tar' }, dir);
   await assert.rejects(readDataset(spec), (e: Error) => e instanceof DatasetSpecError && /shards: none of the 3 shards can be read, e\.g\. .*none\/0\.tar: does not exist/.test(e.message));
+});
+
+const python = spawnSync('python3', ['-c', 'import tarfile'], { encoding: 'utf8' });
+
+test('shards written by Python\'s tarfile (as webdataset\'s TarWriter writes them: PAX, streamed) read, long and non-ASCII keys included', { skip: python.status === 0 ? false : 'python3 not found' }, async (t) => {
+  const dir = tempDir(t);
+  const image = join(dir, 'red.png');
+  writeFileSync(image, await png([200, 0, 0]));
+  const script = `
+import io, json, sys, tarfile
+img = open(sys.argv[1], 'rb').read()
+with tarfile.open(sys.argv[2], 'w|') as tf:
+    for key, text in [('sample_0001', 'a red square'), ('dir/' + 'x' * 120 + '_\u00e9', 'long unicode key')]:
+        for ext, data in [('png', img), ('txt', text.encode()), ('json', json.dumps({'label': 'red'}).encode())]:
+            ti = tarfile.TarInfo(key + '.' + ext); ti.size = len(data)
+            tf.addfile(ti, io.BytesIO(data))
+`;
+  const shard = join(dir, 'py-000000.tar');
+  const r = spawnSync('python3', ['-c', script, image, shard], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  const data = await readDataset(resolveDatasetSpec({ shards: shard, labelCol: 'label' }, dir));
+  assert.equal(data.bad.total, 0, JSON.stringify(data.bad.summary()));
+  assert.deepEqual(data.rows.map((row) => [row.id, row.text, row.label]), [['sample_0001', 'a red square', 'red'], [`dir/${'x'.repeat(120)}_é`, 'long unicode key', 'red']]);
+  for (const row of data.rows) assert.ok((await readShardMember(parseShardMemberRef(row.imagePath!)!)).equals(readFileSync(image)));
 });
