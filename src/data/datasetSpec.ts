@@ -283,6 +283,8 @@ export function resolveShards(input: DatasetSpecInput, cwd: string): string[] {
   if (paths.length === 0) throw new DatasetSpecError('shards: no shard named; expected a pattern like data/{000000..000127}.tar or a list of .tar paths');
   const seen = new Set<string>();
   for (const p of paths) {
+    // Images are read in place by byte offset: a compressed shard has none to read at.
+    if (!p.endsWith('.tar')) throw new DatasetSpecError(`shards: ${p} is not a .tar file; shards are uncompressed tar files (a .tar.gz cannot be read in place: gunzip it, or write shards with m6 data pack)`);
     if (seen.has(p)) throw new DatasetSpecError(`shards: ${p} is named twice; each shard is read once per epoch`);
     seen.add(p);
   }

@@ -9,7 +9,7 @@
 // A bad sample (an image that is not one, no image, invalid JSON) is reported with its shard and key
 // and skipped; a truncated shard keeps the samples before the cut.
 import { createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import { open, stat } from 'node:fs/promises';
 import { isUtf8 } from 'node:buffer';
 import { extract, type Header } from 'tar-stream';
 import { BadRowLog } from './badRows.js';
@@ -179,12 +179,29 @@ export async function rowFromSample(s: ShardSample, spec: DatasetSpec, bad: BadR
   return rowFromFields(s.fields, c, image, s.key);
 }
 
+/** Whether the file starts as gzip, zstd, bzip2 or xz does (a compressed shard named .tar). */
+async function isCompressed(shard: string): Promise<boolean> {
+  const fh = await open(shard, 'r');
+  try {
+    const head = Buffer.alloc(6);
+    await fh.read(head, 0, 6, 0);
+    const hex = head.toString('hex');
+    return hex.startsWith('1f8b') || hex.startsWith('28b52ffd') || hex.startsWith('425a68') || hex.startsWith('fd377a585a00');
+  } finally {
+    await fh.close();
+  }
+}
+
 /** A missing or unreadable shard is reported like a missing file and the others read; false when it cannot be read. */
 async function shardReadable(shard: string, bad: BadRowLog): Promise<boolean> {
   try {
     const s = await stat(shard);
-    if (s.isFile()) return true;
-    bad.add({ reason: 'unreadable file', source: shard, row: 0, expected: 'a tar file', got: 'not a regular file' });
+    if (!s.isFile()) {
+      bad.add({ reason: 'unreadable file', source: shard, row: 0, expected: 'a tar file', got: 'not a regular file' });
+      return false;
+    }
+    if (!(await isCompressed(shard))) return true;
+    bad.add({ reason: 'unreadable file', source: shard, row: 0, expected: 'an uncompressed tar file (images are read in place)', got: 'gzip/zstd/bzip2/xz-compressed bytes: decompress it, or write shards with m6 data pack' });
   } catch (err) {
     bad.add({ reason: (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'missing file' : 'unreadable file', source: shard, row: 0, got: fileReadProblem(err) });
   }

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { readFileSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
 import { pack as tarPack } from 'tar-stream';
 import { BadRowLog, formatBadRow } from '../../src/data/badRows.js';
 import { braceExpand } from '../../src/data/braceExpand.js';
@@ -135,6 +136,7 @@ test('the shards key: paths relative to the spec file, lists, and what it cannot
   bad({ shards: 's/{0..1}.tar,s/1.tar' }, /shards: .*s\/1\.tar is named twice/);
   bad({ shards: 's/{3..1}.tar' }, /^shards 's\/\{3\.\.1\}\.tar': range \{3\.\.1\} runs backwards/);
   bad({ shards: ' , ' }, /shards: no shard named/);
+  bad({ shards: 's/{0..1}.tar.gz' }, /shards: .*s\/0\.tar\.gz is not a \.tar file; shards are uncompressed tar files \(a \.tar\.gz cannot be read in place/);
 });
 
 test('rank r of W reads shards r, r+W, … of a seeded per-epoch shuffle: disjoint, covering, deterministic', () => {
@@ -219,8 +221,14 @@ test('bad samples are reported with shard and key and skipped; a truncated shard
   assert.match(formatBadRow(truncated.examples[0]!), new RegExp(`^${cut} sample '${long}': truncated shard, expected a complete tar archive, got .*; the samples before '${long}' were read`));
 });
 
-test('a spec whose shards are all missing is an error, not an empty dataset', async (t) => {
+test('a spec whose shards are all missing is an error, not an empty dataset; a compressed shard is named as one', async (t) => {
   const dir = tempDir(t);
+  writeFileSync(join(dir, 'gz.tar'), gzipSync(Buffer.alloc(2048)));
+  writeFileSync(join(dir, 'empty.tar'), Buffer.alloc(1024));
+  const bad = new BadRowLog();
+  const some = await readDataset(resolveDatasetSpec({ shards: 'gz.tar,empty.tar' }, dir), { bad });
+  assert.equal(some.rows.length, 0);
+  assert.match(formatBadRow(bad.summary()[0]!.examples[0]!), /gz\.tar: unreadable file, expected an uncompressed tar file \(images are read in place\), got gzip\/zstd\/bzip2\/xz-compressed bytes/);
   const spec = resolveDatasetSpec({ shards: 'none/{0..2}.tar' }, dir);
   await assert.rejects(readDataset(spec), (e: Error) => e instanceof DatasetSpecError && /shards: none of the 3 shards can be read, e\.g\. .*none\/0\.tar: does not exist/.test(e.message));
 });
