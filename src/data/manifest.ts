@@ -17,7 +17,7 @@ import { fileReadProblem } from '../torch/inputError.js';
 export interface DataRow {
   id: string;
   source: string;
-  /** 1-based record line in the source file (0 for image-folder files). */
+  /** 1-based record line in the source file (0 for image-folder files; for shards, the sample's place among all the shards' samples). */
   row: number;
   /** Absolute path, already checked to lie inside the image root. */
   imagePath?: string;

@@ -27,7 +27,7 @@ const MAX_TEXT_MEMBER_BYTES = 16 * 2 ** 20;
 export interface ShardSample {
   shard: string;
   key: string;
-  /** 1-based place of the sample in its shard. */
+  /** 1-based place of the sample among those read (in its shard; across shards when they share one count). */
   ordinal: number;
   /** Text members by extension (txt, cls, …), json members' keys, and `__key__`. */
   fields: Map<string, string>;
