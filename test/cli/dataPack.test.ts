@@ -6,7 +6,11 @@ import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { availableBackends } from '../../src/distributed/index.js';
+import { readMetrics, type TrainMetric } from '../../src/train/metrics.js';
 import { m6, writeSolidImage, writeTinyConfig } from '../data/fixtures.js';
+
+const backends = availableBackends();
 
 let dir = '';
 
@@ -58,6 +62,24 @@ test('m6 train on the packed catalog: the same split and the same losses as on i
   const split = (run: string) => JSON.parse(readFileSync(join(dir, run, 'split.json'), 'utf8'));
   assert.equal(split('run-shards').trainIdsDigest, split('run-source').trainIdsDigest, 'the same rows held out');
   assert.match(split('run-shards').data, /000000\.tar … \(4 shards\)/);
+});
+
+test('m6 train --nproc 2 on shards: the one-process losses, and a resume from its checkpoint goes on as one run', { skip: backends.gloo ? false : `c10d Gloo backend not built: ${backends.reason}`, timeout: 300_000 }, async () => {
+  const out = join(dir, 'packed-ddp');
+  assert.equal((await m6(['data', 'pack', '--data', join(dir, 'catalog', 'dataset.json'), '--out', out, '--samples-per-shard', '5'])).status, 0);
+  const config = writeTinyConfig(join(dir, 'tiny-ddp.json'), { maxTextLen: 64 });
+  const train = (...args: string[]) => m6(['train', '--data', join(out, 'dataset.json'), '--split', 'train:0.8,test:0.2', '--config', config, '--batch-size', '6', '--vocab', '400',
+    '--workers', '0', '--seed', '3', '--tasks', 'describe,answer', '--steps', '6', ...args]);
+  const losses = (run: string) => readMetrics(join(dir, run, 'metrics.jsonl')).filter((m): m is TrainMetric => m.kind === 'train').map((m) => m.loss);
+  const two = await train('--nproc', '2', '--stop-at', '3', '--save-every', '3', '--out', join(dir, 'ddp'));
+  assert.equal(two.status, 0, two.stderr);
+  const resumed = await train('--nproc', '2', '--resume', '--out', join(dir, 'ddp'));
+  assert.equal(resumed.status, 0, resumed.stderr);
+  const one = await train('--out', join(dir, 'ddp-one'));
+  assert.equal(one.status, 0, one.stderr);
+  const [a, b] = [losses('ddp'), losses('ddp-one')];
+  assert.equal(a.length, 6);
+  a.forEach((l, i) => assert.ok(Math.abs(l - b[i]!) <= 1e-5 * b[i]!, `step ${i + 1}: 2 ranks ${l}, 1 process ${b[i]}`));
 });
 
 test('bad source rows are skipped and counted; --max-shard-bytes closes shards early', async () => {
