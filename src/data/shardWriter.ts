@@ -23,6 +23,8 @@ export interface PackOptions {
   samplesPerShard?: number;
   /** A shard is closed before it would pass this many bytes (maxsize); default 1 GiB. */
   maxShardBytes?: number;
+  /** Called after each row: rows done of all, and how many were skipped (a progress line's figures). */
+  onProgress?: (p: { done: number; total: number; skipped: number; failed: number }) => void;
 }
 
 export interface PackResult {
@@ -137,7 +139,7 @@ function checkPackOptions(o: PackOptions): { perShard: number; maxBytes: number 
 }
 
 /** Writes the rows' samples into shards of at most perShard samples and maxBytes bytes (a sample bigger than that gets a shard of its own). */
-async function writeShards(rows: readonly DataRow[], out: string, o: { perShard: number; maxBytes: number; idField: string }, bad: BadRowLog): Promise<{ shards: string[]; samples: number; bytes: number }> {
+async function writeShards(rows: readonly DataRow[], out: string, o: { perShard: number; maxBytes: number; idField: string; onProgress?: PackOptions['onProgress'] }, bad: BadRowLog): Promise<{ shards: string[]; samples: number; bytes: number }> {
   const shards: string[] = [], used = new Set<string>();
   let shard: ShardFile | undefined, samples = 0, bytes = 0;
   const finish = async (): Promise<void> => {
@@ -147,7 +149,8 @@ async function writeShards(rows: readonly DataRow[], out: string, o: { perShard:
     shard = undefined;
   };
   try {
-    for (const row of rows) {
+    for (const [done, row] of rows.entries()) {
+      if (done > 0) o.onProgress?.({ done, total: rows.length, skipped: 0, failed: done - samples });
       const image = await imageOf(row, bad);
       if (image === null) continue;
       const members = sampleMembers(row, sampleKey(row, samples, used), image, o.idField);
@@ -159,6 +162,7 @@ async function writeShards(rows: readonly DataRow[], out: string, o: { perShard:
       samples++;
     }
     await finish();
+    o.onProgress?.({ done: rows.length, total: rows.length, skipped: 0, failed: rows.length - samples });
   } catch (err) {
     if (shard !== undefined) await rm(shard.tmp, { force: true });  // never a half shard left behind
     throw err;
@@ -222,7 +226,7 @@ export async function packDataset(spec: DatasetSpec, o: PackOptions): Promise<Pa
   // The id travels in each sample's json; a source column already named `id` that is not the id keeps its name.
   const idField = spec.idCol ?? (dataset.columns.includes('id') ? 'm6_id' : 'id');
   await mkdir(o.out, { recursive: true });
-  const written = await writeShards(dataset.rows.filter((r) => r.imagePath !== undefined), o.out, { ...limits, idField }, bad);
+  const written = await writeShards(dataset.rows.filter((r) => r.imagePath !== undefined), o.out, { ...limits, idField, ...(o.onProgress !== undefined ? { onProgress: o.onProgress } : {}) }, bad);
   if (written.samples === 0) throw new DatasetSpecError(`no usable rows to pack: all ${dataset.totalRows} were bad`);
   const specFile = join(o.out, 'dataset.json');
   const packed = { ...packedSpec(spec, written.shards.length, idField), ...(await copyInteractions(spec, o.out)) };

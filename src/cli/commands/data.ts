@@ -7,6 +7,7 @@ import { DatasetSpecError } from '../../data/datasetSpec.js';
 import { formatInspectReport, inspectDataset } from '../../data/inspect.js';
 import { addDatasetOptions, datasetSpecFromFlags, type DatasetFlags } from '../datasetOptions.js';
 import { UsageError } from '../errors.js';
+import { progressPrinter } from '../progressLine.js';
 
 function positiveInt(name: string, value: string): number {
   const n = Number(value);
@@ -34,7 +35,7 @@ function registerPack(data: Command): void {
       .option('--max-shard-bytes <size>', 'close a shard before it passes this size (e.g. 1G, 512M)', '1G'),
   ).action(async (spec: string | undefined, flags: DatasetFlags & { out: string; samplesPerShard: string; maxShardBytes: string }) => {
     const { out, samplesPerShard, maxShardBytes, ...datasetFlags } = flags;
-    const options = { out, samplesPerShard: positiveInt('--samples-per-shard', samplesPerShard), maxShardBytes: parseByteSize('--max-shard-bytes', maxShardBytes) };
+    const options = { out, samplesPerShard: positiveInt('--samples-per-shard', samplesPerShard), maxShardBytes: parseByteSize('--max-shard-bytes', maxShardBytes), onProgress: progressPrinter('packed') };
     const resolved = datasetSpecFromFlags(datasetFlags, spec);
     const { packDataset } = await import('../../data/shardWriter.js');
     let result;
