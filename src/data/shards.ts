@@ -152,10 +152,13 @@ export async function* readShardSamples(shard: string, bad: BadRowLog, counts = 
   } catch (err) {
     // The sample in progress at the cut may lack members (or bytes): it goes with the rest of the shard.
     const at = g !== undefined ? { sample: g.sample.key } : {};
-    bad.add({ reason: 'truncated shard', source: shard, row: 0, ...at, expected: 'a complete tar archive', got: `${(err as Error).message}; the samples before ${g !== undefined ? `'${g.sample.key}'` : 'it'} were read` });
+    const message = (err as Error).message;
+    const reason = /unexpected end of data/i.test(message) ? 'truncated shard' : 'unreadable file';
+    bad.add({ reason, source: shard, row: 0, ...at, expected: 'a complete tar archive', got: `${message}; the samples before ${g !== undefined ? `'${g.sample.key}'` : 'it'} were read` });
     return;
   } finally {
     input.destroy();
+    ex.destroy();
   }
   if (g !== undefined && !g.failed) yield g.sample;
 }

@@ -219,6 +219,15 @@ test('bad samples are reported with shard and key and skipped; a truncated shard
   const truncated = cutBad.summary().find((s) => s.reason === 'truncated shard')!;
   assert.equal(truncated.count, 1);
   assert.match(formatBadRow(truncated.examples[0]!), new RegExp(`^${cut} sample '${long}': truncated shard, expected a complete tar archive, got .*; the samples before '${long}' were read`));
+
+  // A damaged header mid-shard (e.png's): the samples before the damage are kept, the rest reported with it.
+  const damaged = join(dir, 'damaged.tar');
+  const bytes = readFileSync(shard);
+  bytes.fill(0x41, parseShardMemberRef(data.rows[2]!.imagePath!)!.offset - 512, parseShardMemberRef(data.rows[2]!.imagePath!)!.offset - 400);
+  writeFileSync(damaged, bytes);
+  const damagedBad = new BadRowLog();
+  assert.deepEqual((await readDataset(resolveDatasetSpec({ shards: damaged }, dir), { bad: damagedBad })).rows.map((r) => r.id), ['a']);
+  assert.match(damagedBad.summary().flatMap((x) => x.examples.map(formatBadRow)).join('\n'), new RegExp(`${damaged} sample '${long}': unreadable file, expected a complete tar archive, got Invalid tar header`));
 });
 
 test('a spec whose shards are all missing is an error, not an empty dataset; a compressed shard is named as one', async (t) => {
