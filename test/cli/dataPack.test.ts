@@ -47,18 +47,21 @@ test('pack a catalog into shards of 10; inspect reads them; the same rows as the
   assert.match(inPlace.stderr, /--out .* holds the shards being packed: .* pack into another folder/);
 });
 
-test('m6 train on the packed catalog: the same split and the same losses as on its source', async () => {
+test('m6 train on the packed catalog (describe, answer, embed, design with its VQ stage): the same split and the same losses as on its source', async () => {
   const out = join(dir, 'packed-train');
   assert.equal((await m6(['data', 'pack', '--data', join(dir, 'catalog', 'dataset.json'), '--out', out, '--samples-per-shard', '7'])).status, 0);
-  const config = writeTinyConfig(join(dir, 'tiny.json'), { maxTextLen: 64 });
+  const config = writeTinyConfig(join(dir, 'tiny.json'), { maxTextLen: 64, imageCodes: 64 });
   const train = (data: string, run: string) => m6(['train', '--data', data, '--split', 'train:0.8,test:0.2', '--config', config, '--batch-size', '4', '--vocab', '400',
-    '--workers', '0', '--seed', '3', '--steps', '4', '--tasks', 'describe,answer', '--out', join(dir, run)]);
+    '--workers', '1', '--seed', '3', '--steps', '4', '--tasks', 'describe,answer,embed,design', '--vq-steps', '3', '--out', join(dir, run)]);
   const [a, b] = [await train(join(out, 'dataset.json'), 'run-shards'), await train(join(dir, 'catalog', 'dataset.json'), 'run-source')];
   assert.equal(a.status, 0, a.stderr);
   assert.equal(b.status, 0, b.stderr);
   const losses = (s: string) => /loss ([\d.]+ → [\d.]+)/.exec(s)?.[1];
   assert.ok(losses(a.stdout) !== undefined, a.stdout);
   assert.equal(losses(a.stdout), losses(b.stdout));
+  assert.match(a.stderr, /VQ stage done: held-out PSNR/);
+  const perStep = (run: string) => readMetrics(join(dir, run, 'metrics.jsonl')).filter((m): m is TrainMetric => m.kind === 'train').map((m) => m.loss);
+  assert.deepEqual(perStep('run-shards'), perStep('run-source'));
   const split = (run: string) => JSON.parse(readFileSync(join(dir, run, 'split.json'), 'utf8'));
   assert.equal(split('run-shards').trainIdsDigest, split('run-source').trainIdsDigest, 'the same rows held out');
   assert.match(split('run-shards').data, /000000\.tar … \(4 shards\)/);
