@@ -8,6 +8,7 @@ import { UsageError } from './errors.js';
 export interface DatasetFlags {
   data?: string;
   manifest?: string;
+  shards?: string;
   imageFolder?: string;
   format?: string;
   delimiter?: string;
@@ -40,6 +41,7 @@ export function addDatasetOptions(cmd: Command): Command {
   return cmd
     .option('--data <file>', 'dataset spec in a JSON/YAML file (the same keys as these flags; flags override it)')
     .option('--manifest <file>', 'CSV, TSV or JSONL with one row per example')
+    .option('--shards <pattern>', 'WebDataset-style tar shards, e.g. data/{000000..000127}.tar (samples key.jpg/png + key.txt/json/cls)')
     .option('--image-folder <dir>', 'class-per-folder tree: <dir>/<label>/<image files>')
     .option('--format <format>', 'csv, tsv or jsonl (default: from the file extension)')
     .option('--delimiter <char>', 'field delimiter: a character or tab/comma/semicolon/pipe (default: sniffed from the first line)')
@@ -70,7 +72,7 @@ export function addDatasetOptions(cmd: Command): Command {
 
 /** Whether a flag naming data was given (--image-root or a column name alone is not data: `m6 serve` and `m6 recommend` read data only when told of some). */
 export function hasDatasetFlags(flags: DatasetFlags): boolean {
-  return flags.data !== undefined || flags.manifest !== undefined || flags.imageFolder !== undefined || flags.interactions !== undefined || flags.baskets !== undefined;
+  return flags.data !== undefined || flags.manifest !== undefined || flags.shards !== undefined || flags.imageFolder !== undefined || flags.interactions !== undefined || flags.baskets !== undefined;
 }
 
 /** Flags (and the file behind --data, or a positional spec/manifest) → a validated spec. */

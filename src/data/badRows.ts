@@ -19,7 +19,9 @@ export type BadRowReason =
   | 'wrong field count'
   | 'malformed row'
   | 'unknown label'
-  | 'unparsable time';
+  | 'unparsable time'
+  | 'truncated shard'
+  | 'malformed sample';
 
 export interface BadRow {
   reason: BadRowReason;
@@ -27,6 +29,8 @@ export interface BadRow {
   source: string;
   /** 1-based line/record number in the source; 0 when the row is a file of an image folder. */
   row: number;
+  /** The sample's key, when the row is a sample of a tar shard (`source` is then the shard). */
+  sample?: string;
   field?: string;
   /** The file the row points at, when the problem is with that file. */
   file?: string;
@@ -35,7 +39,7 @@ export interface BadRow {
 }
 
 export function formatBadRow(bad: BadRow): string {
-  const where = bad.row > 0 ? `${bad.source}:${bad.row}` : bad.source;
+  const where = bad.sample !== undefined ? `${bad.source} sample '${bad.sample}'` : bad.row > 0 ? `${bad.source}:${bad.row}` : bad.source;
   const parts = [`${where}: ${bad.reason}`];
   if (bad.field !== undefined) parts.push(`field '${bad.field}'`);
   if (bad.file !== undefined) parts.push(`file ${bad.file}`);

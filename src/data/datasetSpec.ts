@@ -6,6 +6,7 @@ import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
 import { dirname, extname, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { fileReadProblem, InputError } from '../torch/inputError.js';
+import { BraceError, braceExpand, splitOutsideBraces } from './braceExpand.js';
 import type { InteractionsSpec } from './interactions.js';
 
 /** An error in the spec itself (unknown key, missing manifest, bad split): the user must fix it. */
@@ -36,6 +37,8 @@ export interface JoinSpec {
 /** A validated spec with absolute paths. */
 export interface DatasetSpec {
   manifest?: string;
+  /** WebDataset-style tar shards (absolute paths, braces expanded, in order): each sample a group of members sharing a key. */
+  shards?: string[];
   imageFolder?: string;
   format: ManifestFormat;
   /** Field delimiter for CSV-like manifests; undefined means sniffed from the header line. */
@@ -77,6 +80,8 @@ export interface BasketsInput {
 /** What a user writes, on the command line or in a spec file; every value still unchecked. */
 export interface DatasetSpecInput {
   manifest?: string;
+  /** A brace pattern (`data/{000000..000127}.tar`), a comma-separated list, or a list of either. */
+  shards?: string | string[];
   imageFolder?: string;
   format?: string;
   delimiter?: string;
@@ -109,7 +114,7 @@ export interface DatasetSpecInput {
 }
 
 const SPEC_KEYS: ReadonlyArray<keyof DatasetSpecInput> = [
-  'manifest', 'imageFolder', 'format', 'delimiter', 'columns', 'imageRoot', 'imageCol', 'imageExt',
+  'manifest', 'shards', 'imageFolder', 'format', 'delimiter', 'columns', 'imageRoot', 'imageCol', 'imageExt',
   'textCol', 'textFileCol', 'textRoot', 'textJoin', 'labelCol', 'idCol', 'splitCol', 'split',
   'splitSeed', 'splitGroupCol', 'join', 'joinOn', 'interactions', 'interactionsFormat', 'userCol', 'itemCol',
   'timeCol', 'eventCol', 'events', 'baskets',
@@ -176,7 +181,7 @@ export function assignSplit(id: string, split: readonly SplitFraction[], seed: n
 }
 
 /** Keys whose value may be a list of strings (or one comma-separated string). */
-const LIST_KEYS: ReadonlySet<string> = new Set(['columns', 'textCol', 'textFileCol', 'events']);
+const LIST_KEYS: ReadonlySet<string> = new Set(['columns', 'textCol', 'textFileCol', 'events', 'shards']);
 
 /**
  * A spec file's value, checked to have the type its key takes (a YAML `textCol: {a: 1}` is named here,
@@ -240,6 +245,7 @@ export function loadDatasetSpecFile(file: string): DatasetSpecInput {
     const value = input[key];
     if (typeof value === 'string') input[key] = resolve(base, value);
   }
+  if (input.shards !== undefined) input.shards = shardPatterns(input.shards as string | string[]).map((p) => resolve(base, p));
   for (const key of ['join', 'baskets']) {
     const value = input[key];
     if (typeof value === 'string') input[key] = resolve(base, value);
@@ -250,11 +256,53 @@ export function loadDatasetSpecFile(file: string): DatasetSpecInput {
   return input as DatasetSpecInput;
 }
 
+/** The `shards` value as patterns: a list as given, one string split at the commas outside braces. */
+function shardPatterns(value: string | string[]): string[] {
+  return (Array.isArray(value) ? value.map((v) => String(v).trim()) : splitOutsideBraces(value)).filter((v) => v.length > 0);
+}
+
+/** Keys that describe a manifest's own files or columns; a shard's sample carries its fields itself. */
+const NOT_WITH_SHARDS: ReadonlyArray<keyof DatasetSpecInput> = ['imageFolder', 'format', 'delimiter', 'columns', 'imageRoot', 'imageExt', 'textFileCol', 'textRoot', 'join'];
+
+/** `shards` patterns → absolute shard paths in order (braces expanded); a duplicate or an empty list is an error. */
+export function resolveShards(input: DatasetSpecInput, cwd: string): string[] {
+  const clash = NOT_WITH_SHARDS.find((k) => input[k] !== undefined);
+  if (clash !== undefined) {
+    throw new DatasetSpecError(`'${clash}' does not apply to shards: each sample holds its image and fields (key.jpg, key.txt, key.json); name json fields with textCol/labelCol/idCol`);
+  }
+  if (input.manifest !== undefined) throw new DatasetSpecError('give exactly one of --manifest FILE or --shards PATTERN, not both');
+  const paths: string[] = [];
+  for (const pattern of shardPatterns(input.shards!)) {
+    try {
+      paths.push(...braceExpand(pattern).map((p) => resolve(cwd, p)));
+    } catch (err) {
+      if (err instanceof BraceError) throw new DatasetSpecError(`shards ${err.message}`);
+      throw err;
+    }
+  }
+  if (paths.length === 0) throw new DatasetSpecError('shards: no shard named; expected a pattern like data/{000000..000127}.tar or a list of .tar paths');
+  const seen = new Set<string>();
+  for (const p of paths) {
+    // Images are read in place by byte offset: a compressed shard has none to read at.
+    if (!p.endsWith('.tar')) throw new DatasetSpecError(`shards: ${p} is not a .tar file; shards are uncompressed tar files (a .tar.gz cannot be read in place: gunzip it, or write shards with m6 data pack)`);
+    if (seen.has(p)) throw new DatasetSpecError(`shards: ${p} is named twice; each shard is read once per epoch`);
+    seen.add(p);
+  }
+  return paths;
+}
+
+/** The data a spec reads rows from, in words for reports: the manifest, the image folder, or the shards' first and count. */
+export function rowSourceOf(spec: DatasetSpec): string | undefined {
+  if (spec.shards !== undefined) return spec.shards.length === 1 ? spec.shards[0] : `${spec.shards[0]} … (${spec.shards.length} shards)`;
+  return spec.manifest ?? spec.imageFolder;
+}
+
 /** Merge spec-file values with flags (flags win), check them, and resolve paths. */
 export function resolveDatasetSpec(input: DatasetSpecInput, cwd = process.cwd()): DatasetSpec {
   const manifest = input.manifest !== undefined ? resolve(cwd, input.manifest) : undefined;
   const imageFolder = input.imageFolder !== undefined ? resolve(cwd, input.imageFolder) : undefined;
   const interactions = input.interactions !== undefined ? resolveInteractions(input, cwd) : undefined;
+  if (input.shards !== undefined) return resolveShardSpec(input, cwd, interactions);
   // Interactions alone are a dataset (Amazon Beauty has no catalog); otherwise one source of rows.
   if (manifest !== undefined && imageFolder !== undefined) {
     throw new DatasetSpecError('give exactly one of --manifest FILE or --image-folder DIR, not both');
@@ -338,6 +386,17 @@ export function resolveDatasetSpec(input: DatasetSpecInput, cwd = process.cwd())
   if (interactions !== undefined) spec.interactions = interactions;
   if (input.baskets !== undefined) spec.baskets = resolveBaskets(input.baskets, cwd);
   return spec;
+}
+
+/** A spec reading shards: the row keys of a manifest spec, applied to each sample's fields (json keys, txt, cls). */
+function resolveShardSpec(input: DatasetSpecInput, cwd: string, interactions: InteractionsSpec | undefined): DatasetSpec {
+  const shards = resolveShards(input, cwd);
+  // The row rules (split, id, label, text) are a manifest's: resolve them as for one, then drop its manifest.
+  const { manifest: _m, format: _f, ...spec } = resolveDatasetSpec({ ...input, shards: undefined, manifest: shards[0] }, cwd);
+  const out: DatasetSpec = { ...spec, format: 'csv', shards };
+  delete out.imageRoot;
+  if (interactions !== undefined) out.interactions = interactions;
+  return out;
 }
 
 /** 'events' for tables; a .txt whose first line has no CSV delimiter is `user item item …` sequences. */

@@ -14,6 +14,7 @@ import sharp from 'sharp';
 import type { BadRowReason } from './badRows.js';
 import { DecodedImageCache, imageCacheBytesFromEnv, type DecodedImage } from './decodedImageCache.js';
 import { Rng } from './random.js';
+import { parseShardMemberRef, readShardMember, statShardMember, type ShardMember } from './shardMember.js';
 import { fileReadProblem } from '../torch/inputError.js';
 
 export type ResizeMode = 'pad' | 'crop';
@@ -87,6 +88,8 @@ export function classifyImageError(file: string, err: unknown): ImageDecodeError
 }
 
 async function checkFile(file: string): Promise<{ size: number; mtimeMs: number }> {
+  const member = parseShardMemberRef(file);
+  if (member !== undefined) return checkShardMember(file, member);
   let found: { size: number; mtimeMs: number };
   try {
     const s = await stat(file);
@@ -97,6 +100,29 @@ async function checkFile(file: string): Promise<{ size: number; mtimeMs: number 
   }
   if (found.size === 0) throw new ImageDecodeError('empty file', file, 'zero bytes');
   return found;
+}
+
+/** checkFile for an image inside a shard: the shard is there and long enough; the image is not empty. */
+async function checkShardMember(ref: string, member: ShardMember): Promise<{ size: number; mtimeMs: number }> {
+  let found: { size: number; mtimeMs: number };
+  try {
+    found = await statShardMember(member);
+  } catch (err) {
+    throw classifyImageError(ref, err);
+  }
+  if (member.size === 0) throw new ImageDecodeError('empty file', ref, 'zero bytes');
+  return found;
+}
+
+/** What sharp opens: the file itself, or a shard member's bytes read in place. */
+async function imageInput(file: string): Promise<string | Buffer> {
+  const member = parseShardMemberRef(file);
+  if (member === undefined) return file;
+  try {
+    return await readShardMember(member);
+  } catch (err) {
+    throw classifyImageError(file, err);
+  }
 }
 
 function open(file: string | Buffer, maxPixels: number | false): sharp.Sharp {
@@ -193,7 +219,7 @@ export async function loadImageRgb(file: string, opts: ImageOptions): Promise<{ 
     const useCache = opts.cache !== false;
     let src = useCache ? decodedImages.get(key) : undefined;
     if (src === undefined) {
-      src = await decodeSource(file, maxPixels, background, cap);
+      src = await decodeSource(await imageInput(file), maxPixels, background, cap, file);
       if (useCache) decodedImages.set(key, src);
     }
     const raw = { width: src.width, height: src.height, channels: 3 } as const;

@@ -18,7 +18,7 @@ export interface Percentiles {
 
 export interface InspectReport {
   source: string;
-  kind: 'manifest' | 'image-folder' | 'interactions';
+  kind: 'manifest' | 'image-folder' | 'shards' | 'interactions';
   columns: string[];
   /** Records in the source, usable or not. */
   rows: number;
@@ -109,7 +109,7 @@ export async function inspectDataset(spec: DatasetSpec, opts: InspectOptions = {
   const bad = new BadRowLog(opts.examplesPerReason ?? 5);
   const interactions = spec.interactions !== undefined ? await summariseInteractions(spec.interactions, bad) : undefined;
   const baskets = spec.baskets !== undefined ? await summariseInteractions(spec.baskets, bad) : undefined;
-  const hasRows = spec.manifest !== undefined || spec.imageFolder !== undefined;
+  const hasRows = spec.manifest !== undefined || spec.imageFolder !== undefined || spec.shards !== undefined;
   // Interactions alone (no catalog): the report is theirs; the row counts are their rows.
   const dataset = hasRows
     ? await readDataset(spec, { bad })
@@ -144,7 +144,7 @@ export async function inspectDataset(spec: DatasetSpec, opts: InspectOptions = {
   }
   const report: InspectReport = {
     source: dataset.source,
-    kind: spec.imageFolder !== undefined ? 'image-folder' : hasRows ? 'manifest' : 'interactions',
+    kind: spec.imageFolder !== undefined ? 'image-folder' : spec.shards !== undefined ? 'shards' : hasRows ? 'manifest' : 'interactions',
     columns: dataset.columns,
     rows: dataset.totalRows,
     usableRows: hasRows ? usable.length : interactions!.rows,

@@ -7,16 +7,17 @@ import { readFile, readdir } from 'node:fs/promises';
 import { isUtf8 } from 'node:buffer';
 import { basename, extname, isAbsolute, join as joinPath, relative, resolve, sep } from 'node:path';
 import { parse as parseCsv, type Options as CsvOptions } from 'csv-parse/sync';
-import { BadRowLog } from './badRows.js';
+import { BadRowLog, type BadRow } from './badRows.js';
 import { assignSplit, DatasetSpecError, type DatasetSpec } from './datasetSpec.js';
 import { unitHash } from './random.js';
+import { readShardDataset } from './shards.js';
 import { fileReadProblem } from '../torch/inputError.js';
 
 /** One usable example: where its image is, its text, label and split. */
 export interface DataRow {
   id: string;
   source: string;
-  /** 1-based record line in the source file (0 for image-folder files). */
+  /** 1-based record line in the source file (0 for image-folder files; for shards, the sample's place among all the shards' samples). */
   row: number;
   /** Absolute path, already checked to lie inside the image root. */
   imagePath?: string;
@@ -26,6 +27,8 @@ export interface DataRow {
   caption?: string;
   label?: string;
   split?: string;
+  /** The record's own fields (after a join), kept only when asked (readDataset's keepFields): what `m6 data pack` writes. */
+  fields?: ReadonlyMap<string, string>;
 }
 
 export interface Dataset {
@@ -84,7 +87,7 @@ async function readSource(file: string, what: string): Promise<Buffer> {
   }
 }
 
-function jsonValueToString(value: unknown): string | undefined {
+export function jsonValueToString(value: unknown): string | undefined {
   if (value === null || value === undefined) return undefined;
   if (typeof value === 'string') return value;
   if (typeof value === 'number' || typeof value === 'boolean') return String(value);
@@ -248,7 +251,7 @@ async function walkFiles(dir: string): Promise<string[]> {
   return out;
 }
 
-async function readImageFolder(spec: DatasetSpec, bad: BadRowLog): Promise<Dataset> {
+async function readImageFolder(spec: DatasetSpec, bad: BadRowLog, keepFields: boolean): Promise<Dataset> {
   const root = spec.imageFolder!;
   let classes: string[];
   try {
@@ -270,6 +273,7 @@ async function readImageFolder(spec: DatasetSpec, bad: BadRowLog): Promise<Datas
       }
       const row: DataRow = { id, source: root, row: 0, imagePath: file, label };
       if (spec.split !== undefined) row.split = assignSplit(id, spec.split, spec.splitSeed, unitHash);
+      if (keepFields) row.fields = new Map([['label', label]]);
       rows.push(row);
     }
   }
@@ -277,13 +281,14 @@ async function readImageFolder(spec: DatasetSpec, bad: BadRowLog): Promise<Datas
 }
 
 /** Read every row the spec describes; rows that cannot be used are counted in `bad`. */
-export async function readDataset(spec: DatasetSpec, opts: { bad?: BadRowLog } = {}): Promise<Dataset> {
+export async function readDataset(spec: DatasetSpec, opts: { bad?: BadRowLog; keepFields?: boolean } = {}): Promise<Dataset> {
   const bad = opts.bad ?? new BadRowLog();
-  if (spec.imageFolder !== undefined) return readImageFolder(spec, bad);
+  if (spec.imageFolder !== undefined) return readImageFolder(spec, bad, opts.keepFields === true);
+  if (spec.shards !== undefined) return readShardDataset(spec, bad, opts.keepFields === true);
   if (spec.manifest === undefined) {
     // A spec may hold interactions only (items are ids, as in Amazon Beauty): nothing to read here.
     const what = spec.interactions !== undefined ? ` (${spec.interactions.file} holds interactions only: item ids with no titles or images)` : '';
-    throw new DatasetSpecError(`this command needs catalog rows: give --manifest FILE or --image-folder DIR${what}`);
+    throw new DatasetSpecError(`this command needs catalog rows: give --manifest FILE, --shards PATTERN or --image-folder DIR${what}`);
   }
   const file = spec.manifest;
   const tableOpts: Parameters<typeof readTable>[1] = { format: spec.format, bad };
@@ -318,19 +323,7 @@ export async function readDataset(spec: DatasetSpec, opts: { bad?: BadRowLog } =
     ...spec.textFileCols.map((c): [string, string] => ['--text-file-col', c]),
   ]);
 
-  const textFiles = new Map<string, Promise<string | Error>>();
-  const readTextFile = (path: string): Promise<string | Error> => {
-    let p = textFiles.get(path);
-    if (p === undefined) {
-      p = readFile(path).then(
-        (b) => (isUtf8(b) ? b.toString('utf8').trim() : new Error('invalid UTF-8')),
-        (e: Error) => e,
-      );
-      textFiles.set(path, p);
-    }
-    return p;
-  };
-
+  const readTextFile = textFileReader();
   const rows: DataRow[] = [];
   const source = file;
   for (const record of table.records) {
@@ -345,83 +338,162 @@ export async function readDataset(spec: DatasetSpec, opts: { bad?: BadRowLog } =
       }
       fields = new Map([...extra, ...fields]);
     }
-    const out: DataRow = { id: '', source, row };
-    if (spec.imageCol !== undefined) {
-      let ref = fields.get(spec.imageCol) ?? '';
-      if (ref === '') {
-        bad.add({ reason: 'missing value', source, row, field: spec.imageCol, expected: 'an image file name', got: 'an empty field' });
-        continue;
-      }
-      if (spec.imageExt !== undefined && !ref.toLowerCase().endsWith(spec.imageExt.toLowerCase())) ref += spec.imageExt;
-      const abs = resolveInsideRoot(spec.imageRoot!, ref);
-      if (abs === undefined) {
-        bad.add({ reason: 'path escapes root', source, row, field: spec.imageCol, expected: `a path inside ${spec.imageRoot}`, got: `'${ref}'` });
-        continue;
-      }
-      out.imagePath = abs;
-    }
-    if (spec.textCols.length > 0 || spec.textFileCols.length > 0) {
-      const parts: string[] = [];
-      for (const c of spec.textCols) {
-        const v = fields.get(c);
-        if (v) parts.push(v);
-      }
-      let failed = false;
-      for (const c of spec.textFileCols) {
-        const ref = fields.get(c);
-        if (!ref) continue;
-        const abs = resolveInsideRoot(spec.textRoot!, ref);
-        if (abs === undefined) {
-          bad.add({ reason: 'path escapes root', source, row, field: c, expected: `a path inside ${spec.textRoot}`, got: `'${ref}'` });
-          failed = true;
-          break;
-        }
-        const text = await readTextFile(abs);
-        if (text instanceof Error) {
-          // Said as what it is: a file that is there but cannot be read (a folder, no permission) is not "missing".
-          const code = (text as NodeJS.ErrnoException).code;
-          if (text.message === 'invalid UTF-8') bad.add({ reason: 'invalid UTF-8', source, row, field: c, file: abs, expected: 'UTF-8 text', got: 'invalid UTF-8 bytes' });
-          else bad.add({ reason: code === 'ENOENT' ? 'missing file' : 'unreadable file', source, row, field: c, file: abs, got: fileReadProblem(text) });
-          failed = true;
-          break;
-        }
-        if (text) parts.push(text);
-      }
-      if (failed) continue;
-      const text = parts.join(spec.textJoin);
-      if (text.trim() === '') {
-        bad.add({ reason: 'empty text', source, row, field: [...spec.textCols, ...spec.textFileCols].join(','), expected: 'some text', got: 'empty' });
-        continue;
-      }
-      out.text = text;
-      out.caption = parts[0]!.trim();
-    }
-    if (spec.labelCol !== undefined) {
-      const label = fields.get(spec.labelCol) ?? '';
-      if (label === '') {
-        bad.add({ reason: 'missing value', source, row, field: spec.labelCol, expected: 'a label', got: 'an empty field' });
-        continue;
-      }
-      out.label = label;
-    }
-    out.id = spec.idCol !== undefined ? fields.get(spec.idCol) ?? `${row}` : spec.imageCol !== undefined ? fields.get(spec.imageCol)! : `${basename(source)}:${row}`;
-    if (spec.splitCol !== undefined) {
-      const s = fields.get(spec.splitCol) ?? '';
-      if (s === '') {
-        bad.add({ reason: 'missing value', source, row, field: spec.splitCol, expected: 'a split name', got: 'an empty field' });
-        continue;
-      }
-      out.split = s;
-    } else if (spec.split !== undefined) {
-      // A group's rows hash by the group's value, so the whole group lands in one split.
-      const group = spec.splitGroupCol !== undefined ? fields.get(spec.splitGroupCol) ?? '' : out.id;
-      if (group === '') {
-        bad.add({ reason: 'missing value', source, row, field: spec.splitGroupCol!, expected: 'a group value (--split-group-col)', got: 'an empty field' });
-        continue;
-      }
-      out.split = assignSplit(group, spec.split, spec.splitSeed, unitHash);
-    }
+    const c: RowContext = { spec, bad, source, row, readTextFile };
+    const image = manifestImageOf(fields, c);
+    if (image === null) continue;
+    const defaultId = spec.idCol !== undefined ? `${row}` : spec.imageCol !== undefined ? fields.get(spec.imageCol)! : `${basename(source)}:${row}`;
+    const out = await rowFromFields(fields, c, image, defaultId);
+    if (out === undefined) continue;
+    if (opts.keepFields === true) out.fields = await withTextFileContents(fields, c);
     rows.push(out);
   }
   return { source, columns, totalRows: table.totalRows, rows, bad };
+}
+
+/** The fields with each text-file column's path replaced by the file's text (read already, from the cache): a record that stands alone. */
+async function withTextFileContents(fields: ReadonlyMap<string, string>, c: RowContext): Promise<ReadonlyMap<string, string>> {
+  if (c.spec.textFileCols.length === 0) return fields;
+  const out = new Map(fields);
+  for (const col of c.spec.textFileCols) {
+    const ref = fields.get(col);
+    const abs = ref ? resolveInsideRoot(c.spec.textRoot!, ref) : undefined;
+    const text = abs !== undefined ? await c.readTextFile!(abs) : undefined;
+    if (typeof text === 'string') out.set(col, text);
+    else out.delete(col);
+  }
+  return out;
+}
+
+/** Reads text files once each (several rows may share one), UTF-8 checked. */
+function textFileReader(): (path: string) => Promise<string | Error> {
+  const textFiles = new Map<string, Promise<string | Error>>();
+  return (path) => {
+    let p = textFiles.get(path);
+    if (p === undefined) {
+      p = readFile(path).then(
+        (b) => (isUtf8(b) ? b.toString('utf8').trim() : new Error('invalid UTF-8')),
+        (e: Error) => e,
+      );
+      textFiles.set(path, p);
+    }
+    return p;
+  };
+}
+
+/** Where a record came from, for its bad-row reports, and how to read its text files. */
+export interface RowContext {
+  spec: DatasetSpec;
+  bad: BadRowLog;
+  source: string;
+  row: number;
+  /** The sample's key, for a sample of a tar shard. */
+  sample?: string;
+  readTextFile?: (path: string) => Promise<string | Error>;
+}
+
+/** Adds a bad row at the record's place (its source and row, or its shard and sample key). */
+export function reportBad(c: Pick<RowContext, 'bad' | 'source' | 'row' | 'sample'>, bad: Omit<BadRow, 'source' | 'row' | 'sample'>): void {
+  c.bad.add({ ...bad, source: c.source, row: c.row, ...(c.sample !== undefined ? { sample: c.sample } : {}) });
+}
+
+/** The manifest's image path of a record: undefined without an image column, null when the cell is bad (reported). */
+function manifestImageOf(fields: ReadonlyMap<string, string>, c: RowContext): string | undefined | null {
+  const { spec } = c;
+  if (spec.imageCol === undefined) return undefined;
+  let ref = fields.get(spec.imageCol) ?? '';
+  if (ref === '') {
+    reportBad(c, { reason: 'missing value', field: spec.imageCol, expected: 'an image file name', got: 'an empty field' });
+    return null;
+  }
+  if (spec.imageExt !== undefined && !ref.toLowerCase().endsWith(spec.imageExt.toLowerCase())) ref += spec.imageExt;
+  const abs = resolveInsideRoot(spec.imageRoot!, ref);
+  if (abs === undefined) {
+    reportBad(c, { reason: 'path escapes root', field: spec.imageCol, expected: `a path inside ${spec.imageRoot}`, got: `'${ref}'` });
+    return null;
+  }
+  return abs;
+}
+
+/** The record's text columns' and text files' contents in order; null when one is bad (reported). */
+async function textPartsOf(fields: ReadonlyMap<string, string>, c: RowContext): Promise<string[] | null> {
+  const { spec } = c;
+  const parts: string[] = [];
+  for (const col of spec.textCols) {
+    const v = fields.get(col);
+    if (v) parts.push(v);
+  }
+  for (const col of spec.textFileCols) {
+    const ref = fields.get(col);
+    if (!ref) continue;
+    const abs = resolveInsideRoot(spec.textRoot!, ref);
+    if (abs === undefined) {
+      reportBad(c, { reason: 'path escapes root', field: col, expected: `a path inside ${spec.textRoot}`, got: `'${ref}'` });
+      return null;
+    }
+    const text = await c.readTextFile!(abs);
+    if (text instanceof Error) {
+      // Said as what it is: a file that is there but cannot be read (a folder, no permission) is not "missing".
+      const code = (text as NodeJS.ErrnoException).code;
+      if (text.message === 'invalid UTF-8') reportBad(c, { reason: 'invalid UTF-8', field: col, file: abs, expected: 'UTF-8 text', got: 'invalid UTF-8 bytes' });
+      else reportBad(c, { reason: code === 'ENOENT' ? 'missing file' : 'unreadable file', field: col, file: abs, got: fileReadProblem(text) });
+      return null;
+    }
+    if (text) parts.push(text);
+  }
+  return parts;
+}
+
+/** The record's split: its split column, or its id's (or group's) hash under the split fractions; null when bad (reported). */
+function splitOf(fields: ReadonlyMap<string, string>, id: string, c: RowContext): string | undefined | null {
+  const { spec } = c;
+  if (spec.splitCol !== undefined) {
+    const s = fields.get(spec.splitCol) ?? '';
+    if (s === '') {
+      reportBad(c, { reason: 'missing value', field: spec.splitCol, expected: 'a split name', got: 'an empty field' });
+      return null;
+    }
+    return s;
+  }
+  if (spec.split === undefined) return undefined;
+  // A group's rows hash by the group's value, so the whole group lands in one split.
+  const group = spec.splitGroupCol !== undefined ? fields.get(spec.splitGroupCol) ?? '' : id;
+  if (group === '') {
+    reportBad(c, { reason: 'missing value', field: spec.splitGroupCol!, expected: 'a group value (--split-group-col)', got: 'an empty field' });
+    return null;
+  }
+  return assignSplit(group, spec.split, spec.splitSeed, unitHash);
+}
+
+/**
+ * A record's fields (a manifest row's columns, or a shard sample's json keys and txt/cls members) as
+ * a row under the spec's rules: text, label, id and split; undefined when a cell is bad (reported).
+ */
+export async function rowFromFields(fields: ReadonlyMap<string, string>, c: RowContext, imagePath: string | undefined, defaultId: string): Promise<DataRow | undefined> {
+  const { spec } = c;
+  const out: DataRow = { id: '', source: c.source, row: c.row };
+  if (imagePath !== undefined) out.imagePath = imagePath;
+  if (spec.textCols.length > 0 || spec.textFileCols.length > 0) {
+    const parts = await textPartsOf(fields, c);
+    if (parts === null) return undefined;
+    const text = parts.join(spec.textJoin);
+    if (text.trim() === '') {
+      reportBad(c, { reason: 'empty text', field: [...spec.textCols, ...spec.textFileCols].join(','), expected: 'some text', got: 'empty' });
+      return undefined;
+    }
+    out.text = text;
+    out.caption = parts[0]!.trim();
+  }
+  if (spec.labelCol !== undefined) {
+    const label = fields.get(spec.labelCol) ?? '';
+    if (label === '') {
+      reportBad(c, { reason: 'missing value', field: spec.labelCol, expected: 'a label', got: 'an empty field' });
+      return undefined;
+    }
+    out.label = label;
+  }
+  out.id = spec.idCol !== undefined ? fields.get(spec.idCol) ?? defaultId : defaultId;
+  const split = splitOf(fields, out.id, c);
+  if (split === null) return undefined;
+  if (split !== undefined) out.split = split;
+  return out;
 }

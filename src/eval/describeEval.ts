@@ -7,6 +7,7 @@
 // whose 16×16 thumbnail is nearest (pixelBaselines.ts), scored and judged exactly as the model's text.
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import type { DatasetSpec } from '../data/datasetSpec.js';
 import type { DataRow } from '../data/manifest.js';
 import { bleu, ciderD, rougeL } from './textMetrics.js';
 import { examplesOrSkip, inChunks, type EvalContext, type ItemFailure, type Skipped, type TaskEvaluation } from './evaluation.js';
@@ -39,6 +40,12 @@ export interface DescribeEvaluation extends TaskEvaluation<DescribeRecord> {
 }
 
 /** catalog.jsonl beside the manifest, when the data is the synthetic catalog (every judged id is in it). */
+/** Where a synthetic catalog's products (the attribute oracles) would be: beside the manifest, or beside the shards it was packed into. */
+export function syntheticCatalogFileOf(spec: DatasetSpec): string | undefined {
+  const beside = spec.manifest ?? spec.shards?.[0];
+  return beside !== undefined ? join(dirname(beside), 'catalog.jsonl') : undefined;
+}
+
 export function syntheticCatalog(file: string, ids: readonly string[]): Map<string, CatalogItem> | null {
   if (!existsSync(file)) return null;
   const catalog = readCatalog(file);
@@ -69,7 +76,7 @@ export async function evaluateDescribe(ctx: EvalContext): Promise<DescribeEvalua
   };
   if (failures.length > 0) result.notes.push(`${failures.length} item(s) failed (e.g. ${failures[0]!.id}: ${failures[0]!.error}) and are left out of every metric`);
 
-  const catalogFile = ctx.spec.manifest !== undefined ? join(dirname(ctx.spec.manifest), 'catalog.jsonl') : undefined;
+  const catalogFile = syntheticCatalogFileOf(ctx.spec);
   const catalog = catalogFile !== undefined ? syntheticCatalog(catalogFile, items.map((d) => d.id)) : null;
   const truth: DescriptionTruth = catalog !== null ? { catalog, catalogFile: catalogFile! } : { rows: ctx.data.rows };
   const judged = judgeDescriptions(items, truth);

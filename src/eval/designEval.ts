@@ -15,7 +15,7 @@
 //      held-out ones: the floor a perfect designer would reach with this many images.
 import { createHash } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { ImageBank } from '../data/imageBank.js';
 import type { DataRow } from '../data/manifest.js';
 import { deriveSeed, Rng } from '../data/random.js';
@@ -28,7 +28,7 @@ import {
   type AttributeClassifier, type AttributeSpec, type ClassifierReport,
 } from './attributeClassifier.js';
 import { designPromptOf } from '../tasks/designPrompt.js';
-import { syntheticCatalog } from './describeEval.js';
+import { syntheticCatalog, syntheticCatalogFileOf } from './describeEval.js';
 import { examplesOrSkip, type EvalContext, type ItemFailure, type Skipped, type TaskEvaluation } from './evaluation.js';
 import { toRgbBytes } from '../pipelines/design.js';
 import type { DesignedImage } from '../pipelines/index.js';
@@ -89,7 +89,7 @@ interface Truth {
 /** The attributes to judge: the synthetic catalog's category and colour, else the rows' labels. */
 function truthOf(ctx: EvalContext, rows: readonly DataRow[]): Truth | string {
   const ids = rows.map((r) => r.id);
-  const catalogFile = ctx.spec.manifest !== undefined ? join(dirname(ctx.spec.manifest), 'catalog.jsonl') : undefined;
+  const catalogFile = syntheticCatalogFileOf(ctx.spec);
   const catalog = catalogFile !== undefined ? syntheticCatalog(catalogFile, ids) : null;
   const classes = (values: Iterable<string>) => [...new Set(values)].sort();
   if (catalog !== null) {

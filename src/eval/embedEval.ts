@@ -10,8 +10,7 @@ import type { Tokenizer } from '../data/tokenizer.js';
 import type { M6Model } from '../model/index.js';
 import { chanceRecall, partRecalls, recallAtK, relevantItems, type EmbedItem, type PartRecalls } from './retrievalMetrics.js';
 import type { Pipeline } from '../pipelines/index.js';
-import { dirname, join } from 'node:path';
-import { syntheticCatalog } from './describeEval.js';
+import { syntheticCatalog, syntheticCatalogFileOf } from './describeEval.js';
 import { corpusNote, loadPixelCorpus, pixelSearchBaseline, PIXEL_TRAIN_ROWS, type PixelSearchResult } from './pixelBaselines.js';
 import { isEvalRow } from '../tasks/taskData.js';
 import type { EvalContext, Skipped, TaskEvaluation } from './evaluation.js';
@@ -87,7 +86,7 @@ export async function evaluateEmbed(pipeline: Pipeline, items: readonly EmbedIte
 export async function evaluateEmbedTask(ctx: EvalContext): Promise<TaskEvaluation<RetrievalExample> | Skipped> {
   if (ctx.examples === null || ctx.examples.length === 0) return { skipped: ctx.skipReason ?? 'no held-out examples' };
   const examples = ctx.examples;
-  const catalogFile = ctx.spec.manifest !== undefined ? join(dirname(ctx.spec.manifest), 'catalog.jsonl') : undefined;
+  const catalogFile = syntheticCatalogFileOf(ctx.spec);
   const catalog = catalogFile !== undefined ? syntheticCatalog(catalogFile, examples.map((e) => e.id)) : null;
   const labels = new Map(ctx.data.rows.map((r) => [r.id, r.label]));
   const items: EmbedItem[] = examples.map((e) => {

@@ -4,7 +4,7 @@
 // outputs and returns the same shape: metrics, their baselines, per-item records, failures. A task
 // nobody can evaluate (no evaluator, no held-out data) is reported as skipped with the reason, not
 // as an error, so one command covers whatever the data and the code support.
-import type { DatasetSpec } from '../data/datasetSpec.js';
+import { rowSourceOf, type DatasetSpec } from '../data/datasetSpec.js';
 import type { Example } from '../data/loader.js';
 import { unitHash } from '../data/random.js';
 import type { TaskName } from '../tasks/instructions.js';
@@ -130,7 +130,7 @@ function checkTrainingRows(o: EvaluateRunOptions, log: (m: string) => void): num
   const heldOut = o.data.rows.filter(isEvalRow);
   const seen = heldOut.filter((r) => recorded.trainedOn(r.id)).length;
   if (seen > 0 && o.allowTrainRows !== true) {
-    throw new TrainingRowsError(`${seen} of the ${heldOut.length} held-out rows of ${o.spec.manifest ?? o.spec.imageFolder} are rows the run trained on (${join(runDir, SPLIT_FILE)}: ${recorded.split.trainRows} training rows of ${recorded.split.data}); `
+    throw new TrainingRowsError(`${seen} of the ${heldOut.length} held-out rows of ${rowSourceOf(o.spec)} are rows the run trained on (${join(runDir, SPLIT_FILE)}: ${recorded.split.trainRows} training rows of ${recorded.split.data}); `
       + 'their scores would measure memory, not generalisation. Evaluate on rows the run did not see (its own split, or other data), or pass --allow-train-rows for a deliberate training-set evaluation');
   }
   if (seen > 0) log(`training-set evaluation: ${seen} of the ${heldOut.length} held-out rows were trained on (--allow-train-rows)`);
@@ -171,7 +171,7 @@ export async function evaluateRun(o: EvaluateRunOptions): Promise<EvalReport> {
   const report: EvalReport = {
     checkpoint: o.pipeline.checkpoint,
     step: o.pipeline.step,
-    data: o.spec.manifest ?? o.spec.imageFolder ?? o.spec.interactions?.file ?? '',
+    data: rowSourceOf(o.spec) ?? o.spec.interactions?.file ?? '',
     rows: o.data.rows.length,
     badRows: o.data.badRows,
     tasks: [],

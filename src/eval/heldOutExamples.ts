@@ -4,7 +4,7 @@
 // (buildTaskData, then a seeded draw by id), so the examples are what the run was judged on.
 import { existsSync } from 'node:fs';
 import { dirname } from 'node:path';
-import type { DatasetSpec } from '../data/datasetSpec.js';
+import { rowSourceOf, type DatasetSpec } from '../data/datasetSpec.js';
 import type { Example } from '../data/loader.js';
 import { designPromptOf } from '../tasks/designPrompt.js';
 import { buildTaskData, isEvalRow, type TaskData } from '../tasks/taskData.js';
@@ -34,7 +34,7 @@ export interface RunExamples {
 
 /** The folder a dataset's images are under (the manifest's folder when no image root is set). */
 export function imageRootOf(spec: DatasetSpec): string {
-  return spec.imageRoot ?? (spec.manifest !== undefined ? dirname(spec.manifest) : spec.imageFolder!);
+  return spec.imageRoot ?? (spec.manifest !== undefined ? dirname(spec.manifest) : spec.shards !== undefined ? dirname(spec.shards[0]!) : spec.imageFolder!);
 }
 
 /** The dataset spec the run trained on, or why it is not known. */
@@ -43,7 +43,7 @@ export function runDataSpec(runDir: string): DatasetSpec | { reason: string } {
   if (recorded === undefined) return { reason: `${runDir} records no split (${SPLIT_FILE}): its held-out rows are not known` };
   const spec = recorded.split.spec;
   if (spec === undefined) return { reason: `${runDir}/${SPLIT_FILE} does not record the dataset spec (the run predates it): retrain to get held-out examples` };
-  const data = spec.manifest ?? spec.imageFolder!;
+  const data = spec.manifest ?? spec.shards?.[0] ?? spec.imageFolder!;
   if (!existsSync(data)) return { reason: `the run's data ${data} is not there (moved or deleted)` };
   return spec;
 }
@@ -66,7 +66,7 @@ export async function heldOutExamples(runDir: string, o: { perTask?: number; see
     search: draw(heldOut).map((r) => ({ id: r.id, ...image(r.imagePath), text: r.caption! })),
   };
   const none = Object.values(tasks).every((list) => list.length === 0);
-  return { tasks, imageRoot: imageRootOf(spec), ...(none ? { reason: `${spec.manifest ?? spec.imageFolder} has no held-out rows the run did not train on` } : {}) };
+  return { tasks, imageRoot: imageRootOf(spec), ...(none ? { reason: `${rowSourceOf(spec)} has no held-out rows the run did not train on` } : {}) };
 }
 
 /** A task's held-out examples as m6 eval finds them (a data set of held-out rows only included). */

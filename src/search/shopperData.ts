@@ -27,7 +27,7 @@ export async function readShopperData(spec: DatasetSpec, o: { historiesOnly?: bo
   // Baskets (outfits, orders) say what goes together; without them, shoppers' sessions do (as m6 eval --tasks complement judges it).
   const groups = [...((baskets ?? sessions)?.sequences.values() ?? [])];
   const labels = new Map<string, string>();
-  if (spec.manifest !== undefined && o.historiesOnly !== true) for (const r of (await readDataset(spec)).rows) if (r.label !== undefined) labels.set(r.id, r.label);
+  if ((spec.manifest !== undefined || spec.shards !== undefined) && o.historiesOnly !== true) for (const r of (await readDataset(spec)).rows) if (r.label !== undefined) labels.set(r.id, r.label);
   return { histories: sessions?.sequences, source: sessions?.source, groups, labels };
 }
 

@@ -86,6 +86,6 @@ function withImageRoot(o: ServeOptions): { imageRoot?: string } {
   if (o.index === undefined) return {};
   if (o.imageRoot !== undefined) return { imageRoot: o.imageRoot };
   // Data given with images (--data) is the catalog's; interactions alone have none.
-  const spec = o.data !== undefined && (o.data.manifest !== undefined || o.data.imageFolder !== undefined) ? o.data : runDataSpec(runDirOf(o.pipeline.checkpoint));
+  const spec = o.data !== undefined && (o.data.manifest !== undefined || o.data.shards !== undefined || o.data.imageFolder !== undefined) ? o.data : runDataSpec(runDirOf(o.pipeline.checkpoint));
   return 'reason' in spec ? {} : { imageRoot: imageRootOf(spec) };
 }

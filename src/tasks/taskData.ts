@@ -2,7 +2,7 @@
 // instruction as the model's source text (OFA-style: every task is an instruction to one model).
 // A task with no usable rows is skipped with a message saying what data it would need; it is never
 // an error, so one spec can drive every task its data supports.
-import { BadRowLog, formatBadRow } from '../data/badRows.js';
+import { BadRowLog, formatBadRow, type BadRow } from '../data/badRows.js';
 import type { DatasetSpec } from '../data/datasetSpec.js';
 import type { Example, TaskSource } from '../data/loader.js';
 import { readDataset, readTable, type DataRow } from '../data/manifest.js';
@@ -89,28 +89,45 @@ function parseQaCell(cell: string): QaPair[] | string {
   return pairs;
 }
 
-/** The question–answer pairs of each manifest row; a malformed qa cell is a bad row in `bad` (the row still serves other tasks). */
-async function readQaPairs(spec: DatasetSpec, bad: BadRowLog): Promise<Map<number, QaPair[]> | string> {
+/** A record's pairs from its qa cell (or question and answer cells); a malformed qa cell is reported in `bad`. */
+function qaPairsOf(fields: ReadonlyMap<string, string>, hasQa: boolean, bad: BadRowLog, where: Pick<BadRow, 'source' | 'row' | 'sample'>): QaPair[] {
+  if (!hasQa) {
+    const q = fields.get('question'), a = fields.get('answer');
+    return q && a ? [{ question: q, answer: a }] : [];
+  }
+  const cell = fields.get('qa') ?? '';
+  const parsed = cell === '' ? [] : parseQaCell(cell);
+  if (typeof parsed !== 'string') return parsed;
+  bad.add({ reason: 'malformed qa', ...where, field: 'qa', expected: 'a JSON list of {"question", "answer"} strings', got: parsed });
+  return [];
+}
+
+const NO_QA = 'no qa column (JSON list of {question, answer}) and no question and answer columns';
+
+/** Each shard row's pairs, from the qa (or question and answer) keys of its sample's json. */
+function shardQaPairs(rows: readonly DataRow[], bad: BadRowLog): ((row: DataRow) => QaPair[]) | string {
+  const keys = new Set(rows.flatMap((r) => [...(r.fields?.keys() ?? [])]));
+  const hasQa = keys.has('qa');
+  if (!hasQa && !(keys.has('question') && keys.has('answer'))) return `the shards' samples have ${NO_QA} in their json`;
+  const byRow = new Map<DataRow, QaPair[]>();
+  for (const r of rows) byRow.set(r, qaPairsOf(r.fields ?? new Map(), hasQa, bad, { source: r.source, row: r.row, sample: r.id }));
+  return (row) => byRow.get(row) ?? [];
+}
+
+/** The question–answer pairs of each row; a malformed qa cell is a bad row in `bad` (the row still serves other tasks). */
+async function readQaPairs(spec: DatasetSpec, rows: readonly DataRow[], bad: BadRowLog): Promise<((row: DataRow) => QaPair[]) | string> {
+  if (spec.shards !== undefined) return shardQaPairs(rows, bad);
   if (spec.manifest === undefined) return 'the data is an image folder; answer needs a manifest with a qa column (JSON list of {question, answer}) or question and answer columns';
   const table = await readTable(spec.manifest, { format: spec.format, ...(spec.delimiter !== undefined ? { delimiter: spec.delimiter } : {}), ...(spec.columns !== undefined ? { columns: spec.columns } : {}), bad: new BadRowLog() });
   const hasQa = table.columns.includes('qa');
   const hasColumns = table.columns.includes('question') && table.columns.includes('answer');
-  if (!hasQa && !hasColumns) return `${spec.manifest} has no qa column (JSON list of {question, answer}) and no question and answer columns; its columns are ${table.columns.map((c) => `'${c}'`).join(', ')}`;
+  if (!hasQa && !hasColumns) return `${spec.manifest} has ${NO_QA}; its columns are ${table.columns.map((c) => `'${c}'`).join(', ')}`;
   const byRow = new Map<number, QaPair[]>();
   for (const record of table.records) {
-    let pairs: QaPair[] = [];
-    if (hasQa) {
-      const cell = record.fields.get('qa') ?? '';
-      const parsed = cell === '' ? [] : parseQaCell(cell);
-      if (typeof parsed === 'string') bad.add({ reason: 'malformed qa', source: spec.manifest, row: record.row, field: 'qa', expected: 'a JSON list of {"question", "answer"} strings', got: parsed });
-      else pairs = parsed;
-    } else {
-      const q = record.fields.get('question'), a = record.fields.get('answer');
-      if (q && a) pairs.push({ question: q, answer: a });
-    }
+    const pairs = qaPairsOf(record.fields, hasQa, bad, { source: spec.manifest, row: record.row });
     if (pairs.length) byRow.set(record.row, pairs);
   }
-  return byRow;
+  return (row) => byRow.get(row.row) ?? [];
 }
 
 export function isEvalRow(row: DataRow): boolean {
@@ -126,7 +143,8 @@ function heldOutOf(row: DataRow): Pick<Example, 'heldOut'> {
 /** Reads the dataset once and builds each requested task's train and eval examples. */
 export async function buildTaskData(spec: DatasetSpec, requested: readonly TaskRequest[]): Promise<TaskData> {
   // An interactions-only dataset (item ids, no catalog: Amazon Beauty) has no rows; only recommend can use it.
-  const dataset = spec.manifest === undefined && spec.imageFolder === undefined ? undefined : await readDataset(spec);
+  // Shard rows keep their samples' json fields: the answer task's qa pairs are among them.
+  const dataset = spec.manifest === undefined && spec.imageFolder === undefined && spec.shards === undefined ? undefined : await readDataset(spec, { keepFields: spec.shards !== undefined });
   const rows = dataset?.rows ?? [];
   let recommend: RecommendData | undefined;
   const train: TaskSource[] = [], evalSets: TaskSource[] = [], heldOutOnly: TaskSource[] = [], skipped: string[] = [];
@@ -141,14 +159,14 @@ export async function buildTaskData(spec: DatasetSpec, requested: readonly TaskR
       }
       examples = usable.map((r) => ({ id: r.id, imagePath: r.imagePath!, source: TASKS.describe.instruction, target: r.text!, ...heldOutOf(r) }));
     } else if (name === 'answer') {
-      const qa = await readQaPairs(spec, qaBad);
+      const qa = await readQaPairs(spec, rows, qaBad);
       if (qaBad.total > 0) skipped.push(`answer: ${qaBad.total} rows with a malformed qa cell give no questions, e.g. ${formatBadRow(qaBad.summary()[0]!.examples[0]!)}`);
       if (typeof qa === 'string') {
         skipped.push(`answer: skipped: ${qa}`);
         continue;
       }
       for (const r of rows) {
-        (qa.get(r.row) ?? []).forEach((p, k) => {
+        qa(r).forEach((p, k) => {
           const ex: Example = { id: `${r.id}#q${k}`, source: p.question, target: p.answer, ...heldOutOf(r) };
           if (r.imagePath !== undefined) ex.imagePath = r.imagePath;
           examples.push(ex);

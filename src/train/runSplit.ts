@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { writeFileAtomic } from '../io/index.js';
 import { join } from 'node:path';
-import type { DatasetSpec } from '../data/datasetSpec.js';
+import { rowSourceOf, type DatasetSpec } from '../data/datasetSpec.js';
 import type { DataRow } from '../data/manifest.js';
 import { isEvalRow } from '../tasks/taskData.js';
 import { CheckpointError, readRunJson } from './checkpoint.js';
@@ -60,7 +60,7 @@ export function writeRunSplit(runDir: string, spec: DatasetSpec, rows: readonly 
   const hashes = trainIdHashes(rows);
   const split: RunSplit = {
     version: 1,
-    data: spec.manifest ?? spec.imageFolder ?? '',
+    data: rowSourceOf(spec) ?? '',
     rule: {
       ...(spec.splitCol !== undefined ? { splitCol: spec.splitCol } : {}),
       ...(spec.split !== undefined ? { split: spec.split, splitSeed: spec.splitSeed } : {}),

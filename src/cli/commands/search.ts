@@ -9,11 +9,11 @@
 import type { Command } from 'commander';
 import type { CatalogIndex, IndexInfo, SearchHit, SearchQuery, VectorColumn } from '../../search/index.js';
 import type { Pipeline } from '../../pipelines/index.js';
-import { formatDuration } from '../../train/progress.js';
 import { addDatasetOptions, datasetSpecFromFlags, type DatasetFlags } from '../datasetOptions.js';
 import { asUsageError, UsageError } from '../errors.js';
 import { numberFlag } from '../flags.js';
 import { openPipeline } from '../openPipeline.js';
+import { progressPrinter } from '../progressLine.js';
 
 interface BuildFlags extends DatasetFlags { run?: string; out?: string; index?: string; store?: string; batchSize: string }
 interface SearchFlags { index: string; run?: string; text?: string; image?: string; item?: string; where?: string; k: string; column: string; exact?: boolean; json?: boolean }
@@ -40,20 +40,6 @@ async function indexRun(uri: string): Promise<string> {
   } finally {
     await ix.close();
   }
-}
-
-/** A progress line every few seconds (in place on a terminal): rows, rate, ETA, failures. */
-function progressPrinter(label: string): (p: { done: number; total: number; skipped: number; failed: number }) => void {
-  const started = Date.now();
-  let last = 0;
-  return (p) => {
-    const now = Date.now();
-    if (p.done < p.total && now - last < 5000) return;
-    last = now;
-    const rate = p.done / Math.max((now - started) / 1000, 1e-3);
-    const line = `${label} ${p.done}/${p.total} rows (${Math.floor((100 * p.done) / Math.max(p.total, 1))}%), ${Math.round(rate)} rows/s, ETA ${formatDuration((p.total - p.done) / Math.max(rate, 1e-9))}${p.skipped ? `, ${p.skipped} already indexed` : ''}${p.failed ? `, ${p.failed} failed` : ''}`;
-    process.stderr.write(process.stderr.isTTY ? `\r${line}${p.done === p.total ? '\n' : ''}` : `${line}\n`);
-  };
 }
 
 /** build and add: the data's rows embedded by the run and written to the index. */
