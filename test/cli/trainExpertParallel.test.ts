@@ -5,7 +5,6 @@
 // experts and their optimizer moments; it resumes in one process as in two ranks.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { cpSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,12 +12,11 @@ import { availableBackends } from '../../src/distributed/index.js';
 import { listCheckpoints } from '../../src/train/checkpoint.js';
 import { readMetrics, type TrainMetric } from '../../src/train/metrics.js';
 import { loadSafetensors } from '../../src/io/index.js';
-import { repoRoot } from '../helpers.js';
-import { m6, writeTinyConfig } from '../data/fixtures.js';
+import { m6, writeTinyConfig, type CliResult } from '../data/fixtures.js';
 
 const backends = availableBackends();
 const skip = backends.gloo ? false : `c10d Gloo backend not built: ${backends.reason}`;
-const env = { ...process.env, OMP_NUM_THREADS: '1' };
+const env = { OMP_NUM_THREADS: '1' };
 let dir = '';
 let data: string[] = [];
 
@@ -35,19 +33,7 @@ before(async () => {
 
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-interface Run { status: number | null; stdout: string; stderr: string }
-
-function train(args: string[], timeoutMs = 150_000): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(repoRoot, 'bin/m6.js'), 'train', ...data, ...args], { cwd: repoRoot, env });
-    let stdout = '', stderr = '';
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (status) => { clearTimeout(timer); resolve({ status, stdout, stderr }); });
-  });
-}
+const train = (args: string[]): Promise<CliResult> => m6(['train', ...data, ...args], { env, timeoutMs: 150_000 });
 
 const losses = (run: string): Map<number, number> =>
   new Map(readMetrics(join(run, 'metrics.jsonl')).filter((m): m is TrainMetric => m.kind === 'train').map((m) => [m.step, m.loss]));

@@ -50,16 +50,28 @@ export interface CliResult {
   stderr: string;
 }
 
+export interface M6RunOptions {
+  cwd?: string;
+  /** Added to this process's environment. */
+  env?: Record<string, string>;
+  /** Killed (SIGKILL) after this long. */
+  timeoutMs?: number;
+  /** A command that runs node for it (e.g. ['ip', 'netns', 'exec', NS]). */
+  via?: string[];
+}
+
 /** Run `node bin/m6.js …` asynchronously (so other tests keep running meanwhile). */
-export function m6(args: string[], opts: { cwd?: string } = {}): Promise<CliResult> {
+export function m6(args: string[], opts: M6RunOptions = {}): Promise<CliResult> {
+  const argv = [...(opts.via ?? []), process.execPath, join(repoRoot, 'bin/m6.js'), ...args];
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(repoRoot, 'bin/m6.js'), ...args], { cwd: opts.cwd ?? repoRoot });
+    const child = spawn(argv[0]!, argv.slice(1), { cwd: opts.cwd ?? repoRoot, ...(opts.env !== undefined ? { env: { ...process.env, ...opts.env } } : {}) });
     let stdout = '';
     let stderr = '';
+    const timer = opts.timeoutMs !== undefined ? setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs) : undefined;
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     child.on('error', reject);
-    child.on('close', (status) => resolve({ status, stdout, stderr }));
+    child.on('close', (status) => { clearTimeout(timer); resolve({ status, stdout, stderr }); });
   });
 }
 

@@ -6,13 +6,12 @@
 // Skipped, with the reason, where namespaces cannot be made (not root, no iproute2, a sandbox that forbids them).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { availableBackends } from '../../src/distributed/index.js';
 import { readMetrics, type TrainMetric } from '../../src/train/metrics.js';
-import { repoRoot } from '../helpers.js';
 import { m6, writeTinyConfig } from '../data/fixtures.js';
 
 const tag = String(process.pid % 100000);
@@ -67,37 +66,20 @@ after(() => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-interface Run { status: number | null; stdout: string; stderr: string }
-
-/** `node bin/m6.js …`, inside namespace `ns` when given; killed after `timeoutMs`. */
-function run(args: string[], env: Record<string, string>, ns?: string, timeoutMs = 150_000): Promise<Run> {
-  const argv = [process.execPath, join(repoRoot, 'bin/m6.js'), ...args];
-  return new Promise((resolve, reject) => {
-    const child = ns !== undefined ? spawn('ip', ['netns', 'exec', ns, ...argv], { cwd: repoRoot, env: { ...process.env, ...env } })
-      : spawn(argv[0]!, argv.slice(1), { cwd: repoRoot, env: { ...process.env, ...env } });
-    let stdout = '', stderr = '';
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (status) => { clearTimeout(timer); resolve({ status, stdout, stderr }); });
-  });
-}
-
 const losses = (runDir: string): Map<number, number> =>
   new Map(readMetrics(join(runDir, 'metrics.jsonl')).filter((m): m is TrainMetric => m.kind === 'train').map((m) => [m.step, m.loss]));
 
 test('two hosts (network namespaces joined by a veth pair): m6 train --nnodes 2 trains as one process does', { timeout: 400_000 }, async (t) => {
   if (skip) { t.skip(skip); return; }
-  const job = (r: 0 | 1) => run([...common, '--out', join(dir, `host${r}`), '--nnodes', '2', '--node-rank', String(r), '--nproc', '1',
-    '--master-addr', hosts[0].addr, '--master-port', '29533'], { OMP_NUM_THREADS: '1', GLOO_SOCKET_IFNAME: hosts[r].dev }, hosts[r].ns);
+  const job = (r: 0 | 1) => m6([...common, '--out', join(dir, `host${r}`), '--nnodes', '2', '--node-rank', String(r), '--nproc', '1', '--master-addr', hosts[0].addr,
+    '--master-port', '29533'], { env: { OMP_NUM_THREADS: '1', GLOO_SOCKET_IFNAME: hosts[r].dev }, via: ['ip', 'netns', 'exec', hosts[r].ns], timeoutMs: 150_000 });
   const [h0, h1] = await Promise.all([job(0), job(1)]);
   assert.equal(h0.status, 0, `host 0: ${h0.stderr.slice(-3000)}`);
   assert.equal(h1.status, 0, `host 1: ${h1.stderr.slice(-3000)}`);
   assert.match(h0.stdout, /done: step 4/);
   const start = readMetrics(join(dir, 'host0', 'metrics.jsonl')).find((m) => m.kind === 'event' && m.event === 'start');
   assert.match(JSON.stringify(start), /; 2 ranks/, 'one job of two ranks, not two runs');
-  const alone = await run([...common, '--out', join(dir, 'alone')], { OMP_NUM_THREADS: '1' });
+  const alone = await m6([...common, '--out', join(dir, 'alone')], { env: { OMP_NUM_THREADS: '1' }, timeoutMs: 150_000 });
   assert.equal(alone.status, 0, alone.stderr.slice(-3000));
   const two = losses(join(dir, 'host0')), one = losses(join(dir, 'alone'));
   assert.deepEqual([...two.keys()], [1, 2, 3, 4], 'host 0 (rank 0) wrote the metrics');
