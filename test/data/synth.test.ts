@@ -10,6 +10,7 @@ import { synthesiseOutfits } from '../../src/data/synth/outfits.js';
 import { novelCompositions } from '../../src/data/synth/compositions.js';
 import { loadDatasetSpecFile, resolveDatasetSpec } from '../../src/data/datasetSpec.js';
 import { readInteractions } from '../../src/data/interactions.js';
+import { NEW_ARRIVAL_VISIT } from '../../src/data/synth/shoppers.js';
 import { tempDir } from './fixtures.js';
 
 function treeDigest(dir: string): Map<string, string> {
@@ -113,6 +114,24 @@ test('interactions: known shoppers and items, tastes drive behaviour', async (t)
   }
   // Two favourite categories of ten would get ~20% of views by chance.
   assert.ok(liked / views > 0.5, `only ${((100 * liked) / views).toFixed(0)}% of views in favourite categories`);
+});
+
+test('new arrivals occur only as a shopper\'s last item (cold targets: no training interaction), for about NEW_ARRIVAL_VISIT of the shoppers', async (t) => {
+  const dir = tempDir(t);
+  await writeSyntheticCatalog({ out: dir, count: 400, seed: 4, size: 64, shoppers: 300 });
+  const events = readFileSync(join(dir, 'interactions.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { shopper: string; item: string });
+  const byShopper = new Map<string, string[]>();
+  for (const e of events) {
+    const seq = byShopper.get(e.shopper) ?? [];
+    if (seq.at(-1) !== e.item) seq.push(e.item);
+    byShopper.set(e.shopper, seq);
+  }
+  const counts = new Map<string, number>();
+  for (const seq of byShopper.values()) for (const item of seq.slice(0, -1)) counts.set(item, (counts.get(item) ?? 0) + 1);
+  const coldLast = [...byShopper.values()].filter((seq) => !counts.has(seq.at(-1)!)).length;
+  const share = coldLast / byShopper.size;
+  // Shoppers whose last item is one no history holds before its end: the new arrivals' visits (and, rarely, an item only ever seen last).
+  assert.ok(share >= NEW_ARRIVAL_VISIT * 0.6 && share <= NEW_ARRIVAL_VISIT * 1.6, `${(100 * share).toFixed(1)}% of shoppers end on a cold item`);
 });
 
 test('dataset.json names the interactions and the outfits; both read back through the spec', async (t) => {

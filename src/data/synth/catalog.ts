@@ -12,7 +12,7 @@ import { drawAttributes, drawPlacement, type GarmentAttributes } from './attribu
 import { catalogSplit, compositionKey, novelCompositions, type CatalogSplit, type Composition } from './compositions.js';
 import { renderGarmentPng } from './render.js';
 import { synthesiseOutfits } from './outfits.js';
-import { drawTaste, simulateShopper } from './shoppers.js';
+import { drawTaste, NEW_ARRIVAL_SHARE, simulateShopper } from './shoppers.js';
 import { describe, questionsAndAnswers, titleEn, titleZh, type QaPair } from './text.js';
 
 export interface SyntheticProduct extends GarmentAttributes {
@@ -73,6 +73,18 @@ export function synthesiseProducts(count: number, seed: number): Array<{ product
   return out;
 }
 
+/** Items grouped by (category, colour, pattern): what the shopper simulation samples from. */
+function itemGroups(products: ReadonlyArray<GarmentAttributes & { id: string }>): { attrs: GarmentAttributes; items: string[] }[] {
+  const groups = new Map<string, { attrs: GarmentAttributes; items: string[] }>();
+  for (const product of products) {
+    const key = `${product.category}|${product.colour}|${product.pattern}`;
+    let g = groups.get(key);
+    if (g === undefined) groups.set(key, (g = { attrs: product, items: [] }));
+    g.items.push(product.id);
+  }
+  return [...groups.values()];
+}
+
 export async function writeSyntheticCatalog(opts: SynthOptions): Promise<{ products: number; shoppers: number; interactions: number; outfits: number }> {
   if (![64, 96, 128].includes(opts.size)) throw new RangeError(`size must be 64, 96 or 128, got ${opts.size}`);
   await mkdir(join(opts.out, 'images'), { recursive: true });
@@ -83,14 +95,10 @@ export async function writeSyntheticCatalog(opts: SynthOptions): Promise<{ produ
   });
   await writeFile(join(opts.out, 'catalog.jsonl'), products.map(({ product }) => JSON.stringify(product) + '\n').join(''));
 
-  const groups = new Map<string, { attrs: GarmentAttributes; items: string[] }>();
-  for (const { product } of products) {
-    const key = `${product.category}|${product.colour}|${product.pattern}`;
-    let g = groups.get(key);
-    if (g === undefined) groups.set(key, (g = { attrs: product, items: [] }));
-    g.items.push(product.id);
-  }
-  const groupList = [...groups.values()];
+  // New arrivals (a seeded share) are left out of the histories but for some shoppers' last visit.
+  const isArrival = (id: string) => new Rng(deriveSeed(opts.seed, 'arrival', id)).bool(NEW_ARRIVAL_SHARE);
+  const groupList = itemGroups(products.map(({ product }) => product).filter((p) => !isArrival(p.id)));
+  const arrivals = itemGroups(products.map(({ product }) => product).filter((p) => isArrival(p.id)));
   const shopperCount = opts.shoppers ?? Math.max(10, Math.floor(opts.count / 10));
   const tastes: string[] = [];
   const interactions: string[] = [];
@@ -98,7 +106,7 @@ export async function writeSyntheticCatalog(opts: SynthOptions): Promise<{ produ
     const rng = new Rng(deriveSeed(opts.seed, 'shopper', s));
     const taste = drawTaste(`u${String(s + 1).padStart(5, '0')}`, rng);
     tastes.push(JSON.stringify(taste) + '\n');
-    for (const event of simulateShopper(taste, groupList, opts.eventsPerShopper ?? 30, rng)) interactions.push(JSON.stringify(event) + '\n');
+    for (const event of simulateShopper(taste, groupList, opts.eventsPerShopper ?? 30, rng, arrivals)) interactions.push(JSON.stringify(event) + '\n');
   }
   await writeFile(join(opts.out, 'shoppers.jsonl'), tastes.join(''));
   await writeFile(join(opts.out, 'interactions.jsonl'), interactions.join(''));

@@ -35,13 +35,26 @@ export function affinity(taste: ShopperTaste, attrs: GarmentAttributes): number 
 }
 
 /**
+ * The share of products that are new arrivals: they enter the catalog after every history was
+ * logged but its last visit, so they occur only as a shopper's final item, the test target of a
+ * leave-last-out split. They have no training interactions: cold items, which only a model that reads
+ * titles and images can rank.
+ */
+export const NEW_ARRIVAL_SHARE = 0.08;
+/** How often a shopper's last visit is to a new arrival. */
+export const NEW_ARRIVAL_VISIT = 0.2;
+
+type ItemGroups = ReadonlyArray<{ attrs: GarmentAttributes; items: readonly string[] }>;
+
+/**
  * A shopper's history. Items are grouped by (category, colour, pattern) so sampling costs a pass
  * over the few hundred groups, not over the whole catalog, per shopper.
  */
-export function simulateShopper(taste: ShopperTaste, groups: ReadonlyArray<{ attrs: GarmentAttributes; items: readonly string[] }>, events: number, rng: Rng): Interaction[] {
-  const weights = groups.map((g) => g.items.length * Math.exp(1.5 * affinity(taste, g.attrs)));
+export function simulateShopper(taste: ShopperTaste, groups: ItemGroups, events: number, rng: Rng, arrivals: ItemGroups = []): Interaction[] {
+  const weightsOf = (gs: ItemGroups) => gs.map((g) => g.items.length * Math.exp(1.5 * affinity(taste, g.attrs)));
+  const weights = weightsOf(groups);
   const out: Interaction[] = [];
-  let step = 0;
+  const at = { step: 0 };
   // A shopper comes back to items they know (a cart, a purchase) straight after a view, but does not
   // browse to them again later: the next item is always a new one, as after 5-core deduplication.
   const seen = new Set<string>();
@@ -50,13 +63,24 @@ export function simulateShopper(taste: ShopperTaste, groups: ReadonlyArray<{ att
     const item = rng.pick(g.items);
     if (seen.has(item)) continue;
     seen.add(item);
-    const a = affinity(taste, g.attrs);
-    out.push({ shopper: taste.id, item, event: 'view', step: step++ });
-    if (!rng.bool(0.1 + 0.2 * a)) continue;
-    out.push({ shopper: taste.id, item, event: 'click', step: step++ });
-    if (!rng.bool(0.05 + 0.12 * a)) continue;
-    out.push({ shopper: taste.id, item, event: 'cart', step: step++ });
-    if (rng.bool(0.5)) out.push({ shopper: taste.id, item, event: 'purchase', step: step++ });
+    visit(taste, g.attrs, item, rng, at, out);
+  }
+  // The last visit, now and then, is to a new arrival (drawn by the same taste).
+  if (arrivals.length > 0 && out.length > 0 && rng.bool(NEW_ARRIVAL_VISIT)) {
+    const g = arrivals[rng.weighted(weightsOf(arrivals))]!;
+    visit(taste, g.attrs, rng.pick(g.items), rng, at, out);
   }
   return out;
+}
+
+/** One item's events: a view, then perhaps a click, a cart and a purchase, as the taste matches. */
+function visit(taste: ShopperTaste, attrs: GarmentAttributes, item: string, rng: Rng, at: { step: number }, out: Interaction[]): void {
+  const a = affinity(taste, attrs);
+  const push = (event: InteractionEvent) => out.push({ shopper: taste.id, item, event, step: at.step++ });
+  push('view');
+  if (!rng.bool(0.1 + 0.2 * a)) return;
+  push('click');
+  if (!rng.bool(0.05 + 0.12 * a)) return;
+  push('cart');
+  if (rng.bool(0.5)) push('purchase');
 }
