@@ -752,8 +752,12 @@ at::Tensor allToAllNow(Group& g, const at::Tensor& x, const std::vector<int64_t>
   at::Tensor in = x.contiguous(), out = at::empty(shape, x.options());
   try {
     if (g.backend == "gloo") {
+      // Gloo (as in libtorch 1.13) has no bfloat16: exchange it as float32, which holds it exactly.
+      bool widen = in.scalar_type() == at::kBFloat16;
+      at::Tensor send = widen ? in.to(at::kFloat) : in, recv = widen ? at::empty(shape, in.options().dtype(at::kFloat)) : out;
       std::vector<int64_t> o = outSplits, i = inSplits;  // Gloo moves from the splits
-      g.pg->alltoall_base(out, in, o, i, c10d::AllToAllOptions())->wait();
+      g.pg->alltoall_base(recv, send, o, i, c10d::AllToAllOptions())->wait();
+      if (widen) out = recv.to(at::kBFloat16);
     } else {
       Job j;
       j.kind = Kind::AllToAll;
