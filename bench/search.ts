@@ -14,7 +14,7 @@ import { cpus, availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as torch from '../src/torch/index.js';
 import { preset } from '../src/model/index.js';
-import { openCatalogIndex, DEFAULT_ANN, type AnnType, type CatalogIndex, type CatalogRow, type IndexProvenance, type SearchOptions } from '../src/search/index.js';
+import { openCatalogIndex, annPartitions, DEFAULT_ANN, type AnnType, type CatalogIndex, type CatalogRow, type IndexProvenance, type SearchOptions } from '../src/search/index.js';
 import { intFlag, percentile, printFigures, type Figure } from './report.js';
 
 const K = 10;
@@ -125,7 +125,7 @@ async function benchSize(n: number, dims: number, nQueries: number, type: AnnTyp
     const short = [...annF.ids, ...annFNarrow.ids].filter((ids) => ids.length < K).length;
     if (short) throw new Error(`bench: ${short} filtered queries returned fewer than ${K} results`);
     const p50 = (xs: number[]) => percentile(xs, 0.5), p99 = (xs: number[]) => percentile(xs, 0.99);
-    const parts = Math.min(256, Math.max(16, Math.round(Math.sqrt(n))));
+    const parts = annPartitions(n);
     const note = `${tag} items`;
     const typeName = type === 'ivf_pq' ? 'IVF-PQ' : 'IVF_FLAT';
     const figures: Figure[] = [

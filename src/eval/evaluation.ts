@@ -7,7 +7,7 @@
 import { rowSourceOf, type DatasetSpec } from '../data/datasetSpec.js';
 import type { Example } from '../data/loader.js';
 import { unitHash } from '../data/random.js';
-import type { TaskName } from '../tasks/instructions.js';
+import { TASKS, type TaskName } from '../tasks/instructions.js';
 import { PIPELINE_TASKS, type Pipeline, type PipelineTask } from '../pipelines/index.js';
 import { isEvalRow, type TaskData } from '../tasks/taskData.js';
 import { InputError } from '../torch/inputError.js';
@@ -191,7 +191,7 @@ export async function evaluateRun(o: EvaluateRunOptions): Promise<EvalReport> {
       report.skipped.push({ task, reason: unsupported });
       continue;
     }
-    const { examples, reason } = heldOutOf(o.data, task, o.holdout);
+    const { examples, reason } = heldOutOf(o.data, TASKS[task].examplesOf ?? task, o.holdout);
     const ctx: EvalContext = {
       task, pipeline: o.pipeline, spec: o.spec, data: o.data,
       examples: examples === null ? null : sampleExamples(examples, o.limit, o.seed),

@@ -76,3 +76,41 @@ export function partRecalls(kept: readonly EmbedItem[], sim: Tensor, relevant: r
   }
   return out;
 }
+
+/**
+ * Recall@k and nDCG@k of ranked result lists (best first), binary relevance: `ranked[q]` holds item
+ * indices, `relevant[q]` those that count for query q. nDCG's ideal ranking puts every relevant item
+ * first, so a query with g relevant items scores 1 when its top min(g, k) are all relevant.
+ */
+export function rankedListMetrics(ranked: readonly (readonly number[])[], relevant: readonly (readonly number[])[], ks: readonly number[], ndcgK: number): Record<string, number> {
+  if (ranked.length !== relevant.length) throw new RangeError(`rankedListMetrics: ${ranked.length} result lists for ${relevant.length} relevance lists`);
+  const out: Record<string, number> = {};
+  const Q = ranked.length;
+  for (const k of ks) {
+    const hits = ranked.filter((row, q) => { const rel = new Set(relevant[q]); return row.slice(0, k).some((i) => rel.has(i)); }).length;
+    out[`recall@${k}`] = Q ? hits / Q : 0;
+  }
+  let sum = 0;
+  ranked.forEach((row, q) => {
+    const rel = new Set(relevant[q]);
+    const dcg = row.slice(0, ndcgK).reduce((s, i, r) => s + (rel.has(i) ? 1 / Math.log2(r + 2) : 0), 0);
+    sum += dcg / idealDcg(rel.size, ndcgK);
+  });
+  out[`ndcg@${ndcgK}`] = Q ? sum / Q : 0;
+  return out;
+}
+
+/** DCG of a ranking with its g relevant items first, cut at k. */
+function idealDcg(g: number, k: number): number {
+  let s = 0;
+  for (let r = 0; r < Math.min(g, k); r++) s += 1 / Math.log2(r + 2);
+  return s;
+}
+
+/** The nDCG@k a random ranking of n items scores, averaged over queries with these relevant-set sizes: each position holds a relevant item with probability g/n. */
+export function chanceNdcg(groupSizes: readonly number[], n: number, k: number): number {
+  if (!groupSizes.length || n === 0) return 0;
+  let positions = 0;
+  for (let r = 0; r < Math.min(k, n); r++) positions += 1 / Math.log2(r + 2);
+  return groupSizes.reduce((s, g) => s + ((g / n) * positions) / idealDcg(g, k), 0) / groupSizes.length;
+}

@@ -61,7 +61,7 @@ export interface AnnOptions {
   type: AnnType;
   /** Vector columns that get an ANN index (default all three). */
   columns: readonly VectorColumn[];
-  /** IVF partitions (default √rows, clamped to 16…256: k-means on 2 cores stays under a minute at 1M rows). */
+  /** IVF partitions (default `annPartitions(rows)`). */
   partitions?: number;
   /** PQ sub-vectors (ivf_pq; default dims / 4: 4 dims each: LanceDB's 16-dim default gave recall@10 0.63 at 1M). */
   subVectors?: number;
@@ -74,6 +74,20 @@ export interface AnnOptions {
   filteredNprobes: number;
   /** ivf_pq: candidates re-ranked with the full vectors, as a multiple of k (default 20). */
   refineFactor: number;
+}
+
+/**
+ * IVF partitions trained by default: √rows, clamped to 16…256 (k-means on 2 cores stays under a
+ * minute at 1M rows), and at most one per 4 rows, so an index forced on a small catalog
+ * (`buildAnn`, `m6 eval --tasks search`) still trains partitions that hold rows.
+ */
+export function annPartitions(rows: number): number {
+  return Math.max(1, Math.min(256, Math.max(16, Math.round(Math.sqrt(rows))), Math.floor(rows / 4)));
+}
+
+/** Fewest rows an ANN index trains on: PQ trains 256 centroids per sub-vector; IVF_FLAT only needs rows for its partitions. */
+export function annMinRows(type: AnnType): number {
+  return type === 'ivf_pq' ? 256 : 4;
 }
 
 export const DEFAULT_ANN: AnnOptions = Object.freeze({ threshold: 100_000, type: 'ivf_flat', columns: VECTOR_COLUMNS, nprobes: 10, filteredNprobes: 60, refineFactor: 20 });

@@ -1,6 +1,6 @@
 // The catalog index: `openCatalogIndex(uri, { store, weights })`, then upsert / remove / search / get / info.
 export {
-  openCatalogIndex, StaleIndexError, CatalogIndexError, IndexClosedError, DEFAULT_ANN,
+  openCatalogIndex, StaleIndexError, CatalogIndexError, IndexClosedError, DEFAULT_ANN, annPartitions, annMinRows,
   type CatalogIndex, type StoreKind, type IndexProvenance, type IndexMeta, type IndexInfo, type AnnOptions, type AnnType, type AnnColumnInfo,
   type OpenOptions, type UpsertOptions, type UpsertReport, type SearchOptions, type SearchHit,
 } from './catalogIndex.js';

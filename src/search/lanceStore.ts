@@ -15,7 +15,7 @@ import './lanceEnv.js';
 import * as lancedb from '@lancedb/lancedb';
 import { filterToSql, sqlString, type Filter } from './filter.js';
 import type { StoredRow, VectorColumn } from './rows.js';
-import type { AnnColumnInfo, AnnOptions, IndexMeta, SearchHit, StoreBackend } from './catalogIndex.js';
+import { annMinRows, annPartitions, type AnnColumnInfo, type AnnOptions, type IndexMeta, type SearchHit, type StoreBackend } from './catalogIndex.js';
 
 // LanceDB loads apache-arrow with require(); an `import` would get the ESM build, whose classes
 // fail LanceDB's instanceof checks. Take the very module it uses.
@@ -143,7 +143,7 @@ export class LanceStore implements StoreBackend {
 
   async maintainAnn(ann: AnnOptions, dims: number, force: boolean): Promise<boolean> {
     const rows = await this.table.countRows();
-    if (rows < Math.max(ann.threshold, 256)) return false;  // PQ trains 256 centroids per sub-vector
+    if (rows < Math.max(ann.threshold, annMinRows(ann.type))) return false;
     let did = false, stale = false;
     for (const column of ann.columns) {
       const idx = await this.vectorIndex(column);
@@ -152,7 +152,7 @@ export class LanceStore implements StoreBackend {
         if (s && s.numUnindexedRows > 0.1 * s.numIndexedRows) stale = true;
         continue;
       }
-      const numPartitions = ann.partitions ?? Math.min(256, Math.max(16, Math.round(Math.sqrt(rows))));
+      const numPartitions = ann.partitions ?? annPartitions(rows);
       const config = ann.type === 'ivf_pq' ? lancedb.Index.ivfPq({ numPartitions, numSubVectors: ann.subVectors ?? defaultSubVectors(dims), distanceType: 'dot' })
         : lancedb.Index.ivfFlat({ numPartitions, distanceType: 'dot' });
       await this.table.createIndex(column, { config, replace: true });

@@ -3,7 +3,7 @@
 // This table is the one place a task's prompt is spelled; training and the task verbs both read it.
 import type { SamplingOptions } from '../model/sampling.js';
 
-export type TaskName = 'describe' | 'answer' | 'design' | 'embed' | 'denoise' | 'recommend' | 'complement';
+export type TaskName = 'describe' | 'answer' | 'design' | 'embed' | 'denoise' | 'recommend' | 'complement' | 'search';
 
 export interface TaskInfo {
   /** The source text for tasks whose input is only an image (describe); answer's source is the question itself. */
@@ -12,6 +12,8 @@ export interface TaskInfo {
   maxNewTokens: number;
   /** Why the task cannot be trained yet, when it cannot. */
   unavailable?: string;
+  /** An evaluation-only task judged on another task's held-out examples (search: embed's image–caption pairs). */
+  examplesOf?: TaskName;
 }
 
 export const TASKS: Readonly<Record<TaskName, TaskInfo>> = Object.freeze({
@@ -28,6 +30,8 @@ export const TASKS: Readonly<Record<TaskName, TaskInfo>> = Object.freeze({
   recommend: { instruction: ' which item does the shopper want next?', maxNewTokens: 0 },
   // Complements are served from co-occurrence and the recommend task's item vectors, not trained: an evaluation-only name.
   complement: { instruction: '', maxNewTokens: 0, unavailable: 'complements are not trained: they come from co-occurrence in baskets and the recommend task\'s item vectors (m6 eval --tasks complement judges them)' },
+  // Search is the embed task's vectors in a catalog index (src/search/), not trained of its own: an evaluation-only name.
+  search: { instruction: '', maxNewTokens: 0, examplesOf: 'embed', unavailable: 'search is not trained of its own: it is the embed task\'s vectors in a catalog index (train embed; m6 eval --tasks search judges it)' },
 });
 
 /**

@@ -7,6 +7,7 @@ import type { Command } from 'commander';
 import type { DatasetSpec } from '../../data/datasetSpec.js';
 import type { DesignEvalOptions } from '../../eval/designEval.js';
 import type { RecommendEvalOptions } from '../../eval/recommendEval.js';
+import type { SearchEvalOptions } from '../../eval/searchEval.js';
 import type { EvalReport, EvaluatorLoader } from '../../eval/evaluation.js';
 import { TASKS, type TaskName } from '../../tasks/instructions.js';
 import { parseTaskList } from '../../tasks/taskData.js';
@@ -19,7 +20,7 @@ import { numberFlag } from '../flags.js';
 // One entry per task, loaded on demand (libtorch loads only when an evaluation runs). A task with no
 // entry is reported as skipped, not as an error. The design task samples its images with the given
 // options (`m6 design`'s flags).
-function evaluators(design: DesignEvalOptions = {}, recommend: RecommendEvalOptions = {}): Partial<Record<TaskName, EvaluatorLoader>> {
+function evaluators(design: DesignEvalOptions = {}, recommend: RecommendEvalOptions = {}, search: SearchEvalOptions = {}): Partial<Record<TaskName, EvaluatorLoader>> {
   return {
     describe: async () => (await import('../../eval/describeEval.js')).evaluateDescribe,
     answer: async () => (await import('../../eval/answerEval.js')).evaluateAnswer,
@@ -29,6 +30,10 @@ function evaluators(design: DesignEvalOptions = {}, recommend: RecommendEvalOpti
       return (ctx) => evaluateDesign(ctx, design);
     },
     complement: async () => (await import('../../eval/complementEval.js')).evaluateComplement,
+    search: async () => {
+      const { evaluateSearch } = await import('../../eval/searchEval.js');
+      return (ctx) => evaluateSearch(ctx, search);
+    },
     recommend: async () => {
       const { evaluateRecommend } = await import('../../eval/recommendEval.js');
       return (ctx) => evaluateRecommend(ctx, recommend);
@@ -46,12 +51,14 @@ interface EvalFlags extends DatasetFlags, SamplingFlags {
   out?: string;
   allowTrainRows?: boolean;
   holdout: string;
+  index?: string;
 }
 
 const METRIC_NAMES: Record<string, string> = {
   textToImageRecall1: 'text→image recall@1', textToImageRecall5: 'text→image recall@5', textToImageRecall10: 'text→image recall@10',
   imageToTextRecall1: 'image→text recall@1', imageToTextRecall5: 'image→text recall@5', imageToTextRecall10: 'image→text recall@10',
   hr1: 'HR@1', hr5: 'HR@5', hr10: 'HR@10', hr20: 'HR@20', ndcg5: 'NDCG@5', ndcg10: 'NDCG@10', ndcg20: 'NDCG@20',
+  annRecallAt10: 'ANN recall@10 vs exact',
   cold_hr10: 'cold items HR@10', cold_ndcg10: 'cold items NDCG@10', cold_hr5: 'cold items HR@5', cold_ndcg5: 'cold items NDCG@5', cold_hr20: 'cold items HR@20', cold_ndcg20: 'cold items NDCG@20',
   bleu4: 'BLEU-4', rougeL: 'ROUGE-L', ciderD: 'CIDEr-D', categoryAccuracy: 'category accuracy', colourAccuracy: 'colour accuracy', exactMatch: 'exact match',
 };
@@ -98,7 +105,7 @@ function summaryOf(report: EvalReport): unknown {
 }
 
 export function registerEval(program: Command): void {
-  addSamplingOptions(addDatasetOptions(program.command('eval').description('evaluate a trained run on the held-out rows of a dataset: describe (BLEU-4, ROUGE-L, CIDEr-D, category accuracy), answer (exact match), embed (recall@1/5/10 both ways), design (attribute accuracy by a classifier, Fréchet distance)'))
+  addSamplingOptions(addDatasetOptions(program.command('eval').description('evaluate a trained run on the held-out rows of a dataset: describe (BLEU-4, ROUGE-L, CIDEr-D, category accuracy), answer (exact match), embed (recall@1/5/10 both ways), design (attribute accuracy by a classifier, Fréchet distance), search (recall@1/5/10, nDCG@10 and ANN recall of a catalog index)'))
     .requiredOption('--run <dir>', 'run folder of m6 train (its newest checkpoint) or one checkpoint folder')
     .option('--tasks <list>', 'tasks to evaluate, comma-separated', Object.keys(TASKS).join(','))
     .option('--limit <n>', 'most held-out items per task (a seeded draw; default: all)')
@@ -107,9 +114,10 @@ export function registerEval(program: Command): void {
     .option('--json', 'print the results as JSON (without per-item records; --out has them)')
     .option('--out <file>', 'write the results with every item\'s record as JSON to this file')
     .option('--holdout <which>', 'which held-out rows: test (the final figures) or val (the rows to choose settings on); recommend: each shopper\'s last item or the one before it', 'test')
+    .option('--index <dir>', 'search: a catalog index built (by this run) from exactly the held-out rows judged; default: one built in a temp folder')
     .option('--allow-train-rows', 'score held-out rows even where the run trained on them (a training-set evaluation, labelled as such); without it such rows are refused'))
     .action(async (flags: EvalFlags) => {
-      const { run: runDir, tasks: taskText, limit: limitText, batchSize: batchText, seed: seedText, json, out, temperature, topK, topP, allowTrainRows, holdout, ...datasetFlags } = flags;
+      const { run: runDir, tasks: taskText, limit: limitText, batchSize: batchText, seed: seedText, json, out, temperature, topK, topP, allowTrainRows, holdout, index, ...datasetFlags } = flags;
       if (holdout !== 'val' && holdout !== 'test') throw new UsageError(`--holdout must be val or test, got '${holdout}'`);
       const sampling = samplingFromFlags({ temperature, topK, topP });
       let tasks: TaskName[];
@@ -128,13 +136,15 @@ export function registerEval(program: Command): void {
       try {
         // The data first: a bad column or file is reported before libtorch and the model load.
         const { buildTaskData } = await import('../../tasks/taskData.js');
-        const data = await buildTaskData(spec, tasks.map((name) => ({ name, weight: 1 })));
+        // A task judged on another's examples (search: embed's) needs that task's data built too.
+        const needed = [...new Set(tasks.flatMap((name) => [name, TASKS[name].examplesOf ?? name]))];
+        const data = await buildTaskData(spec, needed.map((name) => ({ name, weight: 1 })));
         const torch = await import('../../torch/index.js');
         const { loadPipeline } = await import('../../pipelines/index.js');
         const { evaluateRun } = await import('../../eval/evaluation.js');
         torch.keepLargeAllocations();
         using pipeline = await loadPipeline(runDir);
-        report = await evaluateRun({ pipeline, spec, data, tasks, evaluators: evaluators(sampling, { holdout }), holdout, ...(limit !== undefined ? { limit } : {}), seed, batchSize, log, allowTrainRows: allowTrainRows === true });
+        report = await evaluateRun({ pipeline, spec, data, tasks, evaluators: evaluators(sampling, { holdout }, index !== undefined ? { index } : {}), holdout, ...(limit !== undefined ? { limit } : {}), seed, batchSize, log, allowTrainRows: allowTrainRows === true });
       } catch (err) {
         throw asUsageError(err);
       }
