@@ -20,6 +20,8 @@ export interface DatasetFlags {
   textFileCol?: string;
   textRoot?: string;
   labelCol?: string;
+  priceCol?: string;
+  attributeCol?: string;
   idCol?: string;
   splitCol?: string;
   split?: string;
@@ -53,6 +55,8 @@ export function addDatasetOptions(cmd: Command): Command {
     .option('--text-file-col <names>', 'column(s) holding paths of text files whose contents join the text')
     .option('--text-root <dir>', 'folder text-file paths are relative to (default: the joined table\'s or manifest\'s folder)')
     .option('--label-col <name>', 'label column')
+    .option('--price-col <name>', 'numeric price column, kept with each row (m6 index stores it: --where "price < 40")')
+    .option('--attribute-col <names>', 'attribute column(s), comma-separated, kept with each row (m6 index stores them)')
     .option('--id-col <name>', 'row id column (default: the image column, else the row number)')
     .option('--split-col <name>', 'column naming each row\'s split')
     .option('--split <fractions>', 'split by row id, e.g. train:0.9,test:0.1')

@@ -21,7 +21,8 @@ export type BadRowReason =
   | 'unknown label'
   | 'unparsable time'
   | 'truncated shard'
-  | 'malformed sample';
+  | 'malformed sample'
+  | 'not a number';
 
 export interface BadRow {
   reason: BadRowReason;

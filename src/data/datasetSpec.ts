@@ -55,6 +55,10 @@ export interface DatasetSpec {
   /** Put between joined text columns. */
   textJoin: string;
   labelCol?: string;
+  /** A numeric column kept with each row (a catalog index stores it for filters such as `price < 40`). */
+  priceCol?: string;
+  /** Columns kept with each row as its attributes (name → value), e.g. colour, pattern. */
+  attributeCols?: string[];
   idCol?: string;
   splitCol?: string;
   split?: SplitFraction[];
@@ -94,6 +98,8 @@ export interface DatasetSpecInput {
   textRoot?: string;
   textJoin?: string;
   labelCol?: string;
+  priceCol?: string;
+  attributeCol?: string | string[];
   idCol?: string;
   splitCol?: string;
   split?: string | Record<string, number>;
@@ -115,7 +121,7 @@ export interface DatasetSpecInput {
 
 const SPEC_KEYS: ReadonlyArray<keyof DatasetSpecInput> = [
   'manifest', 'shards', 'imageFolder', 'format', 'delimiter', 'columns', 'imageRoot', 'imageCol', 'imageExt',
-  'textCol', 'textFileCol', 'textRoot', 'textJoin', 'labelCol', 'idCol', 'splitCol', 'split',
+  'textCol', 'textFileCol', 'textRoot', 'textJoin', 'labelCol', 'priceCol', 'attributeCol', 'idCol', 'splitCol', 'split',
   'splitSeed', 'splitGroupCol', 'join', 'joinOn', 'interactions', 'interactionsFormat', 'userCol', 'itemCol',
   'timeCol', 'eventCol', 'events', 'baskets',
 ];
@@ -181,7 +187,7 @@ export function assignSplit(id: string, split: readonly SplitFraction[], seed: n
 }
 
 /** Keys whose value may be a list of strings (or one comma-separated string). */
-const LIST_KEYS: ReadonlySet<string> = new Set(['columns', 'textCol', 'textFileCol', 'events', 'shards']);
+const LIST_KEYS: ReadonlySet<string> = new Set(['columns', 'textCol', 'textFileCol', 'attributeCol', 'events', 'shards']);
 
 /**
  * A spec file's value, checked to have the type its key takes (a YAML `textCol: {a: 1}` is named here,
@@ -378,6 +384,9 @@ export function resolveDatasetSpec(input: DatasetSpecInput, cwd = process.cwd())
     spec.textRoot = input.textRoot !== undefined ? resolve(cwd, input.textRoot) : join !== undefined ? dirname(join.file) : home;
   }
   if (input.labelCol !== undefined) spec.labelCol = input.labelCol;
+  if (input.priceCol !== undefined) spec.priceCol = input.priceCol;
+  const attributeCols = listOf(input.attributeCol);
+  if (attributeCols.length > 0) spec.attributeCols = attributeCols;
   if (input.idCol !== undefined) spec.idCol = input.idCol;
   if (input.splitCol !== undefined) spec.splitCol = input.splitCol;
   if (split !== undefined) spec.split = split;

@@ -26,6 +26,10 @@ export interface DataRow {
    * short caption, what a shopper would type, for the embed task's texts and design's prompts. */
   caption?: string;
   label?: string;
+  /** The price column's number (spec.priceCol), when the row has one. */
+  price?: number;
+  /** The attribute columns' values (spec.attributeCols) that the row has, by column name. */
+  attributes?: Record<string, string>;
   split?: string;
   /** The record's own fields (after a join), kept only when asked (readDataset's keepFields): what `m6 data pack` writes. */
   fields?: ReadonlyMap<string, string>;
@@ -85,6 +89,29 @@ async function readSource(file: string, what: string): Promise<Buffer> {
   } catch (err) {
     throw new DatasetSpecError(`${what} ${file} ${fileReadProblem(err)}`);
   }
+}
+
+/**
+ * The row's price and attributes (spec.priceCol, spec.attributeCols) into `out`; an empty price is
+ * no price, one that is not a number makes the row bad (false).
+ */
+function catalogFields(out: DataRow, fields: ReadonlyMap<string, string>, spec: DatasetSpec, bad: (b: Omit<BadRow, 'source' | 'row' | 'sample'>) => void): boolean {
+  if (spec.priceCol !== undefined) {
+    const text = (fields.get(spec.priceCol) ?? '').trim();
+    const price = Number(text);
+    if (text !== '' && !Number.isFinite(price)) {
+      bad({ reason: 'not a number', field: spec.priceCol, expected: 'a price (a number, or empty for none)', got: `'${text.slice(0, 40)}'` });
+      return false;
+    }
+    if (text !== '') out.price = price;
+  }
+  const attributes: Record<string, string> = {};
+  for (const c of spec.attributeCols ?? []) {
+    const v = fields.get(c);
+    if (v !== undefined && v !== '') attributes[c] = v;
+  }
+  if (Object.keys(attributes).length > 0) out.attributes = attributes;
+  return true;
 }
 
 export function jsonValueToString(value: unknown): string | undefined {
@@ -316,6 +343,8 @@ export async function readDataset(spec: DatasetSpec, opts: { bad?: BadRowLog; ke
   checkColumns(all, [
     ['--image-col', spec.imageCol],
     ['--label-col', spec.labelCol],
+    ['--price-col', spec.priceCol],
+    ...(spec.attributeCols ?? []).map((c): [string, string] => ['--attribute-col', c]),
     ['--id-col', spec.idCol],
     ['--split-col', spec.splitCol],
     ['--split-group-col', spec.splitGroupCol],
@@ -491,6 +520,7 @@ export async function rowFromFields(fields: ReadonlyMap<string, string>, c: RowC
     }
     out.label = label;
   }
+  if (!catalogFields(out, fields, spec, (b) => reportBad(c, b))) return undefined;
   out.id = spec.idCol !== undefined ? fields.get(spec.idCol) ?? defaultId : defaultId;
   const split = splitOf(fields, out.id, c);
   if (split === null) return undefined;

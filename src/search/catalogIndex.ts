@@ -144,6 +144,8 @@ export interface SearchHit {
   imagePath: string;
   label: string;
   price: number | null;
+  /** The row's attribute columns (colour, pattern…), as stored. */
+  attributes: Record<string, string>;
 }
 
 export interface AnnColumnInfo {

@@ -185,7 +185,7 @@ function readColumn(r: StoredRow, c: FilterColumn): string | number | null {
 }
 
 function hit(r: StoredRow, score: number): SearchHit {
-  return { id: r.id, score, title: r.title, imagePath: r.imagePath, label: r.label, price: r.price };
+  return { id: r.id, score, title: r.title, imagePath: r.imagePath, label: r.label, price: r.price, attributes: { ...r.attributes } };
 }
 
 function copyRow(r: StoredRow): StoredRow {

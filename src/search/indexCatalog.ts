@@ -33,9 +33,13 @@ export interface IndexCatalogReport extends Omit<UpsertReport, 'bad'> {
   failed: Array<{ id: string; source: string; row: number; error: string }>;
 }
 
-/** The row's columns as the index stores them: title (its caption), label, image path. */
-function catalogColumns(r: DataRow): Pick<CatalogRow, 'title' | 'label' | 'imagePath'> {
-  return { ...(r.caption ?? r.text ? { title: (r.caption ?? r.text)! } : {}), ...(r.label !== undefined ? { label: r.label } : {}), ...(r.imagePath !== undefined ? { imagePath: r.imagePath } : {}) };
+/** The row's columns as the index stores them: title (its caption), label, price, attributes, image path. */
+export function catalogColumns(r: DataRow): Pick<CatalogRow, 'title' | 'label' | 'price' | 'attributes' | 'imagePath'> {
+  const title = r.caption ?? r.text;
+  return {
+    ...(title ? { title } : {}), ...(r.label !== undefined ? { label: r.label } : {}), ...(r.price !== undefined ? { price: r.price } : {}),
+    ...(r.attributes !== undefined ? { attributes: r.attributes } : {}), ...(r.imagePath !== undefined ? { imagePath: r.imagePath } : {}),
+  };
 }
 
 export async function indexCatalog(pipeline: Pipeline, rows: readonly DataRow[], index: CatalogIndex, o: IndexCatalogOptions): Promise<IndexCatalogReport> {

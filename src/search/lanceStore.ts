@@ -23,7 +23,7 @@ const arrow = createRequire(import.meta.url)('apache-arrow') as typeof import('a
 
 const ITEMS = 'items';
 const META = 'm6_meta';
-const SCALARS = ['id', 'title', 'label', 'price', 'image_path'] as const;
+const SCALARS = ['id', 'title', 'label', 'price', 'attributes', 'image_path'] as const;
 /** Ids per `id IN (…)` statement. */
 const ID_CHUNK = 1000;
 
@@ -258,6 +258,7 @@ function fromArrow(t: import('apache-arrow').Table): StoredRow[] {
 
 function hits(t: import('apache-arrow').Table): SearchHit[] {
   const id = t.getChild('id')!, title = t.getChild('title')!, label = t.getChild('label')!, price = t.getChild('price')!, path = t.getChild('image_path')!, dist = t.getChild('_distance')!;
+  const attrs = t.getChild('attributes')!;
   return Array.from({ length: t.numRows }, (_, i) => ({
     id: id.get(i) as string,
     score: 1 - (dist.get(i) as number),
@@ -265,5 +266,6 @@ function hits(t: import('apache-arrow').Table): SearchHit[] {
     imagePath: (path.get(i) as string | null) ?? '',
     label: (label.get(i) as string | null) ?? '',
     price: (price.get(i) as number | null) ?? null,
+    attributes: attrs.get(i) ? JSON.parse(attrs.get(i) as string) as Record<string, string> : {},
   }));
 }

@@ -54,6 +54,7 @@ export const SearchOut = Type.Object({
   results: Type.Array(Type.Object({
     id: Type.String(), score: Type.Number({ description: 'dot product of unit vectors (cosine similarity)' }), title: Type.String(), label: Type.String(),
     price: Type.Union([Type.Number(), Type.Null()]),
+    attributes: Type.Record(Type.String(), Type.String(), { description: 'the catalog\'s attribute columns of the item (colour, pattern…), as indexed' }),
     image: Type.Union([Type.String(), Type.Null()], { description: 'URL of the item\'s image on this server (GET /v1/items/{id}/image), null when it has none the server may serve' }),
   })),
   latencyMs: Type.Number({ description: 'server time' }),

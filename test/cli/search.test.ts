@@ -31,7 +31,7 @@ before(async () => {
 
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-interface Hit { id: string; score: number; title: string; imagePath: string; label: string }
+interface Hit { id: string; score: number; title: string; imagePath: string; label: string; price: number | null; attributes: Record<string, string> }
 
 for (const store of ['exact', 'lance'] as const) {
   test(`m6 index build / info / search / add / remove (${store} store)`, async () => {
@@ -68,6 +68,24 @@ for (const store of ['exact', 'lance'] as const) {
     const filtered = await m6(['search', '--index', index, '--text', 'red dress', '--k', '3', '--where', `label = '${label}'`, '--json']);
     assert.equal(filtered.status, 0, filtered.stderr);
     assert.ok((JSON.parse(filtered.stdout) as Hit[]).every((h) => h.label === label));
+    // The catalog's price column is a number column of the index: a filter on it through the CLI keeps
+    // exactly the rows of catalog.jsonl that pass (the cheaper half of the commonest category).
+    const products = manifest.map((l) => JSON.parse(l) as { id: string; category: string; colour: string; price: number }).filter((p) => p.id !== 'p000005');
+    const counts = new Map<string, number>();
+    for (const p of products) counts.set(p.category, (counts.get(p.category) ?? 0) + 1);
+    const common = [...counts].sort((a, b) => b[1] - a[1])[0]![0];
+    const prices = products.filter((p) => p.category === common).map((p) => p.price).sort((a, b) => a - b);
+    const below = prices[Math.floor(prices.length / 2)]!;
+    const cheap = products.filter((p) => p.category === common && p.price < below);
+    assert.ok(cheap.length > 0 && cheap.length < prices.length, `the filter keeps some ${common} rows, not all`);
+    const priced = await m6(['search', '--index', index, '--text', 'red dress', '--k', '30', '--where', `label = '${common}' AND price < ${below}`, '--json']);
+    assert.equal(priced.status, 0, priced.stderr);
+    const pricedHits = JSON.parse(priced.stdout) as Hit[];
+    assert.deepEqual(pricedHits.map((h) => h.id).sort(), cheap.map((p) => p.id).sort());
+    for (const h of pricedHits) {
+      const p = cheap.find((c) => c.id === h.id)!;
+      assert.deepEqual([h.label, h.price, h.attributes.colour], [common, p.price, p.colour], h.id);
+    }
     const like = await m6(['search', '--index', index, '--item', hits[0]!.id, '--k', '4', '--json']);
     assert.equal(like.status, 0, like.stderr);
     const likeHits = JSON.parse(like.stdout) as Hit[];

@@ -235,3 +235,19 @@ test('bad input: a text file that is a folder or unreadable is reported as that,
   mkdirSync(join(dir, 'dir.csv'));
   await assert.rejects(read(dir, { manifest: 'dir.csv', textCol: 'x' }), /manifest .*dir\.csv is a folder, expected a file/);
 });
+
+test('a price column is read as a number (empty: none; not a number: a bad row named by file, row and field); attribute columns are kept by name', async (t) => {
+  const dir = tempDir(t);
+  writeFileSync(join(dir, 'items.csv'), 'id,image,title,price,colour,pattern\n1,a.jpg,Red dress,39.99,red,plain\n2,b.jpg,Blue shirt,,blue,\n3,c.jpg,Hat,cheap,green,striped\n4,d.jpg,Boot, 120 ,black,plain\n');
+  const ds = await read(dir, { manifest: 'items.csv', imageCol: 'image', textCol: 'title', idCol: 'id', priceCol: 'price', attributeCol: 'colour,pattern' });
+  assert.deepEqual(ds.rows.map((r) => [r.id, r.price, r.attributes]), [
+    ['1', 39.99, { colour: 'red', pattern: 'plain' }],
+    ['2', undefined, { colour: 'blue' }],
+    ['4', 120, { colour: 'black', pattern: 'plain' }],
+  ]);
+  assert.equal(ds.bad.total, 1);
+  const [bad] = ds.bad.summary();
+  assert.equal(bad!.reason, 'not a number');
+  assert.match(formatBadRow(bad!.examples[0]!), /items\.csv:4: not a number.*field 'price'.*'cheap'/);
+  await assert.rejects(read(dir, { manifest: 'items.csv', imageCol: 'image', textCol: 'title', priceCol: 'cost' }), /--price-col.*'cost'/);
+});

@@ -10,6 +10,7 @@ import { deriveSeed, Rng } from '../random.js';
 import { mapConcurrent } from '../inspect.js';
 import { drawAttributes, drawPlacement, type GarmentAttributes } from './attributes.js';
 import { catalogSplit, compositionKey, novelCompositions, type CatalogSplit, type Composition } from './compositions.js';
+import { drawPrice } from './price.js';
 import { renderGarmentPng } from './render.js';
 import { synthesiseOutfits } from './outfits.js';
 import { drawTaste, NEW_ARRIVAL_SHARE, simulateShopper } from './shoppers.js';
@@ -21,6 +22,8 @@ export interface SyntheticProduct extends GarmentAttributes {
   title: string;
   titleZh: string;
   description: string;
+  /** Seeded within the category's band (price.ts). */
+  price: number;
   qa: QaPair[];
   /** Whether the training split has products of this category × colour × pattern. */
   composition: Composition;
@@ -64,6 +67,7 @@ export function synthesiseProducts(count: number, seed: number): Array<{ product
       title: titleEn(attrs),
       titleZh: titleZh(attrs),
       description: describe(attrs, rng),
+      price: drawPrice(attrs.category, seed, i),
       qa: questionsAndAnswers(attrs, rng),
       composition,
       split: catalogSplit(id, composition, seed),
@@ -115,6 +119,7 @@ export async function writeSyntheticCatalog(opts: SynthOptions): Promise<{ produ
   await writeFile(join(opts.out, 'outfits.jsonl'), outfitRows.join(''));
   const spec = {
     manifest: 'catalog.jsonl', imageCol: 'image', textCol: ['title', 'description'], labelCol: 'category', idCol: 'id', splitCol: 'split',
+    priceCol: 'price', attributeCol: ['colour', 'pattern', 'sleeve'],
     interactions: 'interactions.jsonl', userCol: 'shopper', itemCol: 'item', timeCol: 'step', eventCol: 'event',
     // No time column: each outfit reads as a basket, a set of items that go together.
     baskets: { file: 'outfits.jsonl', userCol: 'outfit', itemCol: 'item' },

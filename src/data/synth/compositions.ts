@@ -55,4 +55,4 @@ export function catalogSplit(id: string, composition: Composition, seed: number)
 }
 
 /** Bumped whenever the catalog's rows or their splits change, so that cached catalogs are re-synthesised. */
-export const CATALOG_VERSION = 4;
+export const CATALOG_VERSION = 5;  // 5: a seeded price per product

@@ -41,7 +41,7 @@ export const searchRoutes: FastifyPluginAsyncTypebox = async (app) => {
       throw err;
     }
     return {
-      results: hits.map((h) => ({ id: h.id, score: h.score, title: h.title, label: h.label, price: h.price, image: imageUrl(catalog, h) })),
+      results: hits.map((h) => ({ id: h.id, score: h.score, title: h.title, label: h.label, price: h.price, attributes: h.attributes, image: imageUrl(catalog, h) })),
       latencyMs: elapsed(reply), store: catalog.index.store === 'lance' ? 'lancedb' as const : 'exact' as const,
       exact: body.exact === true || catalog.exactColumns.has(column),
     };
