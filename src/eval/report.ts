@@ -8,6 +8,7 @@ import { lossChartSvg } from '../train/plots.js';
 import type { SyntheticEvalResult } from './syntheticEval.js';
 import type { EmbedEvalResult } from './embedEval.js';
 import type { DesignEvaluation } from './designEval.js';
+import type { TaskEvaluation } from './evaluation.js';
 
 export interface ReportInput {
   file: string;
@@ -19,6 +20,8 @@ export interface ReportInput {
   evaluation: SyntheticEvalResult;
   /** Text→image and image→text search over the held-out items (the embed task). */
   retrieval?: EmbedEvalResult;
+  /** Held-out titles searched in a catalog index of the held-out images (searchEval.ts). */
+  search?: TaskEvaluation;
   /** Designs for held-out titles, judged by the attribute classifier. */
   design?: DesignEvaluation;
   /** Items shown with their pictures. */
@@ -31,6 +34,17 @@ function esc(s: string): string {
 
 function pct(x: number): string {
   return `${(100 * x).toFixed(1)}%`;
+}
+
+/** The search evaluation's rows of the headline table: recall and nDCG beside a random ranking, and the ANN index against exact. */
+function searchHeadline(s: TaskEvaluation): Array<[string, string]> {
+  const m = s.metrics, b = s.baselines;
+  const recalls = (x: Record<string, number>) => [1, 5, 10].map((k) => pct(x[`textToImageRecall${k}`] ?? 0)).join(' / ');
+  return [
+    ['search (catalog index): title→image recall@1/5/10', `${recalls(m)} over ${s.evaluated} items (random ranking ${recalls(b)}; relevant: the item and same-titled items)`],
+    ['search: nDCG@10', `${(m.ndcg10 ?? 0).toFixed(3)} (random ranking ${(b.ndcg10 ?? 0).toFixed(3)})`],
+    ...(m.annRecallAt10 !== undefined ? [['search: ANN recall@10 against the exact store', pct(m.annRecallAt10)] as [string, string]] : []),
+  ];
 }
 
 export function writeReport(r: ReportInput): void {
@@ -58,6 +72,7 @@ export function writeReport(r: ReportInput): void {
       ['embed: image→text recall@1/5/10', recalls(rt.imageToText)],
     );
   }
+  if (r.search !== undefined) headline.push(...searchHeadline(r.search));
   const dz = r.design;
   if (dz !== undefined) {
     const m = dz.metrics, b = dz.baselines;

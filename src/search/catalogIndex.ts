@@ -181,8 +181,8 @@ export interface StoreBackend {
   get(ids: string[]): Promise<StoredRow[]>;
   search(vector: Float32Array, k: number, column: VectorColumn, where: Filter | undefined, opts: { exact: boolean; nprobes: number; refineFactor: number }): Promise<SearchHit[]>;
   annInfo(columns: readonly VectorColumn[]): Promise<AnnColumnInfo[]>;
-  /** Trains or refreshes ANN indexes when due; true when it did. */
-  maintainAnn(ann: AnnOptions, dims: number, force: boolean): Promise<boolean>;
+  /** After writes: compacts small fragments where the store has them, trains or refreshes ANN indexes when due; true when it trained or refreshed one. */
+  maintain(ann: AnnOptions, dims: number, force: boolean): Promise<boolean>;
   close(): Promise<void>;
 }
 
@@ -316,7 +316,7 @@ class Index implements CatalogIndex {
       // What was committed stays committed: the metadata follows it even when the rows' source failed.
       if (report.inserted || report.updated) await this.touch();
     }
-    if (opts.buildAnn ?? true) report.annBuilt = await this.backend.maintainAnn(this.ann, dims, false);
+    if (opts.buildAnn ?? true) report.annBuilt = await this.backend.maintain(this.ann, dims, false);
     return report;
   }
 
@@ -363,7 +363,7 @@ class Index implements CatalogIndex {
 
   async buildAnn(opts: { force?: boolean } = {}): Promise<boolean> {
     this.writable('buildAnn');
-    return this.backend.maintainAnn({ ...this.ann, threshold: 1 }, this.meta.dims, opts.force ?? false);
+    return this.backend.maintain({ ...this.ann, threshold: 1 }, this.meta.dims, opts.force ?? false);
   }
 
   async close(): Promise<void> {

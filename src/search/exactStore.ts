@@ -112,7 +112,7 @@ export class ExactStore implements StoreBackend {
     return columns.map((column) => ({ column, state: 'none', indexedRows: 0, unindexedRows: this.rows.length }));
   }
 
-  async maintainAnn(): Promise<boolean> { return false; }
+  async maintain(): Promise<boolean> { return false; }
 
   async close(): Promise<void> {
     this.dropMatrices();

@@ -24,6 +24,8 @@ const arrow = createRequire(import.meta.url)('apache-arrow') as typeof import('a
 const ITEMS = 'items';
 const META = 'm6_meta';
 const SCALARS = ['id', 'title', 'label', 'price', 'attributes', 'image_path'] as const;
+/** Small fragments (fewer rows than Lance's compaction target) from which a write compacts the table. */
+const COMPACT_AT = 16;
 /** Ids per `id IN (…)` statement. */
 const ID_CHUNK = 1000;
 
@@ -141,7 +143,8 @@ export class LanceStore implements StoreBackend {
     return out;
   }
 
-  async maintainAnn(ann: AnnOptions, dims: number, force: boolean): Promise<boolean> {
+  async maintain(ann: AnnOptions, dims: number, force: boolean): Promise<boolean> {
+    await this.compact();
     const rows = await this.table.countRows();
     if (rows < Math.max(ann.threshold, annMinRows(ann.type))) return false;
     let did = false, stale = false;
@@ -167,6 +170,20 @@ export class LanceStore implements StoreBackend {
       did = true;
     }
     return did;
+  }
+
+  /**
+   * Merges the small fragments that many commits leave (`m6 index build` commits every batch: a
+   * million rows in 256-row batches is ~3,900 fragments) into few, before an ANN index is trained
+   * over them: a query visits every fragment (100k rows in 400 fragments: IVF_FLAT p50 2.9 ms,
+   * compacted into one: 2.1 ms). The old files stay for Lance's 7 days, so a replica reading the
+   * version before compaction keeps working.
+   */
+  private async compact(): Promise<void> {
+    const { fragmentStats } = await this.table.stats();
+    if (fragmentStats.numSmallFragments < COMPACT_AT) return;
+    await this.table.optimize();
+    this.indexCache = undefined;
   }
 
   async close(): Promise<void> {

@@ -325,3 +325,24 @@ describe('CatalogIndex: the two stores agree', () => {
     assert.equal(torch.liveTensors(), 0, 'the exact store freed its matrices');
   });
 });
+
+describe('CatalogIndex: a build of many commits is compacted', () => {
+  it('120 rows in 5-row commits end as one fragment, with the same answers as the exact store', async (t) => {
+    const dir = tmp(t);
+    const rows = catalog(120, 6);
+    const lance = await open(join(dir, 'lance'), 'lance');
+    const exact = await open(':memory:', 'exact');
+    await lance.upsert(rows, { batchSize: 5 });
+    await exact.upsert(rows);
+    const lancedb = await import('@lancedb/lancedb');
+    const db = await lancedb.connect(join(dir, 'lance'));
+    const table = await db.openTable('items');
+    assert.deepEqual([(await table.stats()).fragmentStats.numFragments, await table.countRows()], [1, 120]);
+    table.close();
+    db.close();
+    for (const q of queries(3)) sameHits(await lance.search(q, { k: 6, where: 'price < 50' }), await exact.search(q, { k: 6, where: 'price < 50' }), 'after compaction');
+    assert.deepEqual((await lance.get(['sku7', 'sku119'])).map((r) => r.id), ['sku7', 'sku119']);
+    await lance.close();
+    await exact.close();
+  });
+});

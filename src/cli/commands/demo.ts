@@ -104,6 +104,8 @@ interface DemoEvaluation {
   answerPrior?: number;
   retrieval?: EmbedEvalResult;
   design?: DesignEvaluation;
+  /** The held-out titles searched in a catalog index of the held-out images (m6 eval --tasks search): recall, nDCG@10, ANN recall. */
+  search?: TaskEvaluation;
   /** Next-item recommendation on each shopper's last item, full ranking, beside popularity and co-occurrence. */
   recommend?: TaskEvaluation;
   /** Pixel baselines (pixelBaselines.ts): describe by the nearest training thumbnail's caption; search by the mean thumbnail of the title's training products. */
@@ -249,7 +251,8 @@ async function evaluationReserve(plan: DemoPlan, catalogDir: string): Promise<nu
 async function fixedEvaluationSeconds(plan: DemoPlan, catalogDir: string, perItem: { index: number; search: number }): Promise<number> {
   const { CLASSIFIER_FILE } = await import('../../eval/designEval.js');
   const judge = trains(plan, 'design') && !existsSync(join(catalogDir, CLASSIFIER_FILE)) ? plan.judgeSteps * FIXED_COST.judgeStep : 0;
-  const embeds = trains(plan, 'embed') ? plan.n * perItem.index + Math.min(1000, 0.16 * plan.n) * perItem.search : 0;
+  // Held-out products embedded twice: the embed benchmark and the search evaluation's index.
+  const embeds = trains(plan, 'embed') ? plan.n * perItem.index + 2 * Math.min(1000, 0.16 * plan.n) * perItem.search : 0;
   return judge + FIXED_COST.pixelPerProduct * plan.n + embeds;
 }
 
@@ -284,15 +287,16 @@ async function evaluateDemo(plan: DemoPlan, r: { runDir: string; catalogDir: str
   }
   const judged = await evaluateDemoRuns({ ...plan, evalItems: heldOut.length }, pipeline, r);
   if (judged.design !== undefined) out.design = judged.design;
+  if (judged.search !== undefined) out.search = judged.search;
   if (judged.recommend !== undefined) out.recommend = judged.recommend;
   out.compositions = await compositionFigures(out, catalog, r.result);
   return out;
 }
 
 /** Design (one image per held-out title, judged by a classifier trained on the real catalog images) and recommend, through evaluateRun. */
-async function evaluateDemoRuns(plan: DemoPlan, pipeline: Pipeline, r: { catalogDir: string; data: DatasetSpec; result: RunTrainingResult; log: (m: string) => void }): Promise<{ design?: DesignEvaluation; recommend?: TaskEvaluation }> {
+async function evaluateDemoRuns(plan: DemoPlan, pipeline: Pipeline, r: { catalogDir: string; data: DatasetSpec; result: RunTrainingResult; log: (m: string) => void }): Promise<{ design?: DesignEvaluation; search?: TaskEvaluation; recommend?: TaskEvaluation }> {
   const { evaluateRun } = await import('../../eval/evaluation.js');
-  const out: { design?: DesignEvaluation; recommend?: TaskEvaluation } = {};
+  const out: { design?: DesignEvaluation; search?: TaskEvaluation; recommend?: TaskEvaluation } = {};
   const common = { pipeline, spec: r.data, data: r.result.data, holdout: plan.holdout, log: r.log };
   if (trains(plan, 'design')) {
     const { evaluateDesign } = await import('../../eval/designEval.js');
@@ -302,6 +306,14 @@ async function evaluateDemoRuns(plan: DemoPlan, pipeline: Pipeline, r: { catalog
     const design = report.tasks.find((t): t is DesignEvaluation => t.task === 'design');
     if (design !== undefined) out.design = design;
     for (const sk of report.skipped) r.log(`design evaluation skipped: ${sk.reason}`);
+  }
+  if (trains(plan, 'embed')) {
+    const { evaluateSearch } = await import('../../eval/searchEval.js');
+    // Over the same held-out products as the embed benchmark (up to 1000), through a LanceDB index.
+    const report = await evaluateRun({ ...common, tasks: ['search'], limit: 1000, evaluators: { search: async () => (ctx) => evaluateSearch(ctx) } });
+    const search = report.tasks.find((t) => t.task === 'search');
+    if (search !== undefined) out.search = search;
+    for (const sk of report.skipped) r.log(`search evaluation skipped: ${sk.reason}`);
   }
   if (trains(plan, 'recommend')) {
     const { evaluateRecommend } = await import('../../eval/recommendEval.js');
@@ -388,12 +400,12 @@ async function compositionFigures(e: DemoEvaluation, catalog: ReadonlyMap<string
 async function writeDemoReport(plan: DemoPlan, r: { runDir: string; catalogDir: string; result: RunTrainingResult; evaluation: DemoEvaluation }): Promise<string> {
   const { readMetrics } = await import('../../train/metrics.js');
   const { writeReport } = await import('../../eval/report.js');
-  const { result, evaluation: { synthetic, retrieval, design, recommend } } = r;
+  const { result, evaluation: { synthetic, retrieval, design, search, recommend } } = r;
   const { flags, bf16, minutes, n } = plan;
   const d = synthetic.describe;
   const reportFile = join(r.runDir, 'report.html');
   writeReport({
-    file: reportFile, catalogDir: r.catalogDir, title: 'm6 demo: m6-nano on the synthetic catalog', metrics: readMetrics(join(r.runDir, 'metrics.jsonl')), evaluation: synthetic, ...(retrieval !== undefined ? { retrieval } : {}), ...(design !== undefined ? { design } : {}),
+    file: reportFile, catalogDir: r.catalogDir, title: 'm6 demo: m6-nano on the synthetic catalog', metrics: readMetrics(join(r.runDir, 'metrics.jsonl')), evaluation: synthetic, ...(retrieval !== undefined ? { retrieval } : {}), ...(search !== undefined ? { search } : {}), ...(design !== undefined ? { design } : {}),
     facts: [
       ['model', `${result.config.name}: ${result.config.layers} layers × ${result.config.dim}, images ${result.config.imageSize}px, vocabulary ${result.config.vocabSize}`],
       ['data', `${n} synthetic products: ${Math.round(NOVEL_COMPOSITION_SHARE * 100)}% of the category × colour × pattern combinations held out whole (val and test), the rest ${SEEN_SPLIT.train * 100}% train / ${SEEN_SPLIT.val * 100}% val / ${SEEN_SPLIT.test * 100}% test; judged on ${plan.holdout === 'val' ? 'validation' : 'test'}; tasks ${plan.tasks.map((t) => t.name).join(' + ')}${flags.augment ? '; random crops and flips' : ''}; loss averaged over ${flags.lossMean}`],
@@ -410,6 +422,7 @@ async function writeDemoReport(plan: DemoPlan, r: { runDir: string; catalogDir: 
     answer: synthetic.answer ? { exactMatch: synthetic.answer.exactMatch, noImagePrior: r.evaluation.answerPrior, questions: synthetic.answer.items.length } : null,
     design: design !== undefined ? { items: design.evaluated, metrics: design.metrics, baselines: design.baselines } : null,
     recommend: recommend !== undefined ? { shoppers: recommend.evaluated, metrics: recommend.metrics, baselines: { [recommend.baselineName ?? 'baseline']: recommend.baselines, ...Object.fromEntries((recommend.moreBaselines ?? []).map((b) => [b.name, b.values])) } } : null,
+    search: search !== undefined ? { items: search.evaluated, metrics: search.metrics, baselines: search.baselines, notes: search.notes } : null,
     embed: retrieval === undefined ? null : { items: retrieval.items, textToImage: retrieval.textToImage, imageToText: retrieval.imageToText, chanceTextToImage: retrieval.chanceTextToImage },
     pixelBaselines: { describe: r.evaluation.pixelDescribe ?? null, search: r.evaluation.pixelSearch ?? null },
   }, null, 2) + '\n');
