@@ -8,7 +8,12 @@
 // What bounds that ratio here: the exact store's GEMV reads 512 MB per query at memory speed (41 ms
 // at 1M × 128 on an idle 2-core box, 80–95 ms when the box is shared), while a LanceDB query through
 // Node costs ~2 ms even over 10k rows. More IVF partitions do not help: 1024 (vs 256) left the
-// latency at ~5 ms and cost recall (0.91 at nprobes 10). So the ratio reads 6–17× with the load.
+// latency at ~5 ms and cost recall (0.91 at nprobes 10). IVF_HNSW_SQ (with l2, which ranks unit
+// vectors as dot does; with dot LanceDB 0.31's graph gives recall 0.002) reached recall 0.97 at ef 50
+// at 100k but no lower latency than that floor, after 6× the training time; IVF_RQ (1 bit) gave
+// recall 0.43. LanceDB's query hops between threads, so on a box shared with other jobs it slows more
+// than the one GEMV does: the exact store and the ANN are measured interleaved query by query, and
+// the ratio reads 4–6× at a load average of 8–9 on 2 cores, 9–17× at lighter loads.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';

@@ -29,6 +29,10 @@ test('m6 demo: synthesise, train briefly, evaluate held-out items, write report.
   assert.match(r.stdout, /nearest-thumbnail describe: category [\d.]+%, colour [\d.]+%, CIDEr-D [\d.]+; pixel search recall@10 [\d.]+%/);
   assert.equal(results.pixelBaselines.describe.items, 4);
   assert.equal(results.pixelBaselines.search.items, results.embed.items);
+  // Search judged as m6 eval --tasks search judges it: a LanceDB index of the held-out images, every held-out title a query.
+  assert.match(html, /search \(catalog index\): title→image recall@1\/5\/10/);
+  assert.equal(results.search.items, results.embed.items);
+  assert.ok(['textToImageRecall1', 'textToImageRecall10', 'ndcg10', 'annRecallAt10'].every((k) => results.search.metrics[k] >= 0 && results.search.metrics[k] <= 1), JSON.stringify(results.search));
   assert.ok(results.steps >= 1);
   assert.ok(existsSync(join(dir, 'catalog', 'catalog.jsonl')));
 });
