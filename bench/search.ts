@@ -13,7 +13,8 @@
 // at 100k but no lower latency than that floor, after 6× the training time; IVF_RQ (1 bit) gave
 // recall 0.43. LanceDB's query hops between threads, so on a box shared with other jobs it slows more
 // than the one GEMV does: the exact store and the ANN are measured interleaved query by query, and
-// the ratio reads 4–6× at a load average of 8–9 on 2 cores, 9–17× at lighter loads.
+// the ratio reads 4–6× at nprobes 10 at load averages of 7–9 on 2 cores (6–12× at nprobes 5), 17× on
+// a quieter box.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
