@@ -3,13 +3,14 @@
 // at a time. The queue is bounded: past `maxQueue` waiting entries a submit is shed at once
 // (QueueFullError → 429 + Retry-After) rather than queueing without bound. Each entry has a
 // deadline: still queued then, it leaves the queue (503); already running, its caller is answered
-// (504) and the result is dropped when it comes. An aborted entry (the client went away) leaves
-// the queue, so its work never runs. A batch that throws fails its own entries, no others.
+// (504). An aborted entry (the client went away) leaves the queue, so its work never runs. Once
+// every entry of a running batch has been answered (aborted, timed out), the batch's signal fires
+// and `run` stops at its next step. A batch that throws fails its own entries, no others.
 //
-// The model's compute is synchronous (libtorch ops run inside a JS call), so a batch holds the
-// event loop while it runs; the batcher yields (setImmediate) before each batch so that health
-// checks and new requests are served between batches. Batches of all tasks share one Lane: one
-// runs at a time, as the device does.
+// Each libtorch op is a synchronous JS call, so `run` must give the event loop back between its
+// steps (the tasks generate a decode step at a time) for health checks and new requests to be
+// served while a batch runs; the batcher also yields (setImmediate) before each batch. Batches of
+// all tasks share one Lane: one runs at a time, as the device does.
 
 /** Runs async jobs one at a time, in order. */
 export class Lane {
@@ -43,8 +44,8 @@ export interface BatcherOptions<I, O> {
   maxWaitMs: number;
   /** Most entries waiting (not yet running); a submit past it is shed. */
   maxQueue: number;
-  /** One output per input, in order. */
-  run: (inputs: I[]) => Promise<O[]>;
+  /** One output per input, in order; `signal` fires once no entry of the batch wants its output. */
+  run: (inputs: I[], signal: AbortSignal) => Promise<O[]>;
   /** Shared with the other tasks' batchers so one batch runs at a time (default: a lane of its own). */
   lane?: Lane;
   /** Told the size of each batch as it starts (metrics). */
@@ -98,8 +99,14 @@ interface Entry<I, O> {
   reject: (e: Error) => void;
   /** Set once answered (resolved, rejected, timed out, aborted): later outcomes are dropped. */
   settled: boolean;
-  running: boolean;
+  /** The running batch it belongs to, and what stops that batch. */
+  batch: { entries: Array<Entry<I, O>>; stop: AbortController } | undefined;
   cleanup: () => void;
+}
+
+/** Stops the entry's batch once none of its entries wants an output. */
+function stopIfAbandoned(e: { batch: { entries: Array<{ settled: boolean }>; stop: AbortController } | undefined }, task: string): void {
+  if (e.batch !== undefined && e.batch.entries.every((x) => x.settled)) e.batch.stop.abort(new AbortedError(task));
 }
 
 export class Batcher<I, O> {
@@ -131,7 +138,7 @@ export class Batcher<I, O> {
       return Promise.reject(new QueueFullError(this.o.name, this.queue.length, Math.max(1, Math.ceil(batchesAhead * this.batchSeconds))));
     }
     return new Promise<O>((resolve, reject) => {
-      const entry: Entry<I, O> = { input, resolve, reject, settled: false, running: false, cleanup: () => undefined };
+      const entry: Entry<I, O> = { input, resolve, reject, settled: false, batch: undefined, cleanup: () => undefined };
       const fail = (e: Error): void => {
         if (entry.settled) return;
         entry.settled = true;
@@ -139,10 +146,11 @@ export class Batcher<I, O> {
         const at = this.queue.indexOf(entry);
         if (at >= 0) this.queue.splice(at, 1);
         reject(e);
+        stopIfAbandoned(entry, this.o.name);
       };
       const onAbort = (): void => fail(new AbortedError(this.o.name));
       const deadline = s.timeoutMs !== undefined
-        ? setTimeout(() => fail(new DeadlineError(this.o.name, entry.running ? 'running' : 'queued', s.timeoutMs!)), s.timeoutMs).unref()
+        ? setTimeout(() => fail(new DeadlineError(this.o.name, entry.batch !== undefined ? 'running' : 'queued', s.timeoutMs!)), s.timeoutMs).unref()
         : undefined;
       s.signal?.addEventListener('abort', onAbort, { once: true });
       entry.cleanup = () => {
@@ -183,13 +191,14 @@ export class Batcher<I, O> {
     await new Promise<void>((r) => setImmediate(r));   // let the event loop answer what is waiting
     const batch = this.queue.splice(0, this.o.maxBatchSize);
     if (batch.length === 0) return;
-    for (const e of batch) e.running = true;
+    const running = { entries: batch, stop: new AbortController() };
+    for (const e of batch) e.batch = running;
     this.o.onBatch?.(batch.length);
     const started = performance.now();
     let outputs: O[] | undefined;
     let failure: Error | undefined;
     try {
-      outputs = await this.o.run(batch.map((e) => e.input));
+      outputs = await this.o.run(batch.map((e) => e.input), running.stop.signal);
       if (outputs.length !== batch.length) failure = new Error(`batcher ${this.o.name}: run gave ${outputs.length} outputs for ${batch.length} inputs`);
     } catch (err) {
       failure = err instanceof Error ? err : new Error(String(err));
