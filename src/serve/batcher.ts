@@ -113,6 +113,8 @@ export class Batcher<I, O> {
   private readonly queue: Array<Entry<I, O>> = [];
   private readonly lane: Lane;
   private timer: NodeJS.Timeout | undefined;
+  /** Set while a batch that queued behind another waits for company: a submit calls it. */
+  private joined: (() => void) | undefined;
   /** Batches handed to the lane and not finished. */
   private inFlight = 0;
   private closed = false;
@@ -158,6 +160,7 @@ export class Batcher<I, O> {
         s.signal?.removeEventListener('abort', onAbort);
       };
       this.queue.push(entry);
+      this.joined?.();
       this.schedule();
     });
   }
@@ -178,7 +181,8 @@ export class Batcher<I, O> {
     this.inFlight++;
     // The batch is cut when the lane reaches it, not now: entries that arrive while another batch
     // runs join it, and entries dropped meanwhile (aborted, timed out) are already gone.
-    void this.lane.run(() => this.runBatch()).finally(() => {
+    const behind = this.lane.size > 0;
+    void this.lane.run(() => this.runBatch(behind)).finally(() => {
       this.inFlight--;
       if (this.queue.length > 0 && this.inFlight === 0) {
         if (this.closed) this.flush();
@@ -187,8 +191,26 @@ export class Batcher<I, O> {
     });
   }
 
-  private async runBatch(): Promise<void> {
+  /**
+   * Waits up to maxWaitMs, less once the batch is full, for entries to join a batch that queued
+   * behind another. The clients the batch before answered send their next requests meanwhile:
+   * cut at once, this batch would hold only those that arrived while the other ran, and the two
+   * groups would go on alternating in half batches (the event loop, free while a batch runs,
+   * queues the second group before the first is answered).
+   */
+  private async gather(): Promise<void> {
+    const until = performance.now() + this.o.maxWaitMs;
+    while (this.queue.length > 0 && this.queue.length < this.o.maxBatchSize && performance.now() < until) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(() => this.joined?.(), until - performance.now());
+        this.joined = () => { clearTimeout(timer); this.joined = undefined; resolve(); };
+      });
+    }
+  }
+
+  private async runBatch(behind: boolean): Promise<void> {
     await new Promise<void>((r) => setImmediate(r));   // let the event loop answer what is waiting
+    if (behind && !this.closed) await this.gather();
     const batch = this.queue.splice(0, this.o.maxBatchSize);
     if (batch.length === 0) return;
     const running = { entries: batch, stop: new AbortController() };
