@@ -160,6 +160,16 @@ export class Pipeline implements Disposable {
     if (reason !== undefined) throw new PipelineError(reason);
   }
 
+  /** The design call running now: sampling draws from libtorch's one global generator, seeded when
+   * a call starts, so calls that overlap (each awaits between its steps) run one after another. */
+  private designing: Promise<unknown> = Promise.resolve();
+
+  private oneAtATime<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.designing.then(fn, fn);
+    this.designing = run.catch(() => undefined);
+    return run;
+  }
+
   /** Runs a batch's compute at the pipeline's dtype. */
   private readonly context: ComputeContext = (fn) => (this.bf16 ? torch.autocast(fn, { device: this.model.device.startsWith('cuda') ? 'cuda' : 'cpu', dtype: 'bfloat16' }) : fn());
 
@@ -204,7 +214,7 @@ export class Pipeline implements Disposable {
   async design(prompts: readonly string[], o: DesignCallOptions = {}): Promise<DesignOutput[]> {
     const { vq, sampling } = this.designSetup(o);
     const n = o.n ?? 1;   // generateDesigns checks it before drawing anything
-    return withPng(await generateDesigns(this.model, this.tokenizer, vq, prompts, { n, ...this.designRun(o), ...sampling }));
+    return withPng(await this.oneAtATime(() => generateDesigns(this.model, this.tokenizer, vq, prompts, { n, ...this.designRun(o), ...sampling })));
   }
 
   /**
@@ -213,7 +223,7 @@ export class Pipeline implements Disposable {
    */
   async designEach(prompts: readonly string[], o: Omit<DesignCallOptions, 'n'> = {}): Promise<DesignOutput[]> {
     const { vq, sampling } = this.designSetup(o);
-    return withPng(await designOnePerPrompt(this.model, this.tokenizer, vq, prompts, { ...this.designRun(o), ...sampling }));
+    return withPng(await this.oneAtATime(() => designOnePerPrompt(this.model, this.tokenizer, vq, prompts, { ...this.designRun(o), ...sampling })));
   }
 
   /** How a design call runs: its seed, batch size, signal, and the pipeline's step context. */
