@@ -7,7 +7,8 @@
 //       p50/p99 per route, resident memory after the run vs after warm-up (goal within 10%);
 //   (b) describe at concurrency 16 (autocannon), batched (--max-batch 16) vs one at a time
 //       (--max-batch 1), the reference measured in the same command (goal ≥ 3×);
-//   (c) /healthz latency while designs run (the compute is synchronous: how long the loop is held).
+//   (c) /healthz latency while designs run (generation yields to the event loop between decode
+//       steps: a health check waits about one step, not the design).
 // The run is a tiny model trained first (seconds) unless --run names one.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -131,7 +132,8 @@ async function describeThroughput(run: string, maxBatch: number, body: string, a
     // How long a description the run writes: with a few tokens each, HTTP, base64 and image decode
     // (not batched) dominate; with a sentence, the model's steps do, and batching shares them.
     const sample = await fetch(`${server.url}/v1/describe`, { method: 'POST', headers: { 'content-type': 'application/json' }, body }).then((r) => r.json() as Promise<{ tokenIds: number[] }>);
-    const opts = { url: `${server.url}/v1/describe`, method: 'POST' as const, headers: { 'content-type': 'application/json' }, body, connections: 16 };
+    // One at a time, a request waits for the 15 ahead of it: past autocannon's 10 s default on a slow machine.
+    const opts = { url: `${server.url}/v1/describe`, method: 'POST' as const, headers: { 'content-type': 'application/json' }, body, connections: 16, timeout: 120 };
     await autocannon({ ...opts, amount: 32 });   // warm-up
     const r = await autocannon({ ...opts, amount });
     if (r.non2xx > 0 || r.errors > 0) throw new Error(`describe throughput (max-batch ${maxBatch}): ${r.non2xx} non-2xx, ${r.errors} errors`);

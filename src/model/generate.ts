@@ -59,6 +59,9 @@ export interface GenerateOptions extends SamplingOptions {
   /** generateStream: what each step runs inside, besides noGrad (e.g. autocast, which, like grad
    * mode, holds only for the synchronous call it wraps, not across the stream's awaits). */
   stepContext?: <T>(fn: () => T) => T;
+  /** generateStream / generateAsync: checked between steps; once aborted, the generation stops there
+   * (its tensors freed) and throws the signal's reason. */
+  signal?: AbortSignal;
 }
 
 export type FinishReason = 'stop' | 'length';
@@ -429,12 +432,28 @@ export async function* generateStream(model: M6Model, prompt: GenerationPrompt, 
     while (!g.search.done) {
       for (const e of within(() => torch.noGrad(() => g.search.step()))) yield e;
       await new Promise<void>((resolve) => setImmediate(resolve));
+      opts.signal?.throwIfAborted();
     }
     const r = g.search.result();
     if ((opts.numBeams ?? 1) > 1) for (const [row, seq] of r.sequences.entries()) for (const [step, token] of seq.entries()) yield { token, step, row };
     return r;
   } finally {
     g.dispose();
+  }
+}
+
+/**
+ * `generate` a step at a time: the event loop runs between decode steps (a server answers health
+ * checks and takes requests while a batch generates), and `opts.signal` stops it at the next step.
+ * The prompt's tensors must outlive the call (keep them; a sync scope closes at the first await).
+ */
+export async function generateAsync(model: M6Model, prompt: GenerationPrompt, opts: GenerateOptions = {}): Promise<GenerateResult> {
+  opts.signal?.throwIfAborted();
+  const stream = generateStream(model, prompt, opts);
+  for (;;) {
+    const next = await stream.next();
+    if (next.done) return next.value;
+    opts.onToken?.(next.value.token, next.value.step, next.value.row);
   }
 }
 

@@ -8,12 +8,13 @@ import type { Tensor } from '../torch/index.js';
 import { deriveSeed } from '../data/random.js';
 import type { Tokenizer } from '../data/tokenizer.js';
 import { gridSize, type M6Model } from '../model/index.js';
-import { generate } from '../model/generate.js';
+import { generateAsync } from '../model/generate.js';
 import type { VqTokenizer } from '../model/vq.js';
 import type { SamplingOptions } from '../model/sampling.js';
 import { DESIGN_SAMPLING } from '../tasks/instructions.js';
 import { encodeDesignPrompt } from '../tasks/designPrompt.js';
-import { sourceTensors } from './inputs.js';
+import { keptTensors, sourceTensors } from './inputs.js';
+import type { ComputeContext } from './text.js';
 
 export interface DesignOptions extends SamplingOptions {
   /** Images per prompt. */
@@ -21,6 +22,10 @@ export interface DesignOptions extends SamplingOptions {
   seed: number;
   /** Rows generated at once. */
   batchSize?: number;
+  /** Runs each step's compute (e.g. under autocast); default: as is. */
+  context?: ComputeContext;
+  /** Stops the designs at the next decode step (the caller went away): throws the signal's reason. */
+  signal?: AbortSignal;
 }
 
 export interface DesignImage {
@@ -63,51 +68,66 @@ function samplingOf(o: SamplingOptions): Required<SamplingOptions> {
   return { temperature: o.temperature ?? DESIGN_SAMPLING.temperature, topK: o.topK ?? DESIGN_SAMPLING.topK, topP: o.topP ?? DESIGN_SAMPLING.topP };
 }
 
-/** One sampled image per encoded source (rows right-padded to one length), decoded by the VQ. */
-function sampleImages(model: M6Model, tokenizer: Tokenizer, vq: VqTokenizer, sources: readonly number[][], seed: number, sampling: Required<SamplingOptions>): DesignImage[] {
+/** What one sampling call needs besides its rows: the seed, the sampling and how steps run. */
+interface SampleCall { seed: number; sampling: Required<SamplingOptions>; context: ComputeContext; signal?: AbortSignal }
+
+/**
+ * One sampled image per encoded source (rows right-padded to one length), decoded by the VQ. The
+ * codes are drawn a step at a time: the event loop runs between decode steps.
+ */
+async function sampleImages(model: M6Model, tokenizer: Tokenizer, vq: VqTokenizer, sources: readonly number[][], c: SampleCall): Promise<DesignImage[]> {
   const grid = checkGrid(model, vq);
-  return torch.noGrad(() => torch.scope(() => {
-    const { sequences } = generate(model, sourceTensors(sources, tokenizer.padId, model.device), {
-      kind: 'image', sample: true, ...sampling, seed, bosId: tokenizer.bosId, padId: tokenizer.padId,
-    });
+  const prompt = keptTensors(() => sourceTensors(sources, tokenizer.padId, model.device));
+  const { sequences } = await generateAsync(model, prompt.tensors, {
+    kind: 'image', sample: true, ...c.sampling, seed: c.seed, bosId: tokenizer.bosId, padId: tokenizer.padId,
+    stepContext: c.context, ...(c.signal !== undefined ? { signal: c.signal } : {}),
+  }).finally(prompt.dispose);
+  return c.context(() => torch.noGrad(() => torch.scope(() => {
     const codes = sequences.map((seq) => Int32Array.from(seq, (id) => id - tokenizer.imageCodeStart));
     const flat = new Int32Array(sources.length * grid * grid);
     codes.forEach((c, b) => flat.set(c, b * grid * grid));
     const pixels = vq.decode(torch.tensor(flat, { shape: [sources.length, grid, grid], dtype: 'int64', device: model.device }));
     return toRgbBytes(pixels).map((rgb, b) => ({ codes: codes[b]!, rgb, size: model.cfg.imageSize }));
-  }));
+  })));
+}
+
+const asIs: ComputeContext = (fn) => fn();
+
+/** The sampling call of `o` for one seed. */
+function sampleCall(o: Omit<DesignOptions, 'n'>, seed: number): SampleCall {
+  return { seed, sampling: samplingOf(o), context: o.context ?? asIs, ...(o.signal !== undefined ? { signal: o.signal } : {}) };
 }
 
 /**
  * n images per prompt; per-prompt failures come back as errors. Each prompt's images are drawn
  * together, seeded by (seed, prompt): the same seed, prompt and n give the same images.
  */
-export function generateDesigns(model: M6Model, tokenizer: Tokenizer, vq: VqTokenizer, prompts: readonly string[], o: DesignOptions): DesignResult[] {
+export async function generateDesigns(model: M6Model, tokenizer: Tokenizer, vq: VqTokenizer, prompts: readonly string[], o: DesignOptions): Promise<DesignResult[]> {
   if (!Number.isInteger(o.n) || o.n < 1) throw new RangeError(`n (images per prompt) must be a positive integer, got ${o.n}`);
   checkGrid(model, vq);
   const batchSize = o.batchSize ?? 16;
-  const sampling = samplingOf(o);
   vq.eval();
-  return prompts.map((prompt): DesignResult => {
+  const results: DesignResult[] = [];
+  for (const prompt of prompts) {
     const encoded = encodeDesignPrompt(tokenizer, prompt, model.cfg.maxTextLen);
-    if ('error' in encoded) return { ok: false, error: encoded.error };
+    if ('error' in encoded) { results.push({ ok: false, error: encoded.error }); continue; }
     const images: DesignImage[] = [];
     for (let at = 0, chunk = 0; at < o.n; at += batchSize, chunk++) {
       const rows = Math.min(batchSize, o.n - at);
-      images.push(...sampleImages(model, tokenizer, vq, Array.from({ length: rows }, () => encoded.ids), deriveSeed(o.seed, 'design', prompt, chunk), sampling));
+      images.push(...await sampleImages(model, tokenizer, vq, Array.from({ length: rows }, () => encoded.ids), sampleCall(o, deriveSeed(o.seed, 'design', prompt, chunk))));
     }
-    return { ok: true, images };
-  });
+    results.push({ ok: true, images });
+  }
+  return results;
 }
 
 /**
  * One image per prompt, prompts batched together (evaluation: many prompts, one sample each).
  * Batch k is seeded by (seed, k), so the images depend on the seed, the prompts and their order.
  */
-export function designOnePerPrompt(model: M6Model, tokenizer: Tokenizer, vq: VqTokenizer, prompts: readonly string[], o: Omit<DesignOptions, 'n'>): DesignResult[] {
+export async function designOnePerPrompt(model: M6Model, tokenizer: Tokenizer, vq: VqTokenizer, prompts: readonly string[], o: Omit<DesignOptions, 'n'>): Promise<DesignResult[]> {
   checkGrid(model, vq);
   const batchSize = o.batchSize ?? 16;
-  const sampling = samplingOf(o);
   vq.eval();
   const results: DesignResult[] = new Array(prompts.length);
   const ok: Array<{ i: number; ids: number[] }> = [];
@@ -118,7 +138,7 @@ export function designOnePerPrompt(model: M6Model, tokenizer: Tokenizer, vq: VqT
   });
   for (let at = 0, k = 0; at < ok.length; at += batchSize, k++) {
     const rows = ok.slice(at, at + batchSize);
-    const images = sampleImages(model, tokenizer, vq, rows.map((r) => r.ids), deriveSeed(o.seed, 'design-batch', k), sampling);
+    const images = await sampleImages(model, tokenizer, vq, rows.map((r) => r.ids), sampleCall(o, deriveSeed(o.seed, 'design-batch', k)));
     rows.forEach((r, b) => { results[r.i] = { ok: true, images: [images[b]!] }; });
   }
   return results;

@@ -53,6 +53,20 @@ export function imageTensor(pixels: readonly Float32Array[], size: number, devic
   return torch.tensor(data, { shape: [pixels.length, 3, size, size], device });
 }
 
+/**
+ * A record of tensors made by `make` that must outlive awaits (a stepwise generation's prompt): made
+ * in a scope, then kept out of every scope, and freed by the returned `dispose`.
+ */
+export function keptTensors<T extends object>(make: () => T): { tensors: T; dispose: () => void } {
+  const kept: Tensor[] = [];
+  const tensors = torch.noGrad(() => torch.scope(() => {
+    const t = make();
+    for (const v of Object.values(t)) if (v instanceof torch.Tensor) kept.push(v.keep());
+    return t;
+  }));
+  return { tensors, dispose: () => { for (const t of kept) t.dispose(); } };
+}
+
 /** The batches of `items`, `size` at a time (the last one shorter). */
 export function* chunks<T>(items: readonly T[], size: number): Generator<T[]> {
   for (let at = 0; at < items.length; at += size) yield items.slice(at, at + size);

@@ -50,6 +50,8 @@ export interface TextOptions {
   numBeams?: number;
   /** Inputs run at once (default 16). */
   batchSize?: number;
+  /** Stops the generation at its next decode step (the caller went away): the call rejects with the signal's reason. */
+  signal?: AbortSignal;
 }
 
 export interface AnswerOptions extends TextOptions {
@@ -70,6 +72,8 @@ export interface DesignCallOptions extends SamplingOptions {
   seed?: number;
   /** Rows sampled at once (default 16). */
   batchSize?: number;
+  /** Stops the designs at their next decode step: the call rejects with the signal's reason. */
+  signal?: AbortSignal;
 }
 
 /** A designed image: its VQ codes, its RGB bytes (size × size × 3, row-major) and the same as a PNG file's bytes. */
@@ -156,6 +160,16 @@ export class Pipeline implements Disposable {
     if (reason !== undefined) throw new PipelineError(reason);
   }
 
+  /** The design call running now: sampling draws from libtorch's one global generator, seeded when
+   * a call starts, so calls that overlap (each awaits between its steps) run one after another. */
+  private designing: Promise<unknown> = Promise.resolve();
+
+  private oneAtATime<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.designing.then(fn, fn);
+    this.designing = run.catch(() => undefined);
+    return run;
+  }
+
   /** Runs a batch's compute at the pipeline's dtype. */
   private readonly context: ComputeContext = (fn) => (this.bf16 ? torch.autocast(fn, { device: this.model.device.startsWith('cuda') ? 'cuda' : 'cpu', dtype: 'bfloat16' }) : fn());
 
@@ -177,7 +191,8 @@ export class Pipeline implements Disposable {
 
   private generate(prompts: TextPrompt[], o: TextOptions & { maxNewTokens: number }): Promise<TextResult[]> {
     return generateTexts(this.model, this.tokenizer, prompts, {
-      maxNewTokens: o.maxNewTokens, ...(o.numBeams !== undefined ? { numBeams: o.numBeams } : {}), ...(o.batchSize !== undefined ? { batchSize: o.batchSize } : {}), context: this.context,
+      maxNewTokens: o.maxNewTokens, ...(o.numBeams !== undefined ? { numBeams: o.numBeams } : {}), ...(o.batchSize !== undefined ? { batchSize: o.batchSize } : {}),
+      context: this.context, ...(o.signal !== undefined ? { signal: o.signal } : {}),
     });
   }
 
@@ -199,7 +214,7 @@ export class Pipeline implements Disposable {
   async design(prompts: readonly string[], o: DesignCallOptions = {}): Promise<DesignOutput[]> {
     const { vq, sampling } = this.designSetup(o);
     const n = o.n ?? 1;   // generateDesigns checks it before drawing anything
-    return withPng(this.context(() => generateDesigns(this.model, this.tokenizer, vq, prompts, { n, seed: o.seed ?? 0, ...sampling, ...(o.batchSize !== undefined ? { batchSize: o.batchSize } : {}) })));
+    return withPng(await this.oneAtATime(() => generateDesigns(this.model, this.tokenizer, vq, prompts, { n, ...this.designRun(o), ...sampling })));
   }
 
   /**
@@ -208,7 +223,12 @@ export class Pipeline implements Disposable {
    */
   async designEach(prompts: readonly string[], o: Omit<DesignCallOptions, 'n'> = {}): Promise<DesignOutput[]> {
     const { vq, sampling } = this.designSetup(o);
-    return withPng(this.context(() => designOnePerPrompt(this.model, this.tokenizer, vq, prompts, { seed: o.seed ?? 0, ...sampling, ...(o.batchSize !== undefined ? { batchSize: o.batchSize } : {}) })));
+    return withPng(await this.oneAtATime(() => designOnePerPrompt(this.model, this.tokenizer, vq, prompts, { ...this.designRun(o), ...sampling })));
+  }
+
+  /** How a design call runs: its seed, batch size, signal, and the pipeline's step context. */
+  private designRun(o: Omit<DesignCallOptions, 'n'>): { seed: number; batchSize?: number; signal?: AbortSignal; context: ComputeContext } {
+    return { seed: o.seed ?? 0, ...(o.batchSize !== undefined ? { batchSize: o.batchSize } : {}), ...(o.signal !== undefined ? { signal: o.signal } : {}), context: this.context };
   }
 
   private designSetup(o: SamplingOptions): { vq: VqTokenizer; sampling: SamplingOptions } {

@@ -2,12 +2,11 @@
 // image) both come down to "encode the prompt like the training loader did, generate greedily,
 // decode". Inputs are batched (image prompts and text-only prompts apart, because a batch has one
 // image tensor or none), and a bad image fails only its own input.
-import * as torch from '../torch/index.js';
 import { encodeSource } from '../data/loader.js';
 import type { Tokenizer } from '../data/tokenizer.js';
 import type { M6Model } from '../model/index.js';
-import { generate, generateStream, type FinishReason, type GenerateOptions, type GenerationPrompt } from '../model/generate.js';
-import { chunks, imageTensor, preparePixels, sourceTensors, type ImageInput } from './inputs.js';
+import { generateAsync, generateStream, type FinishReason, type GenerateOptions, type GenerationPrompt } from '../model/generate.js';
+import { chunks, imageTensor, keptTensors, preparePixels, sourceTensors, type ImageInput } from './inputs.js';
 
 export interface TextPrompt {
   /** An image file to read, or already prepared pixels (3 × S × S, normalised). */
@@ -26,13 +25,14 @@ export interface GenerateTextOptions {
   batchSize?: number;
   /** Beam search width (1 = greedy). */
   numBeams?: number;
-  /** Runs each batch's compute (e.g. under autocast); default: as is. */
+  /** Runs each step's compute (e.g. under autocast); default: as is. */
   context?: ComputeContext;
+  /** Stops the generation at its next step (the caller went away): throws the signal's reason. */
+  signal?: AbortSignal;
 }
 
-/** A wrapper the compute of each batch runs inside: autocast, a device guard. Synchronous, like the compute. */
+/** A wrapper the compute of each step runs inside: autocast, a device guard. Synchronous, like the compute. */
 export type ComputeContext = <T>(fn: () => T) => T;
-const asIs: ComputeContext = (fn) => fn();
 
 /** How text is decoded: never padding or BOS, stop at <eos>, at most the model's text length. */
 function textDecoding(model: M6Model, tokenizer: Tokenizer, o: GenerateTextOptions): GenerateOptions {
@@ -42,12 +42,19 @@ function textDecoding(model: M6Model, tokenizer: Tokenizer, o: GenerateTextOptio
   };
 }
 
-/** The tensors of prompts whose pixels are ready (all with an image, or none). Call inside a scope. */
-function promptTensors(model: M6Model, tokenizer: Tokenizer, sources: readonly string[], pixels: readonly Float32Array[] | null): GenerationPrompt {
+/** The tensors of prompts whose pixels are ready (all with an image, or none), kept until `dispose`. */
+function promptTensors(model: M6Model, tokenizer: Tokenizer, sources: readonly string[], pixels: readonly Float32Array[] | null): { tensors: GenerationPrompt; dispose: () => void } {
   const cfg = model.cfg, device = model.device;
-  const prompt: GenerationPrompt = sourceTensors(sources.map((s) => encodeSource(tokenizer, s, cfg.maxTextLen)), tokenizer.padId, device);
-  if (pixels !== null) prompt.images = imageTensor(pixels, cfg.imageSize, device);
-  return prompt;
+  return keptTensors(() => {
+    const prompt: GenerationPrompt = sourceTensors(sources.map((s) => encodeSource(tokenizer, s, cfg.maxTextLen)), tokenizer.padId, device);
+    if (pixels !== null) prompt.images = imageTensor(pixels, cfg.imageSize, device);
+    return prompt;
+  });
+}
+
+/** Options every stepwise generation of `o` takes: its step context and its signal. */
+function stepOptions(o: GenerateTextOptions): Pick<GenerateOptions, 'stepContext' | 'signal'> {
+  return { ...(o.context !== undefined ? { stepContext: o.context } : {}), ...(o.signal !== undefined ? { signal: o.signal } : {}) };
 }
 
 function decoded(tokenizer: Tokenizer, tokenIds: number[], logProb: number, finishReason: FinishReason): TextResult {
@@ -63,10 +70,10 @@ export async function generateTexts(model: M6Model, tokenizer: Tokenizer, prompt
   for (const withImage of [true, false]) {
     const todo = prompts.map((_, i) => i).filter((i) => results[i] === undefined && (pixels[i] !== undefined) === withImage);
     for (const rows of chunks(todo, o.batchSize ?? 16)) {
-      const r = (o.context ?? asIs)(() => torch.noGrad(() => torch.scope(() => {
-        const images = withImage ? rows.map((i) => (pixels[i] as { pixels: Float32Array }).pixels) : null;
-        return generate(model, promptTensors(model, tokenizer, rows.map((i) => prompts[i]!.source), images), decoding);
-      })));
+      // Stepwise: the event loop runs between decode steps (a server stays responsive).
+      const images = withImage ? rows.map((i) => (pixels[i] as { pixels: Float32Array }).pixels) : null;
+      const prompt = promptTensors(model, tokenizer, rows.map((i) => prompts[i]!.source), images);
+      const r = await generateAsync(model, prompt.tensors, { ...decoding, ...stepOptions(o) }).finally(prompt.dispose);
       rows.forEach((i, b) => { results[i] = decoded(tokenizer, r.sequences[b]!, r.logProbs[b]!, r.finishReasons[b]!); });
     }
   }
@@ -84,16 +91,11 @@ export interface TextDelta { tokenId: number; text: string }
 export async function* streamText(model: M6Model, tokenizer: Tokenizer, prompt: TextPrompt, o: GenerateTextOptions): AsyncGenerator<TextDelta, TextResult, void> {
   const [pixels] = await preparePixels([prompt.image], model.cfg.imageSize);
   if (pixels !== undefined && !pixels.ok) return pixels;
-  const keep: torch.Tensor[] = [];
-  const tensors = torch.noGrad(() => torch.scope(() => {
-    const t = promptTensors(model, tokenizer, [prompt.source], pixels !== undefined ? [pixels.pixels] : null);
-    for (const v of [t.source, t.sourceMask, t.images]) if (v !== undefined) keep.push(v.keep());
-    return t;
-  }));
+  const tensors = promptTensors(model, tokenizer, [prompt.source], pixels !== undefined ? [pixels.pixels] : null);
   try {
     const tokens: number[] = [];
     let shown = '';
-    const stream = generateStream(model, tensors, { ...textDecoding(model, tokenizer, o), ...(o.context !== undefined ? { stepContext: o.context } : {}) });
+    const stream = generateStream(model, tensors.tensors, { ...textDecoding(model, tokenizer, o), ...stepOptions(o) });
     for (;;) {
       const next = await stream.next();
       if (next.done) {
@@ -110,6 +112,6 @@ export async function* streamText(model: M6Model, tokenizer: Tokenizer, prompt: 
       shown = text;
     }
   } finally {
-    for (const t of keep) t.dispose();
+    tensors.dispose();
   }
 }

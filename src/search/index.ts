@@ -9,5 +9,5 @@ export { formatBadIndexRow, UNIT_TOLERANCE, VECTOR_COLUMNS, type CatalogRow, typ
 export { indexCatalog, catalogColumns, provenanceOf, type IndexCatalogOptions, type IndexCatalogReport } from './indexCatalog.js';
 export { openQueryIndex, searchCatalog, defaultColumn, SearchQueryError, type SearchQuery, type QueryEmbedder, type CatalogQueryOptions } from './query.js';
 export { recommendItems, firstPassing, complementSource, complementScores, COMPLEMENT_MIX, directScorer, RecommendQueryError, type RecommendScorer, type RecommendQuery, type RecommendHit, type RecommendContext, type RecommendCallOptions, type ComplementSource } from './recommendations.js';
-export { readShopperData, userHistory, someShoppers, complementsFrom, type ShopperData } from './shopperData.js';
+export { readShopperData, readItemLabels, userHistory, someShoppers, complementsFrom, type ShopperData } from './shopperData.js';
 export { coOccurrence, scoreCoOccurrence, itemCounts, CO_OCCURRENCE_DECAY, type CoOccurrence } from './coOccurrence.js';

@@ -97,6 +97,8 @@ export interface RecommendContext {
   scorer?: RecommendScorer;
   /** The catalog's columns (title, label, price, image) and filters; without it results carry ids and scores only. */
   index?: CatalogIndex;
+  /** Item id → category from the data's manifest: a result's label where the index has no row (or there is no index). */
+  labels?: ReadonlyMap<string, string>;
   complements?: ComplementSource;
 }
 
@@ -122,7 +124,7 @@ function filterOf(o: { where?: string; index?: CatalogIndex }): ((read: ColumnRe
  * fetched from the index a page at a time: a selective filter reads further down the ranking
  * instead of returning fewer than k.
  */
-export async function firstPassing(ranked: ReadonlyArray<{ id: string; score: number }>, o: RecommendCallOptions & { index?: CatalogIndex }): Promise<RecommendHit[]> {
+export async function firstPassing(ranked: ReadonlyArray<{ id: string; score: number }>, o: RecommendCallOptions & { index?: CatalogIndex; labels?: ReadonlyMap<string, string> }): Promise<RecommendHit[]> {
   const keep = filterOf(o);
   const out: RecommendHit[] = [];
   const page = Math.max(64, 4 * o.k);
@@ -132,7 +134,7 @@ export async function firstPassing(ranked: ReadonlyArray<{ id: string; score: nu
     for (const r of part) {
       const row = rows.get(r.id);
       if (keep !== undefined && !keep(rowReader(row))) continue;
-      out.push({ id: r.id, score: r.score, title: row?.title ?? '', label: row?.label ?? '', price: row?.price ?? null, imagePath: row?.imagePath ?? '' });
+      out.push({ id: r.id, score: r.score, title: row?.title ?? '', label: row?.label ?? o.labels?.get(r.id) ?? '', price: row?.price ?? null, imagePath: row?.imagePath ?? '' });
       if (out.length >= o.k) break;
     }
   }
@@ -204,5 +206,5 @@ export async function recommendItems(ctx: RecommendContext, q: RecommendQuery, o
   } else {
     ({ scores, exclude } = await complementOf(ctx, scorer, itemIndex(vocabulary!, q.complement, 'complement')));
   }
-  return firstPassing(ranking(vocabulary!, scores, exclude), { ...o, ...(ctx.index !== undefined ? { index: ctx.index } : {}) });
+  return firstPassing(ranking(vocabulary!, scores, exclude), { ...o, ...(ctx.index !== undefined ? { index: ctx.index } : {}), ...(ctx.labels !== undefined ? { labels: ctx.labels } : {}) });
 }

@@ -26,9 +26,15 @@ export async function readShopperData(spec: DatasetSpec, o: { historiesOnly?: bo
   const baskets = spec.baskets !== undefined && o.historiesOnly !== true ? await readInteractions(spec.baskets) : undefined;
   // Baskets (outfits, orders) say what goes together; without them, shoppers' sessions do (as m6 eval --tasks complement judges it).
   const groups = [...((baskets ?? sessions)?.sequences.values() ?? [])];
-  const labels = new Map<string, string>();
-  if ((spec.manifest !== undefined || spec.shards !== undefined) && o.historiesOnly !== true) for (const r of (await readDataset(spec)).rows) if (r.label !== undefined) labels.set(r.id, r.label);
+  const labels = o.historiesOnly !== true ? await readItemLabels(spec) : new Map<string, string>();
   return { histories: sessions?.sequences, source: sessions?.source, groups, labels };
+}
+
+/** Item id → category from the spec's manifest (empty without a manifest or a label column). */
+export async function readItemLabels(spec: DatasetSpec): Promise<Map<string, string>> {
+  const labels = new Map<string, string>();
+  if (spec.manifest !== undefined || spec.shards !== undefined) for (const r of (await readDataset(spec)).rows) if (r.label !== undefined) labels.set(r.id, r.label);
+  return labels;
 }
 
 /** The shopper's whole history; an unknown shopper is a RecommendQueryError on `user`. */

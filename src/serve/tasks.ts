@@ -22,7 +22,7 @@ export interface TaskBatchers {
 }
 
 /** Runs `fn` once per group of inputs with the same key, and puts the outputs back in input order. */
-async function byGroup<I, O>(inputs: I[], key: (i: I) => string, fn: (group: I[]) => Promise<O[]>): Promise<O[]> {
+async function byGroup<I, O>(inputs: I[], signal: AbortSignal, key: (i: I) => string, fn: (group: I[]) => Promise<O[]>): Promise<O[]> {
   const groups = new Map<string, number[]>();
   inputs.forEach((input, i) => {
     const k = key(input);
@@ -34,6 +34,7 @@ async function byGroup<I, O>(inputs: I[], key: (i: I) => string, fn: (group: I[]
   for (const idx of groups.values()) {
     // Each group's compute holds the event loop: let health checks and new requests in between.
     if (idx !== groups.values().next().value) await new Promise<void>((r) => setImmediate(r));
+    signal.throwIfAborted();
     const results = await fn(idx.map((i) => inputs[i]!));
     idx.forEach((i, k) => { out[i] = results[k]!; });
   }
@@ -46,27 +47,27 @@ export function taskBatchers(pipeline: Pipeline, s: BatchSettings, onBatch: (tas
   const common = (name: PipelineTask) => ({ name, maxBatchSize: s.maxBatchSize, maxWaitMs: s.maxWaitMs, maxQueue: s.maxQueue, lane, onBatch: (n: number) => onBatch(name, n) });
   const batchers: TaskBatchers = {};
   const tokens = (j: { maxNewTokens?: number }) => String(j.maxNewTokens ?? '');
-  const textOptions = (j: { maxNewTokens?: number }, batchSize: number) => ({ batchSize, ...(j.maxNewTokens !== undefined ? { maxNewTokens: j.maxNewTokens } : {}) });
+  const textOptions = (j: { maxNewTokens?: number }, batchSize: number, signal: AbortSignal) => ({ batchSize, signal, ...(j.maxNewTokens !== undefined ? { maxNewTokens: j.maxNewTokens } : {}) });
   if (pipeline.supports('describe')) {
-    batchers.describe = new Batcher({ ...common('describe'), run: (jobs) => byGroup(jobs, tokens, (g) => pipeline.describe(g.map((j) => j.pixels), textOptions(g[0]!, g.length))) });
+    batchers.describe = new Batcher({ ...common('describe'), run: (jobs, signal) => byGroup(jobs, signal, tokens, (g) => pipeline.describe(g.map((j) => j.pixels), textOptions(g[0]!, g.length, signal))) });
   }
   if (pipeline.supports('answer')) {
     batchers.answer = new Batcher({
       ...common('answer'),
-      run: (jobs) => byGroup(jobs, tokens, (g) => pipeline.answer(g.map((j) => (j.pixels !== undefined ? { question: j.question, image: j.pixels } : { question: j.question })), textOptions(g[0]!, g.length))),
+      run: (jobs, signal) => byGroup(jobs, signal, tokens, (g) => pipeline.answer(g.map((j) => (j.pixels !== undefined ? { question: j.question, image: j.pixels } : { question: j.question })), textOptions(g[0]!, g.length, signal))),
     });
   }
   if (pipeline.supports('design')) {
     // Seeded by (seed, prompt): jobs with the same n, seed and sampling share a call with no change to their images.
     batchers.design = new Batcher({
       ...common('design'),
-      run: (jobs) => byGroup(jobs, (j) => JSON.stringify([j.n, j.seed, j.sampling]), (g) => pipeline.design(g.map((j) => j.prompt), { n: g[0]!.n, seed: g[0]!.seed, ...g[0]!.sampling })),
+      run: (jobs, signal) => byGroup(jobs, signal, (j) => JSON.stringify([j.n, j.seed, j.sampling]), (g) => pipeline.design(g.map((j) => j.prompt), { n: g[0]!.n, seed: g[0]!.seed, ...g[0]!.sampling, signal })),
     });
   }
   if (pipeline.supports('embed')) {
     batchers.embed = new Batcher({
       ...common('embed'),
-      run: (jobs) => byGroup(jobs, (j) => ('text' in j ? 'text' : 'image'), (g) => ('text' in g[0]!
+      run: (jobs, signal) => byGroup(jobs, signal, (j) => ('text' in j ? 'text' : 'image'), (g) => ('text' in g[0]!
         ? pipeline.embed({ texts: g.map((j) => (j as { text: string }).text) })
         : pipeline.embed({ images: g.map((j) => (j as { pixels: Float32Array }).pixels) }))),
     });
@@ -75,7 +76,7 @@ export function taskBatchers(pipeline: Pipeline, s: BatchSettings, onBatch: (tas
     // Histories score as one batch; a similarity is one row of the run's item-vector matrix (built once, on the first).
     batchers.recommend = new Batcher({
       ...common('recommend'),
-      run: (jobs) => byGroup(jobs, (j) => ('history' in j ? 'history' : 'similar'), async (g) => ('history' in g[0]!
+      run: (jobs, signal) => byGroup(jobs, signal, (j) => ('history' in j ? 'history' : 'similar'), async (g) => ('history' in g[0]!
         ? pipeline.scoreHistories(g.map((j) => (j as { history: readonly number[] }).history), { batchSize: g.length })
         : g.map((j) => pipeline.itemSimilarities((j as { similarTo: number }).similarTo)))),
     });

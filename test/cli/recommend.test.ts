@@ -74,6 +74,12 @@ test('m6 recommend: a shopper, a session, items like one, complements, filters a
   const similar = await m6(['recommend', '--run', run, '--similar', 'p000003', '--k', '4', '--json']);
   assert.equal(similar.status, 0, similar.stderr);
   assert.ok((JSON.parse(similar.stdout) as Hit[]).every((h) => h.id !== 'p000003'));
+  // Without an index, the data's manifest labels the results (no titles: those are the index's).
+  const labelled = await m6(['recommend', '--run', run, ...data, '--similar', 'p000003', '--k', '4', '--json']);
+  assert.equal(labelled.status, 0, labelled.stderr);
+  const category = new Map(catalog.map((p) => [p.id, p.category]));
+  const lh = JSON.parse(labelled.stdout) as Hit[];
+  assert.deepEqual(lh.map((h) => h.label), lh.map((h) => category.get(h.id)), labelled.stdout);
   const complement = await m6(['recommend', '--index', index, ...data, '--complement', 'p000003', '--k', '6', '--json']);
   assert.equal(complement.status, 0, complement.stderr);
   const own = catalog.find((p) => p.id === 'p000003')!.category;

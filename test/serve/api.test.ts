@@ -437,12 +437,16 @@ test('recommend errors: 400 naming the field; 422 for an unknown user or item, a
   problem(await post('/v1/recommend', { history: [] }), 422, /history: empty/, 'history');
   problem(await post('/v1/recommend', { history: ['p999999'] }), 422, /none of its 1 items/, 'history');
   problem(await post('/v1/recommend', { history: ['p000001'], where: 'colour = 1' }), 422, /^where: .*colour/, 'where');
-  // Without an index: ids and scores, no titles or images; a filter needs the index.
+  // Without an index: ids, scores and the labels of the run's data (its manifest), no titles or
+  // images; a filter needs the index.
   const bare = await build({ pipeline, limits: LIMITS, closePipeline: false });
   try {
     const r = (await post('/v1/recommend', { history: ['p000001'], k: 3 }, bare)).json() as RecommendOut;
     assert.equal(r.results.length, 3);
     assert.ok(r.results.every((h) => h.title === '' && h.image === null && h.id.length > 0));
+    const { labels } = await readShopperData(resolveDatasetSpec(loadDatasetSpecFile(join(tiny.dir, 'catalog', 'dataset.json'))));
+    assert.ok(labels.size > 0, 'the tiny catalog has labels');
+    assert.deepEqual(r.results.map((h) => h.label), r.results.map((h) => labels.get(h.id)), JSON.stringify(r.results));
     problem(await post('/v1/recommend', { history: ['p000001'], where: "label = 'hat'" }, bare), 422, /needs the catalog index/, 'where');
   } finally {
     await bare.close();

@@ -1,6 +1,7 @@
 // The batcher at its own level (TGI's queue tests): nothing runs for an empty queue; a full batch
 // starts at once; a partial one after maxWait; the queue bound sheds with a Retry-After; an aborted
-// or timed-out entry leaves the queue and never runs; a failing batch errors only its entries.
+// or timed-out entry leaves the queue and never runs; a running batch that no entry waits for any
+// more is told to stop; a failing batch errors only its entries.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -75,6 +76,39 @@ test('an aborted entry leaves the queue and its work never runs', async () => {
   const pre = new AbortController();
   pre.abort();
   await assert.rejects(b.submit(9, { signal: pre.signal }), AbortedError);
+});
+
+test('a running batch is told to stop once none of its entries wants an output, not before', async () => {
+  const seen: Array<{ xs: number[]; stoppedAt: number | undefined }> = [];
+  const b = new Batcher<number, number>({
+    name: 'test', maxBatchSize: 2, maxWaitMs: 5, maxQueue: 10,
+    // A run of ten steps that checks its signal between them, as a generation does.
+    run: async (xs, signal) => {
+      const record: { xs: number[]; stoppedAt: number | undefined } = { xs, stoppedAt: undefined };
+      seen.push(record);
+      for (let step = 0; step < 10; step++) {
+        if (signal.aborted) { record.stoppedAt = step; throw signal.reason as Error; }
+        await sleep(10);
+      }
+      return xs.map((x) => x * 10);
+    },
+  });
+  const one = new AbortController(), two = new AbortController();
+  const a = b.submit(1, { signal: one.signal });
+  const kept = b.submit(2, { signal: two.signal });
+  await sleep(30);
+  one.abort();   // its batch-mate still wants an answer: the batch goes on
+  await assert.rejects(a, AbortedError);
+  assert.equal(await kept, 20);
+  assert.equal(seen[0]!.stoppedAt, undefined);
+  const gone = new AbortController();
+  const c = b.submit(3, { signal: gone.signal }), late = b.submit(4, { timeoutMs: 40 });
+  await sleep(30);
+  gone.abort();   // the other entry's deadline passes next: then no one waits for the batch
+  await assert.rejects(c, AbortedError);
+  await assert.rejects(late, (e: Error) => e instanceof DeadlineError && e.stage === 'running');
+  await sleep(25);
+  assert.ok(seen[1]!.stoppedAt !== undefined && seen[1]!.stoppedAt < 10, `the abandoned batch stopped at step ${seen[1]!.stoppedAt}`);
 });
 
 test('deadlines: queued too long is 503-kind (queued), running too long 504-kind (running)', async () => {

@@ -15,15 +15,18 @@ import { indexCatalog, openCatalogIndex, provenanceOf, type CatalogRow } from '.
 
 export interface TinyRun { dir: string; run: string; image: string; imageBytes: Buffer }
 
-/** Trains a one-block run on describe, answer, embed, design (with its VQ tokenizer) and recommend. */
-export async function trainTinyRun(prefix = 'm6-serve-'): Promise<TinyRun> {
+/**
+ * Trains a one-block run on describe, answer, embed, design (with its VQ tokenizer) and recommend;
+ * `config` overrides the tiny config's keys, `tasks` the tasks.
+ */
+export async function trainTinyRun(prefix = 'm6-serve-', o: { config?: Record<string, number>; tasks?: string } = {}): Promise<TinyRun> {
   const dir = mkdtempSync(join(tmpdir(), prefix));
   const synth = await m6(['data', 'synth', '--out', join(dir, 'catalog'), '--n', '24', '--seed', '5', '--size', '64']);
   assert.equal(synth.status, 0, synth.stderr);
-  writeTinyConfig(join(dir, 'tiny.json'), { imageCodes: 64 });
+  writeTinyConfig(join(dir, 'tiny.json'), { imageCodes: 64, ...o.config });
   const run = join(dir, 'run');
   const trained = await m6(['train', '--data', join(dir, 'catalog', 'dataset.json'), '--config', join(dir, 'tiny.json'), '--batch-size', '4', '--vocab', '300',
-    '--workers', '0', '--steps', '2', '--tasks', 'describe,answer,embed,design,recommend', '--vq-steps', '2', '--split', 'train:0.75,test:0.25', '--out', run]);
+    '--workers', '0', '--steps', '2', '--tasks', o.tasks ?? 'describe,answer,embed,design,recommend', '--vq-steps', '2', '--split', 'train:0.75,test:0.25', '--out', run]);
   assert.equal(trained.status, 0, trained.stderr);
   const image = join(dir, 'catalog', 'images', 'p000001.png');
   return { dir, run, image, imageBytes: readFileSync(image) };

@@ -45,7 +45,8 @@ test('the playground: describe, answer, design, embed, search and recommend from
     const page = await browser.newPage({ viewport: { width: 1000, height: 760 } });
     const failed: string[] = [];
     page.on('pageerror', (e) => failed.push(String(e)));
-    page.on('requestfailed', (r) => failed.push(`${r.url()}: ${r.failure()?.errorText}`));
+    let revoked = '';   // a blob: URL the test loads on purpose after it was freed
+    page.on('requestfailed', (r) => { if (r.url() !== revoked) failed.push(`${r.url()}: ${r.failure()?.errorText}`); });
     page.on('request', (r) => { if (!r.url().startsWith(url) && !r.url().startsWith('data:') && !r.url().startsWith('blob:')) failed.push(`left the server: ${r.url()}`); });
     await page.goto(`${url}/`);
     // Page-side code as strings: this test compiles without the DOM's types.
@@ -53,7 +54,15 @@ test('the playground: describe, answer, design, embed, search and recommend from
     assert.equal(await page.getAttribute('a[href="/docs"]', 'href'), '/docs');
 
     const done = () => page.waitForFunction("/ms on the server|^\\d+ ms round trip$/.test(document.querySelector('#latency')?.textContent ?? '')");
+    // A file dropped over another frees the first one's preview (its blob: URL no longer loads).
+    const preview = () => page.getAttribute('[data-drop="describe"] img', 'src');
+    await page.setInputFiles('[data-drop="describe"] input[type=file]', join(tiny.dir, 'catalog', 'images', 'p000002.png'));
+    const dropped = await preview();
+    assert.match(dropped ?? '', /^blob:/);
     await page.setInputFiles('[data-drop="describe"] input[type=file]', tiny.image);
+    assert.notEqual(await preview(), dropped);
+    revoked = dropped!;
+    assert.equal(await page.evaluate(`fetch(${JSON.stringify(dropped)}).then(() => 'live', () => 'revoked')`), 'revoked');
     await page.click('[data-go="describe"]');
     await done();
     assert.match(await page.textContent('#latency') ?? '', /\d+ ms round trip · [\d.]+ ms on the server/);

@@ -48,6 +48,13 @@ async function complementsOf(pipeline: Pipeline, spec: DatasetSpec | undefined, 
   }
 }
 
+/** Without an index, the results' labels from the data's manifest (when one is given). */
+async function labelsOf(spec: DatasetSpec | undefined): Promise<ReadonlyMap<string, string> | undefined> {
+  if (spec?.manifest === undefined) return undefined;
+  const { readItemLabels } = await import('../../search/index.js');
+  return readItemLabels(spec).catch((err: unknown) => { throw asUsageError(err); });
+}
+
 function queryOf(flags: RecommendFlags): Promise<RecommendQuery> | RecommendQuery {
   const given = [flags.user, flags.history, flags.similar, flags.complement].filter((x) => x !== undefined).length;
   if (given !== 1) throw new UsageError('give exactly one of --user USER, --history ID,ID,…, --similar ID or --complement ID');
@@ -84,7 +91,8 @@ export function registerRecommend(program: Command): void {
       const index = flags.index !== undefined ? await openQueryIndex(flags.index, pipeline).catch((err: unknown) => { throw asUsageError(err); }) : undefined;
       try {
         const complements = 'complement' in query ? await complementsOf(pipeline, spec, index) : undefined;
-        const hits = await recommendItems({ pipeline, ...(index !== undefined ? { index } : {}), ...(complements !== undefined ? { complements } : {}) }, query, { k, ...(flags.where !== undefined ? { where: flags.where } : {}) })
+        const labels = index === undefined ? await labelsOf(spec) : undefined;
+        const hits = await recommendItems({ pipeline, ...(index !== undefined ? { index } : {}), ...(labels !== undefined ? { labels } : {}), ...(complements !== undefined ? { complements } : {}) }, query, { k, ...(flags.where !== undefined ? { where: flags.where } : {}) })
           .catch((err: unknown) => { throw asUsageError(err); });
         print(hits, flags.json === true);
       } finally {

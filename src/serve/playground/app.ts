@@ -25,7 +25,18 @@ function authHeaders(): Record<string, string> {
   return apiKey.value.trim() === '' ? {} : { authorization: `Bearer ${apiKey.value.trim()}` };
 }
 
+/**
+ * Frees the blob: URLs of the images under `root` (a dropped file's preview, thumbnails fetched
+ * with the API key): the browser keeps a blob's bytes until its URL is revoked, so each one is
+ * freed when its image leaves the page.
+ */
+function revokeImages(root: Element): void {
+  for (const img of root.querySelectorAll('img')) if (img.src.startsWith('blob:')) URL.revokeObjectURL(img.src);
+}
+
+/** Replaces the output (the result before it, its images freed). */
 function show(...nodes: Node[]): void {
+  revokeImages(output);
   output.replaceChildren(...nodes);
 }
 
@@ -50,7 +61,9 @@ function setFile(task: string, file: File | undefined): void {
   if (file === undefined) files.delete(task);
   else files.set(task, file);
   preview.hidden = file === undefined;
+  if (preview.src.startsWith('blob:')) URL.revokeObjectURL(preview.src);   // the file it replaces
   if (file !== undefined) preview.src = URL.createObjectURL(file);
+  else preview.removeAttribute('src');
   (zone.querySelector('span') as HTMLElement).textContent = file?.name ?? zone.dataset.hint!;
   // A search sends a text or a photo: a photo replaces the text.
   if (task === 'search' && file !== undefined) $<HTMLInputElement>('#search-text').value = '';
@@ -143,7 +156,11 @@ function thumbnail(url: string | null, alt: string): HTMLElement {
   const img = document.createElement('img');
   img.alt = alt;
   img.loading = 'lazy';
-  void imageSrc(url).then((src) => { img.src = src; });
+  void imageSrc(url).then((src) => {
+    // Its result may have been replaced while the bytes came: then nothing shows it.
+    if (!img.isConnected && src.startsWith('blob:')) URL.revokeObjectURL(src);
+    else img.src = src;
+  });
   return img;
 }
 
@@ -278,6 +295,7 @@ async function loadExamples(): Promise<void> {
     const list = examples[task] ?? [];
     // Shoppers are not held out: the run trained on their histories but the last items.
     const intro = task === 'recommend' ? 'Try a shopper of the data (their whole history is the query):' : 'Try one of the run\'s held-out examples (it never trained on them):';
+    revokeImages(box);
     box.replaceChildren(...(list.length > 0 ? [el('span', 'muted', intro)] : []), ...list.map((e) => exampleButton(task, e)));
   }
 }

@@ -3,7 +3,8 @@
 // logic is search/'s recommendItems, the same as `m6 recommend`; the model's scores are queued on
 // the recommend batcher, on the lane every task's model work shares, so concurrent sessions score
 // as one batch and never run beside a describe or a search's embedding. With the catalog index
-// (app.catalog) results carry titles and thumbnails and `where` filters them; without, ids and scores.
+// (app.catalog) results carry titles and thumbnails and `where` filters them; without, ids, scores
+// and the labels of the data's manifest.
 import type { FastifyInstance } from 'fastify';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { FilterError, RecommendQueryError, recommendItems, userHistory, type RecommendQuery, type RecommendScorer } from '../../search/index.js';
@@ -41,7 +42,9 @@ export const recommendRoutes: FastifyPluginAsyncTypebox = async (app) => {
     try {
       const query = await queryOf(app, body);
       const complements = 'complement' in query ? await app.shoppers.complements() : undefined;
-      const hits = await recommendItems({ pipeline: app.m6.pipeline, scorer, ...(catalog !== null ? { index: catalog.index } : {}), ...(complements !== undefined ? { complements } : {}) },
+      // Without the index, the labels come from the data's manifest (when it can be read).
+      const labels = catalog === null ? (await app.shoppers.tryData())?.labels : undefined;
+      const hits = await recommendItems({ pipeline: app.m6.pipeline, scorer, ...(catalog !== null ? { index: catalog.index } : {}), ...(labels !== undefined ? { labels } : {}), ...(complements !== undefined ? { complements } : {}) },
         query, { k: body.k ?? 10, ...(body.where !== undefined ? { where: body.where } : {}) });
       return { results: hits.map((h) => ({ id: h.id, score: h.score, title: h.title, label: h.label, price: h.price, image: imageUrl(catalog, h.id, h.imagePath) })), latencyMs: elapsed(reply) };
     } catch (err) {
