@@ -82,9 +82,9 @@ function recommendSteps(t: TrainingTensors): { at: number[]; next: number[]; row
  * interactions: as negatives only, their learnt vectors would learn nothing but "never me".
  * Each row's loss is the mean over its steps.
  */
-function recommendLoss(model: M6Model, t: TrainingTensors, candidates: Tensor | undefined): { loss: Tensor; rows: Tensor; aux: Tensor } | undefined {
-  const found = recommendSteps(t);
-  if (found === undefined) return undefined;
+type RecommendSteps = NonNullable<ReturnType<typeof recommendSteps>>;
+
+function recommendLoss(model: M6Model, t: TrainingTensors, found: RecommendSteps, candidates: Tensor | undefined): { loss: Tensor; rows: Tensor; aux: Tensor } {
   const items = t.items!;
   const [B, L] = items.shape as [number, number];
   const { at, next, rowOf } = found;
@@ -147,12 +147,18 @@ function rowsByForward(tasks: readonly string[]): Record<keyof ForwardPlan, numb
 
 /** The forwards `batchLoss` makes for this batch. */
 export function forwardPlan(t: TrainingTensors, tasks: readonly string[]): ForwardPlan {
+  return planBatch(t, tasks).plan;
+}
+
+/** The forwards, the rows of each, and the recommend rows' tensors and steps (read once: a host copy). */
+function planBatch(t: TrainingTensors, tasks: readonly string[]): { plan: ForwardPlan; rows: Record<keyof ForwardPlan, number[]>; recommend?: { t: TrainingTensors; steps: RecommendSteps } } {
   const rows = rowsByForward(tasks);
-  const B = tasks.length;
+  const rt = rows.recommend.length === 0 ? undefined : rows.recommend.length === tasks.length ? t : selectRows(t, rows.recommend);
+  const steps = rt !== undefined ? recommendSteps(rt) : undefined;
   return {
-    lm: rows.lm.length > 0,
-    embed: rows.embed.length >= 2,
-    recommend: rows.recommend.length > 0 && recommendSteps(rows.recommend.length === B ? t : selectRows(t, rows.recommend)) !== undefined,
+    plan: { lm: rows.lm.length > 0, embed: rows.embed.length >= 2, recommend: steps !== undefined },
+    rows,
+    ...(steps !== undefined ? { recommend: { t: rt!, steps } } : {}),
   };
 }
 
@@ -178,9 +184,8 @@ export function lmCounts(batch: Batch): { tokens: number; rows: number } {
  */
 export function batchLoss(model: M6Model, t: TrainingTensors, tasks: readonly string[], o: BatchLossOptions = {}): BatchLoss {
   const B = tasks.length;
-  const rows = rowsByForward(tasks);
+  const { plan, rows, recommend } = planBatch(t, tasks);
   const pick = (r: number[]) => (r.length === B ? t : selectRows(t, r));
-  const plan = forwardPlan(t, tasks);
   const perRow = new Array<number>(B).fill(NaN);
   let loss: Tensor | undefined;
   const add = (l: Tensor) => { loss = loss === undefined ? l : loss.add(l); };
@@ -200,8 +205,8 @@ export function batchLoss(model: M6Model, t: TrainingTensors, tasks: readonly st
     (e.rows.detach().toArray() as number[]).forEach((l, k) => (perRow[rows.embed[k]!] = l));
   }
   empty('embed');
-  if (plan.recommend) {
-    const r = recommendLoss(model, pick(rows.recommend), o.itemCandidates)!;
+  if (recommend !== undefined) {
+    const r = recommendLoss(model, recommend.t, recommend.steps, o.itemCandidates);
     add(r.loss.add(r.aux));
     (r.rows.detach().toArray() as number[]).forEach((l, k) => (perRow[rows.recommend[k]!] = l));
   }
