@@ -18,6 +18,8 @@ export interface Bf16Probe {
   pays: boolean;
   /** The CPU flags' verdict, beside the measurement. */
   flagsSayAccelerated: boolean;
+  /** Why bf16 could not run at all, where it could not (its speed is then 0 and it does not pay). */
+  bf16Error?: string;
   seconds: number;
 }
 
@@ -41,8 +43,15 @@ export function probeBf16Matmul(): Bf16Probe {
     while (reps < 3 || (performance.now() - t0 < 100 && reps < 200)) { run(); reps++; }
     return (reps * flops) / ((performance.now() - t0) / 1000) / 1e9;
   }));
-  const fp32Gflops = time(false), bf16Gflops = time(true);
+  const fp32Gflops = time(false);
+  // A CPU whose flags promise bf16 can still refuse it: oneDNN held below its ISA (ONEDNN_MAX_CPU_ISA=AVX2
+  // on an AVX512-BF16 EPYC) finds no bf16 kernel and throws. That is a measurement too: bf16 does not run here.
+  let bf16Gflops = 0, bf16Error: string | undefined;
+  try { bf16Gflops = time(true); } catch (e) { bf16Error = (e instanceof Error ? e.message : String(e)).split('\n')[0]; }
   const speedup = bf16Gflops / fp32Gflops;
-  cached = { fp32Gflops, bf16Gflops, speedup, pays: speedup >= 1.2, flagsSayAccelerated: engineInfo().bf16Accelerated, seconds: (performance.now() - started) / 1000 };
+  cached = {
+    fp32Gflops, bf16Gflops, speedup, pays: speedup >= 1.2, flagsSayAccelerated: engineInfo().bf16Accelerated,
+    ...(bf16Error !== undefined ? { bf16Error } : {}), seconds: (performance.now() - started) / 1000,
+  };
   return cached;
 }

@@ -46,3 +46,15 @@ test('m6 info names the CPU and its vector extensions, and measures bf16 against
   assert.equal(typeof json.bf16Probe.pays, 'boolean');
   assert.ok(json.bf16Probe.fp32Gflops > 0 && json.bf16Probe.speedup > 0);
 });
+
+test('m6 info does not crash where oneDNN refuses bf16 (held below the CPU\'s ISA): bf16 then does not pay', () => {
+  // On an AVX512-BF16 CPU, ONEDNN_MAX_CPU_ISA=AVX2 makes every bf16 matmul throw ("could not create a
+  // primitive descriptor"); elsewhere the same setting leaves bf16 emulated and slow. Either way: no crash, fp32.
+  const r = spawnSync(process.execPath, [join(repoRoot, 'bin/m6.js'), 'info', '--json'], {
+    encoding: 'utf8', env: { ...process.env, ONEDNN_MAX_CPU_ISA: 'AVX2', ATEN_CPU_CAPABILITY: 'avx2' },
+  });
+  assert.equal(r.status, 0, r.stderr);
+  const json = JSON.parse(r.stdout) as { cpuFlags: { avx512bf16: boolean }; bf16Probe: { pays: boolean; bf16Error?: string } };
+  assert.equal(json.bf16Probe.pays, false);
+  if (json.cpuFlags.avx512bf16) assert.match(json.bf16Probe.bf16Error ?? '', /primitive descriptor|bfloat16/);
+});

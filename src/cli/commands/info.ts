@@ -23,7 +23,7 @@ export function registerInfo(program: Command): void {
         cpu: info.cpuModel,
         cpuFlags: info.cpuFlags,
         bf16MatmulAccelerated: info.bf16Accelerated,
-        bf16Probe: { fp32Gflops: round(probe.fp32Gflops), bf16Gflops: round(probe.bf16Gflops), speedup: round(probe.speedup), pays: probe.pays },
+        bf16Probe: { fp32Gflops: round(probe.fp32Gflops), bf16Gflops: round(probe.bf16Gflops), speedup: round(probe.speedup), pays: probe.pays, ...(probe.bf16Error !== undefined ? { bf16Error: probe.bf16Error } : {}) },
       };
       if (opts.json) { console.log(JSON.stringify(facts, null, 2)); return; }
       // Debian's libtorch calls the system BLAS (fast only when it is OpenBLAS); pip/CUDA builds carry MKL inside libtorch_cpu.
@@ -37,8 +37,10 @@ export function registerInfo(program: Command): void {
         `threads      ${facts.threads}`,
         `devices      ${facts.devices.join(', ')}`,
         `oneDNN       ${facts.mkldnn ? 'yes' : 'no'}`,
-        `bf16 matmul  ${facts.bf16MatmulAccelerated ? `accelerated (${info.cpuFlags.amxBf16 ? 'AMX' : 'AVX512-BF16'} via oneDNN)` : 'not accelerated on this CPU'}`,
-        `  measured   ${round(probe.fp32Gflops)} GFLOP/s fp32, ${round(probe.bf16Gflops)} bf16 (×${probe.speedup.toFixed(2)}): m6 trains in ${probe.pays ? 'bf16 autocast' : 'fp32'} by default`,
+        `bf16 matmul  ${!facts.bf16MatmulAccelerated ? 'not accelerated on this CPU' : probe.bf16Error !== undefined ? `the CPU has ${info.cpuFlags.amxBf16 ? 'AMX' : 'AVX512-BF16'}, but oneDNN runs no bf16 kernel here (ONEDNN_MAX_CPU_ISA?)` : `accelerated (${info.cpuFlags.amxBf16 ? 'AMX' : 'AVX512-BF16'} via oneDNN)`}`,
+        probe.bf16Error !== undefined
+          ? `  measured   ${round(probe.fp32Gflops)} GFLOP/s fp32; bf16 does not run here (${probe.bf16Error}): m6 trains in fp32 by default`
+          : `  measured   ${round(probe.fp32Gflops)} GFLOP/s fp32, ${round(probe.bf16Gflops)} bf16 (×${probe.speedup.toFixed(2)}): m6 trains in ${probe.pays ? 'bf16 autocast' : 'fp32'} by default`,
       ].join('\n'));
     });
 }
