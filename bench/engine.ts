@@ -85,13 +85,17 @@ export async function run(opts: EngineBenchOptions): Promise<Record<string, numb
   // Both sides keep freed large blocks in the heap (m6 by mallopt, Python by glibc's environment
   // variables), so neither pays page faults for re-allocating activations every step.
   const keepBytes = 2 ** 31 - 1;
+  // The same BLAS on both sides: where m6 loaded OpenBLAS's OpenMP build in place of the system's
+  // (scripts/find-libtorch.mjs), the reference's libtorch finds it first on its library path too.
+  const blasDir = torch.engineInfo().blasLibrary?.match(/^(.*)\/libblas\.so\.3$/)?.[1];
+  const sameBlas = blasDir !== undefined && blasDir.endsWith('openblas-openmp') ? { LD_LIBRARY_PATH: [blasDir, process.env.LD_LIBRARY_PATH].filter(Boolean).join(':') } : {};
   torch.keepLargeAllocations(keepBytes);
   const refRound = <T>(part: 'ops' | 'steps'): T & { torchVersion: string } => {
     try {
       return JSON.parse(execFileSync(python, [refScript, JSON.stringify({ ...cfg, part })], {
         encoding: 'utf8', maxBuffer: 1 << 20,
         env: { ...process.env, OMP_NUM_THREADS: String(threads), OPENBLAS_NUM_THREADS: String(threads),
-          MALLOC_MMAP_THRESHOLD_: String(keepBytes), MALLOC_TRIM_THRESHOLD_: String(keepBytes) },
+          MALLOC_MMAP_THRESHOLD_: String(keepBytes), MALLOC_TRIM_THRESHOLD_: String(keepBytes), ...sameBlas },
       })) as T & { torchVersion: string };
     } catch (e) {
       throw new Error(`the PyTorch reference failed (${python} needs Debian's python3-torch: apt-get install python3-torch): ${(e as Error).message}`);

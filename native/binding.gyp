@@ -6,12 +6,12 @@
   "targets": [
     {
       "target_name": "m6_native",
-      "sources": ["src/addon.cc", "src/tensor_table.cc", "src/ops.cc", "src/runtime.cc", "src/storage.cc", "src/distributed.cc"],
+      "sources": ["src/addon.cc", "src/tensor_table.cc", "src/ops.cc", "src/runtime.cc", "src/storage.cc", "src/distributed.cc", "src/profiler.cc"],
       "include_dirs": ["<!@(node ../scripts/find-libtorch.mjs includes)", "<!@(node ../scripts/find-libtorch.mjs c10d-includes)"],
       "defines": ["<!@(node ../scripts/find-libtorch.mjs c10d-defines)"],
       "cflags!": ["-fno-exceptions", "-fno-rtti"],
       "cflags_cc!": ["-fno-exceptions", "-fno-rtti", "-std=gnu++14", "-std=gnu++17"],
-      "cflags_cc": ["-std=c++17", "-O2", "-fexceptions", "-frtti", "-Wno-deprecated-declarations", "-Wno-unused-parameter",
+      "cflags_cc": ["-std=c++17", "-O2", "-DNDEBUG", "-fexceptions", "-frtti", "-Wno-deprecated-declarations", "-Wno-unused-parameter",
                     "-D_GLIBCXX_USE_CXX11_ABI=<!(node ../scripts/find-libtorch.mjs abi)"],
       "ldflags": ["-L<!(node ../scripts/find-libtorch.mjs libdir)", "-Wl,-rpath,<!(node ../scripts/find-libtorch.mjs libdir)", "-Wl,--no-as-needed"],
       "libraries": ["<!@(node ../scripts/find-libtorch.mjs libs)", "-ldl"]

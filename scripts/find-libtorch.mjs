@@ -4,7 +4,7 @@
 //   2. the `torch` package of an installed Python (python3 on PATH, then /usr/bin/python3),
 //      when that package ships its C++ headers (pip wheels do; Debian's python3-torch does not),
 //   3. the system: Debian/Ubuntu's libtorch-dev (/usr/include/torch, /usr/lib/<triplet>).
-// Prints one JSON object: { source, root, includes, libdir, libs, version, cuda, cxx11abi, c10d }.
+// Prints one JSON object: { source, root, includes, libdir, libs, version, cuda, cxx11abi, c10d, blasDir? }.
 // c10d says which process-group backends the addon can compile: Gloo when Gloo's headers are present
 // (libtorch's own include/gloo in pip wheels, Debian's libgloo-dev), NCCL when the libtorch has CUDA
 // and the NCCL and CUDA runtime headers are found.
@@ -85,9 +85,33 @@ function fromSystem() {
   return fromRoot('system', '/usr', libdir, '1');
 }
 
+// Debian's libtorch calls the system BLAS (libblas.so.3, OpenBLAS's pthreads build by default) for
+// fp32 matmul. That build keeps its own thread pool beside libtorch's OpenMP one, and on few cores
+// the two fight: OpenMP's threads spin after each parallel region while OpenBLAS's want the cores
+// (a 2-core EPYC ran m6-nano's 1024×128×128 matmuls at 25 GFLOP/s on 2 threads against 148 on one).
+// OpenBLAS's OpenMP build (libopenblas0-openmp) shares libtorch's pool. The addon names it first
+// among its libraries, so it is loaded before libtorch, whose own need for libblas.so.3 the loader
+// then answers with the library already loaded under that name. M6_SYSTEM_BLAS=1 keeps the system's.
+function openmpBlasFor(found) {
+  if (process.env.M6_SYSTEM_BLAS === '1') return null;
+  const triplet = process.arch === 'arm64' ? 'aarch64-linux-gnu' : 'x86_64-linux-gnu';
+  const dir = `/usr/lib/${triplet}/openblas-openmp`;
+  if (!existsSync(join(dir, 'libblas.so.3'))) return null;
+  const cpu = readdirSync(found.libdir).find((f) => /^libtorch_cpu\.so/.test(f));
+  if (cpu === undefined) return null;
+  try {  // only a libtorch that takes its BLAS from the system (a wheel carries MKL inside)
+    const dynamic = execFileSync('readelf', ['-d', join(found.libdir, cpu)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    return /\[libblas\.so\.3\]/.test(dynamic) ? dir : null;
+  } catch { return null; }
+}
+
 export function findLibtorch() {
   if (process.env.M6_LIBTORCH_FOUND) return JSON.parse(process.env.M6_LIBTORCH_FOUND);
   const found = fromEnv() ?? fromPython() ?? fromSystem();
+  if (found) {
+    const blasDir = openmpBlasFor(found);
+    if (blasDir) found.blasDir = blasDir;
+  }
   if (!found) {
     throw new Error('libtorch not found. Install it (Debian/Ubuntu: apt-get install libtorch-dev libopenblas0-pthread), '
       + 'or set LIBTORCH to an unpacked libtorch, or install a Python torch that ships its headers.');
@@ -100,7 +124,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   const what = process.argv[2];
   if (what === 'includes') console.log(found.includes.join(' '));
   else if (what === 'libdir') console.log(found.libdir);
-  else if (what === 'libs') console.log(found.libs.map((l) => `-l${l}`).join(' '));
+  else if (what === 'libs') console.log([...(found.blasDir ? [`-L${found.blasDir}`, '-l:libblas.so.3', `-Wl,-rpath,${found.blasDir}`] : []), ...found.libs.map((l) => `-l${l}`)].join(' '));
   else if (what === 'abi') console.log(found.cxx11abi);
   else if (what === 'c10d-defines') console.log((found.c10d?.defines ?? []).join(' '));
   else if (what === 'c10d-includes') console.log((found.c10d?.includes ?? []).join(' '));

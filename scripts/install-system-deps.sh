@@ -2,6 +2,8 @@
 # Installs the Debian/Ubuntu packages m6 needs, when run as root; otherwise prints the exact command.
 #   libtorch-dev          libtorch (CPU, with Gloo) and its headers: the engine m6 binds
 #   libopenblas0-pthread  the BLAS Debian's libtorch uses for fp32 matmul (without it, ~60x slower)
+#   libopenblas0-openmp   the same OpenBLAS on libtorch's own OpenMP threads, which the addon loads in place of the
+#                         pthreads one (scripts/find-libtorch.mjs): two thread pools on few cores made fp32 steps ~2x slower
 #   python3-torch         the same libtorch from Python: the reference of `npm run bench` and of test fixtures
 #   libgloo-dev           Gloo's headers, which c10d's ProcessGroupGloo.hpp includes: without them the addon builds
 #                         without process groups (src/distributed/ then says so); same version as libtorch's libgloo0
@@ -9,7 +11,7 @@
 #   chromium              the browser the playground test drives (playwright-core, which downloads none)
 #   iproute2              ip netns: the two-host distributed test makes two network namespaces
 set -euo pipefail
-PACKAGES=(libtorch-dev libopenblas0-pthread python3-torch libgloo-dev g++ make python3 chromium iproute2)
+PACKAGES=(libtorch-dev libopenblas0-pthread libopenblas0-openmp python3-torch libgloo-dev g++ make python3 chromium iproute2)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

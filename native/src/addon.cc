@@ -7,6 +7,7 @@ static napi_value Init(napi_env env, napi_value exports) {
   m6::registerRuntime(env, exports);
   m6::registerStorage(env, exports);
   m6::registerDistributed(env, exports);
+  m6::registerProfiler(env, exports);
   return exports;
 }
 

@@ -60,6 +60,7 @@ void registerOps(napi_env env, napi_value exports);
 void registerRuntime(napi_env env, napi_value exports);
 void registerStorage(napi_env env, napi_value exports);
 void registerDistributed(napi_env env, napi_value exports);
+void registerProfiler(napi_env env, napi_value exports);
 void exportFn(napi_env env, napi_value exports, const char* name, napi_callback cb);
 
 }  // namespace m6

@@ -15,4 +15,5 @@ export { gradcheck, type GradcheckResult } from './gradcheck.js';
 export * as nn from './functional.js';
 
 initRuntime();
+export { startOpProfile, stopOpProfile, profileOps, opFamily, byFamily, type OpTiming, type FamilyTiming } from './profiler.js';
 export { probeBf16Matmul, type Bf16Probe } from './bf16Probe.js';

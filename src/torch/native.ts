@@ -64,10 +64,13 @@ export interface NativeAddon {
   setAutocast(deviceType: 'cpu' | 'cuda', enabled: boolean, dtype: number): [boolean, number];
   autocastNesting(delta: 1 | -1): number;
   manualSeed(seed: number): void;
-  setNumThreads(n: number): void;
+  setNumThreads(n: number, blasThreads?: number): void;
   getNumThreads(): number;
   keepLargeAllocations(bytes: number): boolean;
   runtimeInfo(): RuntimeInfo;
+  // the op profiler (native/src/profiler.cc)
+  profilerStart(shapes: boolean): void;
+  profilerStop(): { key: string; calls: number; totalUs: number; selfUs: number; topLevelUs: number }[];
   torchVersion(): string;
   // c10d process groups (src/distributed/): see native/src/distributed.cc
   distBackends(): { gloo: boolean; nccl: boolean; reason?: string };

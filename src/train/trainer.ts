@@ -27,6 +27,8 @@ import { TrainStats } from './trainStats.js';
 import { TrainStep, type StepSettings } from './trainStep.js';
 import { join } from 'node:path';
 import { InputError } from '../torch/inputError.js';
+import { formatOpProfile, StepOpProfiler, type OpProfileOptions, type OpProfileReport } from './opProfile.js';
+import { writeFileAtomic } from '../io/index.js';
 
 export interface TrainOptions {
   runDir: string;
@@ -80,6 +82,8 @@ export interface TrainOptions {
    * tokens go to their experts' ranks (expertParallel.ts); the rest stays data parallel.
    */
   expertParallel?: boolean;
+  /** Time a few steps op by op (`m6 train --profile-ops N`): op-profile.json in the run folder, and a table on the log. */
+  profileOps?: OpProfileOptions;
 }
 
 export type TrainStatus = 'done' | 'interrupted' | 'non-finite' | 'time';
@@ -216,6 +220,8 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   }));
   const { plot, evaluate } = evaluation(o, dp, leader, metrics, progress);
   const runEval = (): Promise<void> => evaluate(step);
+  const profiler = o.profileOps !== undefined ? new StepOpProfiler(o.profileOps) : undefined;
+  const profiled = (report: OpProfileReport | undefined): void => { if (report !== undefined && leader) writeOpProfile(o.runDir, report, progress); };
 
   let status: TrainStatus = 'done';
   let message = '';
@@ -226,11 +232,13 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       const t0 = Date.now();
       const stepStart = performance.now();
       torch.manualSeed(deriveSeed(o.seed, 'step', step));
+      profiler?.beforeStep(stats.stepsThisRun, step);
       const lr = o.lr * (timeBounded ? timeLrFactor(step, o.warmup, gate.timeFraction, o.minLrRatio) : lrFactor(step, o.warmup, totalSteps, o.minLrRatio));
       const outcome = await trainStep.run(step, lr, batches, (batch) => stats.noteBadRows(batch, step, progress, metrics));
       step++;
       const stepSeconds = (Date.now() - t0) / 1000;
       stats.countStep(outcome, lr, stepSeconds);
+      profiled(profiler?.afterStep(stats.stepsThisRun, step));
       // --minutes without --steps: the steps the budget allows, for the progress bar and ETA,
       // re-estimated from recent step times (trainer.json records the last estimate).
       const estimate = timeBounded ? stats.stepsInBudget(step, budgetMs) : null;
@@ -245,6 +253,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       if (o.evalEvery > 0 && step % o.evalEvery === 0) await runEval();
       if (o.saveEvery > 0 && step % o.saveEvery === 0) await save();
     }
+    profiled(profiler?.stop(step));
     if (status !== 'non-finite') {
       // The last step's figures: a final eval (unless the loop just ran one), then the checkpoint.
       if ((status === 'done' || status === 'time') && stats.stepsThisRun > 0 && (o.evalEvery === 0 || step % o.evalEvery !== 0)) await runEval();
@@ -289,6 +298,13 @@ function loadResumedOptimizer(optimizer: AdamW, resume: NonNullable<TrainOptions
     if (err instanceof InputError) throw new CheckpointError(`${resume.dir !== undefined ? join(resume.dir, 'optimizer.safetensors') : 'the optimizer state'} does not fit this model: ${err.message}`);
     throw err;
   }
+}
+
+/** The op profile into op-profile.json and, as a table, onto the log. */
+function writeOpProfile(runDir: string, report: OpProfileReport, progress: ProgressLine): void {
+  const file = join(runDir, 'op-profile.json');
+  writeFileAtomic(file, JSON.stringify(report, null, 1));
+  progress.log(`${formatOpProfile(report)}\n(the whole table: ${file})`);
 }
 
 /** This process's part: data parallel when the group has several ranks (rank 0 the leader, which alone writes metrics.jsonl). */

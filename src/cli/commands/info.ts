@@ -28,7 +28,9 @@ export function registerInfo(program: Command): void {
       if (opts.json) { console.log(JSON.stringify(facts, null, 2)); return; }
       // Debian's libtorch calls the system BLAS (fast only when it is OpenBLAS); pip/CUDA builds carry MKL inside libtorch_cpu.
       const builtIn = (info.blasLibrary ?? '').includes('libtorch_cpu');
-      const warnBlas = info.openblasConfig ? '' : builtIn ? '  (built into libtorch)' : '  (not OpenBLAS: fp32 matmul may be slow; apt-get install libopenblas0-pthread)';
+      const warnBlas = info.openblasConfig
+        ? info.blasParallel === 'pthreads' && info.threads > 1 ? '  (its own threads beside libtorch\'s OpenMP ones: fp32 matmul can run ~2× slower; apt-get install libopenblas0-openmp, then node scripts/build-native.mjs)' : ''
+        : builtIn ? '  (built into libtorch)' : '  (not OpenBLAS: fp32 matmul may be slow; apt-get install libopenblas0-pthread)';
       console.log([
         `CPU          ${info.cpuModel} (${Object.entries({ AVX2: info.cpuFlags.avx2, 'AVX-512': info.cpuFlags.avx512f, 'AVX512-BF16': info.cpuFlags.avx512bf16, 'AMX-BF16': info.cpuFlags.amxBf16 }).filter(([, on]) => on).map(([k]) => k).join(', ') || 'no AVX2'})`,
         `libtorch     ${facts.libtorch}`,

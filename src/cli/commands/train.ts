@@ -21,6 +21,8 @@ import { inDistributedJob, joinTrainingGroup, launchRequested, launchTraining, t
 export interface TrainFlags extends DatasetFlags, LaunchFlags {
   out: string;
   expertParallel?: boolean;
+  profileOps?: string;
+  profileShapes?: boolean;
   preset: string;
   config?: string;
   tasks: string;
@@ -130,6 +132,8 @@ export function addTrainOptions(cmd: Command): Command {
     .option('--master-addr <host>', 'where rank 0 serves the rendezvous (default 127.0.0.1; needed with --nnodes > 1)')
     .option('--master-port <port>', 'its port (default: a free one on one host, 29500 with --nnodes > 1)')
     .option('--expert-parallel', 'with --nproc N: split the experts of every MoE layer over the N ranks (each holds 1/N; tokens travel to their experts by all-to-all); the rest stays data parallel')
+    .option('--profile-ops <steps>', 'time these many steps (after 3 of warm-up) op by op inside libtorch: a table by op family (matmul, conv, norms, …; forward and backward) and the time outside libtorch, printed and written to op-profile.json')
+    .option('--profile-shapes', 'with --profile-ops: one row per op and input shapes')
     .option('--max-restarts <k>', 'after a failure, restart every rank from the last checkpoint (--resume), up to K times (default 0)');
 }
 
@@ -144,7 +148,7 @@ export function trainOptionsFromFlags(flags: TrainFlags, log: (m: string) => voi
   const {
     out, preset: presetFlag, config, tasks, stopAt, batchSize, gradAccum, lr, warmup, minLrRatio, weightDecay, clipNorm, bf16, seed,
     evalEvery, evalBatches, saveEvery, keep, maxNonfinite, augment, lossMean, workers, tokenizer, vocab, resume, progressEvery: _p, debugNonfiniteSteps,
-    steps: _s, minutes: _m, vq, vqSteps, vqMinutes, nproc: _n, nnodes: _nn, nodeRank: _nr, masterAddr: _ma, masterPort: _mp, maxRestarts: _mr, expertParallel, ...datasetFlags
+    steps: _s, minutes: _m, vq, vqSteps, vqMinutes, nproc: _n, nnodes: _nn, nodeRank: _nr, masterAddr: _ma, masterPort: _mp, maxRestarts: _mr, expertParallel, profileOps, profileShapes, ...datasetFlags
   } = flags;
   const fromFile = config !== undefined ? readConfigFile(config) : { overrides: {} };
   const presetName = fromFile.preset ?? presetFlag;
@@ -200,6 +204,7 @@ export function trainOptionsFromFlags(flags: TrainFlags, log: (m: string) => voi
       ...(workers !== undefined ? { workers: int('--workers', workers) } : {}),
       ...(injected !== undefined ? { injectNonFinite: injected } : {}),
       ...(expertParallel === true ? { expertParallel: true } : {}),
+      ...(profileOps !== undefined ? { profileOps: { steps: int('--profile-ops', profileOps, 1), shapes: profileShapes === true } } : {}),
     },
     log,
   };
