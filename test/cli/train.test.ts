@@ -143,3 +143,22 @@ test('user errors: one line, no stack', async () => {
   assert.match(noRun.stderr, /no such folder/);
   for (const r of [bad, noLength, onlyDesign, noRun]) assert.doesNotMatch(r.stderr, /\n\s+at /);
 });
+
+test('--profile-ops N times N steps after a warm-up op by op: a table on stderr and op-profile.json in the run', async () => {
+  const out = join(dir, 'profiled');
+  const r = await m6(['train', ...common, '--steps', '6', '--out', out, '--tasks', 'describe,answer', '--profile-ops', '2']);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stderr, /op profile of steps 4–5: [\d.]+ ms a step; inside libtorch [\d.]+ ms \([\d.]+%\), outside \(JavaScript, the loader\) -?[\d.]+ ms/);
+  assert.match(r.stderr, /^matmul\s+[\d.]+\s+[\d.]+\s+[\d.]+\s+[\d.]+%$/m);
+  const report = JSON.parse(readFileSync(join(out, 'op-profile.json'), 'utf8')) as { fromStep: number; toStep: number; steps: number; wallMs: number; insideMs: number; ops: { name: string; pass: string }[] };
+  assert.deepEqual([report.fromStep, report.toStep, report.steps], [4, 5, 2]);
+  assert.ok(report.insideMs > 0 && report.insideMs <= report.wallMs);
+  assert.ok(report.ops.some((o) => o.pass === 'backward' && o.name === 'aten::mm'));
+  // A run shorter than warm-up + N profiles what it ran, and says so in the table's range.
+  const short = await m6(['train', ...common, '--steps', '4', '--out', join(dir, 'profiled-short'), '--tasks', 'describe', '--profile-ops', '5']);
+  assert.equal(short.status, 0, short.stderr);
+  assert.match(short.stderr, /op profile of steps 4–4:/);
+  const bad = await m6(['train', ...common, '--steps', '4', '--out', join(dir, 'profiled-bad'), '--profile-ops', '0']);
+  assert.equal(bad.status, 2);
+  assert.match(bad.stderr, /--profile-ops/);
+});
