@@ -33,7 +33,8 @@ export class StepOpProfiler {
   private started: number | undefined;
   private fromStep = 0;
 
-  constructor(private readonly o: OpProfileOptions) {
+  /** `onReport` gets the table once the last profiled step is done (or the run ends inside the profile). */
+  constructor(private readonly o: OpProfileOptions, private readonly onReport: (report: OpProfileReport) => void) {
     if (!Number.isInteger(o.steps) || o.steps < 1) throw new RangeError(`profile: steps must be a positive integer, got ${o.steps}`);
     this.warmup = o.warmup ?? 3;
   }
@@ -46,15 +47,14 @@ export class StepOpProfiler {
     this.fromStep = step + 1;
   }
 
-  /** After a step; the report once the last profiled step is done. */
-  afterStep(done: number, step: number): OpProfileReport | undefined {
-    if (this.started === undefined || done !== this.warmup + this.o.steps) return undefined;
-    return this.finish(step);
+  /** After a step: reports once the last profiled step is done. */
+  afterStep(done: number, step: number): void {
+    if (this.started !== undefined && done === this.warmup + this.o.steps) this.onReport(this.finish(step));
   }
 
-  /** Stops a profile the run ended inside of (fewer steps than asked); undefined when none runs. */
-  stop(step: number): OpProfileReport | undefined {
-    return this.started !== undefined ? this.finish(step) : undefined;
+  /** At the run's end: reports a profile the run ended inside of (fewer steps than asked). */
+  stop(step: number): void {
+    if (this.started !== undefined) this.onReport(this.finish(step));
   }
 
   private finish(step: number): OpProfileReport {

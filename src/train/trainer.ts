@@ -198,13 +198,11 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   const { dp, leader, metrics } = await runRole(o);
   torch.keepLargeAllocations();
   model.train();
-
-  const optimizer = makeOptimizer(model, o.lr, o.weightDecay);
+  const optimizer = resumedOptimizer(o, dp);
   const resumed = o.resume?.trainer;
   let step = resumed?.step ?? 0;
   let totalSteps: number | null = o.steps ?? resumed?.schedule.totalSteps ?? null;
   const priorSeconds = resumed?.elapsedSeconds ?? 0;
-  if (o.resume) loadResumedOptimizer(optimizer, dp?.experts !== undefined ? { ...o.resume, optimizer: dp.experts.localOptimizerState(o.resume.optimizer, optimizer.params) } : o.resume);
   metrics.write(startEvent(o, step));
   const endStep = o.stopAt !== undefined ? Math.min(o.stopAt, totalSteps ?? Infinity) : totalSteps ?? Infinity;
   const trainStep = new TrainStep(model, optimizer, stepSettings(o, dp), metrics, resumed?.nonFiniteSteps ?? 0);
@@ -220,8 +218,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   }));
   const { plot, evaluate } = evaluation(o, dp, leader, metrics, progress);
   const runEval = (): Promise<void> => evaluate(step);
-  const profiler = o.profileOps !== undefined ? new StepOpProfiler(o.profileOps) : undefined;
-  const profiled = (report: OpProfileReport | undefined): void => { if (report !== undefined && leader) writeOpProfile(o.runDir, report, progress); };
+  const profiler = o.profileOps !== undefined ? new StepOpProfiler(o.profileOps, (report) => { if (leader) writeOpProfile(o.runDir, report, progress); }) : undefined;
 
   let status: TrainStatus = 'done';
   let message = '';
@@ -238,7 +235,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       step++;
       const stepSeconds = (Date.now() - t0) / 1000;
       stats.countStep(outcome, lr, stepSeconds);
-      profiled(profiler?.afterStep(stats.stepsThisRun, step));
+      profiler?.afterStep(stats.stepsThisRun, step);
       // --minutes without --steps: the steps the budget allows, for the progress bar and ETA,
       // re-estimated from recent step times (trainer.json records the last estimate).
       const estimate = timeBounded ? stats.stepsInBudget(step, budgetMs) : null;
@@ -253,7 +250,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       if (o.evalEvery > 0 && step % o.evalEvery === 0) await runEval();
       if (o.saveEvery > 0 && step % o.saveEvery === 0) await save();
     }
-    profiled(profiler?.stop(step));
+    profiler?.stop(step);
     if (status !== 'non-finite') {
       // The last step's figures: a final eval (unless the loop just ran one), then the checkpoint.
       if ((status === 'done' || status === 'time') && stats.stepsThisRun > 0 && (o.evalEvery === 0 || step % o.evalEvery !== 0)) await runEval();
@@ -288,6 +285,13 @@ function evaluation(o: TrainOptions, dp: DataParallel | undefined, leader: boole
     if (leader) await plot();
   };
   return { plot, evaluate };
+}
+
+/** The run's AdamW, with the checkpoint's state when resuming (expert parallel: this rank's experts' part of it). */
+function resumedOptimizer(o: TrainOptions, dp: DataParallel | undefined): AdamW {
+  const optimizer = makeOptimizer(o.model, o.lr, o.weightDecay);
+  if (o.resume) loadResumedOptimizer(optimizer, dp?.experts !== undefined ? { ...o.resume, optimizer: dp.experts.localOptimizerState(o.resume.optimizer, optimizer.params) } : o.resume);
+  return optimizer;
 }
 
 /** The checkpoint's AdamW state into the optimizer, naming its file when it does not fit the model. */
