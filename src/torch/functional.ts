@@ -146,8 +146,13 @@ export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, o: At
   // they are still in cache. Holding them to the end of a scope measurably slows bf16 training.
   return scope(() => {
     const step = (prev: Tensor, next: Tensor): Tensor => { prev.dispose(); return next; };
-    const kT = k.transpose(-2, -1);
-    let scores = step(kT, q.matmul(kT));  // kT's handle goes; the product stays
+    // One query against the cache (a decode step): q·kᵀ as a broadcast product summed over the head
+    // dimension, and the same for p·v. libtorch 1.13's CPU bmm runs a batch of products this small as a
+    // loop of one GEMM call per (row, head) with three select()s each (5,600 calls in a batch-16
+    // describe), where these are a few vectorised kernels over the whole cache.
+    const oneQuery = q.shape[q.ndim - 2] === 1 && q.device === 'cpu';
+    const kT = oneQuery ? undefined : k.transpose(-2, -1);
+    let scores = kT !== undefined ? step(kT, q.matmul(kT)) : scope(() => q.mul(k).sum(-1).unsqueeze(-2));  // (…, 1, Tk)
     scores = step(scores, scores.mul(scale));  // (…, Tq, Tk)
     let mask = o.mask;
     if (o.isCausal) {
@@ -165,6 +170,6 @@ export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, o: At
     }
     let probs = step(scores, softmax(scores, -1));
     if (o.dropoutP) probs = step(probs, dropout(probs, o.dropoutP, true));
-    return probs.matmul(v);
+    return oneQuery ? scope(() => probs.transpose(-2, -1).mul(v).sum(-2, { keepdim: true })) : probs.matmul(v);
   });
 }

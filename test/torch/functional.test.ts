@@ -92,3 +92,14 @@ test('scaledDotProductAttention with boolean, additive and causal masks', () => 
   assertClose(F.scaledDotProductAttention(q, k, v, { mask: additive }).index(0).toArray(), [[1, 2], [1, 2]]);
   assertClose(F.scaledDotProductAttention(q, k, v, { scale: 0 }).index(0, 0).toArray(), [2, 3]);
 });
+
+test('scaledDotProductAttention: one query (a decode step, the broadcast path) agrees with the same query among others (the matmul path)', () => {
+  torch.manualSeed(4);
+  const [B, H, L, hd] = [3, 2, 7, 8];
+  const q2 = torch.randn([B, H, 2, hd]), k = torch.randn([B, H, L, hd]), v = torch.randn([B, H, L, hd]);
+  const mask = torch.randn([B, 1, 1, L]).gt(-0.5);  // some keys hidden, per row
+  const both = F.scaledDotProductAttention(q2, k, v, { mask });           // Tq = 2: matmuls
+  const last = F.scaledDotProductAttention(q2.narrow(2, 1, 1).contiguous(), k, v, { mask });  // Tq = 1
+  assert.deepEqual(last.shape, [B, H, 1, hd]);
+  assertClose(last.flatten().toArray(), both.narrow(2, 1, 1).flatten().toArray(), 1e-5);
+});
