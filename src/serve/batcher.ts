@@ -122,6 +122,8 @@ export class Batcher<I, O> {
   private batchSeconds = 1;
   /** The same, from the batches this batcher has run (0 before the first). */
   private batchMs = 0;
+  /** Requests between expect() and submit(). */
+  private arriving = 0;
 
   constructor(private readonly o: BatcherOptions<I, O>) {
     if (!(o.maxBatchSize >= 1 && o.maxQueue >= 0 && o.maxWaitMs >= 0)) throw new RangeError(`batcher ${o.name}: maxBatchSize ≥ 1, maxQueue ≥ 0 and maxWaitMs ≥ 0, got ${o.maxBatchSize}, ${o.maxQueue}, ${o.maxWaitMs}`);
@@ -202,13 +204,34 @@ export class Batcher<I, O> {
    * answered). A tenth: waiting costs at most a tenth of a batch's throughput, half batches half.
    */
   private async gather(): Promise<void> {
-    const until = performance.now() + Math.max(this.o.maxWaitMs, this.batchMs / 10);
-    while (this.queue.length > 0 && this.queue.length < this.o.maxBatchSize && performance.now() < until) {
+    const start = performance.now();
+    // A tenth of a batch's time for whoever may come; half of it while requests known to be in the
+    // door (expect()) are still reading their inputs. Without the second, 16 clients settled into
+    // two alternating batches of 8, each costing nearly what 16 would: half the throughput.
+    const short = Math.max(this.o.maxWaitMs, this.batchMs / 10), long = Math.max(this.o.maxWaitMs, this.batchMs / 2);
+    while (this.queue.length > 0 && this.queue.length < this.o.maxBatchSize) {
+      const left = (this.arriving > 0 ? long : short) - (performance.now() - start);
+      if (left <= 0) break;
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(() => this.joined?.(), until - performance.now());
+        const timer = setTimeout(() => this.joined?.(), left);
         this.joined = () => { clearTimeout(timer); this.joined = undefined; resolve(); };
       });
     }
+  }
+
+  /**
+   * Marks a request on its way to submit() (its body still being read, its image decoded): a batch
+   * waiting for company waits for it. Call the returned function once it has submitted, or failed.
+   */
+  expect(): () => void {
+    this.arriving++;
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      this.arriving--;
+      this.joined?.();
+    };
   }
 
   private async runBatch(behind: boolean): Promise<void> {

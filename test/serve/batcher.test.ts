@@ -142,3 +142,21 @@ test('batchers sharing a lane never run two batches at once; close drains what i
   assert.equal((await all).length, 6);
   assert.equal(most, 1);
 });
+
+test('a batch queued behind another waits longer for requests expect()ed (still reading their inputs), and no longer once they are in', async () => {
+  for (const announced of [true, false]) {
+    const { b, batches } = recorder({ maxBatchSize: 4, maxWaitMs: 1, delayMs: 200 });
+    await b.submit(0);                     // the batcher learns a batch takes ~200 ms: short wait ~20 ms, long ~100 ms
+    const a = b.submit(1);                 // runs 200 ms
+    await sleep(10);
+    const queued = b.submit(2);            // behind it
+    const arrived = announced ? b.expect() : () => undefined;
+    await a;
+    await sleep(50);                       // past the short wait, within the long one
+    arrived();
+    const late = b.submit(3);
+    assert.deepEqual(await Promise.all([queued, late]), [20, 30]);
+    assert.deepEqual(batches.slice(1), announced ? [[1], [2, 3]] : [[1], [2], [3]], announced ? 'the expected request joined' : 'unannounced, the queued one ran alone');
+    await b.close();
+  }
+});

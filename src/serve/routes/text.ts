@@ -49,7 +49,13 @@ export const textRoutes: FastifyPluginAsyncTypebox = async (app) => {
     preValidation: multipartToBody,
   }, async (request, reply) => {
     const b = batcherFor(app, 'describe', app.m6.batchers.describe);
-    const pixels = await requiredPixels(request, request.body.image, app.m6.pipeline.config.imageSize, app.m6.limits.maxPixels);
+    const arrived = b.expect();
+    let pixels: Float32Array;
+    try {
+      pixels = await requiredPixels(request, request.body.image, app.m6.pipeline.config.imageSize, app.m6.limits.maxPixels);
+    } finally {
+      arrived();
+    }
     if (request.body.stream === true) return streamText(app, request, reply, { task: 'describe', image: pixels }, request.body.maxNewTokens);
     return textOut(await runJob(app, request, reply, b, { pixels, ...(request.body.maxNewTokens !== undefined ? { maxNewTokens: request.body.maxNewTokens } : {}) }), reply);
   });
@@ -61,7 +67,13 @@ export const textRoutes: FastifyPluginAsyncTypebox = async (app) => {
     const b = batcherFor(app, 'answer', app.m6.batchers.answer);
     const question = checkText(app, 'question', request.body.question);
     const bytes = imageBytes(request, request.body.image);
-    const pixels = bytes !== undefined ? await pixelsOf(bytes, app.m6.pipeline.config.imageSize, app.m6.limits.maxPixels) : undefined;
+    const arrived = b.expect();
+    let pixels: Float32Array | undefined;
+    try {
+      pixels = bytes !== undefined ? await pixelsOf(bytes, app.m6.pipeline.config.imageSize, app.m6.limits.maxPixels) : undefined;
+    } finally {
+      arrived();
+    }
     if (request.body.stream === true) return streamText(app, request, reply, { task: 'answer', question, ...(pixels !== undefined ? { image: pixels } : {}) }, request.body.maxNewTokens);
     return textOut(await runJob(app, request, reply, b, { question, ...(pixels !== undefined ? { pixels } : {}), ...(request.body.maxNewTokens !== undefined ? { maxNewTokens: request.body.maxNewTokens } : {}) }), reply);
   });
