@@ -25,8 +25,7 @@ thread_local int openNodes = 0;
 std::mutex statsMutex;
 std::map<std::string, OpStat> stats;
 bool recording = false, withShapes = false;
-at::CallbackHandle handle = 0;
-bool installed = false;
+at::CallbackHandle handle = 0;  // the callback, added while recording only
 
 double nowUs() {
   return std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now().time_since_epoch()).count();
@@ -86,12 +85,8 @@ napi_value ProfilerStart(napi_env env, napi_callback_info info) {
     std::lock_guard<std::mutex> lock(statsMutex);
     stats.clear();
   }
-  if (installed && shapes != withShapes) { at::removeCallback(handle); installed = false; }
   withShapes = shapes;
-  if (!installed) {
-    handle = at::addGlobalCallback(at::RecordFunctionCallback(onEnter, onExit).needsInputs(shapes));
-    installed = true;
-  }
+  handle = at::addGlobalCallback(at::RecordFunctionCallback(onEnter, onExit).needsInputs(shapes));
   recording = true;
   return nullptr;
   M6_CATCH(env)
@@ -100,8 +95,9 @@ napi_value ProfilerStart(napi_env env, napi_callback_info info) {
 // profilerStop() -> [{ key: 'forward|backward\tname[ shapes]', calls, totalUs, selfUs, topLevelUs }] and removes the callback.
 napi_value ProfilerStop(napi_env env, napi_callback_info) {
   M6_TRY
+  if (!recording) throw JsError("the profiler is not recording: start it first");
   recording = false;
-  if (installed) { at::removeCallback(handle); installed = false; }
+  at::removeCallback(handle);
   std::lock_guard<std::mutex> lock(statsMutex);
   napi_value out = array(env, stats.size());
   uint32_t i = 0;
