@@ -108,14 +108,12 @@ function openmpBlasFor(found) {
 export function findLibtorch() {
   if (process.env.M6_LIBTORCH_FOUND) return JSON.parse(process.env.M6_LIBTORCH_FOUND);
   const found = fromEnv() ?? fromPython() ?? fromSystem();
-  if (found) {
-    const blasDir = openmpBlasFor(found);
-    if (blasDir) found.blasDir = blasDir;
-  }
   if (!found) {
     throw new Error('libtorch not found. Install it (Debian/Ubuntu: apt-get install libtorch-dev libopenblas0-pthread), '
       + 'or set LIBTORCH to an unpacked libtorch, or install a Python torch that ships its headers.');
   }
+  const blasDir = openmpBlasFor(found);
+  if (blasDir) found.blasDir = blasDir;
   return found;
 }
 

@@ -155,14 +155,12 @@ template <typename F> F blasFn(const char* name) { return reinterpret_cast<F>(dl
 
 napi_value SetNumThreads(napi_env env, napi_callback_info info) {
   M6_TRY
-  auto a = args(env, info, 2);
+  auto a = args(env, info, 1);
   int n = static_cast<int>(getInt(env, a[0], "threads"));
   if (n < 1) throw JsError("setNumThreads: expected at least 1 thread, got " + std::to_string(n));
-  int blas = typeOf(env, a[1]) == napi_number ? static_cast<int>(getInt(env, a[1], "blasThreads")) : n;
-  if (blas < 1) throw JsError("setNumThreads: expected at least 1 BLAS thread, got " + std::to_string(blas));
   at::set_num_threads(n);
   // fp32 matmul runs in OpenBLAS, which keeps its own pool and ignores at::set_num_threads.
-  if (auto set = blasFn<void (*)(int)>("openblas_set_num_threads")) set(blas);
+  if (auto set = blasFn<void (*)(int)>("openblas_set_num_threads")) set(n);
   return nullptr;
   M6_CATCH(env)
 }

@@ -64,7 +64,7 @@ export interface NativeAddon {
   setAutocast(deviceType: 'cpu' | 'cuda', enabled: boolean, dtype: number): [boolean, number];
   autocastNesting(delta: 1 | -1): number;
   manualSeed(seed: number): void;
-  setNumThreads(n: number, blasThreads?: number): void;
+  setNumThreads(n: number): void;
   getNumThreads(): number;
   keepLargeAllocations(bytes: number): boolean;
   runtimeInfo(): RuntimeInfo;

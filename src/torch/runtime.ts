@@ -50,6 +50,5 @@ export function initRuntime(): void {
   if (initialized) return;
   initialized = true;
   const env = Number(process.env.M6_NUM_THREADS ?? process.env.OMP_NUM_THREADS);
-  const blas = Number(process.env.M6_BLAS_THREADS);
-  native.setNumThreads(Number.isInteger(env) && env > 0 ? env : availableParallelism(), Number.isInteger(blas) && blas > 0 ? blas : undefined);
+  native.setNumThreads(Number.isInteger(env) && env > 0 ? env : availableParallelism());
 }

@@ -31,6 +31,7 @@ export function registerInfo(program: Command): void {
       const warnBlas = info.openblasConfig
         ? info.blasParallel === 'pthreads' && info.threads > 1 ? '  (its own threads beside libtorch\'s OpenMP ones: fp32 matmul can run ~2× slower; apt-get install libopenblas0-openmp, then node scripts/build-native.mjs)' : ''
         : builtIn ? '  (built into libtorch)' : '  (not OpenBLAS: fp32 matmul may be slow; apt-get install libopenblas0-pthread)';
+      const bf16Unit = info.cpuFlags.amxBf16 ? 'AMX' : 'AVX512-BF16';
       console.log([
         `CPU          ${info.cpuModel} (${Object.entries({ AVX2: info.cpuFlags.avx2, 'AVX-512': info.cpuFlags.avx512f, 'AVX512-BF16': info.cpuFlags.avx512bf16, 'AMX-BF16': info.cpuFlags.amxBf16 }).filter(([, on]) => on).map(([k]) => k).join(', ') || 'no AVX2'})`,
         `libtorch     ${facts.libtorch}`,
@@ -39,7 +40,7 @@ export function registerInfo(program: Command): void {
         `threads      ${facts.threads}`,
         `devices      ${facts.devices.join(', ')}`,
         `oneDNN       ${facts.mkldnn ? 'yes' : 'no'}`,
-        `bf16 matmul  ${!facts.bf16MatmulAccelerated ? 'not accelerated on this CPU' : probe.bf16Error !== undefined ? `the CPU has ${info.cpuFlags.amxBf16 ? 'AMX' : 'AVX512-BF16'}, but oneDNN runs no bf16 kernel here (ONEDNN_MAX_CPU_ISA?)` : `accelerated (${info.cpuFlags.amxBf16 ? 'AMX' : 'AVX512-BF16'} via oneDNN)`}`,
+        `bf16 matmul  ${!facts.bf16MatmulAccelerated ? 'not accelerated on this CPU' : probe.bf16Error !== undefined ? `the CPU has ${bf16Unit}, but oneDNN runs no bf16 kernel here (ONEDNN_MAX_CPU_ISA?)` : `accelerated (${bf16Unit} via oneDNN)`}`,
         probe.bf16Error !== undefined
           ? `  measured   ${round(probe.fp32Gflops)} GFLOP/s fp32; bf16 does not run here (${probe.bf16Error}): m6 trains in fp32 by default`
           : `  measured   ${round(probe.fp32Gflops)} GFLOP/s fp32, ${round(probe.bf16Gflops)} bf16 (×${probe.speedup.toFixed(2)}): m6 trains in ${probe.pays ? 'bf16 autocast' : 'fp32'} by default`,
