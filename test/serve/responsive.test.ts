@@ -72,17 +72,21 @@ test('/healthz answers throughout a batch of designs, each within a small part o
 
 test('a design whose client goes away stops at its next step: the next request does not wait for it', async (t) => {
   const one = await oneDesignMs();
-  const gone = new AbortController();
-  const abandoned = design(7, gone.signal).then(() => 'answered', (err: unknown) => (err instanceof Error ? err.name : String(err)));
-  await new Promise((r) => setTimeout(r, one / 4));
-  gone.abort();
-  // The embed queues behind the design on the model lane: it waits only for the design's current step.
-  const embedMs = await timed(async () => {
+  const embed = async () => {
     const r = await fetch(`${url}/v1/embed`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ text: 'red dress' }) });
     assert.equal(r.status, 200, await r.text());
-  });
+  };
+  await embed();                       // warms the embed path up
+  const alone = await timed(embed);    // an embed with the model free
+  const gone = new AbortController();
+  const abandoned = design(7, gone.signal).then(() => 'answered', (err: unknown) => (err instanceof Error ? err.name : String(err)));
+  await new Promise((r) => setTimeout(r, one / 8));
+  gone.abort();
+  // The embed queues behind the design on the model lane: it waits only for the design's current step.
+  const embedMs = await timed(embed);
   assert.equal(await abandoned, 'AbortError');
-  t.diagnostic(`one design ${one.toFixed(0)} ms; aborted after ${(one / 4).toFixed(0)} ms, an embed right after took ${embedMs.toFixed(1)} ms`);
-  // Had the design run to its end, the embed would wait ≈ 3/4 of a design.
-  assert.ok(embedMs < one / 4, `embed after the abort ${embedMs.toFixed(1)} ms, a whole design ${one.toFixed(0)} ms`);
+  t.diagnostic(`one design ${one.toFixed(0)} ms, one embed alone ${alone.toFixed(1)} ms; aborted after ${(one / 8).toFixed(0)} ms, an embed right after took ${embedMs.toFixed(1)} ms`);
+  // Had the design run to its end, the embed would wait ≈ 7/8 of a design on top of its own time;
+  // half a design of slack leaves room for a slow, shared machine and still tells the two apart.
+  assert.ok(embedMs < alone + one / 2, `embed after the abort ${embedMs.toFixed(1)} ms, alone ${alone.toFixed(1)} ms, a whole design ${one.toFixed(0)} ms`);
 });
