@@ -135,13 +135,17 @@ async function describeThroughput(run: string, maxBatch: number, body: string, a
     // One at a time, a request waits for the 15 ahead of it: past autocannon's 10 s default on a slow machine.
     const opts = { url: `${server.url}/v1/describe`, method: 'POST' as const, headers: { 'content-type': 'application/json' }, body, connections: 16, timeout: 120 };
     await autocannon({ ...opts, amount: 32 });   // warm-up
-    // Timed here: autocannon's own duration comes in whole seconds (+ a few ms) when it stops at
-    // `amount`, which made a 3.0 s and a 3.9 s run read alike.
+    // Timed to the last response: autocannon settles only at its next sample tick (every second),
+    // so its own duration, or a clock read when it settles, comes in whole seconds — which made
+    // every earlier figure 480 requests over 3, 4, 6 or 8 s.
     const t0 = performance.now();
-    const r = await autocannon({ ...opts, amount });
-    const seconds = (performance.now() - t0) / 1000;
+    let last = t0, answered = 0;
+    const r = await new Promise<autocannon.Result>((resolve, reject) => {
+      const run = autocannon({ ...opts, amount }, (err, result) => (err ? reject(err) : resolve(result)));
+      run.on('response', () => { answered++; last = performance.now(); });
+    });
     if (r.non2xx > 0 || r.errors > 0) throw new Error(`describe throughput (max-batch ${maxBatch}): ${r.non2xx} non-2xx, ${r.errors} errors`);
-    return { rps: r.requests.total / seconds, tokens: sample.tokenIds.length };
+    return { rps: answered / ((last - t0) / 1000), tokens: sample.tokenIds.length };
   } finally {
     await server.stop();
   }

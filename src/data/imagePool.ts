@@ -6,12 +6,17 @@ import { Worker } from 'node:worker_threads';
 // Loading sharp on the main thread before any worker does keeps libvips loaded until every worker
 // has exited (sharp's documented requirement for worker threads on glibc Linux).
 import 'sharp';
-import { ImageDecodeError, loadImage, type ImageOptions, type PreparedImage } from './image.js';
+import { ImageDecodeError, loadImage, loadImageBytes, type ImageOptions, type PreparedImage } from './image.js';
 import type { ImageJob, ImageJobResult } from './imageWorker.js';
 import { hashString } from './random.js';
 
+/** Options for an image sent as bytes (nothing to augment or cache). */
+export type BytesImageOptions = Omit<ImageOptions, 'augment' | 'cache' | 'retried'>;
+
 export interface ImagePreparer {
   load(file: string, options: ImageOptions): Promise<PreparedImage>;
+  /** An image sent as bytes (a server's upload), `loadImageBytes`' way; `label` names it in errors. */
+  loadBytes(bytes: Uint8Array, options: BytesImageOptions, label?: string): Promise<PreparedImage>;
   close(): Promise<void>;
 }
 
@@ -19,6 +24,10 @@ export interface ImagePreparer {
 export class MainThreadImagePreparer implements ImagePreparer {
   load(file: string, options: ImageOptions): Promise<PreparedImage> {
     return loadImage(file, options);
+  }
+
+  loadBytes(bytes: Uint8Array, options: BytesImageOptions, label = 'upload'): Promise<PreparedImage> {
+    return loadImageBytes(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), options, label);
   }
 
   async close(): Promise<void> {}
@@ -88,10 +97,19 @@ export class ImageWorkerPool implements ImagePreparer {
   }
 
   load(file: string, options: ImageOptions): Promise<PreparedImage> {
-    if (this.closed) return Promise.reject(new Error('image worker pool is closed'));
     // A file always goes to the same worker: each worker caches the sources it decoded
     // (decodedImageCache.ts), so a file is held once, and found again next epoch.
-    const slot = this.slots[hashString(file) % this.slots.length]!;
+    return this.send(this.slots[hashString(file) % this.slots.length]!, (id) => ({ id, file, options }));
+  }
+
+  /** Bytes go to the least busy worker (nothing of theirs is cached); they are copied, not transferred (a Buffer may share its memory). */
+  loadBytes(bytes: Uint8Array, options: BytesImageOptions, label = 'upload'): Promise<PreparedImage> {
+    const slot = this.slots.reduce((a, b) => (b.inFlight < a.inFlight ? b : a));
+    return this.send(slot, (id) => ({ id, bytes, label, options }));
+  }
+
+  private send(slot: WorkerSlot, job: (id: number) => ImageJob): Promise<PreparedImage> {
+    if (this.closed) return Promise.reject(new Error('image worker pool is closed'));
     const id = this.nextId++;
     slot.inFlight++;
     if (slot.inFlight === 1) slot.worker.ref();
@@ -107,8 +125,7 @@ export class ImageWorkerPool implements ImagePreparer {
         },
         slot,
       });
-      const job: ImageJob = { id, file, options };
-      slot.worker.postMessage(job);
+      slot.worker.postMessage(job(id));
     });
   }
 

@@ -312,12 +312,19 @@ export class M6Model extends Module {
     });
   }
 
-  /** Target tokens as (B, T, D), positions counted from `offset` (incremental decoding); `kind` per batch or per row ((B) bool, true = image). */
-  embedTarget(target: Tensor, kind: TargetKind | Tensor, offset = 0): Tensor {
+  /**
+   * Target tokens as (B, T, D), positions counted from `offset` (incremental decoding): one number
+   * for every row, or a (B, 1) int64 tensor of each row's own (rows that joined a running batch at
+   * different times); `kind` per batch or per row ((B) bool, true = image). A tensor offset is the
+   * caller's to keep within maxTextLen (checking it here would read it back every step).
+   */
+  embedTarget(target: Tensor, kind: TargetKind | Tensor, offset: number | Tensor = 0): Tensor {
     return torch.scope(() => {
       const T = target.shape[1];
-      if (offset + T > this.cfg.maxTextLen) throw new RangeError(`target positions reach ${offset + T}; ${this.cfg.name} has ${this.cfg.maxTextLen}`);
-      const positions = torch.arange(offset, offset + T, 1, { device: target.device });
+      if (typeof offset === 'number' && offset + T > this.cfg.maxTextLen) throw new RangeError(`target positions reach ${offset + T}; ${this.cfg.name} has ${this.cfg.maxTextLen}`);
+      const positions = typeof offset === 'number'
+        ? torch.arange(offset, offset + T, 1, { device: target.device })
+        : offset.add(torch.arange(T, undefined, 1, { device: target.device }).unsqueeze(0));   // (B, T)
       const segment = (k: TargetKind) => this.segment.weight.index(k === 'image' ? SEGMENT.targetImage : SEGMENT.targetText);
       const seg = typeof kind === 'string' ? segment(kind) : torch.where(kind.view(-1, 1, 1), segment('image'), segment('text'));  // (D) or (B, 1, D)
       return this.tok.forward(target).add(this.pos.forward(positions)).add(seg);

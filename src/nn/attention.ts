@@ -12,7 +12,31 @@ export class KvCache {
   private k: Tensor | undefined;
   private v: Tensor | undefined;
   length = 0;
-  constructor(readonly maxLength: number) {}
+  constructor(private capacity: number) {}
+
+  /** Positions it holds at most. */
+  get maxLength(): number {
+    return this.capacity;
+  }
+
+  /** The storage, (B, H, maxLength, hd) each, of which the first `length` positions are filled. */
+  get stored(): { k: Tensor; v: Tensor } | undefined {
+    return this.k !== undefined && this.v !== undefined ? { k: this.k, v: this.v } : undefined;
+  }
+
+  /**
+   * Takes over (B, H, capacity, hd) storage whose first `length` positions are filled, freeing its
+   * own (continuous batching rebuilds the cache when rows join). The tensors become the cache's.
+   */
+  adopt(k: Tensor, v: Tensor, length: number): void {
+    if (k.shape.join() !== v.shape.join() || k.ndim !== 4 || length > k.shape[2]) throw new RangeError(`KV cache: keys ${JSON.stringify(k.shape)} and values ${JSON.stringify(v.shape)} must be one (B, H, capacity, hd) shape holding ${length} positions`);
+    this.k?.dispose();
+    this.v?.dispose();
+    this.k = k;
+    this.v = v;
+    this.capacity = k.shape[2];
+    this.length = length;
+  }
 
   /** Appends (B, H, T, hd) keys/values and returns views of everything cached, (B, H, length, hd). */
   append(k: Tensor, v: Tensor): { k: Tensor; v: Tensor } {

@@ -22,7 +22,7 @@ import type { ImageInput } from './inputs.js';
 import { loadRun } from './runFolder.js';
 import { allItemVectors, recommendFor, scoreHistories, similarityTo, topItems, type RecommendOptions, type RecommendResult } from './recommend.js';
 import type { ItemVocabulary } from '../data/itemVocabulary.js';
-import { generateTexts, streamText, type ComputeContext, type TextDelta, type TextPrompt, type TextResult } from './text.js';
+import { ContinuousTexts, generateTexts, streamText, type ComputeContext, type ReadyTextPrompt, type TextDelta, type TextPrompt, type TextResult } from './text.js';
 
 /** The tasks a pipeline can run (what a run may have been trained on, less training-only tasks such as denoise). */
 export type PipelineTask = 'describe' | 'answer' | 'design' | 'embed' | 'recommend';
@@ -64,6 +64,10 @@ export type AnswerInput = string | { question: string; image?: ImageInput };
 
 /** What a streamed text is about. */
 export type TextRequest = { task: 'describe'; image: ImageInput } | { task: 'answer'; question: string; image?: ImageInput };
+/** A describe or answer request whose image is already prepared pixels (3 × S × S, normalised). */
+export type ReadyTextRequest =
+  | { task: 'describe'; pixels: Float32Array; maxNewTokens?: number }
+  | { task: 'answer'; question: string; pixels?: Float32Array; maxNewTokens?: number };
 
 export interface DesignCallOptions extends SamplingOptions {
   /** Images per prompt (default 1). */
@@ -194,6 +198,24 @@ export class Pipeline implements Disposable {
       maxNewTokens: o.maxNewTokens, ...(o.numBeams !== undefined ? { numBeams: o.numBeams } : {}), ...(o.batchSize !== undefined ? { batchSize: o.batchSize } : {}),
       context: this.context, ...(o.signal !== undefined ? { signal: o.signal } : {}),
     });
+  }
+
+  /**
+   * A running text batch that describe and answer requests join between decode steps and leave as
+   * each finishes (continuous batching, greedy; `readyPrompt` makes their prompts). A server's
+   * batcher drives it a step at a time; `dispose` it when done.
+   */
+  continuousText(): ContinuousTexts {
+    this.ensureOpen();
+    return new ContinuousTexts(this.model, this.tokenizer, this.context);
+  }
+
+  /** The prompt a describe or answer request with prepared pixels reads, and its length (the task's default unless given). */
+  readyPrompt(request: ReadyTextRequest): ReadyTextPrompt {
+    this.require(request.task);
+    const maxNewTokens = request.maxNewTokens ?? TASKS[request.task].maxNewTokens;
+    if (request.task === 'describe') return { source: TASKS.describe.instruction, pixels: request.pixels, maxNewTokens };
+    return { source: request.question, ...(request.pixels !== undefined ? { pixels: request.pixels } : {}), maxNewTokens };
   }
 
   /**

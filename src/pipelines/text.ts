@@ -6,6 +6,7 @@ import { encodeSource } from '../data/loader.js';
 import type { Tokenizer } from '../data/tokenizer.js';
 import type { M6Model } from '../model/index.js';
 import { generateAsync, generateStream, type FinishReason, type GenerateOptions, type GenerationPrompt } from '../model/generate.js';
+import { ContinuousBatch } from '../model/continuousBatch.js';
 import { chunks, imageTensor, keptTensors, preparePixels, sourceTensors, type ImageInput } from './inputs.js';
 
 export interface TextPrompt {
@@ -113,5 +114,66 @@ export async function* streamText(model: M6Model, tokenizer: Tokenizer, prompt: 
     }
   } finally {
     tensors.dispose();
+  }
+}
+
+/** A text prompt whose pixels are already prepared (a server decodes uploads before they queue). */
+export interface ReadyTextPrompt {
+  source: string;
+  pixels?: Float32Array;
+  maxNewTokens: number;
+}
+
+/**
+ * Text rows that join one running greedy generation between its decode steps and leave as each
+ * finishes (continuous batching, `ContinuousBatch`): a server's describe and answer requests share
+ * it, so its batch stays full while requests come and go. Each row writes what `generateTexts`
+ * writes for it alone.
+ */
+export class ContinuousTexts {
+  private readonly batch: ContinuousBatch;
+
+  constructor(private readonly model: M6Model, private readonly tokenizer: Tokenizer, context?: ComputeContext) {
+    this.batch = new ContinuousBatch(model, {
+      bosId: tokenizer.bosId, padId: tokenizer.padId, stopTokens: [tokenizer.eosId], suppressTokens: [tokenizer.padId, tokenizer.bosId],
+      ...(context !== undefined ? { stepContext: context } : {}),
+    });
+  }
+
+  /** Rows running, or finished and not yet handed back by step(). */
+  get size(): number {
+    return this.batch.size;
+  }
+
+  /** Reads the prompts (those with an image and those without, as two prefills); returns their row ids. */
+  join(prompts: readonly ReadyTextPrompt[]): number[] {
+    const ids: number[] = new Array(prompts.length);
+    for (const withImage of [true, false]) {
+      const rows = prompts.map((_, i) => i).filter((i) => (prompts[i]!.pixels !== undefined) === withImage);
+      if (rows.length === 0) continue;
+      const images = withImage ? rows.map((i) => prompts[i]!.pixels!) : null;
+      const prompt = promptTensors(this.model, this.tokenizer, rows.map((i) => prompts[i]!.source), images);
+      try {
+        const maxNew = rows.map((i) => Math.min(prompts[i]!.maxNewTokens, this.model.cfg.maxTextLen));
+        this.batch.join(prompt.tensors, maxNew).forEach((id, k) => { ids[rows[k]!] = id; });
+      } finally {
+        prompt.dispose();
+      }
+    }
+    return ids;
+  }
+
+  /** Stops row `id` (its caller went away). */
+  drop(id: number): void {
+    this.batch.drop(id);
+  }
+
+  /** One token for every running row; the rows that have finished, decoded. */
+  step(): Array<{ id: number; result: TextResult }> {
+    return this.batch.step().map((r) => ({ id: r.id, result: decoded(this.tokenizer, r.tokens, r.logProb, r.finishReason) }));
+  }
+
+  dispose(): void {
+    this.batch.dispose();
   }
 }

@@ -35,21 +35,48 @@ export class Lane {
   }
 }
 
-export interface BatcherOptions<I, O> {
+interface CommonBatcherOptions {
   /** A name for errors and metrics (the task). */
   name: string;
-  /** Most entries in one call of `run`. */
+  /** Most entries in one call of `run` (with `continuous`: rows running at once). */
   maxBatchSize: number;
   /** How long the first entry of a batch waits for others to join it. */
   maxWaitMs: number;
   /** Most entries waiting (not yet running); a submit past it is shed. */
   maxQueue: number;
-  /** One output per input, in order; `signal` fires once no entry of the batch wants its output. */
-  run: (inputs: I[], signal: AbortSignal) => Promise<O[]>;
   /** Shared with the other tasks' batchers so one batch runs at a time (default: a lane of its own). */
   lane?: Lane;
-  /** Told the size of each batch as it starts (metrics). */
+  /** Told the size of each batch as it starts (with `continuous`: the rows running once new ones join). */
   onBatch?: (size: number) => void;
+}
+
+export type BatcherOptions<I, O> = CommonBatcherOptions & (
+  /** Fixed batches: one output per input, in order; `signal` fires once no entry of the batch wants its output. */
+  | { run: (inputs: I[], signal: AbortSignal) => Promise<O[]>; continuous?: never }
+  /**
+   * Continuous batching (TGI's): one session runs while there is work, takes the entries that queue
+   * meanwhile between its steps (`take`) and answers each as soon as it is done. It returns once it
+   * holds no row and `take` gives nothing.
+   */
+  | { continuous: (session: BatchSession<I, O>) => Promise<void>; run?: never }
+);
+
+/** What a continuous runner is handed. */
+export interface BatchSession<I, O> {
+  /**
+   * The entries queued since the last call, at most `room`. Once another task's batch waits for the
+   * lane it gives none, so this session drains and lets it run (the first call always takes).
+   */
+  take(room: number): Array<SessionEntry<I, O>>;
+}
+
+/** An entry running in a session. */
+export interface SessionEntry<I, O> {
+  readonly input: I;
+  /** Its caller no longer wants the output (went away, timed out): drop its row. */
+  readonly gone: boolean;
+  answer(output: O): void;
+  fail(err: Error): void;
 }
 
 export interface SubmitOptions {
@@ -182,11 +209,14 @@ export class Batcher<I, O> {
   private flush(): void {
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.timer = undefined;
+    // A running session takes what queues between its steps; a second one would only wait behind it.
+    if (this.o.continuous !== undefined && this.inFlight > 0) return;
     this.inFlight++;
     // The batch is cut when the lane reaches it, not now: entries that arrive while another batch
     // runs join it, and entries dropped meanwhile (aborted, timed out) are already gone.
     const behind = this.lane.size > 0;
-    void this.lane.run(() => this.runBatch(behind)).finally(() => {
+    const job = this.o.continuous !== undefined ? () => this.runSession(this.o.continuous!) : () => this.runBatch(behind);
+    void this.lane.run(job).finally(() => {
       this.inFlight--;
       if (this.queue.length > 0 && this.inFlight === 0) {
         if (this.closed) this.flush();
@@ -234,6 +264,49 @@ export class Batcher<I, O> {
     };
   }
 
+  /** A continuous session: entries join between its steps and are answered one by one. */
+  private async runSession(runner: (session: BatchSession<I, O>) => Promise<void>): Promise<void> {
+    await new Promise<void>((r) => setImmediate(r));   // let the event loop answer what is waiting
+    const live = new Set<Entry<I, O>>();
+    let first = true;
+    const settle = (e: Entry<I, O>, started: number, outcome: { output: O } | { err: Error }): void => {
+      live.delete(e);
+      if (e.settled) return;
+      e.settled = true;
+      e.cleanup();
+      const ms = performance.now() - started;
+      this.batchSeconds = 0.8 * this.batchSeconds + 0.2 * (ms / 1000);
+      if ('output' in outcome) e.resolve(outcome.output);
+      else e.reject(outcome.err);
+    };
+    const take = (room: number): Array<SessionEntry<I, O>> => {
+      if (!first && this.lane.size > 1 && !this.closed) return [];
+      first = false;
+      const taken = this.queue.splice(0, Math.max(0, room));
+      if (taken.length === 0) return [];
+      this.o.onBatch?.(live.size + taken.length);
+      const started = performance.now();
+      return taken.map((e) => {
+        live.add(e);
+        e.batch = { entries: [e], stop: new AbortController() };
+        return {
+          input: e.input,
+          get gone() { return e.settled; },
+          answer: (output: O) => settle(e, started, { output }),
+          fail: (err: Error) => settle(e, started, { err }),
+        };
+      });
+    };
+    try {
+      await runner({ take });
+      const left = live.size;
+      if (left > 0) throw new Error(`batcher ${this.o.name}: the session ended with ${left} entries unanswered`);
+    } catch (err) {
+      const failure = err instanceof Error ? err : new Error(String(err));
+      for (const e of [...live]) settle(e, performance.now(), { err: failure });
+    }
+  }
+
   private async runBatch(behind: boolean): Promise<void> {
     await new Promise<void>((r) => setImmediate(r));   // let the event loop answer what is waiting
     if (behind && !this.closed) await this.gather();
@@ -246,7 +319,7 @@ export class Batcher<I, O> {
     let outputs: O[] | undefined;
     let failure: Error | undefined;
     try {
-      outputs = await this.o.run(batch.map((e) => e.input), running.stop.signal);
+      outputs = await this.o.run!(batch.map((e) => e.input), running.stop.signal);
       if (outputs.length !== batch.length) failure = new Error(`batcher ${this.o.name}: run gave ${outputs.length} outputs for ${batch.length} inputs`);
     } catch (err) {
       failure = err instanceof Error ? err : new Error(String(err));

@@ -19,9 +19,15 @@ export interface Limits {
   requestTimeoutMs: number;
   /** Most token streams (SSE) open at once; past it, 429. */
   maxStreams: number;
+  /**
+   * Worker threads that decode uploaded images (0: on the event loop). One keeps the loop free:
+   * each libvips call spends a few tenths of a millisecond on the calling thread, about a
+   * millisecond an upload, which on the loop delays every other request and the next decode step.
+   */
+  imageWorkers: number;
 }
 
 export const DEFAULT_BATCH: Readonly<BatchSettings> = Object.freeze({ maxBatchSize: 16, maxWaitMs: 5, maxQueue: 64 });
 // 32 MiB of body holds a 90-megapixel JPEG product photo (typically 15–25 MB) as multipart;
 // base64 in JSON takes a third more.
-export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({ maxBodyBytes: 32 * 2 ** 20, maxPixels: 150_000_000, maxDesignImages: 4, requestTimeoutMs: 60_000, maxStreams: 4 });
+export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({ maxBodyBytes: 32 * 2 ** 20, maxPixels: 150_000_000, maxDesignImages: 4, requestTimeoutMs: 60_000, maxStreams: 4, imageWorkers: 1 });

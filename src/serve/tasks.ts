@@ -1,8 +1,10 @@
-// What each task's batcher runs: a batch of queued jobs → one pipeline call per group of jobs with
-// the same options (a batch of describes that all want ≤ 16 tokens is one call), results in order.
-import type { DesignOutput, EmbedResult, Pipeline, PipelineTask, TextResult } from '../pipelines/index.js';
+// What each task's batcher runs. Describe and answer batch continuously: their requests join one
+// running generation between its decode steps and are answered as each finishes (TGI's continuous
+// batching). The other tasks run a batch of queued jobs as one pipeline call per group of jobs with
+// the same options (designs of one seed and n), results in order.
+import type { DesignOutput, EmbedResult, Pipeline, PipelineTask, ReadyTextRequest, TextResult } from '../pipelines/index.js';
 import type { SamplingOptions } from '../model/sampling.js';
-import { Batcher, Lane } from './batcher.js';
+import { Batcher, Lane, type BatchSession, type SessionEntry } from './batcher.js';
 import type { BatchSettings } from './settings.js';
 
 export interface DescribeJob { pixels: Float32Array; maxNewTokens?: number }
@@ -41,20 +43,51 @@ async function byGroup<I, O>(inputs: I[], signal: AbortSignal, key: (i: I) => st
   return out;
 }
 
+/**
+ * Runs a continuous text session: before each decode step, rows whose callers went away are
+ * dropped and the requests that queued meanwhile join (up to `maxRows` running); each row is
+ * answered the step it finishes. A join that fails (a bad prompt) fails only its own requests.
+ */
+async function runTextSession<J>(pipeline: Pipeline, session: BatchSession<J, TextResult>, maxRows: number, request: (job: J) => ReadyTextRequest): Promise<void> {
+  const texts = pipeline.continuousText();
+  const rows = new Map<number, SessionEntry<J, TextResult>>();
+  try {
+    for (;;) {
+      for (const [id, e] of rows) if (e.gone) { texts.drop(id); rows.delete(id); }
+      const joining = session.take(maxRows - rows.size);
+      if (joining.length > 0) {
+        try {
+          texts.join(joining.map((e) => pipeline.readyPrompt(request(e.input)))).forEach((id, i) => rows.set(id, joining[i]!));
+        } catch (err) {
+          for (const e of joining) e.fail(err instanceof Error ? err : new Error(String(err)));
+        }
+      }
+      if (texts.size === 0) return;
+      for (const { id, result } of texts.step()) { rows.get(id)?.answer(result); rows.delete(id); }
+      // The event loop answers health checks and reads new requests between steps.
+      await new Promise<void>((r) => setImmediate(r));
+    }
+  } finally {
+    texts.dispose();
+  }
+}
+
 /** A batcher for every task the run serves, all on one lane (one batch at a time on the device). */
 export function taskBatchers(pipeline: Pipeline, s: BatchSettings, onBatch: (task: PipelineTask, size: number) => void): { batchers: TaskBatchers; lane: Lane } {
   const lane = new Lane();
   const common = (name: PipelineTask) => ({ name, maxBatchSize: s.maxBatchSize, maxWaitMs: s.maxWaitMs, maxQueue: s.maxQueue, lane, onBatch: (n: number) => onBatch(name, n) });
   const batchers: TaskBatchers = {};
-  const tokens = (j: { maxNewTokens?: number }) => String(j.maxNewTokens ?? '');
-  const textOptions = (j: { maxNewTokens?: number }, batchSize: number, signal: AbortSignal) => ({ batchSize, signal, ...(j.maxNewTokens !== undefined ? { maxNewTokens: j.maxNewTokens } : {}) });
+  const maxTokens = (j: { maxNewTokens?: number }) => (j.maxNewTokens !== undefined ? { maxNewTokens: j.maxNewTokens } : {});
   if (pipeline.supports('describe')) {
-    batchers.describe = new Batcher({ ...common('describe'), run: (jobs, signal) => byGroup(jobs, signal, tokens, (g) => pipeline.describe(g.map((j) => j.pixels), textOptions(g[0]!, g.length, signal))) });
+    batchers.describe = new Batcher<DescribeJob, TextResult>({
+      ...common('describe'),
+      continuous: (session) => runTextSession(pipeline, session, s.maxBatchSize, (j) => ({ task: 'describe', pixels: j.pixels, ...maxTokens(j) })),
+    });
   }
   if (pipeline.supports('answer')) {
-    batchers.answer = new Batcher({
+    batchers.answer = new Batcher<AnswerJob, TextResult>({
       ...common('answer'),
-      run: (jobs, signal) => byGroup(jobs, signal, tokens, (g) => pipeline.answer(g.map((j) => (j.pixels !== undefined ? { question: j.question, image: j.pixels } : { question: j.question })), textOptions(g[0]!, g.length, signal))),
+      continuous: (session) => runTextSession(pipeline, session, s.maxBatchSize, (j) => ({ task: 'answer', question: j.question, ...(j.pixels !== undefined ? { pixels: j.pixels } : {}), ...maxTokens(j) })),
     });
   }
   if (pipeline.supports('design')) {

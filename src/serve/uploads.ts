@@ -1,8 +1,8 @@
 // Images as clients send them — a multipart file part named `image`, or base64 in JSON — turned
 // into the model's prepared pixels. Only the bytes sent are decoded: a client can never name a
 // file on the server's disk or a URL for it to fetch.
-import type { FastifyRequest } from 'fastify';
-import { ImageDecodeError, loadImageBytes } from '../data/image.js';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { ImageDecodeError } from '../data/image.js';
 import { HttpProblem, imageProblem } from './problem.js';
 
 declare module 'fastify' {
@@ -47,10 +47,10 @@ export function imageBytes(request: FastifyRequest, base64: string | undefined):
   return Buffer.from(data, 'base64');
 }
 
-/** Decodes an image's bytes to the model's pixels; not an image is 415, too big or cut off 422. */
-export async function pixelsOf(bytes: Buffer, size: number, maxPixels: number): Promise<Float32Array> {
+/** Decodes an image's bytes to the model's pixels (on the server's image workers); not an image is 415, too big or cut off 422. */
+export async function pixelsOf(app: FastifyInstance, bytes: Buffer): Promise<Float32Array> {
   try {
-    return (await loadImageBytes(bytes, { size, maxPixels })).data;
+    return (await app.m6.images.loadBytes(bytes, { size: app.m6.pipeline.config.imageSize, maxPixels: app.m6.limits.maxPixels })).data;
   } catch (err) {
     if (err instanceof ImageDecodeError) throw imageProblem(err, 'image');
     throw err;
@@ -58,8 +58,8 @@ export async function pixelsOf(bytes: Buffer, size: number, maxPixels: number): 
 }
 
 /** The request's image as pixels, or a 400 when it has none. */
-export async function requiredPixels(request: FastifyRequest, base64: string | undefined, size: number, maxPixels: number): Promise<Float32Array> {
+export async function requiredPixels(app: FastifyInstance, request: FastifyRequest, base64: string | undefined): Promise<Float32Array> {
   const bytes = imageBytes(request, base64);
   if (bytes === undefined) throw new HttpProblem(400, 'validation', 'image: required (base64 in JSON, or a multipart file part named image)', 'image');
-  return pixelsOf(bytes, size, maxPixels);
+  return pixelsOf(app, bytes);
 }

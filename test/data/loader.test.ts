@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DataLoader, MixtureSampler, padBatch, examplesFromRows, type Batch, type Example, type LoaderOptions, type TaskSource } from '../../src/data/loader.js';
 import { Tokenizer } from '../../src/data/tokenizer.js';
@@ -209,6 +209,12 @@ test('the worker pool returns the same pixels as the main thread, many jobs at o
     const fromMain = await Promise.all(jobs.map((j) => main.load(j.file, j.options)));
     fromPool.forEach((img, i) => assert.deepEqual(img.data, fromMain[i]!.data));
     await assert.rejects(pool.load(join(dir, 'missing.png'), { size: 12 }), /missing file/);
+    // Bytes (a server's uploads): the same pixels as on the main thread; not an image names its label.
+    const bytes = examples.map((e) => readFileSync(e.imagePath!));
+    const viaPool = await Promise.all(bytes.map((b, i) => pool.loadBytes(b, { size: 12 }, `upload ${i}`)));
+    const viaMain = await Promise.all(bytes.map((b) => main.loadBytes(b, { size: 12 })));
+    viaPool.forEach((img, i) => assert.deepEqual(img.data, viaMain[i]!.data));
+    await assert.rejects(pool.loadBytes(Buffer.from('not an image at all'), { size: 12 }, 'upload x'), (err: Error) => err.name === 'ImageDecodeError' && /upload x/.test(err.message));
   } finally {
     await pool.close();
   }

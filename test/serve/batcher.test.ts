@@ -160,3 +160,87 @@ test('a batch queued behind another waits longer for requests expect()ed (still 
     await b.close();
   }
 });
+
+/**
+ * A continuous runner over numbers: each row needs `x % 10` steps of 5 ms (at least one) and
+ * answers x·10; rows whose caller is gone are dropped between steps; x = 99 fails its join.
+ */
+function continuousRecorder(o: { maxBatchSize?: number; lane?: Lane; throwAtStep?: number } = {}) {
+  const joins: number[][] = [];
+  let sessions = 0, steps = 0;
+  const b = new Batcher<number, number>({
+    name: 'rows', maxBatchSize: o.maxBatchSize ?? 4, maxWaitMs: 1, maxQueue: 100, ...(o.lane !== undefined ? { lane: o.lane } : {}),
+    continuous: async (session) => {
+      sessions++;
+      const rows: Array<{ e: ReturnType<typeof session.take>[number]; left: number }> = [];
+      for (;;) {
+        for (const r of [...rows]) if (r.e.gone) rows.splice(rows.indexOf(r), 1);
+        const joining = session.take((o.maxBatchSize ?? 4) - rows.length);
+        if (joining.length > 0) joins.push(joining.map((e) => e.input));
+        for (const e of joining) {
+          if (e.input === 99) e.fail(new Error('row 99 cannot join'));
+          else rows.push({ e, left: Math.max(1, e.input % 10) });
+        }
+        if (rows.length === 0) return;
+        await sleep(5);
+        if (++steps === o.throwAtStep) throw new Error('the step failed');
+        for (const r of [...rows]) if (--r.left === 0) { r.e.answer(r.e.input * 10); rows.splice(rows.indexOf(r), 1); }
+      }
+    },
+  });
+  return { b, joins, sessions: () => sessions };
+}
+
+test('continuous: entries that queue while a session runs join it between steps and are answered as each finishes', async () => {
+  const { b, joins, sessions } = continuousRecorder({ maxBatchSize: 4 });
+  const order: number[] = [];
+  const long = b.submit(8).then((v) => { order.push(8); return v; });
+  await sleep(12);                                  // the session runs the long row
+  const short = [b.submit(1), b.submit(2)].map((p, i) => p.then((v) => { order.push(i + 1); return v; }));
+  assert.deepEqual(await Promise.all([long, ...short]), [80, 10, 20]);
+  assert.equal(sessions(), 1, 'one session served all three');
+  assert.deepEqual(joins, [[8], [1, 2]]);
+  assert.deepEqual(order, [1, 2, 8], 'the short rows are answered before the long one that started first');
+  // A join that fails fails only its own entry; the others in the session go on.
+  const [bad, good] = [b.submit(99), b.submit(3)];
+  await assert.rejects(bad, /row 99 cannot join/);
+  assert.equal(await good, 30);
+  // At most maxBatchSize rows run at once; the rest join as rows leave.
+  await Promise.all([1, 2, 3, 4, 5, 6].map((x) => b.submit(x)));
+  assert.ok(joins.slice(-3).every((j) => j.length <= 4), JSON.stringify(joins));
+  await b.close();
+});
+
+test('continuous: a session stops taking rows once another task waits for the lane, and a throwing session fails its rows', async () => {
+  const lane = new Lane();
+  const { b, joins } = continuousRecorder({ maxBatchSize: 8, lane });
+  const other = new Batcher<number, number>({ name: 'other', maxBatchSize: 4, maxWaitMs: 0, maxQueue: 10, lane, run: async (xs) => xs });
+  const first = b.submit(9);
+  await sleep(8);
+  const otherDone = other.submit(1).then(() => performance.now());
+  await sleep(8);
+  const late = b.submit(1);                         // queued after the other task: not taken by this session
+  const firstDone = await first.then(() => performance.now());
+  assert.ok(await otherDone >= firstDone, 'the other task ran after the session drained');
+  assert.equal(await late, 10);
+  assert.deepEqual(joins, [[9], [1]], 'the late row ran in a session of its own, after the other task');
+  await other.close();
+  await b.close();
+
+  const { b: failing } = continuousRecorder({ throwAtStep: 2 });
+  const rows = [failing.submit(5), failing.submit(6)];
+  for (const r of rows) await assert.rejects(r, /the step failed/);
+  assert.equal(await failing.submit(1), 10, 'the next session runs');
+  await failing.close();
+});
+
+test('continuous: an aborted entry leaves its session at the next step', async () => {
+  const { b } = continuousRecorder();
+  const gone = new AbortController();
+  const abandoned = b.submit(9, { signal: gone.signal });
+  await sleep(8);
+  gone.abort();
+  await assert.rejects(abandoned, AbortedError);
+  assert.equal(await b.submit(2), 20);
+  await b.close();
+});

@@ -12,7 +12,7 @@ import { openPipeline } from '../openPipeline.js';
 
 interface ServeFlags extends DatasetFlags {
   run: string; index?: string; host: string; port: string; apiKeyFile?: string;
-  maxBatch: string; maxWaitMs: string; maxQueue: string; timeoutMs: string; maxPixels: string; maxBodyMb: string; maxDesignImages: string; log?: boolean;
+  maxBatch: string; maxWaitMs: string; maxQueue: string; timeoutMs: string; maxPixels: string; maxBodyMb: string; maxDesignImages: string; imageWorkers: string; log?: boolean;
 }
 
 export function registerServe(program: Command): void {
@@ -33,6 +33,7 @@ export function registerServe(program: Command): void {
     .option('--max-pixels <n>', 'largest image (width × height) an upload may have', '150000000')
     .option('--max-body-mb <n>', 'largest request body, MiB', '32')
     .option('--max-design-images <n>', 'most images one design request may ask for', '4')
+    .option('--image-workers <n>', 'worker threads decoding uploaded images (0: on the event loop)', '1')
     .option('--log', 'log every request (JSON lines on stdout)'))
     .action(async (flags: ServeFlags) => {
       const apiKey = flags.apiKeyFile !== undefined ? readApiKey(flags.apiKeyFile) : undefined;
@@ -48,6 +49,7 @@ export function registerServe(program: Command): void {
         limits: {
           requestTimeoutMs: int('--timeout-ms', flags.timeoutMs), maxPixels: int('--max-pixels', flags.maxPixels),
           maxBodyBytes: Math.round(numberFlag('--max-body-mb', flags.maxBodyMb, { positive: true }) * 2 ** 20), maxDesignImages: int('--max-design-images', flags.maxDesignImages),
+          imageWorkers: int('--image-workers', flags.imageWorkers, 0),
         },
       }).catch((err: unknown) => {
         // A stale or missing index is the user's to fix: one line, exit code 2.

@@ -14,7 +14,7 @@ export const embedRoutes: FastifyPluginAsyncTypebox = async (app) => {
     const bytes = imageBytes(request, request.body.image);
     const text = request.body.text;
     if ((bytes === undefined) === (text === undefined)) throw new HttpProblem(400, 'validation', 'body: send exactly one of text and image', bytes === undefined ? 'text' : 'image');
-    const job = text !== undefined ? { text: checkText(app, 'text', text) } : { pixels: await pixelsOf(bytes!, app.m6.pipeline.config.imageSize, app.m6.limits.maxPixels) };
+    const job = text !== undefined ? { text: checkText(app, 'text', text) } : { pixels: await pixelsOf(app, bytes!) };
     const out = await runJob(app, request, reply, b, job);
     return { vector: Array.from(out.vector), dim: out.vector.length, ms: elapsed(reply) };
   });

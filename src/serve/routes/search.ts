@@ -26,7 +26,7 @@ export const searchRoutes: FastifyPluginAsyncTypebox = async (app) => {
     const given = (['text', 'image', 'item'] as const).filter((f) => (f === 'image' ? bytes : body[f]) !== undefined);
     if (given.length !== 1) throw new HttpProblem(400, 'validation', `body: send exactly one of text, image and item (got ${given.join(' and ') || 'none'})`, given[1] ?? 'text');
     const query: SearchQuery = body.text !== undefined ? { text: checkText(app, 'text', body.text) }
-      : bytes !== undefined ? { image: await pixelsOf(bytes, app.m6.pipeline.config.imageSize, app.m6.limits.maxPixels) } : { item: body.item! };
+      : bytes !== undefined ? { image: await pixelsOf(app, bytes) } : { item: body.item! };
     const signal = clientGone(request, reply);
     // In the server every image query is pixels already decoded from the request.
     const embed: QueryEmbedder = (q) => batcherFor(app, 'embed', app.m6.batchers.embed)

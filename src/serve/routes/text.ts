@@ -52,7 +52,7 @@ export const textRoutes: FastifyPluginAsyncTypebox = async (app) => {
     const arrived = b.expect();
     let pixels: Float32Array;
     try {
-      pixels = await requiredPixels(request, request.body.image, app.m6.pipeline.config.imageSize, app.m6.limits.maxPixels);
+      pixels = await requiredPixels(app, request, request.body.image);
     } finally {
       arrived();
     }
@@ -70,7 +70,7 @@ export const textRoutes: FastifyPluginAsyncTypebox = async (app) => {
     const arrived = b.expect();
     let pixels: Float32Array | undefined;
     try {
-      pixels = bytes !== undefined ? await pixelsOf(bytes, app.m6.pipeline.config.imageSize, app.m6.limits.maxPixels) : undefined;
+      pixels = bytes !== undefined ? await pixelsOf(app, bytes) : undefined;
     } finally {
       arrived();
     }
