@@ -86,6 +86,25 @@ test('describe: base64 JSON and multipart give the same text; answer with and wi
   assert.equal(alone.statusCode, 200, alone.body);
 });
 
+test('describe and answer requests sent together (continuous batching, rows of different lengths and kinds) each get what the pipeline gives alone', async () => {
+  const files = ['p000001.png', 'p000002.png', 'p000003.png'].map((f) => join(tiny.dir, 'catalog', 'images', f));
+  const describes = files.map((file, i) => ({ file, maxNewTokens: 3 + 4 * i }));
+  const questions: Array<{ question: string; file?: string; maxNewTokens: number }> = [{ question: 'what colour is it?', file: files[1]!, maxNewTokens: 5 }, { question: 'what is it?', maxNewTokens: 2 }];
+  const served = await Promise.all([
+    ...describes.map((d) => post('/v1/describe', { image: b64(readFileSync(d.file)), maxNewTokens: d.maxNewTokens })),
+    ...questions.map((q) => post('/v1/answer', { question: q.question, maxNewTokens: q.maxNewTokens, ...(q.file !== undefined ? { image: b64(readFileSync(q.file)) } : {}) })),
+  ]);
+  const expected = [
+    ...await Promise.all(describes.map(async (d) => (await pipeline.describe([d.file], { maxNewTokens: d.maxNewTokens }))[0]!)),
+    ...await Promise.all(questions.map(async (q) => (await pipeline.answer([q.file !== undefined ? { question: q.question, image: q.file } : q.question], { maxNewTokens: q.maxNewTokens }))[0]!)),
+  ];
+  served.forEach((r, i) => {
+    assert.equal(r.statusCode, 200, r.body);
+    const want = expected[i] as { ok: true; tokenIds: number[]; text: string };
+    assert.deepEqual((r.json() as { tokenIds: number[] }).tokenIds, want.tokenIds, `request ${i}`);
+  });
+});
+
 test('design: n PNGs of the model\'s size, seeded; embed: unit vectors for text and image', async () => {
   const r = await post('/v1/design', { prompt: 'red dress', n: 2, seed: 3 });
   assert.equal(r.statusCode, 200, r.body);
