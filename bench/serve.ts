@@ -7,7 +7,9 @@
 //       p50/p99 per route, resident memory after the run vs after warm-up (goal within 10%);
 //   (b) describe at concurrency 16 (autocannon), batched (--max-batch 16) vs one at a time
 //       (--max-batch 1), the reference measured in the same command (goal ≥ 3×);
-//   (c) /healthz latency while designs run (generation yields to the event loop between decode
+//   (c) describe latency of short and long requests mixed (continuous batching: a short one does
+//       not wait for the long ones);
+//   (d) /healthz latency while designs run (generation yields to the event loop between decode
 //       steps: a health check waits about one step, not the design).
 // The run is a tiny model trained first (seconds) unless --run names one.
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -151,6 +153,38 @@ async function describeThroughput(run: string, maxBatch: number, body: string, a
   }
 }
 
+/**
+ * Describe latency when lengths differ: 16 clients in closed loops, one request in four asking for
+ * `long` tokens and three for 4. With fixed batches a short request waits for the longest row of
+ * its batch; with continuous batching it leaves at its own end.
+ */
+async function mixedLengthLatency(run: string, maxBatch: number, photo: Buffer, total: number): Promise<{ rps: number; shortP50: number; longP50: number }> {
+  const server = await startServer(run, ['--max-batch', String(maxBatch)]);
+  try {
+    const image = photo.toString('base64');
+    const lat: Record<'short' | 'long', number[]> = { short: [], long: [] };
+    let sent = 0;
+    const warm = 32;
+    const t0 = performance.now();
+    let tWarm = t0;
+    await Promise.all(Array.from({ length: 16 }, async (_, w) => {
+      for (let i = 0; sent < total + warm; i++) {
+        const kind = (i + w) % 4 === 0 ? 'long' : 'short';
+        const n = sent++;
+        const t = performance.now();
+        const r = await fetch(`${server.url}/v1/describe`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ image, maxNewTokens: kind === 'long' ? 48 : 4 }) });
+        await r.arrayBuffer();
+        if (r.status !== 200) throw new Error(`describe (max-batch ${maxBatch}): status ${r.status}`);
+        if (n === warm) tWarm = t;
+        if (n >= warm) lat[kind].push(performance.now() - t);
+      }
+    }));
+    return { rps: total / ((performance.now() - tWarm) / 1000), shortP50: median(lat.short), longP50: median(lat.long) };
+  } finally {
+    await server.stop();
+  }
+}
+
 /** /healthz round trips every 5 ms while `designs` design requests (n 4) run. */
 async function healthDuringDesign(url: string, designs: number): Promise<{ p50: number; max: number; designMs: number }> {
   const pings: number[] = [];
@@ -205,7 +239,11 @@ export async function run(opts: { json: boolean; quick?: boolean }): Promise<Rec
     const body = JSON.stringify({ image: photo.toString('base64') });
     const batched = await describeThroughput(runDir, 16, body, amount);
     const single = await describeThroughput(runDir, 1, body, amount);
+    const mixedLengths = await mixedLengthLatency(runDir, 16, photo, opts.quick ? 320 : 640);
     figures.push(
+      { key: 'describe_mixed_lengths_rps', value: mixedLengths.rps, unit: 'req/s', note: 'concurrency 16, one request in four 48 tokens, three 4' },
+      { key: 'describe_mixed_lengths_short_p50_ms', value: mixedLengths.shortP50, unit: 'ms', note: 'a 4-token request: leaves at its own end (continuous batching)' },
+      { key: 'describe_mixed_lengths_long_p50_ms', value: mixedLengths.longP50, unit: 'ms', note: 'a 48-token request' },
       { key: 'describe_tokens_per_answer', value: batched.tokens, unit: 'tokens', note: 'what the run writes for the bench photo' },
       { key: 'describe_batched_rps', value: batched.rps, unit: 'req/s', note: 'concurrency 16, --max-batch 16' },
       { key: 'describe_one_at_a_time_rps', value: single.rps, unit: 'req/s', note: 'concurrency 16, --max-batch 1 (the reference)' },
