@@ -8,7 +8,7 @@
 import * as torch from '../torch/index.js';
 import type { Tokenizer } from '../data/tokenizer.js';
 import type { M6Model } from '../model/index.js';
-import { chanceRecall, partRecalls, recallAtK, relevantItems, type EmbedItem, type PartRecalls } from './retrievalMetrics.js';
+import { chanceRecall, imageToTextRecall, partRecalls, recallAtK, relevantItems, type EmbedItem, type PartRecalls } from './retrievalMetrics.js';
 import type { Pipeline } from '../pipelines/index.js';
 import { syntheticCatalog, syntheticCatalogFileOf } from './describeEval.js';
 import { corpusNote, loadPixelCorpus, pixelSearchBaseline, PIXEL_TRAIN_ROWS, type PixelSearchResult } from './pixelBaselines.js';
@@ -25,6 +25,10 @@ export interface EmbedEvalResult {
   imageToText: Record<string, number>;
   /** Recall@k a random ranking would score on text→image (the chance level). */
   chanceTextToImage: Record<string, number>;
+  /** The same for image→text, which ranks the distinct captions (imageToTextRecall). */
+  chanceImageToText: Record<string, number>;
+  /** Distinct captions image→text ranks. */
+  captions: number;
   /** How many items share a group with each item, on average (relevance is per group). */
   meanGroupSize: number;
   /** Text→image recall of each part's queries (items with a `part`), over the whole gallery, with its chance level. */
@@ -59,7 +63,7 @@ export async function evaluateEmbed(pipeline: Pipeline, items: readonly EmbedIte
     const images = stack(keptImages);
     const sim = texts.mm(images.transpose(0, 1));                   // (texts, images)
     const textToImage = n > 0 ? recallAtK(sim, relevant, ks) : {};
-    const imageToText = n > 0 ? recallAtK(sim.transpose(0, 1), relevant, ks) : {};
+    const i2t = n > 0 ? imageToTextRecall(sim, kept, ks) : { recall: {}, chance: {}, captions: 0 };
     const chance: Record<string, number> = {};
     for (const k of ks) chance[`recall@${k}`] = chanceRecall(groupSizes, n, k);
     const byPart = partRecalls(kept, sim, relevant, ks);
@@ -70,7 +74,7 @@ export async function evaluateEmbed(pipeline: Pipeline, items: readonly EmbedIte
       top: row.map((i) => ({ id: kept[i]!.id, text: kept[i]!.text, image: kept[i]!.image, relevant: relevant[q]!.includes(i) })),
     }));
     return {
-      items: n, failed, textToImage, imageToText, chanceTextToImage: chance,
+      items: n, failed, textToImage, imageToText: i2t.recall, chanceTextToImage: chance, chanceImageToText: i2t.chance, captions: i2t.captions,
       meanGroupSize: n ? groupSizes.reduce((a, b) => a + b, 0) / n : 0,
       ...(byPart !== undefined ? { byPart } : {}),
       examples, seconds: (Date.now() - started) / 1000,
@@ -101,11 +105,10 @@ export async function evaluateEmbedTask(ctx: EvalContext): Promise<TaskEvaluatio
   return {
     task: 'embed', available: ctx.available, evaluated: r.items, failures: r.failed,
     metrics: { ...prefixed('textToImage', r.textToImage), ...prefixed('imageToText', r.imageToText) },
-    // Relevance is by group both ways, so a random ranking of captions scores what one of images does.
-    baselines: { ...prefixed('textToImage', r.chanceTextToImage), ...prefixed('imageToText', r.chanceTextToImage) }, baselineName: 'random ranking',
+    baselines: { ...prefixed('textToImage', r.chanceTextToImage), ...prefixed('imageToText', r.chanceImageToText) }, baselineName: 'random ranking',
     ...(pixel.result !== undefined ? { moreBaselines: [{ name: 'pixel mean thumbnail', values: { ...prefixed('textToImage', pixel.result.textToImage), ...prefixed('imageToText', pixel.result.imageToText) } }] } : {}),
     notes: [
-      `relevant: ${catalog !== null ? 'items with the same category, colour and pattern' : labels.size && items.some((i) => i.group !== undefined) ? 'items with the same label' : 'items with the same caption'} (${r.meanGroupSize.toFixed(1)} per item on average); baseline = a random ranking`,
+      `relevant: ${catalog !== null ? 'items with the same category, colour and pattern' : labels.size && items.some((i) => i.group !== undefined) ? 'items with the same label' : 'items with the same caption'} (${r.meanGroupSize.toFixed(1)} per item on average); image→text ranks the ${r.captions} distinct captions; baseline = a random ranking`,
       pixel.note,
     ],
     items: r.examples, seconds: r.seconds,

@@ -13,7 +13,7 @@ import * as torch from '../torch/index.js';
 import type { Tensor } from '../torch/index.js';
 import { ImageBank } from '../data/imageBank.js';
 import { sampleExamples } from './evaluation.js';
-import { chanceRecall, partRecalls, recallAtK, relevantItems, type EmbedItem, type PartRecalls } from './retrievalMetrics.js';
+import { chanceRecall, imageToTextRecall, partRecalls, recallAtK, relevantItems, type EmbedItem, type PartRecalls } from './retrievalMetrics.js';
 import { tokenizeForMetrics } from './textMetrics.js';
 
 /** The side of the thumbnails the baselines compare. */
@@ -156,10 +156,12 @@ export interface PixelSearchResult {
   failed: number;
   /** The pixel ranking's recall@k, text→image: the gallery ranked by distance to the query caption's mean training thumbnail. */
   textToImage: Record<string, number>;
-  /** Image→text: the gallery's captions ranked by the distance from their mean training thumbnail to the query image. */
+  /** Image→text: the gallery's distinct captions ranked by the distance from their mean training thumbnail to the query image. */
   imageToText: Record<string, number>;
   /** A random ranking's recall@k (chanceRecall) over the same gallery and relevance. */
   chanceTextToImage: Record<string, number>;
+  /** The same for image→text over the distinct captions. */
+  chanceImageToText: Record<string, number>;
   /** Share of queries whose caption some training row has exactly. */
   exactTitles: number;
   /** Recall of each part's queries (items with a `part`), as evaluateEmbed reports the model's. */
@@ -203,15 +205,16 @@ export async function pixelSearchBaseline(train: PixelCorpus, items: readonly Em
   const n = gallery.length;
   const relevant = relevantItems(gallery);
   const chance = Object.fromEntries(ks.map((k) => [`recall@${k}`, chanceRecall(relevant.map((r) => r.length), n, k)]));
-  if (n === 0 || train.rows.length === 0) return { items: n, failed: failed.size, textToImage: {}, imageToText: {}, chanceTextToImage: chance, exactTitles: 0 };
+  if (n === 0 || train.rows.length === 0) return { items: n, failed: failed.size, textToImage: {}, imageToText: {}, chanceTextToImage: chance, chanceImageToText: {}, exactTitles: 0 };
   const { means, exact } = meanThumbnails(train, gallery.map((it) => it.text));
   return torch.scope(() => {
     const similarity = squaredDistances(means, bank.images, 3 * bank.size * bank.size).neg();  // (texts, images)
     const byPart = partRecalls(gallery, similarity, relevant, ks);
+    const i2t = imageToTextRecall(similarity, gallery, ks);
     return {
       items: n, failed: failed.size,
-      textToImage: recallAtK(similarity, relevant, ks), imageToText: recallAtK(similarity.transpose(0, 1), relevant, ks),
-      chanceTextToImage: chance, exactTitles: exact / n, ...(byPart !== undefined ? { byPart } : {}),
+      textToImage: recallAtK(similarity, relevant, ks), imageToText: i2t.recall,
+      chanceTextToImage: chance, chanceImageToText: i2t.chance, exactTitles: exact / n, ...(byPart !== undefined ? { byPart } : {}),
     };
   });
 }

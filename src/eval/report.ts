@@ -69,7 +69,7 @@ export function writeReport(r: ReportInput): void {
     const recalls = (x: Record<string, number>) => ['recall@1', 'recall@5', 'recall@10'].map((k) => pct(x[k] ?? 0)).join(' / ');
     headline.push(
       ['embed: text→image recall@1/5/10', `${recalls(rt.textToImage)} over ${rt.items} items (chance ${recalls(rt.chanceTextToImage)})`],
-      ['embed: image→text recall@1/5/10', recalls(rt.imageToText)],
+      ['embed: image→text recall@1/5/10', `${recalls(rt.imageToText)} over ${rt.captions} distinct captions (chance ${recalls(rt.chanceImageToText)})`],
     );
   }
   if (r.search !== undefined) headline.push(...searchHeadline(r.search));

@@ -61,6 +61,32 @@ export function relevantItems(items: readonly EmbedItem[]): number[][] {
   return items.map((it) => members.get(groupOf(it))!);
 }
 
+/**
+ * Image→text recall over the gallery's **distinct** captions: every image ranks each caption once,
+ * and the captions relevant to it are those of its group's items. Ranked with their repeats, a
+ * caption that many items share (a label: "dress" for ~90 photos) fills all of an image's top k
+ * with one tied score, so recall@10 could not exceed recall@1 while a random ranking's picks stay
+ * diverse: the model scored below chance at 5 and 10 by construction. `similarity` is (texts,
+ * images), row i the caption of item i.
+ */
+export function imageToTextRecall(similarity: Tensor, items: readonly EmbedItem[], ks: readonly number[] = [1, 5, 10]): { recall: Record<string, number>; chance: Record<string, number>; captions: number } {
+  const captionOf = (it: EmbedItem) => it.text.trim().toLowerCase();
+  const groupOf = (it: EmbedItem) => it.group ?? captionOf(it);
+  const first = new Map<string, number>();                 // caption → its column among the distinct ones
+  const reps: number[] = [];
+  items.forEach((it, i) => { if (!first.has(captionOf(it))) { first.set(captionOf(it), reps.length); reps.push(i); } });
+  const captionsOfGroup = new Map<string, Set<number>>();
+  items.forEach((it) => {
+    const g = groupOf(it);
+    if (!captionsOfGroup.has(g)) captionsOfGroup.set(g, new Set());
+    captionsOfGroup.get(g)!.add(first.get(captionOf(it))!);
+  });
+  const relevant = items.map((it) => [...captionsOfGroup.get(groupOf(it))!]);
+  const recall = torch.scope(() => recallAtK(similarity.indexSelect(0, torch.tensor(Int32Array.from(reps), { dtype: 'int64' })).transpose(0, 1), relevant, ks));
+  const chance = Object.fromEntries(ks.map((k) => [`recall@${k}`, chanceRecall(relevant.map((r) => r.length), reps.length, k)]));
+  return { recall, chance, captions: reps.length };
+}
+
 /** Text→image recall of each part's queries against the whole gallery (undefined when no item names a part). */
 export function partRecalls(kept: readonly EmbedItem[], sim: Tensor, relevant: readonly number[][], ks: readonly number[]): PartRecalls | undefined {
   const parts = new Map<string, number[]>();

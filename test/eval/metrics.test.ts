@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as torch from '../../src/torch/index.js';
 import { bleu, rougeL, ciderD, tokenizeForMetrics } from '../../src/eval/textMetrics.js';
-import { recallAtK } from '../../src/eval/retrievalMetrics.js';
+import { imageToTextRecall, recallAtK, relevantItems } from '../../src/eval/retrievalMetrics.js';
 import { frechetDistance } from '../../src/eval/frechet.js';
 import { assertClose } from '../helpers.js';
 
@@ -53,4 +53,25 @@ test('Fréchet distance: 0 for identical sets; the closed form for shifted Gauss
   assertClose(frechetDistance(a, a.add(1)), 4, 1e-6);
   // Scaling by 2: Tr(Σ + 4Σ − 2·2Σ) = Tr(Σ) ≈ 4 for unit Gaussians.
   assertClose(frechetDistance(a, a.mul(2)), 4 * 1, 0.3);
+});
+
+test('imageToTextRecall ranks each distinct caption once; relevance by group; chance over the distinct captions', () => {
+  // Six photos, three captions: "dress" ×3, "skirt" ×2, "boot" ×1. Each image scores its own caption
+  // highest, the next caption second; the repeats of a caption score the same.
+  const captions = ['Dress', 'dress ', 'dress', 'skirt', 'skirt', 'boot'];
+  const items = captions.map((text, i) => ({ id: `p${i}`, image: `p${i}.png`, text }));
+  const kind = (c: string) => ['dress', 'skirt', 'boot'].indexOf(c.trim().toLowerCase());
+  const sim = torch.tensor(captions.map((t) => items.map((it) => (kind(t) === kind(it.text) ? 1 : kind(t) === (kind(it.text) + 1) % 3 ? 0.5 : 0))));   // (texts, images)
+  const r = imageToTextRecall(sim, items, [1, 2]);
+  assert.equal(r.captions, 3);
+  assert.deepEqual(r.recall, { 'recall@1': 1, 'recall@2': 1 });
+  assert.ok(Math.abs(r.chance['recall@1']! - 1 / 3) < 1e-12 && Math.abs(r.chance['recall@2']! - 2 / 3) < 1e-12, JSON.stringify(r.chance));
+  // With the next caption scored above each photo's own: recall@1 is 0 and recall@2 over the distinct
+  // captions is 1, while ranked with repeats a dress photo's top 2 are the two "skirt" rows.
+  const shifted = torch.tensor(captions.map((t) => items.map((it) => (kind(t) === (kind(it.text) + 1) % 3 ? 1 : kind(t) === kind(it.text) ? 0.5 : 0))));
+  assert.deepEqual(imageToTextRecall(shifted, items, [1, 2]).recall, { 'recall@1': 0, 'recall@2': 1 });
+  assert.ok(recallAtK(shifted.transpose(0, 1), relevantItems(items), [2])['recall@2']! < 1, 'with repeats, the top 2 of a dress photo are both skirts');
+  // Groups: photos of one group are relevant to each other's captions, whatever the caption says.
+  const grouped = items.map((it, i) => ({ ...it, group: i < 4 ? 'top' : 'shoe' }));
+  assert.deepEqual(imageToTextRecall(shifted, grouped, [1]).recall, { 'recall@1': 4 / 6 });
 });

@@ -423,7 +423,7 @@ async function writeDemoReport(plan: DemoPlan, r: { runDir: string; catalogDir: 
     design: design !== undefined ? { items: design.evaluated, metrics: design.metrics, baselines: design.baselines } : null,
     recommend: recommend !== undefined ? { shoppers: recommend.evaluated, metrics: recommend.metrics, baselines: { [recommend.baselineName ?? 'baseline']: recommend.baselines, ...Object.fromEntries((recommend.moreBaselines ?? []).map((b) => [b.name, b.values])) } } : null,
     search: search !== undefined ? { items: search.evaluated, metrics: search.metrics, baselines: search.baselines, notes: search.notes } : null,
-    embed: retrieval === undefined ? null : { items: retrieval.items, textToImage: retrieval.textToImage, imageToText: retrieval.imageToText, chanceTextToImage: retrieval.chanceTextToImage },
+    embed: retrieval === undefined ? null : { items: retrieval.items, textToImage: retrieval.textToImage, imageToText: retrieval.imageToText, chanceTextToImage: retrieval.chanceTextToImage, chanceImageToText: retrieval.chanceImageToText },
     pixelBaselines: { describe: r.evaluation.pixelDescribe ?? null, search: r.evaluation.pixelSearch ?? null },
   }, null, 2) + '\n');
   return reportFile;
