@@ -299,7 +299,8 @@ export class Batcher<I, O> {
     };
     try {
       await runner({ take });
-      const left = live.size;
+      // Entries answered elsewhere (aborted, timed out) are the runner's to drop, not to answer.
+      const left = [...live].filter((e) => !e.settled).length;
       if (left > 0) throw new Error(`batcher ${this.o.name}: the session ended with ${left} entries unanswered`);
     } catch (err) {
       const failure = err instanceof Error ? err : new Error(String(err));
