@@ -148,6 +148,17 @@ export class ContinuousTexts {
   /** Reads the prompts (those with an image and those without, as two prefills); returns their row ids. */
   join(prompts: readonly ReadyTextPrompt[]): number[] {
     const ids: number[] = new Array(prompts.length);
+    try {
+      this.joinGroups(prompts, ids);
+    } catch (err) {
+      // The image prompts may have joined before the text-only ones failed: none of them is kept.
+      for (const id of ids) if (id !== undefined) this.batch.drop(id);
+      throw err;
+    }
+    return ids;
+  }
+
+  private joinGroups(prompts: readonly ReadyTextPrompt[], ids: number[]): void {
     for (const withImage of [true, false]) {
       const rows = prompts.map((_, i) => i).filter((i) => (prompts[i]!.pixels !== undefined) === withImage);
       if (rows.length === 0) continue;
@@ -160,7 +171,6 @@ export class ContinuousTexts {
         prompt.dispose();
       }
     }
-    return ids;
   }
 
   /** Stops row `id` (its caller went away). */
