@@ -132,7 +132,7 @@ async function realTraining(cfg: M6Config, tokenizer: Tokenizer, data: TaskData,
     const flops = batches.reduce((n, x) => n + x.f.training, 0);
     const counted = batches.reduce((n, x) => n + x.b.rows * x.f.positions, 0);
     if (counted !== positions) throw new Error(`train bench: the trainer counted ${positions} positions, the forwards' shapes ${counted}`);
-    const sum = (k: keyof StepTiming) => timings.reduce((n, t) => n + t[k], 0) / timings.length;
+    const sum = (k: Exclude<keyof StepTiming, 'buckets'>) => timings.reduce((n, t) => n + t[k], 0) / timings.length;
     const perStep = seconds / timings.length;
     const phases = { data: sum('data'), forward: sum('forward'), backward: sum('backward'), optimizer: sum('optimizer'), bookkeeping: 0, total: perStep };
     phases.bookkeeping = perStep - phases.data - phases.forward - phases.backward - phases.optimizer;

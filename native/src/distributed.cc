@@ -25,9 +25,11 @@
 #include <future>
 #include <mutex>
 #include <thread>
+#include <unordered_set>
 #include "common.h"
 #if defined(M6_WITH_GLOO)
 #include <torch/csrc/autograd/custom_function.h>
+#include <torch/csrc/autograd/utils/lambda_post_hook.h>
 #endif
 
 namespace m6 {
@@ -39,6 +41,8 @@ using Clock = std::chrono::steady_clock;
 using Ms = std::chrono::milliseconds;
 
 enum class Kind { Init, AllReduce, Broadcast, AllGather, AllToAll, Barrier, Destroy };
+
+struct Reducer;
 
 struct Job {
   Kind kind;
@@ -56,6 +60,7 @@ struct Job {
   Clock::time_point started;
   double ms = 0;  // how long the job ran, for messages
   std::promise<void>* done = nullptr;  // an in-graph allToAll run on the group's thread (NCCL): its caller waits here
+  Reducer* reducer = nullptr;  // a gradient bucket's all-reduce: it has no Promise of its own; its reducer settles
 };
 
 struct Group {
@@ -439,8 +444,11 @@ void settle(napi_env env, napi_value, void* context, void* data) {
   finish(env, g, j);
 }
 
+void reducerJobDone(napi_env env, Group* g, Job* raw);
+
 // Settles a job's Promise (main thread).
 void finish(napi_env env, Group* g, Job* raw) {
+  if (raw->reducer) { reducerJobDone(env, g, raw); return; }
   std::unique_ptr<Job> j(raw);
   if (--g->pending == 0) napi_unref_threadsafe_function(env, g->tsfn);
   napi_value result = nullptr;
@@ -854,6 +862,279 @@ napi_value Destroy(napi_env env, napi_callback_info info) {
   M6_CATCH(env)
 }
 
+// --- the gradient reducer: bucket all-reduces issued from autograd hooks, during backward -----------
+//
+// PyTorch DDP's Reducer (c10d/reducer.cpp) in miniature. A post-hook on every parameter's gradient
+// accumulator copies the gradient into its bucket once backward has accumulated it; when the last
+// gradient of the next bucket in order arrives, that bucket's all-reduce is issued, and Gloo's threads
+// communicate it while backward computes the earlier layers' gradients. Buckets are issued strictly in
+// bucket order, so every rank issues the same collectives in the same order whatever order its hooks
+// fire in. `flush` (after backward) packs what no hook delivered (a parameter unused in this step, or one
+// whose gradient came from an earlier micro-batch) and issues the rest; its Promise settles when every
+// bucket of the step is reduced (averaged). Hooks act only while the reducer is armed, only on the
+// thread that created it (CPU backward runs on the calling thread), and only while no other collective
+// is held back (an allToAll learning its splits); otherwise their buckets wait for `flush`.
+struct Reducer {
+  uint32_t id = 0;
+  uint32_t groupId = 0;
+  napi_env env = nullptr;
+  std::thread::id owner;
+  std::vector<at::Tensor> params, flats;
+  std::vector<std::vector<int64_t>> bucketParams, offsets;
+  std::vector<int64_t> bucketOf, slotOf;  // per parameter: its bucket and its place in that bucket
+  std::vector<std::shared_ptr<torch::autograd::Node>> accumulators;
+  std::vector<uintptr_t> hookKeys;
+  // This step (main thread):
+  bool armed = false;
+  std::vector<char> ready;     // per parameter: its gradient is in the bucket
+  std::vector<int64_t> missing;  // per bucket: parameters not yet ready
+  size_t nextToIssue = 0;
+  int inflight = 0;
+  int issuedInBackward = 0;
+  std::string error;           // the step's first failure, formatted
+  bool timedOut = false;
+  napi_deferred waiting = nullptr;  // flush's Promise
+  bool destroyed = false;
+};
+
+std::vector<Reducer*> reducers(1, nullptr);  // id 0 = none
+
+// The reducer's group while it is live (a group destroyed first leaves its reducer inert).
+Group* reducerGroup(const Reducer& r) {
+  Group* g = r.groupId < groups.size() ? groups[r.groupId] : nullptr;
+  return g != nullptr && !g->closed ? g : nullptr;
+}
+
+// Copies parameter i's gradient (zeros where it has none) into its slice of its bucket.
+void reducerPack(Reducer& r, int64_t i) {
+  at::NoGradGuard noGrad;
+  const at::Tensor& p = r.params[i];
+  int64_t b = r.bucketOf[i];
+  at::Tensor slice = r.flats[b].narrow(0, r.offsets[b][r.slotOf[i]], p.numel());
+  const at::Tensor& grad = p.grad();
+  if (grad.defined()) slice.copy_(grad.reshape(-1));
+  else slice.zero_();
+}
+
+// Issues bucket b's all-reduce (average) through the group's ordinary path.
+void reducerIssue(Reducer& r, Group& g, size_t b) {
+  auto* j = new Job();
+  j->kind = Kind::AllReduce;
+  j->reduce = "avg";
+  j->tensor = r.flats[b];
+  j->reducer = &r;
+  j->what = "allReduce(avg) of gradient bucket " + std::to_string(b + 1) + "/" + std::to_string(r.flats.size()) + " (a " + describe(r.flats[b]) + " tensor)";
+  r.inflight++;
+  if (g.pending++ == 0) napi_ref_threadsafe_function(r.env, g.tsfn);
+  dispatch(r.env, g, j);
+}
+
+void reducerSettle(napi_env env, Reducer& r) {
+  if (r.waiting == nullptr || r.inflight > 0 || r.nextToIssue < r.flats.size()) return;
+  napi_deferred d = r.waiting;
+  r.waiting = nullptr;
+  if (r.error.empty()) {
+    napi_resolve_deferred(env, d, number(env, r.issuedInBackward));
+  } else {
+    Job j;
+    j.kind = Kind::AllReduce;
+    j.timedOut = r.timedOut;
+    Group* g = reducerGroup(r);
+    napi_value err;
+    if (g != nullptr) err = distError(env, *g, j, r.error);
+    else { napi_value msg; napi_create_string_utf8(env, r.error.c_str(), r.error.size(), &msg); napi_create_error(env, nullptr, msg, &err); }
+    napi_reject_deferred(env, d, err);
+  }
+}
+
+void reducerFree(Reducer* r) {
+  if (reducers.size() > r->id && reducers[r->id] == r) reducers[r->id] = nullptr;
+  delete r;
+}
+
+void reducerJobDone(napi_env env, Group* g, Job* raw) {
+  std::unique_ptr<Job> j(raw);
+  Reducer& r = *j->reducer;
+  if (--g->pending == 0) napi_unref_threadsafe_function(env, g->tsfn);
+  r.inflight--;
+  if (!j->error.empty()) {
+    char ms[32];
+    std::snprintf(ms, sizeof ms, "%.0f", j->ms);
+    if (r.error.empty()) {
+      r.error = "m6 dist: " + j->what + " failed on " + where(*g) + " after " + ms + " ms: " + j->error;
+      r.timedOut = j->timedOut || looksLikeTimeout(j->error);
+    }
+    if (g->failed.empty()) g->failed = j->what + ": " + j->error;
+  }
+  if (r.destroyed) {
+    if (r.inflight == 0) reducerFree(&r);
+    return;
+  }
+  reducerSettle(env, r);
+}
+
+// The hook: parameter i's gradient is accumulated.
+void reducerReady(Reducer& r, int64_t i) {
+  if (!r.armed || r.destroyed || std::this_thread::get_id() != r.owner || r.ready[i]) return;
+  reducerPack(r, i);
+  r.ready[i] = 1;
+  r.missing[r.bucketOf[i]]--;
+  Group* g = reducerGroup(r);
+  while (g != nullptr && r.nextToIssue < r.flats.size() && r.missing[r.nextToIssue] == 0 && !g->blocking && g->held.empty() && g->failed.empty()) {
+    reducerIssue(r, *g, r.nextToIssue++);
+    r.issuedInBackward++;
+  }
+}
+
+Reducer& reducerOf(napi_env env, napi_value v) {
+  uint32_t id;
+  if (napi_get_value_uint32(env, v, &id) != napi_ok || id == 0 || id >= reducers.size() || !reducers[id] || reducers[id]->destroyed)
+    throw JsError("m6 dist: not a live gradient reducer (it was destroyed)");
+  return *reducers[id];
+}
+
+// reducerCreate(group, params, flats, bucketParams, bucketOffsets) -> id. Every parameter is a leaf that
+// requires grad, in exactly one bucket; each flat is a contiguous CPU tensor of its bucket's dtype.
+napi_value ReducerCreate(napi_env env, napi_callback_info info) {
+  M6_TRY
+  auto a = args(env, info, 5);
+  if (a.size() < 5) throw JsError("reducerCreate(group, params, flats, bucketParams, bucketOffsets)");
+  Group& g = collectiveGroup(env, a[0]);
+  if (g.backend != "gloo") throw JsError("m6 dist: the overlapping gradient reducer runs on gloo; " + g.backend + " reduces after backward");
+  auto r = std::make_unique<Reducer>();
+  r->groupId = g.id;
+  r->env = env;
+  r->owner = std::this_thread::get_id();
+  uint32_t np = arrayLength(env, a[1]), nb = arrayLength(env, a[2]);
+  if (arrayLength(env, a[3]) != nb || arrayLength(env, a[4]) != nb) throw JsError("reducerCreate: one parameter list and one offset list per bucket");
+  for (uint32_t i = 0; i < np; i++) {
+    const at::Tensor& p = get(env, element(env, a[1], i));
+    if (!p.is_leaf() || !p.requires_grad() || !p.device().is_cpu()) throw JsError("reducerCreate: parameter " + std::to_string(i) + " (" + describe(p) + ") is not a CPU leaf that requires grad");
+    r->params.push_back(p);
+  }
+  r->bucketOf.assign(np, -1);
+  r->slotOf.assign(np, -1);
+  for (uint32_t b = 0; b < nb; b++) {
+    const at::Tensor& f = denseTensor(env, g, element(env, a[2], b), "reducerCreate");
+    r->flats.push_back(f);
+    auto ps = getIntList(env, element(env, a[3], b), "bucketParams");
+    auto os = getIntList(env, element(env, a[4], b), "bucketOffsets");
+    if (ps.size() != os.size()) throw JsError("reducerCreate: bucket " + std::to_string(b) + " has " + std::to_string(ps.size()) + " parameters and " + std::to_string(os.size()) + " offsets");
+    for (size_t k = 0; k < ps.size(); k++) {
+      int64_t i = ps[k];
+      if (i < 0 || i >= np || r->bucketOf[i] >= 0) throw JsError("reducerCreate: parameter index " + std::to_string(i) + " is out of range or in two buckets");
+      const at::Tensor& p = r->params[i];
+      if (p.scalar_type() != f.scalar_type() || os[k] < 0 || os[k] + p.numel() > f.numel())
+        throw JsError("reducerCreate: parameter " + std::to_string(i) + " (" + describe(p) + ") does not fit bucket " + std::to_string(b) + " (" + describe(f) + ") at offset " + std::to_string(os[k]));
+      r->bucketOf[i] = b;
+      r->slotOf[i] = static_cast<int64_t>(k);
+    }
+    r->bucketParams.push_back(ps);
+    r->offsets.push_back(os);
+  }
+  for (uint32_t i = 0; i < np; i++)
+    if (r->bucketOf[i] < 0) throw JsError("reducerCreate: parameter " + std::to_string(i) + " is in no bucket");
+  r->ready.assign(np, 0);
+  r->missing.assign(nb, 0);
+  r->id = static_cast<uint32_t>(reducers.size());
+  Reducer* rp = r.get();
+  for (uint32_t i = 0; i < np; i++) {
+    auto acc = torch::autograd::impl::grad_accumulator(r->params[i]);
+    int64_t idx = i;
+    r->hookKeys.push_back(acc->add_post_hook(std::make_unique<torch::autograd::utils::LambdaPostHook>(
+        [rp, idx](const torch::autograd::variable_list& outputs, const torch::autograd::variable_list&) {
+          reducerReady(*rp, idx);
+          return outputs;
+        })));
+    r->accumulators.push_back(std::move(acc));  // keeps the node (and its hook) alive, as DDP does
+  }
+  reducers.push_back(r.release());
+  return number(env, rp->id);
+  M6_CATCH(env)
+}
+
+// reducerArm(id, loss?): the next backward's hooks issue buckets as they fill. With the loss about to be
+// backpropagated, parameters its graph does not reach (DDP's find_unused_parameters) are ready at once,
+// with the gradient they already hold (or zeros), so their buckets need not wait for flush.
+napi_value ReducerArm(napi_env env, napi_callback_info info) {
+  M6_TRY
+  auto a = args(env, info, 2);
+  Reducer& r = reducerOf(env, a[0]);
+  if (r.inflight > 0 || r.waiting != nullptr) throw JsError("m6 dist: the gradient reducer's previous step is still being reduced (await its flush() first)");
+  std::fill(r.ready.begin(), r.ready.end(), 0);
+  for (size_t b = 0; b < r.flats.size(); b++) r.missing[b] = static_cast<int64_t>(r.bucketParams[b].size());
+  r.nextToIssue = 0;
+  r.issuedInBackward = 0;
+  r.error.clear();
+  r.timedOut = false;
+  r.armed = true;
+  if (a.size() > 1 && typeOf(env, a[1]) == napi_number) {
+    const at::Tensor& loss = get(env, a[1]);
+    std::unordered_set<const torch::autograd::Node*> seen;
+    std::vector<torch::autograd::Node*> stack;
+    if (loss.grad_fn()) stack.push_back(loss.grad_fn().get());
+    while (!stack.empty()) {
+      torch::autograd::Node* n = stack.back();
+      stack.pop_back();
+      if (!seen.insert(n).second) continue;
+      for (const auto& e : n->next_edges())
+        if (e.function && !seen.count(e.function.get())) stack.push_back(e.function.get());
+    }
+    for (size_t i = 0; i < r.params.size(); i++)
+      if (!seen.count(r.accumulators[i].get())) reducerReady(r, static_cast<int64_t>(i));
+  }
+  return undefined(env);
+  M6_CATCH(env)
+}
+
+// reducerFlush(id) -> Promise<number>: packs and issues every bucket no hook issued (all of them when not
+// armed), in order; resolves, with how many buckets backward's hooks issued, once all are averaged.
+napi_value ReducerFlush(napi_env env, napi_callback_info info) {
+  M6_TRY
+  auto a = args(env, info, 1);
+  Reducer& r = reducerOf(env, a[0]);
+  if (r.waiting != nullptr) throw JsError("m6 dist: the gradient reducer is already being flushed");
+  Group* g = reducerGroup(r);
+  if (g == nullptr) throw JsError("m6 dist: the gradient reducer's process group was destroyed");
+  if (!r.armed) {
+    std::fill(r.ready.begin(), r.ready.end(), 0);
+    r.nextToIssue = 0;
+    r.issuedInBackward = 0;
+    r.error.clear();
+  }
+  r.armed = false;
+  for (; r.nextToIssue < r.flats.size(); r.nextToIssue++) {
+    size_t b = r.nextToIssue;
+    for (int64_t i : r.bucketParams[b]) if (!r.ready[i]) reducerPack(r, i);
+    reducerIssue(r, *g, b);
+  }
+  napi_value promise;
+  napi_create_promise(env, &r.waiting, &promise);
+  reducerSettle(env, r);
+  return promise;
+  M6_CATCH(env)
+}
+
+// reducerDestroy(id): removes the hooks; buckets still in flight finish first.
+napi_value ReducerDestroy(napi_env env, napi_callback_info info) {
+  M6_TRY
+  auto a = args(env, info, 1);
+  uint32_t id;
+  if (napi_get_value_uint32(env, a[0], &id) != napi_ok || id == 0 || id >= reducers.size() || !reducers[id] || reducers[id]->destroyed) return undefined(env);
+  Reducer* r = reducers[id];
+  for (size_t i = 0; i < r->accumulators.size(); i++) r->accumulators[i]->del_post_hook(r->hookKeys[i]);
+  r->accumulators.clear();
+  r->destroyed = true;
+  r->armed = false;
+  if (r->waiting != nullptr) {  // nobody awaits a destroyed reducer's flush any more
+    napi_resolve_deferred(env, r->waiting, undefined(env));
+    r->waiting = nullptr;
+  }
+  if (r->inflight == 0) reducerFree(r);
+  return undefined(env);
+  M6_CATCH(env)
+}
+
 napi_value Backends(napi_env env, napi_callback_info) {
   napi_value r = object(env);
   setNamed(env, r, "gloo", boolean(env, true));
@@ -888,6 +1169,10 @@ napi_value Backends(napi_env env, napi_callback_info) {
 #define AllToAllInGraph Unavailable
 #define Barrier Unavailable
 #define Destroy Unavailable
+#define ReducerCreate Unavailable
+#define ReducerArm Unavailable
+#define ReducerFlush Unavailable
+#define ReducerDestroy Unavailable
 
 #endif
 
@@ -903,6 +1188,10 @@ void registerDistributed(napi_env env, napi_value exports) {
   exportFn(env, exports, "distAllToAllInGraph", AllToAllInGraph);
   exportFn(env, exports, "distBarrier", Barrier);
   exportFn(env, exports, "distDestroy", Destroy);
+  exportFn(env, exports, "distReducerCreate", ReducerCreate);
+  exportFn(env, exports, "distReducerArm", ReducerArm);
+  exportFn(env, exports, "distReducerFlush", ReducerFlush);
+  exportFn(env, exports, "distReducerDestroy", ReducerDestroy);
 }
 
 }  // namespace m6

@@ -164,6 +164,17 @@ export class ProcessGroup implements AsyncDisposable, Disposable {
     await native.distBarrier(this.id);
   }
 
+  /**
+   * Hooks on the gradient accumulators of `params` (Gloo, CPU; PyTorch DDP's reducer): while armed, each
+   * gradient is copied into its bucket's `flat` as backward accumulates it, and each bucket's all-reduce
+   * (average) is issued as soon as it and every bucket before it are full, so communication runs while
+   * backward still computes. `flush()` after backward packs and issues the rest.
+   */
+  gradientBuckets(params: readonly Tensor[], buckets: readonly { flat: Tensor; params: readonly number[]; offsets: readonly number[] }[]): GradientBucketHooks {
+    const id = native.distReducerCreate(this.id, params.map((p) => p.handle), buckets.map((b) => b.flat.handle), buckets.map((b) => [...b.params]), buckets.map((b) => [...b.offsets]));
+    return new GradientBucketHooks(id);
+  }
+
   /** Tears the group down after the collectives already called; idempotent. Use after destroy throws. */
   destroy(): Promise<void> {
     return (this.#destroyed ??= native.distDestroy(this.#id));
@@ -176,6 +187,33 @@ export class ProcessGroup implements AsyncDisposable, Disposable {
 
   private get id(): number {
     if (this.#destroyed) throw new Error(`m6 dist: this process group (rank ${this.rank} of ${this.worldSize}) was destroyed`);
+    return this.#id;
+  }
+}
+
+/** The native side of an overlapping gradient reducer (`ProcessGroup.gradientBuckets`). */
+export class GradientBucketHooks implements Disposable {
+  #id: number | undefined;
+  /** @internal */
+  constructor(id: number) { this.#id = id; }
+  /**
+   * The next backward's hooks issue buckets as they fill. With the `loss` that backward starts from,
+   * parameters its graph does not reach are ready at once (DDP's find_unused_parameters).
+   */
+  arm(loss?: Tensor): void {
+    if (loss === undefined) native.distReducerArm(this.live());
+    else native.distReducerArm(this.live(), loss.handle);
+  }
+  /** Packs and issues what no hook did (everything when not armed); resolves, with how many buckets backward issued, once all are averaged. */
+  flush(): Promise<number> { return native.distReducerFlush(this.live()); }
+  dispose(): void {
+    if (this.#id === undefined) return;
+    native.distReducerDestroy(this.#id);
+    this.#id = undefined;
+  }
+  [Symbol.dispose](): void { this.dispose(); }
+  private live(): number {
+    if (this.#id === undefined) throw new Error('m6 dist: these gradient bucket hooks were disposed');
     return this.#id;
   }
 }

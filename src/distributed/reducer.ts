@@ -6,28 +6,33 @@
 // gradients), the first bucket of each dtype/device closed once it holds ≥ 1 MiB, later ones ≥ 25 MiB
 // (DDP's first_bucket_bytes / bucket_cap_mb): a small first bucket starts communication early.
 //
-// When: DDP all-reduces a bucket from autograd hooks as soon as its last gradient is accumulated, inside
-// backward. m6's backward is one synchronous native call and its autograd hooks are not reachable from
-// JS, so `syncGradients()` runs after backward: it fills and issues bucket 0's all-reduce, fills bucket 1
-// while bucket 0 is on the wire (the group's thread does the communication), and so on, then copies
-// the results back in bucket order. The communication overlaps the copies, not the backward.
+// When: as DDP, from autograd hooks inside backward (Gloo on CPU: `ProcessGroup.gradientBuckets`, native
+// hooks on every parameter's gradient accumulator). `armForBackward()` before the backward that ends the
+// step; each gradient is copied into its bucket as backward accumulates it, and a bucket's all-reduce is
+// issued once it and every bucket before it are full, so Gloo's threads communicate while backward
+// computes the earlier layers. `syncGradients()` then issues what backward did not fill and copies the
+// averages back. Elsewhere (NCCL, `overlap: false`: expert parallelism, whose in-graph all-to-alls must
+// keep one order with the buckets on every rank) `syncGradients()` fills and issues the buckets after
+// backward, bucket 1 filling while bucket 0 is on the wire.
 //
 // A parameter without a gradient on this rank (unused in this step) contributes zeros, and receives the
 // average of the others', so every rank ends the step with the same gradients.
 import * as torch from '../torch/index.js';
 import type { Tensor, DType, Device } from '../torch/index.js';
 import { dtypeBytes } from '../torch/index.js';
-import type { ProcessGroup } from './processGroup.js';
+import type { GradientBucketHooks, ProcessGroup } from './processGroup.js';
 
 export interface ReducerOptions {
   /** The first bucket of each dtype/device closes once it holds this many bytes. Default 1 MiB (DDP's). */
   firstBucketBytes: number;
   /** Later buckets close at this many bytes. Default 25 MiB (DDP's bucket_cap_mb). */
   bucketBytes: number;
+  /** Issue buckets from autograd hooks during backward (Gloo, CPU parameters). Default true. */
+  overlap: boolean;
 }
 
 const MiB = 1 << 20;
-export const DEFAULT_REDUCER_OPTIONS: ReducerOptions = { firstBucketBytes: MiB, bucketBytes: 25 * MiB };
+export const DEFAULT_REDUCER_OPTIONS: ReducerOptions = { firstBucketBytes: MiB, bucketBytes: 25 * MiB, overlap: true };
 
 /** What the bucket plan needs of a parameter. */
 export interface ParamSpec { dtype: DType; device: Device; numel: number }
@@ -49,7 +54,7 @@ export interface BucketPlan {
  * the bucket closes once its bytes reach the limit (the first bucket of the key: firstBucketBytes, then
  * bucketBytes). Buckets are listed in the order they were opened.
  */
-export function planBuckets(params: readonly ParamSpec[], opts: Partial<ReducerOptions> = {}): BucketPlan[] {
+export function planBuckets(params: readonly ParamSpec[], opts: Partial<Omit<ReducerOptions, 'overlap'>> = {}): BucketPlan[] {
   const o = { ...DEFAULT_REDUCER_OPTIONS, ...opts };
   if (!(o.firstBucketBytes > 0) || !(o.bucketBytes > 0)) throw new RangeError(`planBuckets: bucket sizes must be > 0 bytes, got first ${o.firstBucketBytes}, then ${o.bucketBytes}`);
   const all: BucketPlan[] = [];
@@ -88,7 +93,10 @@ export class GradReducer implements Disposable {
   readonly buckets: readonly BucketPlan[];
   readonly #params: readonly Tensor[];
   readonly #buckets: Bucket[];
+  readonly #hooks: GradientBucketHooks | undefined;
   #syncEnabled = true;
+  /** Buckets the last `syncGradients` found already issued by backward's hooks (0 without overlap). */
+  issuedInBackward = 0;
   #disposed = false;
 
   private constructor(readonly pg: ProcessGroup, params: readonly Tensor[], opts: Partial<ReducerOptions>) {
@@ -96,6 +104,25 @@ export class GradReducer implements Disposable {
     const plans = planBuckets(this.#params.map((p) => ({ dtype: p.dtype, device: p.device, numel: p.numel })), opts);
     this.#buckets = plans.map((b) => ({ ...b, flat: torch.zeros([b.numel], { dtype: b.dtype, device: b.device }).keep() }));
     this.buckets = plans;
+    const overlap = (opts.overlap ?? DEFAULT_REDUCER_OPTIONS.overlap) && pg.backend === 'gloo' && this.#params.every((p) => p.device === 'cpu');
+    this.#hooks = overlap ? pg.gradientBuckets(this.#params, this.#buckets) : undefined;
+  }
+
+  /** Whether buckets are issued from backward's hooks. */
+  get overlaps(): boolean { return this.#hooks !== undefined; }
+
+  /**
+   * Call before the backward whose gradients the next `syncGradients` averages (the last micro-batch of
+   * a step): its hooks then start the buckets' all-reduces while backward runs. Given the `loss` that
+   * backward starts from, parameters its graph does not reach count as ready at once (DDP's
+   * find_unused_parameters), so a bucket holding one (a task's parameter in a step without that task)
+   * does not wait for the end. A no-op without overlap or inside `noSync`. Without it, `syncGradients`
+   * still averages everything, after backward.
+   */
+  armForBackward(loss?: Tensor): void {
+    this.#live();
+    if (this.#hooks === undefined || !this.#syncEnabled) return;
+    this.#hooks.arm(loss);
   }
 
   /** Checks that the ranks agree on the parameters (count, shapes, dtypes) and broadcasts rank 0's values. */
@@ -129,6 +156,11 @@ export class GradReducer implements Disposable {
   async syncGradients(): Promise<void> {
     this.#live();
     if (!this.#syncEnabled) return;
+    if (this.#hooks !== undefined) {
+      this.issuedInBackward = await this.#hooks.flush();
+      for (const b of this.#buckets) this.#unpack(b, true);
+      return;
+    }
     // Issue every bucket's all-reduce as soon as the bucket is filled; the next fills while it is in flight.
     const inflight: Promise<unknown>[] = [];
     for (const b of this.#buckets) {
@@ -170,6 +202,7 @@ export class GradReducer implements Disposable {
   dispose(): void {
     if (this.#disposed) return;
     this.#disposed = true;
+    this.#hooks?.dispose();
     for (const b of this.#buckets) b.flat.dispose();
   }
 

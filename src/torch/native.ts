@@ -82,6 +82,12 @@ export interface NativeAddon {
   distAllToAllInGraph(group: number, t: Handle, inputSplits: number[], outputSplits: number[]): Handle;
   distBarrier(group: number): Promise<void>;
   distDestroy(group: number): Promise<void>;
+  /** The overlapping gradient reducer (Gloo): hooks on the parameters' gradient accumulators issue bucket all-reduces during backward. */
+  distReducerCreate(group: number, params: Handle[], flats: Handle[], bucketParams: number[][], bucketOffsets: number[][]): number;
+  distReducerArm(reducer: number, loss?: Handle): void;
+  /** Resolves with how many buckets backward's hooks issued, once every bucket is averaged. */
+  distReducerFlush(reducer: number): Promise<number>;
+  distReducerDestroy(reducer: number): void;
   // storage
   mapTensors(path: string, entries: [number, number[], number, number][], dataOffset: number): Handle[];
   dataPtr(id: Handle): number;

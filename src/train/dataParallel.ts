@@ -44,10 +44,15 @@ export class DataParallel implements Disposable {
   static async create(pg: ProcessGroup, model: M6Model, settings: Readonly<Record<string, unknown>> = {}, opts: { expertParallel?: boolean } = {}): Promise<DataParallel> {
     await checkSameSettings(pg, settings);
     const experts = opts.expertParallel === true ? await ExpertParallel.create(pg, model) : undefined;
-    const reducer = await GradReducer.create(pg, model.parameters().filter((p) => experts?.isExpert(p) !== true));
+    // Expert parallel keeps the reduction after backward: its in-graph all-to-alls run inside backward, and
+    // buckets issued from hooks could interleave with them in a different order on each rank.
+    const reducer = await GradReducer.create(pg, model.parameters().filter((p) => experts?.isExpert(p) !== true), { overlap: experts === undefined });
     for (const [, b] of model.namedBuffers()) if (BROADCAST_DTYPES.has(b.dtype)) await pg.broadcast(b, 0);
     return new DataParallel(pg, reducer, experts);
   }
+
+  /** Before the backward of a step's last micro-batch: its hooks start the buckets' all-reduces (GradReducer.armForBackward). */
+  armForBackward(loss: torch.Tensor): void { this.reducer.armForBackward(loss); }
 
   /**
    * The step's gradient exchange, once per optimizer step: the dense gradients averaged over the

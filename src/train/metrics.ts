@@ -42,6 +42,8 @@ export interface StepTiming {
   total: number;
   /** Positions the blocks ran over (padded image patches + source + target, all rows). */
   positions: number;
+  /** Data parallel: gradient buckets whose all-reduce backward's hooks issued, of how many (the rest left after backward). */
+  buckets?: { inBackward: number; total: number };
 }
 
 export interface EvalMetric {

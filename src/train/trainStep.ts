@@ -91,7 +91,7 @@ export class TrainStep {
       if (batch.ids.length === 0 || !out.finite) continue;
       out.positions += positions(batch, s.patches);
       const lmDenominator = denominators?.[s.lossMean];
-      const r = this.micro(step, batch, timing, lmDenominator);
+      const r = this.micro(step, batch, timing, lmDenominator, micro === s.gradAccum - 1);
       if (!Number.isFinite(r.value)) { out.finite = false; continue; }
       out.loss += r.value / s.gradAccum;
       r.rows.forEach((l, i) => {
@@ -111,6 +111,7 @@ export class TrainStep {
       // Once per optimizer step (the micro-batches above accumulated locally, as under DDP's no_sync),
       // before the clip: the clip then sees the global gradient, the same on every rank.
       knownNorm = await dp.dp.syncGradients(this.optimizer.params);
+      timing.buckets = { inBackward: dp.dp.reducer.issuedInBackward, total: dp.dp.reducer.buckets.length };
       await dp.dp.reduceOutcome(out, dp.tasks, this.model.cfg.layers);
     }
     this.update(step, lr, out, knownNorm);
@@ -119,7 +120,7 @@ export class TrainStep {
   }
 
   /** One micro-batch's forward and backward, in its own tensor scope. */
-  private micro(step: number, batch: Batch, timing: StepTiming, lmDenominator: number | undefined): { value: number; rows: number[]; moe: MoeRouting[] } {
+  private micro(step: number, batch: Batch, timing: StepTiming, lmDenominator: number | undefined, last: boolean): { value: number; rows: number[]; moe: MoeRouting[] } {
     const s = this.settings;
     const since = (start: number) => (performance.now() - start) / 1000;
     return torch.scope(() => {
@@ -141,7 +142,10 @@ export class TrainStep {
       // Expert parallel: the backward runs even so (its exchanges pair with the peers'); the step is dropped.
       if (!Number.isFinite(value) && experts === undefined) return { value, rows: [] as number[], moe: [] };
       const backwardStart = performance.now();
-      total.div(s.gradAccum).backward();
+      // The step's last backward: its gradients are final as it produces them, so buckets can leave early.
+      const scaled = total.div(s.gradAccum);
+      if (last) s.dataParallel?.dp.armForBackward(scaled);
+      scaled.backward();
       if (!Number.isFinite(value)) return { value, rows: [] as number[], moe: [] };
       timing.backward += since(backwardStart);
       return { value, rows: loss.rows, moe: loss.moe };

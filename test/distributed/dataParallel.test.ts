@@ -26,6 +26,7 @@ for (const [kind, world] of [['dense', 2], ['moe', 2], ['dense', 3]] as const) {
       (o.norms as number[]).forEach((n, s) => assert.ok(Math.abs(n - (o.refNorms as number[])[s]!) <= 1e-6 * n, `${at}: step ${s} grad norm ${n} vs ${(o.refNorms as number[])[s]}`));
       (o.gradDiff as number[]).forEach((d, s) => assert.ok(d <= 1e-6, `${at}: step ${s}: gradients differ by ${d} (largest gradient ${(o.gradScale as number[])[s]})`));
       assert.equal(o.ranksIdentical, true, `${at}: the ranks' parameters differ after the steps`);
+      assert.equal(o.overlaps, true, `${at}: the trainer's reducer issues buckets from backward's hooks (Gloo)`);
     }
   });
 }

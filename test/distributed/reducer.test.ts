@@ -1,5 +1,6 @@
 // GradReducer: the bucket plan (DDP's layout rules) in process, and the data-parallel step across 2 and 3
-// processes against the one-process step on the concatenated batch (fp32, 1e-6).
+// processes against the one-process step on the concatenated batch (fp32, 1e-6): reduced after backward,
+// under noSync, and armed (buckets issued from backward's hooks).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { availableBackends } from '../../src/distributed/index.js';
@@ -48,11 +49,19 @@ for (const world of [2, 3]) {
           { dtype: 'float32', params: [2, 1], bytes: 4 * (64 + 5) },
           { dtype: 'float64', params: [0], bytes: 24 },
         ], at);
-        for (const k of ['gradDiff1', 'paramDiff1', 'gradDiff2', 'paramDiff2']) {
+        for (const k of ['gradDiff1', 'paramDiff1', 'gradDiff2', 'paramDiff2', 'gradDiff3', 'paramDiff3', 'gradDiff4', 'paramDiff4']) {
           assert.ok((o[k] as number) <= 1e-6, `${at}: ${k} = ${o[k]} > 1e-6`);
         }
         assert.ok((o.paramDiff1 as number) < (o.gradDiff1 as number) + 1e-6);
         assert.equal(o.unusedGrad, 0, `${at}: an unused parameter gets a zero gradient`);
+        // Armed (step 3): fc2's bucket leaves during backward; the next holds the unused parameter, which no
+        // hook reports, so it and the float64 bucket after it (issued in order) wait for syncGradients.
+        assert.equal(o.overlaps, true, `${at}: Gloo on CPU reduces from backward's hooks`);
+        assert.equal(o.issuedInBackward, 1, `${at}: buckets issued by backward's hooks`);
+        // Armed with the loss (step 4): the graph does not reach the unused parameter, so it is ready at once
+        // (DDP's find_unused_parameters) and all three buckets leave during backward.
+        assert.equal(o.issuedWithLoss, 3, `${at}: buckets issued by backward's hooks, unused parameters found from the loss`);
+        assert.equal(o.unusedGrad4, 0, `${at}: the unused parameter's gradient stays zero`);
         assert.equal(o.insideFlag, false);
         assert.equal(o.afterFlag, true);
         assert.equal(o.localGradsDiffer, true, `${at}: syncGradients inside noSync communicated`);

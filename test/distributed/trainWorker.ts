@@ -95,6 +95,9 @@ async function run(kind: string, timeoutMs: number): Promise<Out> {
   const sums = await pg.allGather(torch.tensor(par.params.map((p) => torch.scope(() => p.to('float64').sum().item())), { dtype: 'float64' }));
   out.ranksIdentical = sums.every((t) => JSON.stringify(t.toArray()) === JSON.stringify(sums[0]!.toArray()));
   if (kind === 'moe') out.experts = model.parameters().length;
+  out.overlaps = dp.reducer.overlaps;
+  out.buckets = dp.reducer.buckets.length;
+  out.issuedInBackward = dp.reducer.issuedInBackward;
   return out;
 }
 

@@ -83,8 +83,31 @@ const SCENARIOS: Record<string, (rank: number, world: number, timeoutMs: number)
     await reducer.syncGradients();
     torch.scope(() => loss(ref, x, y).backward());
     out.gradDiff2 = maxDiff(model.parameters(), ref.parameters(), true);
-    opt.step(); refOpt.step();
+    opt.step(); refOpt.step(); opt.zeroGrad(); refOpt.zeroGrad();
     out.paramDiff2 = maxDiff(model.parameters(), ref.parameters(), false);
+    // Step 3: armed, so backward's hooks issue the buckets as they fill, in bucket order.
+    out.overlaps = reducer.overlaps;
+    reducer.armForBackward();
+    torch.scope(() => loss(model, lx, ly).backward());
+    await reducer.syncGradients();
+    out.issuedInBackward = reducer.issuedInBackward;
+    torch.scope(() => loss(ref, x, y).backward());
+    out.gradDiff3 = maxDiff(model.parameters(), ref.parameters(), true);
+    opt.step(); refOpt.step(); opt.zeroGrad(); refOpt.zeroGrad();
+    out.paramDiff3 = maxDiff(model.parameters(), ref.parameters(), false);
+    // Step 4: armed with the loss: the unused parameter is ready at once, so every bucket leaves during backward.
+    torch.scope(() => {
+      const l = loss(model, lx, ly);
+      reducer.armForBackward(l);
+      l.backward();
+    });
+    await reducer.syncGradients();
+    out.issuedWithLoss = reducer.issuedInBackward;
+    torch.scope(() => loss(ref, x, y).backward());
+    out.gradDiff4 = maxDiff(model.parameters(), ref.parameters(), true);
+    out.unusedGrad4 = torch.scope(() => model.unused.grad?.abs().max().item() ?? 'none');
+    opt.step(); refOpt.step();
+    out.paramDiff4 = maxDiff(model.parameters(), ref.parameters(), false);
     // Ranks end with identical parameters (exactly, not just close to the reference).
     const sums = await pg.allGather(torch.tensor(model.parameters().map((p) => torch.scope(() => p.to('float64').sum().item())), { dtype: 'float64' }));
     out.paramsIdentical = sums.every((t) => JSON.stringify(t.toArray()) === JSON.stringify(sums[0]!.toArray()));
