@@ -69,9 +69,8 @@ export class ImageStem extends Module {
     this.norm = this.module('norm', new LayerNorm(c, 1e-5, opts));
     this.proj = this.module('proj', new Linear(c, cfg.dim, opts));
     const g = gridSize(cfg);
-    const EXP = Number(process.env.M6_EXP_POSSTD ?? 0.02);
-    this.rowPos = this.module('rowPos', new Embedding(g, cfg.dim, { ...opts, std: EXP }));
-    this.colPos = this.module('colPos', new Embedding(g, cfg.dim, { ...opts, std: EXP }));
+    this.rowPos = this.module('rowPos', new Embedding(g, cfg.dim, { ...opts, std: 0.02 }));
+    this.colPos = this.module('colPos', new Embedding(g, cfg.dim, { ...opts, std: 0.02 }));
   }
 
   /** (B, 3, H, W) → (B, grid², D) with 2-D position embeddings added. */
