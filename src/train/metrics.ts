@@ -42,8 +42,12 @@ export interface StepTiming {
   total: number;
   /** Positions the blocks ran over (padded image patches + source + target, all rows). */
   positions: number;
-  /** Data parallel: gradient buckets whose all-reduce backward's hooks issued, of how many (the rest left after backward). */
-  buckets?: { inBackward: number; total: number };
+  /**
+   * Data parallel: gradient buckets whose all-reduce backward's hooks issued, of how many (the rest left
+   * after backward), and the seconds after backward spent until every bucket was averaged (part of
+   * `optimizer`: the communication backward did not hide, and waiting for the slowest rank).
+   */
+  buckets?: { inBackward: number; total: number; wait: number };
 }
 
 export interface EvalMetric {

@@ -111,7 +111,7 @@ export class TrainStep {
       // Once per optimizer step (the micro-batches above accumulated locally, as under DDP's no_sync),
       // before the clip: the clip then sees the global gradient, the same on every rank.
       knownNorm = await dp.dp.syncGradients(this.optimizer.params);
-      timing.buckets = { inBackward: dp.dp.reducer.issuedInBackward, total: dp.dp.reducer.buckets.length };
+      timing.buckets = { inBackward: dp.dp.reducer.issuedInBackward, total: dp.dp.reducer.buckets.length, wait: since(optimizerStart) };
       await dp.dp.reduceOutcome(out, dp.tasks, this.model.cfg.layers);
     }
     this.update(step, lr, out, knownNorm);
