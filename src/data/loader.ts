@@ -43,6 +43,11 @@ export interface TaskSource {
   examples: readonly Example[];
   /** Relative share of batch slots; weights need not sum to 1. */
   weight?: number;
+  /**
+   * The share of the training (of its steps, or of a time budget) before which the task takes no
+   * rows: a curriculum. The trainer turns it into a batch (DataLoader.joinAt); default 0.
+   */
+  start?: number;
 }
 
 /** A typed array and its shape, row-major. */
@@ -239,6 +244,7 @@ export class DataLoader {
   private readonly tasks: readonly TaskSource[];
   private readonly opts: LoaderOptions;
   private readonly preparer: ImagePreparer;
+  private readonly joinSteps = new Map<number, number>();
 
   constructor(tasks: readonly TaskSource[], opts: LoaderOptions) {
     if (!Number.isInteger(opts.batchSize) || opts.batchSize < 1) throw new RangeError(`batch size must be a positive integer, got ${opts.batchSize}`);
@@ -254,24 +260,34 @@ export class DataLoader {
     return this.opts.groupTasks?.has(t.name) === true;
   }
 
+  /**
+   * Task `name` takes rows from batch `step` on, not before (a schedule: TaskSource.start). Until it
+   * is told, a task with a start takes no rows; one without takes them from batch 0.
+   */
+  joinAt(name: string, step: number): void {
+    const i = this.tasks.findIndex((t) => t.name === name);
+    if (i < 0) throw new RangeError(`joinAt: the loader has no task '${name}'`);
+    if (!(Number.isInteger(step) && step >= 0)) throw new RangeError(`joinAt: the step must be a non-negative integer, got ${step}`);
+    this.joinSteps.set(i, step);
+  }
+
+  /** The batch each task takes rows from: 0, its joinAt step, or Infinity while a scheduled task has none yet. */
+  private joinStep(i: number): number {
+    return this.joinSteps.get(i) ?? (this.tasks[i]!.start !== undefined && this.tasks[i]!.start! > 0 ? Infinity : 0);
+  }
+
   /** Example slots per batch drawn from each task, for a number of steps: a quick check of the mixture. */
   plan(steps: number, startStep = 0): BatchPlan[] {
-    const grouped = this.tasks.map((t) => this.isGroupTask(t));
-    const sizes = this.tasks.map((t) => t.examples.length);
-    // Two samplers over disjoint tasks: the slots' and the groups'. A sampler with nothing to draw is left out.
-    // Item histories (recommend) come in runs of similar length: consecutive draws of a task fill a batch
-    // when it is the only task of its sampler, and otherwise are spread over batches, which costs nothing.
-    const lengths = this.tasks.map((t) => (t.examples.some((e) => e.items !== undefined) ? t.examples.map((e) => e.items?.length ?? 0) : undefined));
-    const samplerOf = (mine: (i: number) => boolean, seed: number, bucketed = false): MixtureSampler | undefined => {
-      const weights = this.tasks.map((t, i) => (mine(i) ? t.weight ?? 1 : 0));
-      if (!weights.some((w, i) => w > 0 && sizes[i]! > 0)) return undefined;
-      return bucketed && lengths.some((l) => l !== undefined) ? new MixtureSampler(sizes, weights, seed, { lengths, run: this.opts.batchSize }) : new MixtureSampler(sizes, weights, seed);
-    };
-    const slots = samplerOf((i) => !grouped[i], this.opts.seed, true);
-    const groups = samplerOf((i) => grouped[i]!, deriveSeed(this.opts.seed, 'groups'), true);
-    if (slots === undefined && groups === undefined) throw new RangeError('every task is empty or has weight 0: nothing to sample');
+    // A phase is a span of batches in which the same tasks take rows; each has its own samplers, and
+    // the phase with every task keeps the loader's own seeds (a run without a schedule is unchanged).
+    const phases = new Map<string, { slots?: MixtureSampler; groups?: MixtureSampler }>();
     const plans: BatchPlan[] = [];
     for (let step = 0; step < startStep + steps; step++) {
+      const active = this.tasks.map((_t, i) => this.joinStep(i) <= step);
+      const key = active.map((a) => (a ? 1 : 0)).join('');
+      let phase = phases.get(key);
+      if (phase === undefined) phases.set(key, (phase = this.phaseSamplers(active, active.every((a) => a) ? this.opts.seed : deriveSeed(this.opts.seed, 'phase', key))));
+      const { slots, groups } = phase;
       const picks = slots !== undefined ? Array.from({ length: this.opts.batchSize }, () => slots.next()) : [];
       if (groups !== undefined) {
         const task = groups.drawTask();
@@ -280,6 +296,27 @@ export class DataLoader {
       if (step >= startStep) plans.push({ step, picks: this.shardOf(picks, slots !== undefined ? this.opts.batchSize : 0) });
     }
     return plans;
+  }
+
+  /** The samplers of the tasks marked active: the shared slots' and the groups'. */
+  private phaseSamplers(active: readonly boolean[], seed: number): { slots?: MixtureSampler; groups?: MixtureSampler } {
+    const grouped = this.tasks.map((t) => this.isGroupTask(t));
+    const sizes = this.tasks.map((t) => t.examples.length);
+    // Two samplers over disjoint tasks: the slots' and the groups'. A sampler with nothing to draw is left out.
+    // Item histories (recommend) come in runs of similar length: consecutive draws of a task fill a batch
+    // when it is the only task of its sampler, and otherwise are spread over batches, which costs nothing.
+    const lengths = this.tasks.map((t) => (t.examples.some((e) => e.items !== undefined) ? t.examples.map((e) => e.items?.length ?? 0) : undefined));
+    const samplerOf = (mine: (i: number) => boolean, seed: number, bucketed = false): MixtureSampler | undefined => {
+      const weights = this.tasks.map((t, i) => (mine(i) && active[i] ? t.weight ?? 1 : 0));
+      if (!weights.some((w, i) => w > 0 && sizes[i]! > 0)) return undefined;
+      return bucketed && lengths.some((l) => l !== undefined) ? new MixtureSampler(sizes, weights, seed, { lengths, run: this.opts.batchSize }) : new MixtureSampler(sizes, weights, seed);
+    };
+    const slots = samplerOf((i) => !grouped[i], seed, true);
+    const groups = samplerOf((i) => grouped[i]!, deriveSeed(seed, 'groups'), true);
+    if (slots === undefined && groups === undefined) {
+      throw new RangeError(active.every((a) => a) ? 'every task is empty or has weight 0: nothing to sample' : 'no task with rows takes part from the first batch: at least one must start at 0');
+    }
+    return { ...(slots !== undefined ? { slots } : {}), ...(groups !== undefined ? { groups } : {}) };
   }
 
   /** This rank's part of a global batch's picks: its share of the `slotCount` shared slots, then of the group. */

@@ -27,6 +27,8 @@ export interface TaskRequest {
   name: TaskName;
   /** Relative share of batch slots. */
   weight: number;
+  /** The share of the training (0–1) before which the task takes no rows (`design@0.3`): a curriculum. */
+  start?: number;
 }
 
 export interface TaskData {
@@ -48,20 +50,29 @@ export interface TaskData {
   recommend?: RecommendData;
 }
 
-/** `describe,answer:0.5` → tasks with weights (default 1). Unknown names list the known ones. */
+/**
+ * `describe,answer:0.5,design@0.3` → tasks with weights (default 1) and starts: `@share` keeps a task
+ * out of the mixture for that share of the training (default 0). Unknown names list the known ones.
+ */
 export function parseTaskList(text: string): TaskRequest[] {
   const out: TaskRequest[] = [];
-  for (const part of text.split(',').map((s) => s.trim()).filter((s) => s.length > 0)) {
-    const [name, weightText, ...rest] = part.split(':');
+  for (const item of text.split(',').map((s) => s.trim()).filter((s) => s.length > 0)) {
+    const [part, startText, ...more] = item.split('@');
+    const start = startText === undefined ? undefined : Number(startText);
+    if (more.length > 0 || (start !== undefined && !(startText!.trim() !== '' && start >= 0 && start < 1))) {
+      throw new RangeError(`--tasks: '${item}': a task's @start is the share of the training before it joins, a number from 0 up to (not including) 1 (e.g. design@0.3)`);
+    }
+    const [name, weightText, ...rest] = part!.split(':');
     if (!(name! in TASKS) || rest.length > 0) {
       throw new RangeError(`--tasks: unknown task '${part}': expected names from ${Object.keys(TASKS).join(', ')}, each optionally with :weight (e.g. describe:2,answer:1)`);
     }
     const weight = weightText === undefined ? 1 : Number(weightText);
     if (!Number.isFinite(weight) || weight <= 0) throw new RangeError(`--tasks: the weight of '${name}' must be a positive number, got '${weightText}'`);
     if (out.some((t) => t.name === name)) throw new RangeError(`--tasks: '${name}' is listed twice`);
-    out.push({ name: name as TaskName, weight });
+    out.push({ name: name as TaskName, weight, ...(start !== undefined && start > 0 ? { start } : {}) });
   }
   if (out.length === 0) throw new RangeError('--tasks: no task given');
+  if (out.every((t) => t.start !== undefined)) throw new RangeError('--tasks: every task has a start after 0; at least one must train from the first step');
   return out;
 }
 
@@ -225,6 +236,11 @@ export async function buildTaskData(spec: DatasetSpec, requested: readonly TaskR
     }
     train.push({ name, examples: trainExamples, weight });
     evalSets.push({ name, examples: examples.filter((e) => e.heldOut !== undefined), weight });
+  }
+  // A schedule's starts shape the training mixture only: held-out sets are judged whole.
+  for (const t of train) {
+    const start = requested.find((r) => r.name === t.name)?.start;
+    if (start !== undefined && start > 0) t.start = start;
   }
   const out: TaskData = { train, eval: evalSets, skipped, heldOutOnly, rows, badRows: (dataset?.bad.total ?? 0) + (recommend?.bad.total ?? 0) + qaBad.total };
   if (recommend !== undefined) out.recommend = recommend;

@@ -46,7 +46,9 @@ export interface TrainerState {
   /** Seconds of training before this checkpoint (a resumed run's ETA and --minutes budget go on from here). */
   elapsedSeconds: number;
   optimizer: OptimizerState['meta'];
-  tasks: Array<{ name: string; weight: number; examples: number }>;
+  tasks: Array<{ name: string; weight: number; examples: number; start?: number }>;
+  /** Loader batch at which each task of a schedule (TaskSource.start) joined the mixture; absent without one. */
+  taskStarts?: Record<string, number>;
   savedAt: string;
   /** Size and sha256 of the tensor files as written (absent in older checkpoints): a resume checks them, so bytes damaged later are found. */
   files?: Record<string, WrittenFile>;

@@ -62,7 +62,7 @@ export interface EvalMetric {
 export interface EventMetric {
   kind: 'event';
   step: number;
-  event: 'start' | 'resume' | 'checkpoint' | 'non-finite' | 'interrupted' | 'stopped' | 'done' | 'bad-rows';
+  event: 'start' | 'resume' | 'checkpoint' | 'non-finite' | 'interrupted' | 'stopped' | 'done' | 'bad-rows' | 'tasks-joined';
   detail?: string;
 }
 

@@ -147,7 +147,7 @@ async function resumedState(o: RunTrainingOptions, data: TaskData, writes: boole
   const t = meta.trainer;
   // The data order and the schedule are part of the state: a resumed run keeps the checkpoint's.
   const loop = { ...o.loop, seed: t.seed, batchSize: t.batchSize, gradAccum: t.gradAccum, augment: t.augment ?? false, lossMean: t.lossMean ?? DEFAULT_LOSS_MEAN, lr: t.schedule.lr, warmup: t.schedule.warmup, minLrRatio: t.schedule.minLrRatio };
-  const now = data.train.map((s) => ({ name: s.name, weight: s.weight ?? 1, examples: s.examples.length }));
+  const now = data.train.map((s) => ({ name: s.name, weight: s.weight ?? 1, examples: s.examples.length, ...(s.start !== undefined ? { start: s.start } : {}) }));
   if (JSON.stringify(now) !== JSON.stringify(t.tasks)) {
     o.log(`warning: the tasks/data differ from the checkpoint's (${JSON.stringify(t.tasks)} then, ${JSON.stringify(now)} now): training goes on, but not as an exact continuation`);
   }

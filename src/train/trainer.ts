@@ -27,6 +27,7 @@ import { TrainStats } from './trainStats.js';
 import { TrainStep, type StepSettings } from './trainStep.js';
 import { join } from 'node:path';
 import { InputError } from '../torch/inputError.js';
+import { ScheduledBatches } from './taskSchedule.js';
 import { formatOpProfile, StepOpProfiler, type OpProfileOptions, type OpProfileReport } from './opProfile.js';
 import { writeFileAtomic } from '../io/index.js';
 
@@ -123,11 +124,6 @@ export async function closeLoader(loader: DataLoader): Promise<void> {
   }
 }
 
-/** Loader batches from `start` on, without end (the loader plans in finite chunks). */
-async function* endless(loader: DataLoader, start: number, chunk = 256): AsyncGenerator<Batch> {
-  for (let at = start; ; at += chunk) yield* loader.batches({ steps: chunk, startStep: at });
-}
-
 /** Mean loss per task over the first `batches` batches of each task's examples (no grad, eval mode). */
 export async function evaluateLoss(model: M6Model, tokenizer: Tokenizer, tasks: readonly TaskSource[], o: { batchSize: number; batches: number; bf16: boolean }): Promise<Record<string, number>> {
   const out: Record<string, number> = {};
@@ -136,7 +132,8 @@ export async function evaluateLoss(model: M6Model, tokenizer: Tokenizer, tasks: 
   try {
     for (const task of tasks) {
       if (task.examples.length === 0) continue;
-      const loader = new DataLoader([task], {
+      // Every row of the task, whatever its start in the training schedule.
+      const loader = new DataLoader([{ name: task.name, examples: task.examples }], {
         tokenizer, batchSize: o.batchSize, seed: 0, workers: 0, image: { size: model.cfg.imageSize },
         maxSourceLength: model.cfg.maxTextLen, maxTargetLength: model.cfg.maxTextLen + 1,
       });
@@ -207,14 +204,14 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   const endStep = o.stopAt !== undefined ? Math.min(o.stopAt, totalSteps ?? Infinity) : totalSteps ?? Infinity;
   const trainStep = new TrainStep(model, optimizer, stepSettings(o, dp), metrics, resumed?.nonFiniteSteps ?? 0);
   const loader = trainingLoader(o, dp);
-  const batches = endless(loader, step * o.gradAccum);
   const started = Date.now();
   const stats = new TrainStats(resumed?.tokensSeen ?? 0, started);
   const budgetMs = o.minutes !== null ? o.minutes * 60_000 : Infinity;
   const timeBounded = o.steps === null && o.minutes !== null;
+  const data = new ScheduledBatches(loader, o.tasks, step * o.gradAccum, timeBounded || totalSteps === null ? null : totalSteps * o.gradAccum, resumed?.taskStarts);
   const checkpoints = new RunCheckpoints(o, optimizer, metrics, leader, dp?.experts);
   const save = (): Promise<string> => checkpoints.save(trainerState(o, {
-    step, totalSteps, nonFiniteSteps: trainStep.nonFiniteSteps, tokensSeen: stats.tokensSeen, elapsedSeconds: priorSeconds + stats.elapsed(), optimizer: optimizer.stateDict().meta,
+    step, totalSteps, nonFiniteSteps: trainStep.nonFiniteSteps, tokensSeen: stats.tokensSeen, elapsedSeconds: priorSeconds + stats.elapsed(), optimizer: optimizer.stateDict().meta, taskStarts: data.joined,
   }));
   const { plot, evaluate } = evaluation(o, dp, leader, metrics, progress);
   const runEval = (): Promise<void> => evaluate(step);
@@ -226,12 +223,13 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     while (step < endStep) {
       const gate = await stepGate(o, dp, started, budgetMs);
       if (gate.stop !== undefined) { status = gate.stop; break; }
+      if (timeBounded) await joinDueTasks(data, { step, position: step * o.gradAccum }, gate.timeFraction, metrics, progress);
       const t0 = Date.now();
       const stepStart = performance.now();
       torch.manualSeed(deriveSeed(o.seed, 'step', step));
       profiler?.beforeStep(stats.stepsThisRun, step);
       const lr = o.lr * (timeBounded ? timeLrFactor(step, o.warmup, gate.timeFraction, o.minLrRatio) : lrFactor(step, o.warmup, totalSteps, o.minLrRatio));
-      const outcome = await trainStep.run(step, lr, batches, (batch) => stats.noteBadRows(batch, step, progress, metrics));
+      const outcome = await trainStep.run(step, lr, data.batches, (batch) => stats.noteBadRows(batch, step, progress, metrics));
       step++;
       const stepSeconds = (Date.now() - t0) / 1000;
       stats.countStep(outcome, lr, stepSeconds);
@@ -262,8 +260,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   } finally {
     progress.done();
     dp?.dispose();
-    await batches.return(undefined);
-    await closeLoader(loader);
+    await data.close().finally(() => closeLoader(loader));
   }
   const seconds = stats.elapsed();
   return {
@@ -391,12 +388,22 @@ function stepSettings(o: TrainOptions, dp: DataParallel | undefined): StepSettin
 }
 
 /** trainer.json of a checkpoint at `step`: what resume needs to go on exactly. */
-function trainerState(o: TrainOptions, at: Pick<TrainerState, 'step' | 'nonFiniteSteps' | 'tokensSeen' | 'elapsedSeconds' | 'optimizer'> & { totalSteps: number | null }): TrainerState {
+/** Tasks of the schedule whose share of the time budget has passed join the mixture here, said in the log and metrics. */
+async function joinDueTasks(data: ScheduledBatches, at: { step: number; position: number }, timeFraction: number, metrics: MetricsLog, progress: ProgressLine): Promise<void> {
+  const joined = await data.advance(at.position, timeFraction);
+  if (joined.length === 0) return;
+  const detail = `${joined.join(', ')} joined the mixture at step ${at.step}, ${Math.round(100 * timeFraction)}% of the time budget`;
+  metrics.write({ kind: 'event', step: at.step, event: 'tasks-joined', detail });
+  progress.log(detail);
+}
+
+function trainerState(o: TrainOptions, at: Pick<TrainerState, 'step' | 'nonFiniteSteps' | 'tokensSeen' | 'elapsedSeconds' | 'optimizer' | 'taskStarts'> & { totalSteps: number | null }): TrainerState {
   return {
     version: 1, step: at.step, dataPosition: at.step * o.gradAccum, seed: o.seed, gradAccum: o.gradAccum, batchSize: o.batchSize, augment: o.augment, lossMean: o.lossMean ?? DEFAULT_LOSS_MEAN,
     schedule: { lr: o.lr, warmup: o.warmup, totalSteps: at.totalSteps, minLrRatio: o.minLrRatio },
     nonFiniteSteps: at.nonFiniteSteps, tokensSeen: at.tokensSeen, elapsedSeconds: at.elapsedSeconds, optimizer: at.optimizer,
-    tasks: o.tasks.map((t) => ({ name: t.name, weight: t.weight ?? 1, examples: t.examples.length })),
+    tasks: o.tasks.map((t) => ({ name: t.name, weight: t.weight ?? 1, examples: t.examples.length, ...(t.start !== undefined ? { start: t.start } : {}) })),
+    ...(Object.keys(at.taskStarts ?? {}).length > 0 ? { taskStarts: at.taskStarts } : {}),
     savedAt: new Date().toISOString(),
   };
 }

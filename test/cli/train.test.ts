@@ -162,3 +162,34 @@ test('--profile-ops N times N steps after a warm-up op by op: a table on stderr 
   assert.equal(bad.status, 2);
   assert.match(bad.stderr, /--profile-ops/);
 });
+
+test('--tasks describe,answer@0.5: answer takes no rows in the first half; the join survives --resume; a time budget joins it on time', async () => {
+  const straight = join(dir, 'sched-straight'), split = join(dir, 'sched-split');
+  const a = await m6(['train', ...common, '--steps', '12', '--out', straight, '--tasks', 'describe,answer@0.5']);
+  assert.equal(a.status, 0, a.stderr);
+  const steps = readMetrics(join(straight, 'metrics.jsonl')).filter((m) => m.kind === 'train') as Array<{ step: number; taskLoss: Record<string, number> }>;
+  assert.ok(steps.filter((m) => m.step <= 6).every((m) => m.taskLoss.answer === undefined), 'no answer rows before the join');
+  assert.ok(steps.filter((m) => m.step > 6).some((m) => m.taskLoss.answer !== undefined), 'answer rows after it');
+  const trainer = JSON.parse(readFileSync(join(straight, 'checkpoints', 'step-00000012', 'trainer.json'), 'utf8'));
+  assert.deepEqual(trainer.taskStarts, { answer: 6 });
+
+  assert.equal((await m6(['train', ...common, '--steps', '12', '--stop-at', '4', '--out', split, '--tasks', 'describe,answer@0.5'])).status, 0);
+  const second = await m6(['train', ...common, '--out', split, '--resume', '--tasks', 'describe,answer@0.5']);
+  assert.equal(second.status, 0, second.stderr);
+  assert.doesNotMatch(second.stderr, /warning: the tasks\/data differ/);
+  const diff = maxWeightDifference(join(straight, 'checkpoints', 'step-00000012', 'model.safetensors'), join(split, 'checkpoints', 'step-00000012', 'model.safetensors'));
+  assert.ok(diff <= 1e-5, `weights differ by ${diff}`);
+
+  const timed = join(dir, 'sched-timed');
+  const t = await m6(['train', ...common, '--minutes', '0.15', '--out', timed, '--tasks', 'describe,answer@0.4']);
+  assert.equal(t.status, 0, t.stderr);
+  assert.match(t.stderr, /answer joined the mixture at step \d+, 4\d% of the time budget/);
+  const metrics = readMetrics(join(timed, 'metrics.jsonl'));
+  const joined = metrics.find((m) => m.kind === 'event' && m.event === 'tasks-joined') as { step: number } | undefined;
+  assert.ok(joined !== undefined);
+  const timedSteps = metrics.filter((m) => m.kind === 'train') as Array<{ step: number; taskLoss: Record<string, number> }>;
+  assert.ok(timedSteps.filter((m) => m.step <= joined.step).every((m) => m.taskLoss.answer === undefined));
+  assert.ok(timedSteps.filter((m) => m.step > joined.step).some((m) => m.taskLoss.answer !== undefined));
+  const last = listCheckpoints(timed).at(-1)!;
+  assert.equal(JSON.parse(readFileSync(join(last.dir, 'trainer.json'), 'utf8')).taskStarts.answer, joined.step);
+});

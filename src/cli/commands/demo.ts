@@ -147,7 +147,7 @@ export function registerDemo(program: Command): void {
     .option('--lr <x>', 'peak learning rate', '2e-3')
     .option('--vq-steps <n>', `steps of the VQ image tokenizer stage when design is trained (default ${DEFAULT_VQ_STEPS}; 150 with --quick)`)
     .addOption(new Option('--loss-mean <how>', "how the generative loss averages: 'rows' (every example weighs the same: a one-word answer counts as much as a design row's 64 image codes) or 'tokens'").choices(LOSS_MEANS).default('rows'))
-    .option('--tasks <list>', 'tasks and mixture weights to train from describe, answer, embed, design, recommend (each trained task is evaluated)', DEMO_TASKS)
+    .option('--tasks <list>', 'tasks and mixture weights to train from describe, answer, embed, design, recommend (each trained task is evaluated); @share: the share of the training time before the task joins', DEMO_TASKS)
     .addOption(new Option('--holdout <split>', 'the held-out products judged: test (the figures to report) or val (to choose settings on: compare runs there, never on test)').choices(['test', 'val']).default('test'))
     .action(async (flags: DemoFlags) => {
       const plan = await demoPlan(flags);

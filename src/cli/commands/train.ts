@@ -97,7 +97,7 @@ export function addTrainOptions(cmd: Command): Command {
     .requiredOption('--out <dir>', 'run folder: checkpoints/, metrics.jsonl, tokenizer.json, config.json')
     .option('--preset <name>', `model preset: ${Object.keys(PRESETS).join(', ')}`, 'm6-nano')
     .option('--config <file>', 'JSON of config fields over the preset (may name "preset")')
-    .option('--tasks <list>', 'tasks and mixture weights from describe, answer, design, embed, denoise, recommend (shoppers’ next items, from the data’s interactions) (and vq: the image tokenizer alone), e.g. describe:2,answer:1 (embed takes no rows from the others: its pairs come as a group of --batch-size in every batch, and its weight scales its loss)', 'describe,answer')
+    .option('--tasks <list>', 'tasks and mixture weights from describe, answer, design, embed, denoise, recommend (shoppers’ next items, from the data’s interactions) (and vq: the image tokenizer alone), e.g. describe:2,answer:1; @share keeps a task out of the mixture for that share of the training (steps, or the --minutes budget), e.g. describe,answer@0.3 (embed takes no rows from the others: its pairs come as a group of --batch-size in every batch, and its weight scales its loss)', 'describe,answer')
     .option('--steps <n>', 'optimizer steps (the schedule\'s length)')
     .option('--minutes <m>', 'wall-clock budget; with no --steps the schedule is fitted to it')
     .option('--stop-at <step>', 'stop with a checkpoint at this step (the schedule still plans for --steps)')
