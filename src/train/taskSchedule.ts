@@ -1,10 +1,10 @@
-// A curriculum over the task mixture: a task with a start (TaskSource.start, a share of the
-// training) takes no rows until that share has passed. Why: on a CPU that makes ~2,000 steps in the
-// demo's budget, describe alone learns garment shape in ~1,000 of them, while in the whole mixture
-// from step 0 the other tasks' gradients hold it back for the whole run (README, "Why these
-// defaults"). A step-bounded run knows each join step up front; a time-bounded one joins a task at
-// the first step past its share of the budget, and the trainer state records the step, so a resumed
-// run replays the same batches.
+// A curriculum over the task mixture (T5/OFA-style task scheduling): a task with a start
+// (TaskSource.start, a share of the training) takes no rows until that share has passed. Built to
+// let describe learn garment shape before the other tasks join; in the fp32 demo's ~2,000 steps it
+// did not pay off (README, "What holds shape back in the mixture"), so no default uses it. A
+// step-bounded run knows each join step up front; a time-bounded one joins a task at the first step
+// past its share of the budget, and the trainer state records the step, so a resumed run replays
+// the same batches.
 import type { Batch, DataLoader, TaskSource } from '../data/loader.js';
 
 /** The loader's batches as the training loop takes them, restarted where a task joins mid-run. */

@@ -387,7 +387,6 @@ function stepSettings(o: TrainOptions, dp: DataParallel | undefined): StepSettin
   };
 }
 
-/** trainer.json of a checkpoint at `step`: what resume needs to go on exactly. */
 /** Tasks of the schedule whose share of the time budget has passed join the mixture here, said in the log and metrics. */
 async function joinDueTasks(data: ScheduledBatches, at: { step: number; position: number }, timeFraction: number, metrics: MetricsLog, progress: ProgressLine): Promise<void> {
   const joined = await data.advance(at.position, timeFraction);
@@ -397,6 +396,7 @@ async function joinDueTasks(data: ScheduledBatches, at: { step: number; position
   progress.log(detail);
 }
 
+/** trainer.json of a checkpoint at `step`: what resume needs to go on exactly. */
 function trainerState(o: TrainOptions, at: Pick<TrainerState, 'step' | 'nonFiniteSteps' | 'tokensSeen' | 'elapsedSeconds' | 'optimizer' | 'taskStarts'> & { totalSteps: number | null }): TrainerState {
   return {
     version: 1, step: at.step, dataPosition: at.step * o.gradAccum, seed: o.seed, gradAccum: o.gradAccum, batchSize: o.batchSize, augment: o.augment, lossMean: o.lossMean ?? DEFAULT_LOSS_MEAN,
