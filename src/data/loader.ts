@@ -280,13 +280,15 @@ export class DataLoader {
   plan(steps: number, startStep = 0): BatchPlan[] {
     // A phase is a span of batches in which the same tasks take rows; each has its own samplers, and
     // the phase with every task keeps the loader's own seeds (a run without a schedule is unchanged).
-    const phases = new Map<string, { slots?: MixtureSampler; groups?: MixtureSampler }>();
+    const joins = this.tasks.map((_t, i) => this.joinStep(i));
+    const phaseAt = (step: number): { slots?: MixtureSampler; groups?: MixtureSampler } => {
+      const active = joins.map((j) => j <= step);
+      return this.phaseSamplers(active, active.every((a) => a) ? this.opts.seed : deriveSeed(this.opts.seed, 'phase', active.map((a) => (a ? 1 : 0)).join('')));
+    };
+    let phase = phaseAt(0);
     const plans: BatchPlan[] = [];
     for (let step = 0; step < startStep + steps; step++) {
-      const active = this.tasks.map((_t, i) => this.joinStep(i) <= step);
-      const key = active.map((a) => (a ? 1 : 0)).join('');
-      let phase = phases.get(key);
-      if (phase === undefined) phases.set(key, (phase = this.phaseSamplers(active, active.every((a) => a) ? this.opts.seed : deriveSeed(this.opts.seed, 'phase', key))));
+      if (step > 0 && joins.includes(step)) phase = phaseAt(step);
       const { slots, groups } = phase;
       const picks = slots !== undefined ? Array.from({ length: this.opts.batchSize }, () => slots.next()) : [];
       if (groups !== undefined) {

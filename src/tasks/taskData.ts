@@ -240,7 +240,7 @@ export async function buildTaskData(spec: DatasetSpec, requested: readonly TaskR
   // A schedule's starts shape the training mixture only: held-out sets are judged whole.
   for (const t of train) {
     const start = requested.find((r) => r.name === t.name)?.start;
-    if (start !== undefined && start > 0) t.start = start;
+    if (start !== undefined) t.start = start;
   }
   const out: TaskData = { train, eval: evalSets, skipped, heldOutOnly, rows, badRows: (dataset?.bad.total ?? 0) + (recommend?.bad.total ?? 0) + qaBad.total };
   if (recommend !== undefined) out.recommend = recommend;
