@@ -21,6 +21,11 @@ export interface M6Config {
   imageSize: number;
   patchSize: number;          // the stem's downsampling; the grid is imageSize/patchSize per side
   stemChannels: number;
+  /** The layout token: each patch's features squeezed to this many channels and all patches read by one
+   * linear layer into one more image position (a CNN's fully connected layer); 0 = none (configs from
+   * before it). Where the object is and what outline it has is then one projection away, instead of
+   * something the attention layers must first learn to assemble from position-blind patches. */
+  layoutChannels: number;
   // ---- sparse Mixture-of-Experts FFN (M6-T)
   experts: number;            // 0 = dense FFN everywhere
   moeEvery: number;           // every N-th layer (counting from the 2nd when 2) is an MoE layer
@@ -39,7 +44,7 @@ export interface M6Config {
 const NANO: M6Config = {
   name: 'm6-nano', vocabSize: 4096 + 1024, imageCodeStart: 4096, imageCodes: 1024,
   layers: 4, dim: 128, heads: 4, ffnDim: 512, maxTextLen: 96, dropout: 0, shareLayers: false,
-  imageSize: 64, patchSize: 8, stemChannels: 32,
+  imageSize: 64, patchSize: 8, stemChannels: 32, layoutChannels: 8,
   experts: 0, moeEvery: 2, expertGroups: 1, topK: 1, capacityFactor: 1.25, auxLossWeight: 0.01, zLossWeight: 0.001,
   items: 0, itemTextLen: 0, itemIdDropout: 0,
 };
@@ -82,6 +87,9 @@ export function isMoeLayer(cfg: M6Config, i: number): boolean {
 
 export function gridSize(cfg: M6Config): number { return cfg.imageSize / cfg.patchSize; }
 
+/** Positions an image takes in the sequence: its grid of patches, and the layout token when there is one. */
+export function imagePositions(cfg: M6Config): number { return gridSize(cfg) ** 2 + (cfg.layoutChannels > 0 ? 1 : 0); }
+
 /** A config that cannot build a model (from --config, a run's config.json, or code). */
 export class ConfigError extends InputError {
   constructor(message: string) {
@@ -95,6 +103,8 @@ export function validateConfig(c: M6Config): M6Config {
   c.items ??= 0;
   c.itemTextLen ??= 0;
   c.itemIdDropout ??= 0;
+  // Configs written before the layout token have none.
+  c.layoutChannels ??= 0;
   const bad: string[] = [];
   const posInt = (k: keyof M6Config) => { const v = c[k]; if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) bad.push(`${k} must be a positive integer (got ${String(v)})`); };
   (['vocabSize', 'imageCodes', 'layers', 'dim', 'heads', 'ffnDim', 'maxTextLen', 'imageSize', 'patchSize', 'stemChannels', 'moeEvery', 'expertGroups', 'topK'] as const).forEach(posInt);
@@ -110,6 +120,7 @@ export function validateConfig(c: M6Config): M6Config {
   if (!Number.isInteger(c.items) || c.items < 0) bad.push(`items must be a non-negative integer (got ${c.items})`);
   if (!Number.isInteger(c.itemTextLen) || c.itemTextLen < 0) bad.push(`itemTextLen must be a non-negative integer (got ${c.itemTextLen})`);
   if (!(c.itemIdDropout >= 0 && c.itemIdDropout < 1)) bad.push(`itemIdDropout must be in [0, 1), got ${c.itemIdDropout}`);
+  if (!Number.isInteger(c.layoutChannels) || c.layoutChannels < 0) bad.push(`layoutChannels must be a non-negative integer (got ${c.layoutChannels})`);
   if (c.dropout < 0 || c.dropout >= 1) bad.push(`dropout must be in [0, 1), got ${c.dropout}`);
   if (bad.length) throw new ConfigError(`invalid M6 config '${c.name}': ${bad.join('; ')}`);
   return c;

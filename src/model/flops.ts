@@ -10,12 +10,12 @@
 //    still computed);
 //  - the tied head runs over the target positions only (M6Model.forward narrows before the head);
 //  - images pass through the conv stem, whose cost depends on the image size, not on the text.
-import { activeExperts, gridSize, isMoeLayer, type M6Config } from './config.js';
+import { activeExperts, gridSize, imagePositions, isMoeLayer, type M6Config } from './config.js';
 
 /** The shape of one batch as M6Model.forward sees it. */
 export interface BatchShape {
   rows: number;
-  /** Whether the batch has images (then every row carries gridSize² patch positions). */
+  /** Whether the batch has images (then every row carries imagePositions: the patches and any layout token). */
   images: boolean;
   /** Source positions per row (padded). */
   source: number;
@@ -38,7 +38,7 @@ export interface BatchFlops {
   training: number;
 }
 
-/** Forward FLOPs of the image stem for one image: each stride-2 3×3 conv stage, then the patch projection. */
+/** Forward FLOPs of the image stem for one image: each stride-2 3×3 conv stage, the patch projection, the layout token's two. */
 export function stemFlopsPerImage(cfg: M6Config): number {
   // Mirrors ImageStem's constructor: log2(patch) stages, channels doubling from stemChannels, capped at 4×.
   let flops = 0, channels = 3, size = cfg.imageSize;
@@ -48,7 +48,9 @@ export function stemFlopsPerImage(cfg: M6Config): number {
     flops += 2 * 9 * channels * out * size * size;
     channels = out;
   }
-  return flops + 2 * channels * cfg.dim * gridSize(cfg) ** 2;
+  const cells = gridSize(cfg) ** 2;
+  const layout = cfg.layoutChannels > 0 ? 2 * channels * cfg.layoutChannels * cells + 2 * cells * cfg.layoutChannels * cfg.dim : 0;
+  return flops + 2 * channels * cfg.dim * cells + layout;
 }
 
 /** Forward matmul FLOPs of one layer's projections and FFN, per position (attention scores excluded). */
@@ -64,7 +66,7 @@ export function batchFlops(cfg: M6Config, b: BatchShape): BatchFlops {
   for (const k of ['rows', 'source', 'target'] as const) {
     if (!Number.isInteger(b[k]) || b[k] < 0) throw new RangeError(`batchFlops: ${k} must be a non-negative integer, got ${b[k]}`);
   }
-  const L = (b.images ? gridSize(cfg) ** 2 : 0) + b.source + b.target;
+  const L = (b.images ? imagePositions(cfg) : 0) + b.source + b.target;
   let perRowBlocks = 0;
   for (let i = 0; i < cfg.layers; i++) perRowBlocks += L * blockFlopsPerPosition(cfg, i);
   const stem = b.images ? b.rows * stemFlopsPerImage(cfg) : 0;

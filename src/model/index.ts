@@ -1,4 +1,4 @@
-export { PRESETS, preset, validateConfig, ConfigError, isMoeLayer, gridSize, activeExperts, type M6Config } from './config.js';
+export { PRESETS, preset, validateConfig, ConfigError, isMoeLayer, gridSize, imagePositions, activeExperts, type M6Config } from './config.js';
 export { M6Model, contrastiveLoss, Block, ImageStem, prefixLmMask, type M6Input, type M6Output, type MoeStats, type TargetKind } from './m6.js';
 export { MoeLayer, Ffn, type MoeOptions, type MoeOutput, type Routing } from './moe.js';
 export { modelStats, type ModelStats } from './inspect.js';

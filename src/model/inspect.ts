@@ -2,7 +2,7 @@
 // (shapes, no data), its parameters counted, and FLOPs and memory derived from the config.
 import { M6Model, type Block } from './m6.js';
 import { MoeLayer } from './moe.js';
-import { activeExperts, gridSize, type M6Config } from './config.js';
+import { activeExperts, imagePositions, type M6Config } from './config.js';
 
 export interface ModelStats {
   name: string;
@@ -55,7 +55,7 @@ export function modelStats(cfg: M6Config, opts: ModelStatsOptions = {}): ModelSt
     // Every layer's block runs for every token: a shared block's weights do the work of L blocks.
     const appliedBlocks = model.layerBlocks.reduce((n, b) => n + counts[unique.indexOf(b)].active, 0);
     const uniqueBlocks = counts.reduce((n, c) => n + c.active, 0);
-    const context = opts.context ?? gridSize(cfg) ** 2 + cfg.maxTextLen;
+    const context = opts.context ?? imagePositions(cfg) + cfg.maxTextLen;
     // Matmul FLOPs: 2 per active weight (the embedding lookup is free, the tied head is not: + V·D),
     // plus attention scores and mixing: 2 · 2 · layers · context · dim.
     const embeddingParams = cfg.vocabSize * cfg.dim;

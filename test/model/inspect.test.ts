@@ -47,5 +47,7 @@ test('a shared-layer (pseudo) model counts its block once for parameters and at 
   const pseudo = modelStats({ ...PRESETS['m6-nano']!, shareLayers: true });
   assert.ok(pseudo.totalParams < real.totalParams - 2 * real.blockDenseParams);
   assert.equal(pseudo.flopsPerTokenTraining, real.flopsPerTokenTraining);
-  assert.equal(modelStats(PRESETS['m6-nano']!, { context: 320 }).flopsPerTokenForward - real.flopsPerTokenForward, 4 * 4 * 160 * 128);
+  // Attention's share grows with the context: 2 · 2 · layers · dim per added position (the default is the image's 65 positions + 96 text).
+  assert.equal(real.context, 65 + 96);
+  assert.equal(modelStats(PRESETS['m6-nano']!, { context: 2 * real.context }).flopsPerTokenForward - real.flopsPerTokenForward, 4 * 4 * real.context * 128);
 });

@@ -199,3 +199,40 @@ test('embed: unit vectors per row, padding does not change a text\'s vector, and
   assert.ok(Math.abs(soft[0]! - half) < 1e-4 && Math.abs(soft[1]! - half) < 1e-4, String(soft));
   assert.ok(Math.abs(soft[2]! - (r.rows.toArray() as number[])[2]!) < 1e-6, 'a row with a single match is plain InfoNCE');
 });
+
+test('the layout token: one more image position, first; it tells where things are, which the patches\' mean does not; configs from before it have none', () => {
+  torch.manualSeed(0);
+  const withLayout = new M6Model(tiny({ imageSize: 64, layoutChannels: 4 })).eval();
+  const patchesOnly = new M6Model(tiny({ imageSize: 64, layoutChannels: 0 })).eval();
+  const block = (top: number, left: number) => {
+    const x = new Float32Array(3 * 64 * 64);
+    for (let c = 0; c < 3; c++) for (let y = top; y < top + 8; y++) for (let xx = left; xx < left + 8; xx++) x[c * 4096 + y * 64 + xx] = 1;
+    return x;
+  };
+  // The same 8×8 square one patch apart, far from the borders (zero padding there sees only
+  // background in both): the patches' conv features are the same values, moved by one patch.
+  const images = torch.tensor(Float32Array.from([...block(24, 24), ...block(24, 32)])).view(2, 3, 64, 64);
+  torch.noGrad(() => {
+    const out = withLayout.stem.forward(images);
+    assert.deepEqual(out.shape, [2, 1 + 64, 32]);
+    assert.deepEqual(patchesOnly.stem.forward(images).shape, [2, 64, 32]);
+    const rows = torch.arange(8);
+    const pos = withLayout.stem.rowPos.forward(rows).unsqueeze(1).add(withLayout.stem.colPos.forward(rows).unsqueeze(0)).view(64, -1);
+    const meanFeature = out.narrow(1, 1, 64).sub(pos).mean(1);        // (2, D): blind to where the square is
+    assertClose(meanFeature.select(0, 0).toArray() as number[], meanFeature.select(0, 1).toArray() as number[], 1e-5);
+    const layout = out.select(1, 0);                                  // (2, D)
+    assert.ok(layout.narrow(0, 0, 1).sub(layout.narrow(0, 1, 1)).abs().max().item() > 1e-2, 'the layout token moves with the square');
+    // A describe forward reads the 1 + 64 image positions and the source.
+    const m = withLayout.forward({ images, source: ids(2, 3), target: ids(2, 4) });
+    assert.deepEqual(m.logits.shape, [2, 4, 300]);
+  });
+  // A config.json written before the field existed loads as it was trained: no layout token.
+  const old = tiny() as Partial<M6Config>;
+  delete old.layoutChannels;
+  const restored = new M6Model(old as M6Config);
+  assert.equal(restored.cfg.layoutChannels, 0);
+  assert.equal(restored.stem.layoutIn, undefined);
+  assert.ok(!restored.namedParameters().some(([n]) => n.includes('layout')));
+  assert.throws(() => preset('m6-nano', { layoutChannels: -1 }), /layoutChannels must be a non-negative integer \(got -1\)/);
+  for (const m of [withLayout, patchesOnly, restored]) m.dispose();
+});
