@@ -24,7 +24,7 @@ test('m6 plan --json: the plan as one object, every strategy with memory, fit, c
   const p = JSON.parse(r.stdout);
   assert.equal(p.model.name, 'm6-nano');
   assert.deepEqual([p.hardware.gpus, p.hardware.nodes, p.hardware.gpu.name, p.hardware.gpu.memoryGiB], [16, 2, 'H100-SXM-80GB', 80]);
-  assert.deepEqual(p.batch, { microBatch: 2, gradAccum: 3, seqLen: 160, tokensPerStep: 16 * 2 * 3 * 160 });
+  assert.deepEqual(p.batch, { microBatch: 2, gradAccum: 3, seqLen: 161, tokensPerStep: 16 * 2 * 3 * 161 });  // 8 × 8 patches, the layout token, 96 text
   assert.equal(p.mfu, 0.5);
   assert.deepEqual(p.strategies.map((s: { strategy: string }) => s.strategy), ['ddp', 'zero-1', 'zero-2', 'zero-3', 'zero-offload', 'zero-infinity']);
   for (const s of p.strategies) {

@@ -13,19 +13,20 @@ const strategy = (p: TrainingPlan, name: string): StrategyPlan => {
   return s;
 };
 
-// m6-nano by hand: 1,590,401 parameters (Ψ); 4 layers, d = 128, 4 heads, FFN 512, no dropout;
-// 160 positions (8 × 8 patches + 96 text), vocabulary 5,120 tied to the head.
-const PSI = 1_590_401;
+// m6-nano by hand: 1,657,097 parameters (Ψ: 1,590,401, and the layout token's 128·8 + 8 and
+// 512·128 + 128); 4 layers, d = 128, 4 heads, FFN 512, no dropout; 161 positions (8 × 8 patches,
+// the layout token, 96 text), vocabulary 5,120 tied to the head.
+const PSI = 1_657_097;
 
 test('m6-nano on 4 devices: memory per strategy, by hand (bf16 weights and grads, 12 bytes of AdamW state per parameter)', () => {
   const p = planTraining(PRESETS['m6-nano']!, base);
   assert.equal(p.model.totalParams, PSI);
-  // Activations per layer (no dropout): attention 10·s·h + 2·heads·s² = 204,800 + 204,800; norms 4·s·h = 81,920;
-  // FFN 2·s·h + 4·s·ffn = 40,960 + 327,680: 860,160 a layer, 3,440,640 for four; checkpointed 4·2·s·h + one layer.
-  assert.deepEqual(p.activations, { full: 3_440_640, checkpointed: 1_024_000 });
+  // Activations per layer (no dropout): attention 10·s·h + 2·heads·s² = 206,080 + 207,368; norms 4·s·h = 82,432;
+  // FFN 2·s·h + 4·s·ffn = 41,216 + 329,728: 866,824 a layer, 3,467,296 for four; checkpointed 4·2·s·h + one layer.
+  assert.deepEqual(p.activations, { full: 3_467_296, checkpointed: 1_031_688 });
   const ddp = strategy(p, 'ddp').memory;
   assert.deepEqual([ddp.params, ddp.grads, ddp.optimizer, ddp.gathered], [2 * PSI, 2 * PSI, 12 * PSI, 0]);
-  assert.equal(ddp.total, 16 * PSI + 3_440_640 + GiB);
+  assert.equal(ddp.total, 16 * PSI + 3_467_296 + GiB);
   const z1 = strategy(p, 'zero-1').memory, z2 = strategy(p, 'zero-2').memory, z3 = strategy(p, 'zero-3').memory;
   assert.deepEqual([z1.params, z1.grads, z1.optimizer], [2 * PSI, 2 * PSI, 3 * PSI]);
   assert.deepEqual([z2.params, z2.grads, z2.optimizer], [2 * PSI, PSI / 2, 3 * PSI]);
@@ -42,18 +43,18 @@ test('m6-nano on 4 devices: memory per strategy, by hand (bf16 weights and grads
 test('m6-nano: FLOPs per token, all-reduce volume and step time, by hand', () => {
   const p = planTraining(PRESETS['m6-nano']!, base);
   // 6 per parameter (the tied head runs, the lookup is free: Ψ - V·D + V·D) + attention 3 · 4 · layers · s · d.
-  assert.equal(p.flopsPerToken, 6 * PSI + 12 * 4 * 160 * 128);
-  assert.equal(p.batch.tokensPerStep, 4 * 160);
+  assert.equal(p.flopsPerToken, 6 * PSI + 12 * 4 * 161 * 128);
+  assert.equal(p.batch.tokensPerStep, 4 * 161);
   const ddp = strategy(p, 'ddp');
   assert.equal(ddp.communication.dataParallel, 2 * (3 / 4) * 2 * PSI, 'ring all-reduce of bf16 grads: 2·(N-1)/N·bytes');
   assert.equal(strategy(p, 'zero-3').communication.dataParallel, 3 * (3 / 4) * 2 * PSI, 'gather, gather, reduce-scatter');
-  const compute = (p.flopsPerToken * 160) / (312e12 * 0.4);
+  const compute = (p.flopsPerToken * 161) / (312e12 * 0.4);
   assert.ok(Math.abs(ddp.time.compute / compute - 1) < 1e-12);
   assert.ok(Math.abs(ddp.time.dataParallel - (3 * PSI) / 300e9) < 1e-15, 'one node: NVLink');
   assert.ok(Math.abs(p.tokens - 20 * PSI) < 1e-6 && p.tokensDefaulted);
   const ckpt = strategy(planTraining(PRESETS['m6-nano']!, { ...base, checkpointing: 'on' }), 'ddp');
   assert.ok(Math.abs(ckpt.time.compute / compute - 4 / 3) < 1e-12, 'recomputation adds a forward');
-  assert.equal(ckpt.memory.activations, 1_024_000);
+  assert.equal(ckpt.memory.activations, 1_031_688);
 });
 
 test('ZeRO-3 model state per device shrinks as 1/N', () => {
@@ -69,8 +70,8 @@ test('MoE all-to-all bytes, by hand: m6-small with 8 experts on 8 devices', () =
   const cfg: M6Config = { ...PRESETS['m6-small']!, experts: 8 };
   const p = planTraining(cfg, { ...base, gpus: 8 });
   assert.equal(p.model.moeLayers, 4);
-  // 4 MoE layers × 4 all-to-alls × (192 positions · 1.25 capacity · 512 dims · 2 bytes · 7/8 leave the device).
-  assert.equal(strategy(p, 'ep').communication.allToAll, 4 * 4 * 192 * 1.25 * 512 * 2 * (7 / 8));
+  // 4 MoE layers × 4 all-to-alls × (193 positions: 8 × 8 patches, the layout token, 128 text · 1.25 capacity · 512 dims · 2 bytes · 7/8 leave the device).
+  assert.equal(strategy(p, 'ep').communication.allToAll, 4 * 4 * 193 * 1.25 * 512 * 2 * (7 / 8));
   assert.equal(strategy(p, 'ddp').communication.allToAll, 0, 'replicated experts route locally');
   assert.deepEqual(expertLayout(1280, 480), { local: 3, replicas: 1, spread: 480 });
   assert.deepEqual(expertLayout(8, 32), { local: 1, replicas: 4, spread: 8 });
