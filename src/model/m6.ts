@@ -42,11 +42,11 @@ export interface M6Output {
 // ---------------------------------------------------------------------------------------------
 /**
  * Turns an image into a grid of patch features: log2(patch) stride-2 conv stages, a LayerNorm, then a
- * projection; with `layoutChannels`, one more feature before them, the layout token (see M6Config:
- * describe alone on the synthetic catalog named 82% of held-out categories after 700 fp32 steps with
- * it and 25% without; the README's "Why these defaults"). Why the norm: each default-initialised conv stage shrinks the activations, so without
- * it the projected patches started ~3× weaker (std ≈ 0.006) than the token and position embeddings
- * (0.02) they are added to, and early training learnt the text prior while barely looking at the image.
+ * projection; with `layoutChannels`, one more feature before them, the layout token (M6Config says
+ * why; the README's "Why shape came late" measures it). Why the norm: each default-initialised conv
+ * stage shrinks the activations, so without it the projected patches started ~3× weaker (std ≈
+ * 0.006) than the token and position embeddings (0.02) they are added to, and early training learnt
+ * the text prior while barely looking at the image.
  */
 export class ImageStem extends Module {
   readonly stages: ModuleList<Conv2d>;
