@@ -36,6 +36,13 @@ export interface Example {
   heldOut?: 'val' | 'test';
   /** The recommend task: a shopper's items (indices into the run's item vocabulary) in time order; each predicts the next. */
   items?: Int32Array;
+  /**
+   * Several (source, target) text pairs about the one image, packed into one row in place of
+   * `source` and `target` (answer rows of a `packAnswers` model: every question about a product):
+   * each pair's tokens see the image and their own pair only, counted from position 0, so one pass
+   * over the image trains each pair as if it were alone (Batch.pairOf).
+   */
+  pairs?: ReadonlyArray<{ source: string; target: string }>;
 }
 
 export interface TaskSource {
@@ -75,6 +82,9 @@ export interface Batch {
   targetIsImage?: TensorData<Uint8Array>;
   /** [B, Li]: each row's items (recommend), right-padded with -1; absent when no row has items. */
   items?: TensorData<Int32Array>;
+  /** Packed rows (Example.pairs): the pair of every source and target token ([B, Ls] and [B, Lt]; each
+   * token of an unpacked row is pair 0, padding -1). Absent when no row of the batch is packed. */
+  pairOf?: { source: TensorData<Int32Array>; target: TensorData<Int32Array> };
   /** Examples dropped from this batch because their image could not be used. */
   bad: BadRow[];
 }
@@ -206,6 +216,38 @@ export function padItems(rows: ReadonlyArray<Int32Array | undefined>): TensorDat
   const length = Math.max(1, ...rows.map((r) => r?.length ?? 0));
   const data = new Int32Array(rows.length * length).fill(-1);
   rows.forEach((r, b) => { if (r !== undefined) data.set(r, b * length); });
+  return { data, shape: [rows.length, length] };
+}
+
+/** A row's token ids, and the pair of each (Example.pairs; all 0 in an unpacked row). */
+export interface RowTokens { source: number[]; target: number[]; sourcePairs: number[]; targetPairs: number[] }
+type Limits = Pick<LoaderOptions, 'maxSourceLength' | 'maxTargetLength'>;
+
+/** <bos> target text <eos>, cut to leave room for <eos> within `maxLength`. */
+function encodeTextTarget(tokenizer: Tokenizer, text: string, maxLength: number | undefined): number[] {
+  return [tokenizer.bosId, ...truncateWithEnd(tokenizer.encode(text), maxLength === undefined ? undefined : maxLength - 1, tokenizer.eosId)];
+}
+
+/** Packed pairs as one row: each pair's source and target encoded as a lone pair's would be, one after another. */
+export function encodePairs(tokenizer: Tokenizer, pairs: ReadonlyArray<{ source: string; target: string }>, limits: Limits): RowTokens {
+  const out: RowTokens = { source: [], target: [], sourcePairs: [], targetPairs: [] };
+  pairs.forEach((p, k) => {
+    const s = encodeSource(tokenizer, p.source, limits.maxSourceLength), t = encodeTextTarget(tokenizer, p.target, limits.maxTargetLength);
+    out.source.push(...s); out.sourcePairs.push(...s.map(() => k));
+    out.target.push(...t); out.targetPairs.push(...t.map(() => k));
+  });
+  return out;
+}
+
+/** Whether a packed row fits the model's source and target positions. */
+export function packFits(row: RowTokens, limits: Limits): boolean {
+  return (limits.maxSourceLength === undefined || row.source.length <= limits.maxSourceLength) && (limits.maxTargetLength === undefined || row.target.length <= limits.maxTargetLength);
+}
+
+/** Pair rows right-padded with -1 to `length`: [B, length]. */
+function padPairs(rows: readonly number[][], length: number): TensorData<Int32Array> {
+  const data = new Int32Array(rows.length * length).fill(-1);
+  rows.forEach((r, b) => data.set(r, b * length));
   return { data, shape: [rows.length, length] };
 }
 
@@ -373,13 +415,9 @@ export class DataLoader {
         imageMask[b] = 1;
       }
     });
-    const source = padBatch(kept.map((e) => encodeSource(tokenizer, e.example.source ?? '', this.opts.maxSourceLength, { parseSpecialTokens: e.example.specialTokensInSource === true })), tokenizer.padId);
-    const target = padBatch(
-      kept.map((e) => (e.example.targetCodes !== undefined
-        ? imageCodeTarget(e.example, tokenizer, this.opts.maxTargetLength)
-        : [tokenizer.bosId, ...truncateWithEnd(tokenizer.encode(e.example.target ?? ''), this.opts.maxTargetLength === undefined ? undefined : this.opts.maxTargetLength - 1, tokenizer.eosId)])),
-      tokenizer.padId,
-    );
+    const texts = kept.map((e) => this.rowTokens(e.example));
+    const source = padBatch(texts.map((t) => t.source), tokenizer.padId);
+    const target = padBatch(texts.map((t) => t.target), tokenizer.padId);
     const batch: Batch = {
       step: plan.step,
       ids: kept.map((e) => e.example.id),
@@ -394,7 +432,26 @@ export class DataLoader {
       bad,
     };
     if (kept.some((e) => e.example.items !== undefined)) batch.items = padItems(kept.map((e) => e.example.items));
+    if (kept.some((e) => e.example.pairs !== undefined)) {
+      batch.pairOf = { source: padPairs(texts.map((t) => t.sourcePairs), source.ids.shape[1]!), target: padPairs(texts.map((t) => t.targetPairs), target.ids.shape[1]!) };
+    }
     return batch;
+  }
+
+  /** A row's source and target ids as the model reads them, and for each token its pair (all 0 unless packed). */
+  private rowTokens(example: Example): RowTokens {
+    const { tokenizer, maxSourceLength, maxTargetLength } = this.opts;
+    if (example.pairs === undefined) {
+      const source = encodeSource(tokenizer, example.source ?? '', maxSourceLength, { parseSpecialTokens: example.specialTokensInSource === true });
+      const target = example.targetCodes !== undefined ? imageCodeTarget(example, tokenizer, maxTargetLength) : encodeTextTarget(tokenizer, example.target ?? '', maxTargetLength);
+      return { source, target, sourcePairs: source.map(() => 0), targetPairs: target.map(() => 0) };
+    }
+    const out = encodePairs(tokenizer, example.pairs, this.opts);
+    // Packs are cut to fit when they are made (packAnswerPairs); one that does not is an error naming it, never a silent cut.
+    if (!packFits(out, this.opts)) {
+      throw new RangeError(`example ${example.id}: its ${example.pairs.length} packed pairs take ${out.source.length} source and ${out.target.length} target tokens, more than the model's ${maxSourceLength} and ${maxTargetLength}`);
+    }
+    return out;
   }
 
   /** Batches startStep … startStep+steps-1, with `prefetch` batches prepared ahead. */

@@ -26,6 +26,12 @@ export interface M6Config {
    * before it). Where the object is and what outline it has is then one projection away, instead of
    * something the attention layers must first learn to assemble from position-blind patches. */
   layoutChannels: number;
+  /** Answer rows pack every question about one image into one row (Example.pairs): one pass over the
+   * image trains all of them. So that no question's answer reaches another through the image
+   * positions, the image of an answer row never attends its question text, in training and at
+   * inference alike (the question still attends the image). false = one question per row, the image
+   * attending it (configs from before). */
+  packAnswers: boolean;
   // ---- sparse Mixture-of-Experts FFN (M6-T)
   experts: number;            // 0 = dense FFN everywhere
   moeEvery: number;           // every N-th layer (counting from the 2nd when 2) is an MoE layer
@@ -44,7 +50,7 @@ export interface M6Config {
 const NANO: M6Config = {
   name: 'm6-nano', vocabSize: 4096 + 1024, imageCodeStart: 4096, imageCodes: 1024,
   layers: 4, dim: 128, heads: 4, ffnDim: 512, maxTextLen: 96, dropout: 0, shareLayers: false,
-  imageSize: 64, patchSize: 8, stemChannels: 32, layoutChannels: 8,
+  imageSize: 64, patchSize: 8, stemChannels: 32, layoutChannels: 8, packAnswers: true,
   experts: 0, moeEvery: 2, expertGroups: 1, topK: 1, capacityFactor: 1.25, auxLossWeight: 0.01, zLossWeight: 0.001,
   items: 0, itemTextLen: 0, itemIdDropout: 0,
 };
@@ -105,6 +111,8 @@ export function validateConfig(c: M6Config): M6Config {
   c.itemIdDropout ??= 0;
   // Configs written before the layout token have none.
   c.layoutChannels ??= 0;
+  // Configs written before answer packing read one question per row.
+  c.packAnswers ??= false;
   const bad: string[] = [];
   const posInt = (k: keyof M6Config) => { const v = c[k]; if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) bad.push(`${k} must be a positive integer (got ${String(v)})`); };
   (['vocabSize', 'imageCodes', 'layers', 'dim', 'heads', 'ffnDim', 'maxTextLen', 'imageSize', 'patchSize', 'stemChannels', 'moeEvery', 'expertGroups', 'topK'] as const).forEach(posInt);
@@ -121,6 +129,7 @@ export function validateConfig(c: M6Config): M6Config {
   if (!Number.isInteger(c.itemTextLen) || c.itemTextLen < 0) bad.push(`itemTextLen must be a non-negative integer (got ${c.itemTextLen})`);
   if (!(c.itemIdDropout >= 0 && c.itemIdDropout < 1)) bad.push(`itemIdDropout must be in [0, 1), got ${c.itemIdDropout}`);
   if (!Number.isInteger(c.layoutChannels) || c.layoutChannels < 0) bad.push(`layoutChannels must be a non-negative integer (got ${c.layoutChannels})`);
+  if (typeof c.packAnswers !== 'boolean') bad.push(`packAnswers must be true or false (got ${JSON.stringify(c.packAnswers)})`);
   if (c.dropout < 0 || c.dropout >= 1) bad.push(`dropout must be in [0, 1), got ${c.dropout}`);
   if (bad.length) throw new ConfigError(`invalid M6 config '${c.name}': ${bad.join('; ')}`);
   return c;

@@ -12,7 +12,7 @@
 import * as torch from '../torch/index.js';
 import type { Tensor } from '../torch/index.js';
 import { KvCache } from '../nn/index.js';
-import { prefixLmMask, type M6Model } from './m6.js';
+import { isolatedImageMask, prefixLmMask, type M6Model } from './m6.js';
 import { applyBan, bannedTokens } from './sampling.js';
 import type { FinishReason, GenerationPrompt } from './generate.js';
 
@@ -98,7 +98,8 @@ export class ContinuousBatch {
         const tgt = model.embedTarget(torch.full([M, 1], this.o.bosId, { dtype: 'int64', device }), 'text', 0);
         const x = prefix.x ? torch.cat([prefix.x, tgt], 1) : tgt;
         const valid = torch.cat([prefix.valid ?? torch.ones([M, 0], { dtype: 'bool', device }), torch.ones([M, 1], { dtype: 'bool', device })], 1);
-        const h = model.runBlocks(x, prefixLmMask(valid, P), caches).x;
+        const isolated = isolatedImageMask(prompt.isolateImage, prompt.images !== undefined, P, prompt.source?.shape[1] ?? 0, M, device);
+        const h = model.runBlocks(x, prefixLmMask(valid, P, isolated), caches).x;
         this.choose(rows, model.head(h.narrow(1, P, 1)).squeeze(1));
         this.merge(rows, caches, valid);
       } finally {

@@ -11,7 +11,7 @@ import type { Tensor } from '../torch/index.js';
 import { KvCache } from '../nn/index.js';
 import { CORE_SPECIAL_TOKENS } from '../data/tokenizer.js';
 import { gridSize } from './config.js';
-import { prefixLmMask, type M6Model, type TargetKind } from './m6.js';
+import { isolatedImageMask, prefixLmMask, type M6Model, type TargetKind } from './m6.js';
 import { applyBan, bannedTokens, sampleNext, validateSampling, type SamplingOptions } from './sampling.js';
 
 // The tokenizer puts its core specials first (<pad> <bos> <eos> <unk>): these are their ids.
@@ -26,6 +26,8 @@ export interface GenerationPrompt {
   sourceMask?: Tensor;    // (B, S) bool, true = a real token
   /** Rows to generate when there is neither image nor source (unconditional generation); default 1. */
   batch?: number;
+  /** The image does not attend the source (answer prompts of a `packAnswers` model: M6Config says why). */
+  isolateImage?: boolean;
 }
 
 export interface GenerateOptions extends SamplingOptions {
@@ -128,7 +130,8 @@ class CachedStepper implements Stepper {
     const x = prefix.x ? torch.cat([prefix.x, tgt], 1) : tgt;                                       // (B, P + 1, D)
     const prefixValid = prefix.valid ?? torch.ones([B, 0], { dtype: 'bool', device });
     let keyValid = torch.cat([prefixValid, torch.ones([B, maxNew], { dtype: 'bool', device })], 1);
-    const h = model.runBlocks(x, prefixLmMask(keyValid.narrow(1, 0, P + 1), P), this.caches).x;
+    const isolated = isolatedImageMask(prompt.isolateImage, prompt.images !== undefined, P, prompt.source?.shape[1] ?? 0, B, device);
+    const h = model.runBlocks(x, prefixLmMask(keyValid.narrow(1, 0, P + 1), P, isolated), this.caches).x;
     let logits = model.head(h.narrow(1, P, 1)).squeeze(1);                                          // (B, V)
     if (this.expand > 1) {
       // Beam search: every prompt starts numBeams identical hypotheses; copy the cache rather than
@@ -173,15 +176,15 @@ class FullStepper implements Stepper {
     this.prompt = torch.noGrad(() => torch.scope(() => {
       const rows = repeatRows(batch, expand, modelDevice(model));
       const grow = (t: Tensor | undefined) => { if (!t) return undefined; const g = t.indexSelect(0, rows).keep(); this.owned.push(g); return g; };
-      return { images: grow(prompt.images), source: grow(prompt.source), sourceMask: grow(prompt.sourceMask) };
+      return { images: grow(prompt.images), source: grow(prompt.source), sourceMask: grow(prompt.sourceMask), ...(prompt.isolateImage !== undefined ? { isolateImage: prompt.isolateImage } : {}) };
     }));
   }
 
   next(tokens: readonly number[] | undefined): Tensor {
     if (tokens) this.seqs.forEach((s, i) => s.push(tokens[i]));
     const target = torch.tensor(this.seqs, { dtype: 'int64', device: modelDevice(this.model) });
-    const { images, source, sourceMask } = this.prompt;
-    const logits = this.model.forward({ images, source, sourceMask, target, targetKind: this.kind }).logits;  // (N, T, V)
+    const { images, source, sourceMask, isolateImage } = this.prompt;
+    const logits = this.model.forward({ images, source, sourceMask, target, targetKind: this.kind, ...(isolateImage !== undefined ? { isolateImage } : {}) }).logits;  // (N, T, V)
     return logits.select(1, target.shape[1] - 1).float();
   }
 

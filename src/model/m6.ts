@@ -26,6 +26,22 @@ export interface M6Input {
   /** One kind for the batch, or (B) bool per row (true = image codes) when a batch mixes tasks. */
   targetKind?: TargetKind | Tensor;
   labels?: Tensor;        // (B, T) int64 next tokens, -100 where ignored
+  /** Packed rows (several question–answer pairs about one image in one row): each pair sees the image and itself only. */
+  pairs?: PairLayout;
+  /** Rows whose image positions do not attend their text (answer rows of a `packAnswers` model): (B) bool, or true for all. */
+  isolateImage?: Tensor | boolean;
+}
+
+/**
+ * Which pair of a packed row each text token belongs to, and its position within that pair (each
+ * pair's source and target counted from 0, as a lone pair's are). A token attends the image and
+ * tokens of its own pair; every token of an unpacked row is pair 0, padding -1.
+ */
+export interface PairLayout {
+  source: Tensor;         // (B, S) int64
+  sourcePos: Tensor;      // (B, S) int64
+  target: Tensor;         // (B, T) int64
+  targetPos: Tensor;      // (B, T) int64
 }
 
 export interface MoeStats { layer: number; load: Tensor; dropped: Tensor }
@@ -302,7 +318,7 @@ export class M6Model extends Module {
   }
 
   /** Image patches and source text as (B, P, D) embeddings, with which prefix positions are real. */
-  embedPrefix(images: Tensor | undefined, source: Tensor | undefined, sourceMask: Tensor | undefined, batch: number, imageMask?: Tensor): { x: Tensor | undefined; valid: Tensor | undefined } {
+  embedPrefix(images: Tensor | undefined, source: Tensor | undefined, sourceMask: Tensor | undefined, batch: number, imageMask?: Tensor, sourcePos?: Tensor): { x: Tensor | undefined; valid: Tensor | undefined } {
     return torch.scope(() => {
       const parts: Tensor[] = [], valid: Tensor[] = [];
       const device = (images ?? source)?.device ?? 'cpu';
@@ -317,7 +333,7 @@ export class M6Model extends Module {
       if (source) {
         const S = source.shape[1];
         if (S > this.cfg.maxTextLen) throw new RangeError(`source has ${S} tokens; ${this.cfg.name} takes at most ${this.cfg.maxTextLen}`);
-        const positions = torch.arange(S, undefined, 1, { device });
+        const positions = sourcePos ?? torch.arange(S, undefined, 1, { device });
         parts.push(this.tok.forward(source).add(this.pos.forward(positions)).add(this.segment.weight.index(SEGMENT.source)));
         valid.push(sourceMask ?? torch.ones([batch, S], { dtype: 'bool', device }));
       }
@@ -329,7 +345,8 @@ export class M6Model extends Module {
   /**
    * Target tokens as (B, T, D), positions counted from `offset` (incremental decoding): one number
    * for every row, or a (B, 1) int64 tensor of each row's own (rows that joined a running batch at
-   * different times); `kind` per batch or per row ((B) bool, true = image). A tensor offset is the
+   * different times), or a (B, T) one that is every position itself (packed rows; for T = 1 the two
+   * readings agree); `kind` per batch or per row ((B) bool, true = image). A tensor offset is the
    * caller's to keep within maxTextLen (checking it here would read it back every step).
    */
   embedTarget(target: Tensor, kind: TargetKind | Tensor, offset: number | Tensor = 0): Tensor {
@@ -338,7 +355,7 @@ export class M6Model extends Module {
       if (typeof offset === 'number' && offset + T > this.cfg.maxTextLen) throw new RangeError(`target positions reach ${offset + T}; ${this.cfg.name} has ${this.cfg.maxTextLen}`);
       const positions = typeof offset === 'number'
         ? torch.arange(offset, offset + T, 1, { device: target.device })
-        : offset.add(torch.arange(T, undefined, 1, { device: target.device }).unsqueeze(0));   // (B, T)
+        : offset.shape[1] === T ? offset : offset.add(torch.arange(T, undefined, 1, { device: target.device }).unsqueeze(0));   // (B, T)
       const segment = (k: TargetKind) => this.segment.weight.index(k === 'image' ? SEGMENT.targetImage : SEGMENT.targetText);
       const seg = typeof kind === 'string' ? segment(kind) : torch.where(kind.view(-1, 1, 1), segment('image'), segment('text'));  // (D) or (B, 1, D)
       return this.tok.forward(target).add(this.pos.forward(positions)).add(seg);
@@ -371,15 +388,35 @@ export class M6Model extends Module {
     return torch.scope(() => {
       const { target } = input;
       const [B, T] = target.shape;
-      const prefix = this.embedPrefix(input.images, input.source, input.sourceMask, B, input.imageMask);
-      const tgt = this.embedTarget(target, input.targetKind ?? 'text');
+      const { pairs } = input;
+      const prefix = this.embedPrefix(input.images, input.source, input.sourceMask, B, input.imageMask, pairs?.sourcePos);
+      const tgt = this.embedTarget(target, input.targetKind ?? 'text', pairs?.targetPos ?? 0);
       const x = prefix.x ? torch.cat([prefix.x, tgt], 1) : tgt;
       const P = prefix.x ? prefix.x.shape[1] : 0;
       const targetValid = input.targetMask ?? torch.ones([B, T], { dtype: 'bool', device: target.device });
       const valid = prefix.valid ? torch.cat([prefix.valid, targetValid], 1) : targetValid;
-      const mask = prefixLmMask(valid, P);
-      const r = this.runBlocks(torch.nn.dropout(x, this.cfg.dropout, this.training), mask);
-      const logits = this.head(r.x.narrow(1, P, T));
+      const S = input.source?.shape[1] ?? 0;
+      const imageLength = input.images ? P - S : 0;
+      const isolate = input.isolateImage === true ? torch.ones([B], { dtype: 'bool', device: target.device }) : input.isolateImage === false ? undefined : input.isolateImage;
+      const pairIds = pairs ? torch.cat([pairs.source, pairs.target], 1) : undefined;
+      const pairMask = (ids: Tensor | undefined) => (ids !== undefined || isolate !== undefined
+        ? { imageLength, ...(ids ? { pairs: ids } : {}), ...(isolate ? { isolateImage: isolate } : {}) } : undefined);
+      // MoE capacity counts every position, padding included: only a dense model's batch is compacted.
+      const compact = this.cfg.experts === 0 && (input.sourceMask !== undefined || input.targetMask !== undefined)
+        ? compactLayout(imageLength, S, T, input.sourceMask, input.targetMask) : undefined;
+      let states: Tensor, r: ReturnType<M6Model['runBlocks']>;
+      if (compact === undefined) {
+        r = this.runBlocks(torch.nn.dropout(x, this.cfg.dropout, this.training), prefixLmMask(valid, P, pairMask(pairIds)));
+        states = r.x.narrow(1, P, T);
+      } else {
+        const D = x.shape[2]!;
+        const xc = x.gather(1, compact.gather.unsqueeze(2).expand([B, compact.gather.shape[1]!, D]));
+        const validC = torch.cat([valid.narrow(1, 0, imageLength), compact.textValid], 1);
+        const idsC = pairIds?.gather(1, compact.textGather.sub(imageLength));
+        r = this.runBlocks(torch.nn.dropout(xc, this.cfg.dropout, this.training), prefixLmMask(validC, compact.prefixLength, pairMask(idsC)));
+        states = r.x.gather(1, compact.targetAt.unsqueeze(2).expand([B, T, D]));
+      }
+      const logits = this.head(states);
       const out: M6Output = { logits, auxLoss: r.aux, zLoss: r.z, moe: r.moe };
       if (input.labels) {
         const lmLoss = torch.nn.crossEntropy(logits.reshape(B * T, -1).float(), input.labels.reshape(B * T), { ignoreIndex: -100 });
@@ -508,18 +545,80 @@ export function contrastiveLoss(image: Tensor, text: Tensor, logitScale: Tensor,
 }
 
 /**
+ * A batch's rows with their padding squeezed out: each row's real source tokens, then its real target
+ * tokens, right after its image, so the batch is as long as its longest row rather than its longest
+ * source plus its longest target (packed answer rows have long sources and short targets, design
+ * rows the reverse). Indices into the padded [image (I) | source (S) | target (T)] layout; padding is
+ * at the end of each segment (right-padded). Undefined when nothing would be saved. Positions are
+ * embedded before, and padding is never attended, so every real token's output is unchanged.
+ */
+function compactLayout(I: number, S: number, T: number, sourceMask: Tensor | undefined, targetMask: Tensor | undefined): {
+  gather: Tensor; textGather: Tensor; textValid: Tensor; prefixLength: Tensor; targetAt: Tensor;
+} | undefined {
+  const device = (targetMask ?? sourceMask)!.device;
+  const B = (targetMask ?? sourceMask)!.shape[0]!;
+  const Sb = sourceMask ? sourceMask.long().sum(1) : torch.full([B], S, { dtype: 'int64', device });
+  const Tb = targetMask ? targetMask.long().sum(1) : torch.full([B], T, { dtype: 'int64', device });
+  const text = Math.max(1, Sb.add(Tb).max().item() as number);
+  if (text >= S + T) return undefined;
+  const c = torch.arange(text, undefined, 1, { dtype: 'int64', device }).unsqueeze(0);   // (1, text)
+  const s = Sb.unsqueeze(1), t = Tb.unsqueeze(1);
+  const isSource = c.lt(s);
+  const inTarget = c.sub(s);
+  const isTarget = isSource.logicalNot().logicalAnd(inTarget.lt(t));
+  // A padding slot points at the first text position: any real index will do, it is never attended.
+  const textGather = torch.where(isSource, c.add(I), torch.where(isTarget, inTarget.add(I + S), I));      // (B, text)
+  const image = torch.arange(I, undefined, 1, { dtype: 'int64', device }).unsqueeze(0).expand([B, I]);
+  const targetAt = s.add(I).add(torch.arange(T, undefined, 1, { dtype: 'int64', device }).unsqueeze(0)).clamp(0, I + text - 1);
+  return { gather: torch.cat([image, textGather], 1), textGather, textValid: isSource.logicalOr(isTarget), prefixLength: Sb.add(I), targetAt };
+}
+
+/**
+ * The mask options of a prompt whose image must not attend its text (an answer prompt of a
+ * `packAnswers` model), for a prefix of P positions ending with `sourceLength` text ones; undefined
+ * when the prompt is read as usual.
+ */
+export function isolatedImageMask(isolate: boolean | undefined, hasImages: boolean, P: number, sourceLength: number, rows: number, device: torch.Device): PairMaskOptions | undefined {
+  if (isolate !== true || !hasImages) return undefined;
+  return { imageLength: P - sourceLength, isolateImage: torch.ones([rows], { dtype: 'bool', device }) };
+}
+
+/** Packed pairs and isolated images in the prefix-LM mask (the sequence starts with `imageLength` image positions). */
+export interface PairMaskOptions {
+  imageLength: number;
+  /** (B, L − imageLength) int64: the pair of each text position (source then target), -1 at padding; absent = all pair 0. */
+  pairs?: Tensor;
+  /** (B) bool: rows whose image positions attend only image positions. */
+  isolateImage?: Tensor;
+}
+
+/**
  * The prefix-LM attention mask, (B, 1, L, L) bool, true = may attend:
  * key j is real, and j is in the prefix (j < P) or not after the query (j ≤ i). Every query may
  * attend itself, so no softmax row is empty (an all-masked row would give NaN gradients).
+ * With `pairs`, a text position attends the image and positions of its own pair only; an image
+ * position attends all of them unless its row's image is isolated.
  */
-export function prefixLmMask(valid: Tensor, prefixLength: number): Tensor {
+export function prefixLmMask(valid: Tensor, prefixLength: number | Tensor, o?: PairMaskOptions): Tensor {
   return torch.scope(() => {
-    const L = valid.shape[1];
+    const [B, L] = valid.shape;
     const device = valid.device;
     const idx = torch.arange(L, undefined, 1, { device });
     const causal = idx.unsqueeze(0).le(idx.unsqueeze(1));                 // (L, L): j ≤ i
-    const structure = causal.logicalOr(idx.lt(prefixLength).unsqueeze(0));  // or j in the prefix
+    // Or j in the prefix: one length for the batch, or each row's own ((B) int64: a compacted batch).
+    const inPrefix = typeof prefixLength === 'number' ? idx.lt(prefixLength).unsqueeze(0) : idx.unsqueeze(0).lt(prefixLength.view(B!, 1)).unsqueeze(1);
+    const structure = causal.logicalOr(inPrefix);                            // (L, L) or (B, L, L)
     const self = torch.eye(L, { dtype: 'bool', device });
-    return structure.unsqueeze(0).logicalAnd(valid.unsqueeze(1)).logicalOr(self).unsqueeze(1);
+    let allowed = (structure.ndim === 2 ? structure.unsqueeze(0) : structure).logicalAnd(valid.unsqueeze(1));      // (B, L, L)
+    if (o !== undefined) {
+      const I = o.imageLength;
+      const text = o.pairs ?? torch.zeros([B!, L! - I], { dtype: 'int64', device });
+      const pair = torch.cat([torch.full([B!, I], -1, { dtype: 'int64', device }), text], 1);   // (B, L): image -1
+      const pi = pair.unsqueeze(2), pj = pair.unsqueeze(1);
+      const imageQuery = pi.eq(-1);
+      const seesAll = o.isolateImage ? imageQuery.logicalAnd(o.isolateImage.logicalNot().view(B!, 1, 1)) : imageQuery;
+      allowed = allowed.logicalAnd(pj.eq(-1).logicalOr(pi.eq(pj)).logicalOr(seesAll));
+    }
+    return allowed.logicalOr(self).unsqueeze(1);
   });
 }

@@ -188,9 +188,14 @@ export class Pipeline implements Disposable {
     this.require('answer');
     const prompts = questions.map((q): TextPrompt => {
       const { question, image } = typeof q === 'string' ? { question: q, image: o.image } : { question: q.question, image: q.image ?? o.image };
-      return image !== undefined ? { source: question, image } : { source: question };
+      return image !== undefined ? { source: question, image, ...this.answerImage } : { source: question };
     });
     return this.generate(prompts, { maxNewTokens: TASKS.answer.maxNewTokens, ...o });
+  }
+
+  /** How an answer prompt reads its image: apart from the question for a model trained so (M6Config.packAnswers). */
+  private get answerImage(): { isolateImage?: true } {
+    return this.model.cfg.packAnswers ? { isolateImage: true } : {};
   }
 
   private generate(prompts: TextPrompt[], o: TextOptions & { maxNewTokens: number }): Promise<TextResult[]> {
@@ -215,7 +220,7 @@ export class Pipeline implements Disposable {
     this.require(request.task);
     const maxNewTokens = request.maxNewTokens ?? TASKS[request.task].maxNewTokens;
     if (request.task === 'describe') return { source: TASKS.describe.instruction, pixels: request.pixels, maxNewTokens };
-    return { source: request.question, ...(request.pixels !== undefined ? { pixels: request.pixels } : {}), maxNewTokens };
+    return { source: request.question, ...(request.pixels !== undefined ? { pixels: request.pixels, ...this.answerImage } : {}), maxNewTokens };
   }
 
   /**
@@ -228,7 +233,7 @@ export class Pipeline implements Disposable {
     this.require(request.task);
     const prompt: TextPrompt = request.task === 'describe'
       ? { image: request.image, source: TASKS.describe.instruction }
-      : { source: request.question, ...(request.image !== undefined ? { image: request.image } : {}) };
+      : { source: request.question, ...(request.image !== undefined ? { image: request.image, ...this.answerImage } : {}) };
     return streamText(this.model, this.tokenizer, prompt, { maxNewTokens: o.maxNewTokens ?? TASKS[request.task].maxNewTokens, ...(o.numBeams !== undefined ? { numBeams: o.numBeams } : {}), context: this.context });
   }
 

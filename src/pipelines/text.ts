@@ -14,6 +14,19 @@ export interface TextPrompt {
   image?: ImageInput;
   /** The source text: an instruction or a question. */
   source: string;
+  /** The image does not attend the source (an answer prompt of a `packAnswers` model). */
+  isolateImage?: boolean;
+}
+
+/** Prompts that can share one batch: all with an image or none, and the image attending its text or not. */
+function promptGroups(n: number, hasImage: (i: number) => boolean, isolated: (i: number) => boolean): number[][] {
+  const groups = new Map<string, number[]>();
+  for (let i = 0; i < n; i++) {
+    const key = hasImage(i) ? (isolated(i) ? 'image, isolated' : 'image') : 'text';
+    if (!groups.has(key)) groups.set(key, []);
+    groups.get(key)!.push(i);
+  }
+  return [...groups.values()];
 }
 
 /** One generated text: the words, the token ids they decode from, and the model's log-probability of them. */
@@ -44,11 +57,12 @@ function textDecoding(model: M6Model, tokenizer: Tokenizer, o: GenerateTextOptio
 }
 
 /** The tensors of prompts whose pixels are ready (all with an image, or none), kept until `dispose`. */
-function promptTensors(model: M6Model, tokenizer: Tokenizer, sources: readonly string[], pixels: readonly Float32Array[] | null): { tensors: GenerationPrompt; dispose: () => void } {
+function promptTensors(model: M6Model, tokenizer: Tokenizer, sources: readonly string[], pixels: readonly Float32Array[] | null, isolateImage = false): { tensors: GenerationPrompt; dispose: () => void } {
   const cfg = model.cfg, device = model.device;
   return keptTensors(() => {
     const prompt: GenerationPrompt = sourceTensors(sources.map((s) => encodeSource(tokenizer, s, cfg.maxTextLen)), tokenizer.padId, device);
     if (pixels !== null) prompt.images = imageTensor(pixels, cfg.imageSize, device);
+    if (pixels !== null && isolateImage) prompt.isolateImage = true;
     return prompt;
   });
 }
@@ -68,12 +82,13 @@ export async function generateTexts(model: M6Model, tokenizer: Tokenizer, prompt
   const pixels = await preparePixels(prompts.map((p) => p.image), model.cfg.imageSize);
   pixels.forEach((p, i) => { if (p !== undefined && !p.ok) results[i] = p; });
   const decoding = textDecoding(model, tokenizer, o);
-  for (const withImage of [true, false]) {
-    const todo = prompts.map((_, i) => i).filter((i) => results[i] === undefined && (pixels[i] !== undefined) === withImage);
-    for (const rows of chunks(todo, o.batchSize ?? 16)) {
+  const todo = prompts.map((_, i) => i).filter((i) => results[i] === undefined);
+  for (const group of promptGroups(todo.length, (k) => pixels[todo[k]!] !== undefined, (k) => prompts[todo[k]!]!.isolateImage === true)) {
+    const withImage = pixels[todo[group[0]!]!] !== undefined;
+    for (const rows of chunks(group.map((k) => todo[k]!), o.batchSize ?? 16)) {
       // Stepwise: the event loop runs between decode steps (a server stays responsive).
       const images = withImage ? rows.map((i) => (pixels[i] as { pixels: Float32Array }).pixels) : null;
-      const prompt = promptTensors(model, tokenizer, rows.map((i) => prompts[i]!.source), images);
+      const prompt = promptTensors(model, tokenizer, rows.map((i) => prompts[i]!.source), images, prompts[rows[0]!]!.isolateImage);
       const r = await generateAsync(model, prompt.tensors, { ...decoding, ...stepOptions(o) }).finally(prompt.dispose);
       rows.forEach((i, b) => { results[i] = decoded(tokenizer, r.sequences[b]!, r.logProbs[b]!, r.finishReasons[b]!); });
     }
@@ -92,7 +107,7 @@ export interface TextDelta { tokenId: number; text: string }
 export async function* streamText(model: M6Model, tokenizer: Tokenizer, prompt: TextPrompt, o: GenerateTextOptions): AsyncGenerator<TextDelta, TextResult, void> {
   const [pixels] = await preparePixels([prompt.image], model.cfg.imageSize);
   if (pixels !== undefined && !pixels.ok) return pixels;
-  const tensors = promptTensors(model, tokenizer, [prompt.source], pixels !== undefined ? [pixels.pixels] : null);
+  const tensors = promptTensors(model, tokenizer, [prompt.source], pixels !== undefined ? [pixels.pixels] : null, prompt.isolateImage);
   try {
     const tokens: number[] = [];
     let shown = '';
@@ -122,6 +137,8 @@ export interface ReadyTextPrompt {
   source: string;
   pixels?: Float32Array;
   maxNewTokens: number;
+  /** As TextPrompt.isolateImage. */
+  isolateImage?: boolean;
 }
 
 /**
@@ -145,7 +162,7 @@ export class ContinuousTexts {
     return this.batch.size;
   }
 
-  /** Reads the prompts (those with an image and those without, as two prefills); returns their row ids. */
+  /** Reads the prompts (one prefill per group that can share a batch: promptGroups); returns their row ids. */
   join(prompts: readonly ReadyTextPrompt[]): number[] {
     const ids: number[] = new Array(prompts.length);
     try {
@@ -159,11 +176,9 @@ export class ContinuousTexts {
   }
 
   private joinGroups(prompts: readonly ReadyTextPrompt[], ids: number[]): void {
-    for (const withImage of [true, false]) {
-      const rows = prompts.map((_, i) => i).filter((i) => (prompts[i]!.pixels !== undefined) === withImage);
-      if (rows.length === 0) continue;
-      const images = withImage ? rows.map((i) => prompts[i]!.pixels!) : null;
-      const prompt = promptTensors(this.model, this.tokenizer, rows.map((i) => prompts[i]!.source), images);
+    for (const rows of promptGroups(prompts.length, (i) => prompts[i]!.pixels !== undefined, (i) => prompts[i]!.isolateImage === true)) {
+      const images = prompts[rows[0]!]!.pixels !== undefined ? rows.map((i) => prompts[i]!.pixels!) : null;
+      const prompt = promptTensors(this.model, this.tokenizer, rows.map((i) => prompts[i]!.source), images, prompts[rows[0]!]!.isolateImage);
       try {
         const maxNew = rows.map((i) => Math.min(prompts[i]!.maxNewTokens, this.model.cfg.maxTextLen));
         this.batch.join(prompt.tensors, maxNew).forEach((id, k) => { ids[rows[k]!] = id; });

@@ -247,6 +247,34 @@ export async function buildTaskData(spec: DatasetSpec, requested: readonly TaskR
   return out;
 }
 
+/** The row an answer example's pair came from: ids are `${row}#q${k}` (buildTaskData). */
+const answerRowOf = (id: string): string => id.slice(0, id.lastIndexOf('#q'));
+
+/**
+ * Answer examples packed per row (M6Config.packAnswers): each row's questions in one example of
+ * `pairs`, about its image, split into consecutive packs of as many as `fits` allows (a pair that
+ * fits nowhere alone is still a pack of one: the loader names it). Pack ids are `${row}#qa${n}`.
+ */
+export function packAnswerPairs(examples: readonly Example[], fits: (pairs: ReadonlyArray<{ source: string; target: string }>) => boolean): Example[] {
+  const packs: Example[] = [];
+  let row: string | undefined, pairs: Array<{ source: string; target: string }> = [], first: Example | undefined, n = 0;
+  const flush = () => {
+    if (first === undefined || pairs.length === 0) return;
+    const { source: _s, target: _t, ...rest } = first;
+    packs.push({ ...rest, id: `${row}#qa${n++}`, pairs });
+    pairs = [];
+  };
+  for (const e of examples) {
+    const r = answerRowOf(e.id);
+    if (r !== row) { flush(); row = r; first = e; n = 0; }
+    const pair = { source: e.source ?? '', target: e.target ?? '' };
+    if (pairs.length > 0 && !fits([...pairs, pair])) { flush(); first = e; }
+    pairs.push(pair);
+  }
+  flush();
+  return packs;
+}
+
 /**
  * Every text the tasks will train on (sources and targets): what a fresh tokenizer learns from.
  * Held-out rows are left out, so nothing about them reaches the run before it is judged on them.
@@ -257,6 +285,7 @@ export function taskTexts(data: TaskData): string[] {
     for (const e of t.examples) {
       if (e.source !== undefined) texts.push(e.source);
       if (e.target !== undefined) texts.push(e.target);
+      for (const p of e.pairs ?? []) texts.push(p.source, p.target);
     }
   }
   // Item titles are what the recommend task reads of an item (held-out catalog rows' are withheld).

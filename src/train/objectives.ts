@@ -36,6 +36,7 @@ function selectRows(t: TrainingTensors, rows: readonly number[]): TrainingTensor
   if (t.imageMask !== undefined) out.imageMask = pick(t.imageMask);
   if (t.targetIsImage !== undefined) out.targetIsImage = pick(t.targetIsImage);
   if (t.items !== undefined) out.items = pick(t.items);
+  if (t.pairs !== undefined) out.pairs = { source: pick(t.pairs.source), sourcePos: pick(t.pairs.sourcePos), target: pick(t.pairs.target), targetPos: pick(t.pairs.targetPos) };
   return out;
 }
 
@@ -193,7 +194,10 @@ export function batchLoss(model: M6Model, t: TrainingTensors, tasks: readonly st
   const empty = (f: keyof ForwardPlan) => { if (o.alsoRun?.[f] === true && !plan[f]) add(emptyForward(model, f)); };
   let moe: MoeRouting[] = [];
   if (plan.lm) {
-    const r = lmLoss(model, pick(rows.lm), o);
+    // A packAnswers model's answer rows never let the image read the question (M6Config.packAnswers).
+    const isolate = model.cfg.packAnswers && rows.lm.some((r) => tasks[r] === 'answer')
+      ? torch.tensor(Uint8Array.from(rows.lm, (r) => (tasks[r] === 'answer' ? 1 : 0)), { dtype: 'bool', device: t.target.device }) : undefined;
+    const r = lmLoss(model, pick(rows.lm), o, isolate);
     add(r.loss);
     r.rows.forEach((l, k) => (perRow[rows.lm[k]!] = l));
     moe = r.moe;
@@ -215,10 +219,11 @@ export function batchLoss(model: M6Model, t: TrainingTensors, tasks: readonly st
 }
 
 /** The generative rows' loss (averaged as `o.mean` says), per-row figures and MoE routing figures. */
-function lmLoss(model: M6Model, lm: TrainingTensors, o: BatchLossOptions): { loss: Tensor; rows: number[]; moe: MoeRouting[] } {
+function lmLoss(model: M6Model, lm: TrainingTensors, o: BatchLossOptions, isolateImage: Tensor | undefined): { loss: Tensor; rows: number[]; moe: MoeRouting[] } {
   const out = model.forward({
     images: lm.images, source: lm.source, sourceMask: lm.sourceMask, target: lm.target, targetMask: lm.targetMask,
     ...(lm.imageMask !== undefined ? { imageMask: lm.imageMask } : {}), ...(lm.targetIsImage !== undefined ? { targetKind: lm.targetIsImage } : {}),
+    ...(lm.pairs !== undefined ? { pairs: lm.pairs } : {}), ...(isolateImage !== undefined ? { isolateImage } : {}),
   });
   // One cross-entropy per token serves both means and the per-row figures.
   const [Bl, T] = lm.labels.shape as [number, number];

@@ -8,13 +8,13 @@ import * as torch from '../torch/index.js';
 import type { DatasetSpec } from '../data/datasetSpec.js';
 import { Tokenizer } from '../data/tokenizer.js';
 import { M6Model, preset, type M6Config } from '../model/index.js';
-import { buildTaskData, taskTexts, validationSets, type TaskData, type TaskRequest } from '../tasks/taskData.js';
-import type { TaskSource } from '../data/loader.js';
+import { buildTaskData, packAnswerPairs, taskTexts, validationSets, type TaskData, type TaskRequest } from '../tasks/taskData.js';
+import { encodePairs, packFits, type TaskSource } from '../data/loader.js';
 import { ITEM_ID_DROPOUT, ITEM_TITLE_TOKENS, ITEMS_FILE, itemTitleTokens, type RecommendData } from '../tasks/recommendData.js';
 import { ItemVocabulary } from '../data/itemVocabulary.js';
 import { checkCheckpoint, loadCheckpointWeights, newestCompleteCheckpoint, readCheckpointTensors, readRunJson } from './checkpoint.js';
 import { ProgressLine } from './progress.js';
-import { train, type TrainOptions, type TrainResult } from './trainer.js';
+import { textLimits, train, type TrainOptions, type TrainResult } from './trainer.js';
 import { DEFAULT_LOSS_MEAN } from './lossMean.js';
 import { designVqStage, type VqStageOptions } from './vqStage.js';
 import { InputError } from '../torch/inputError.js';
@@ -124,6 +124,22 @@ function initItems(model: M6Model, tokenizer: Tokenizer, rd: RecommendData): voi
 }
 
 /**
+ * The training mixture as the loader reads it: a packAnswers model trains answer on packs of each
+ * product's questions (M6Config.packAnswers); everything else, and the data a run hands back for
+ * evaluation, keeps one question per example.
+ */
+function packedAnswers(train: TaskSource[], config: M6Config, tokenizer: Tokenizer, log: (m: string) => void): TaskSource[] {
+  if (!config.packAnswers) return train;
+  const limits = textLimits(config);
+  return train.map((t) => {
+    if (t.name !== 'answer') return t;
+    const examples = packAnswerPairs(t.examples, (pairs) => packFits(encodePairs(tokenizer, pairs, limits), limits));
+    log(`answer: ${t.examples.length} training questions packed into ${examples.length} rows, one pass over each image for all its questions (packAnswers)`);
+    return { ...t, examples };
+  });
+}
+
+/**
  * Runs `fn` on rank 0 of a data-parallel run, then on the others (which find what rank 0 wrote and
  * reuse it: the VQ image tokenizer, its design codes); in one process, just runs it.
  */
@@ -147,7 +163,8 @@ async function resumedState(o: RunTrainingOptions, data: TaskData, writes: boole
   const t = meta.trainer;
   // The data order and the schedule are part of the state: a resumed run keeps the checkpoint's.
   const loop = { ...o.loop, seed: t.seed, batchSize: t.batchSize, gradAccum: t.gradAccum, augment: t.augment ?? false, lossMean: t.lossMean ?? DEFAULT_LOSS_MEAN, lr: t.schedule.lr, warmup: t.schedule.warmup, minLrRatio: t.schedule.minLrRatio };
-  const now = data.train.map((s) => ({ name: s.name, weight: s.weight ?? 1, examples: s.examples.length, ...(s.start !== undefined ? { start: s.start } : {}) }));
+  // Compared as trained: a packAnswers run's answer rows are its packs.
+  const now = packedAnswers(data.train, meta.config, meta.tokenizer, () => {}).map((s) => ({ name: s.name, weight: s.weight ?? 1, examples: s.examples.length, ...(s.start !== undefined ? { start: s.start } : {}) }));
   if (JSON.stringify(now) !== JSON.stringify(t.tasks)) {
     o.log(`warning: the tasks/data differ from the checkpoint's (${JSON.stringify(t.tasks)} then, ${JSON.stringify(now)} now): training goes on, but not as an exact continuation`);
   }
@@ -231,7 +248,7 @@ export async function runTraining(o: RunTrainingOptions): Promise<RunTrainingRes
     o.log(`model ${config.name}: ${(model.numParameters() / 1e6).toFixed(2)}M parameters, ${config.layers} layers × ${config.dim}, images ${config.imageSize}px, vocabulary ${config.vocabSize}`);
     if (o.trainUntil !== undefined) loop = { ...loop, minutes: Math.max(0.05, (o.trainUntil - Date.now()) / 60_000) };
     const result = await train({
-      ...loop, runDir: o.runDir, model, tokenizer, tasks: data.train, evalTasks: validation.sets, ...(itemCandidates !== undefined ? { itemCandidates } : {}),
+      ...loop, runDir: o.runDir, model, tokenizer, tasks: packedAnswers(data.train, config, tokenizer, o.log), evalTasks: validation.sets, ...(itemCandidates !== undefined ? { itemCandidates } : {}),
       ...(resume !== undefined ? { resume } : {}), ...(o.progress !== undefined ? { progress: o.progress } : {}),
     });
     if (resume !== undefined) for (const t of Object.values(resume.optimizer.tensors)) t.dispose();

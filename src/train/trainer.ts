@@ -11,7 +11,7 @@ import * as torch from '../torch/index.js';
 import { deriveSeed } from '../data/random.js';
 import { DataLoader, type Batch, type TaskSource } from '../data/loader.js';
 import type { Tokenizer } from '../data/tokenizer.js';
-import type { M6Model } from '../model/index.js';
+import type { M6Config, M6Model } from '../model/index.js';
 import { AdamW, lrFactor, timeLrFactor, type OptimizerState } from '../optim/index.js';
 import { batchToTensors } from './batchTensors.js';
 import { batchLoss, CONTRASTIVE_TASKS } from './objectives.js';
@@ -135,7 +135,7 @@ export async function evaluateLoss(model: M6Model, tokenizer: Tokenizer, tasks: 
       // Every row of the task, whatever its start in the training schedule.
       const loader = new DataLoader([{ name: task.name, examples: task.examples }], {
         tokenizer, batchSize: o.batchSize, seed: 0, workers: 0, image: { size: model.cfg.imageSize },
-        maxSourceLength: model.cfg.maxTextLen, maxTargetLength: model.cfg.maxTextLen + 1,
+        ...textLimits(model.cfg),
       });
       let sum = 0, count = 0;
       try {
@@ -158,6 +158,11 @@ export async function evaluateLoss(model: M6Model, tokenizer: Tokenizer, tasks: 
   return out;
 }
 
+/** The source and target tokens a row may have: the model's text positions (the target's <bos> is not one). */
+export function textLimits(cfg: M6Config): { maxSourceLength: number; maxTargetLength: number } {
+  return { maxSourceLength: cfg.maxTextLen, maxTargetLength: cfg.maxTextLen + 1 };
+}
+
 /** The data loader of a training run: the seeded task mixture, augmentation, contrastive groups; a rank's share of each batch. */
 function trainingLoader(o: TrainOptions, dp: DataParallel | undefined): DataLoader {
   const cfg = o.model.cfg;
@@ -166,7 +171,7 @@ function trainingLoader(o: TrainOptions, dp: DataParallel | undefined): DataLoad
   return new DataLoader(o.tasks, {
     tokenizer: o.tokenizer, batchSize: o.batchSize, seed: o.seed,
     image: { size: cfg.imageSize, augment: o.augment ? { crop: { scale: [0.75, 1], ratio: [4 / 5, 5 / 4] }, hflip: 0.5 } : false },
-    maxSourceLength: cfg.maxTextLen, maxTargetLength: cfg.maxTextLen + 1,
+    ...textLimits(cfg),
     // A contrastive task's rows come as a whole group in every batch: its negatives are its group-mates.
     groupTasks: CONTRASTIVE_TASKS,
     ...(o.workers !== undefined ? { workers: o.workers } : {}),

@@ -5,7 +5,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadSafetensors } from '../../src/io/index.js';
@@ -85,6 +85,29 @@ test('train 20 steps straight = 10 (--stop-at), resume, 10 more (fp32, fixed see
   assert.ok(rows.every((r) => typeof r.text === 'string' && r.image === image));
   const textOnly = await m6(['answer', '--run', join(straight, 'checkpoints', 'step-00000015'), 'Is it red?', '--max-tokens', '3']);
   assert.equal(textOnly.status, 0, textOnly.stderr);
+});
+
+test('packAnswers: every question about a product trains in one row; a resumed run packs them the same way and continues exactly; m6 answer reads the image apart from the question', async () => {
+  const config = writeTinyConfig(join(dir, 'tiny-packed.json'), { maxTextLen: 64, packAnswers: true });
+  const args = [...common.map((a) => (a === join(dir, 'tiny.json') ? config : a)), '--tasks', 'describe,answer', '--steps', '8', '--save-every', '4'];
+  const straight = join(dir, 'packed-straight'), split = join(dir, 'packed-split');
+  const a = await m6(['train', ...args, '--out', straight]);
+  assert.equal(a.status, 0, a.stderr);
+  const packedLine = /answer: (\d+) training questions packed into (\d+) rows/.exec(a.stderr);
+  assert.ok(packedLine, a.stderr);
+  assert.ok(Number(packedLine[1]) >= 5 * Number(packedLine[2]), `the catalog asks ≥ 5 questions per product: ${packedLine[0]}`);
+  assert.equal(JSON.parse(readFileSync(join(straight, 'config.json'), 'utf8')).packAnswers, true);
+  assert.equal((await m6(['train', ...args, '--stop-at', '4', '--out', split])).status, 0);
+  const resumed = await m6(['train', ...args, '--out', split, '--resume']);
+  assert.equal(resumed.status, 0, resumed.stderr);
+  assert.doesNotMatch(resumed.stderr, /differ from the checkpoint/);
+  assert.match(resumed.stderr, /training questions packed into/);
+  const last = (run: string) => join(listCheckpoints(run).at(-1)!.dir, 'model.safetensors');
+  assert.ok(maxWeightDifference(last(straight), last(split)) < 1e-6, 'resumed = straight');
+  const image = join(dir, 'catalog', 'images', readdirSync(join(dir, 'catalog', 'images'))[0]!);
+  const answered = await m6(['answer', '--run', straight, '--image', image, 'What colour is it?', '--max-tokens', '4', '--json']);
+  assert.equal(answered.status, 0, answered.stderr);
+  assert.equal((JSON.parse(answered.stdout) as unknown[]).length, 1);
 });
 
 test('Ctrl-C (SIGINT) mid-run saves a loadable checkpoint and exits 130', async () => {

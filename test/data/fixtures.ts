@@ -39,7 +39,7 @@ export async function writeTwoToneImage(file: string, width: number, height: num
 export const TINY_CONFIG = Object.freeze({ layers: 1, dim: 32, heads: 2, ffnDim: 64, imageSize: 32, patchSize: 8, stemChannels: 8, maxTextLen: 48 });
 
 /** Writes TINY_CONFIG (with `overrides`) as a --config file; returns its path. */
-export function writeTinyConfig(file: string, overrides: Record<string, number> = {}): string {
+export function writeTinyConfig(file: string, overrides: Record<string, number | boolean> = {}): string {
   writeFileSync(file, JSON.stringify({ ...TINY_CONFIG, ...overrides }));
   return file;
 }

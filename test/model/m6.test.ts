@@ -236,3 +236,25 @@ test('the layout token: one more image position, first; it tells where things ar
   assert.throws(() => preset('m6-nano', { layoutChannels: -1 }), /layoutChannels must be a non-negative integer \(got -1\)/);
   for (const m of [withLayout, patchesOnly, restored]) m.dispose();
 });
+
+test('a padded batch gives every row what it gives alone (the dense forward squeezes padding out)', () => {
+  torch.manualSeed(7);
+  const m = new M6Model(tiny()).eval();
+  const lengths = [[3, 9], [8, 2], [5, 5]];   // (source, target) per row: long sources beside long targets
+  const S = 8, T = 9, B = lengths.length;
+  const images = torch.randn([B, 3, 32, 32]);
+  const source = ids(B, S), target = ids(B, T);
+  const mask = (L: number, n: number[]) => torch.tensor(n.map((k) => Array.from({ length: L }, (_v, i) => (i < k ? 1 : 0))), { dtype: 'bool' });
+  const sourceMask = mask(S, lengths.map(([s]) => s!)), targetMask = mask(T, lengths.map(([, t]) => t!));
+  const batch = m.forward({ images, source, sourceMask, target, targetMask }).logits;
+  lengths.forEach(([s, t], b) => {
+    const row = (x: torch.Tensor, n: number) => x.narrow(0, b, 1).narrow(1, 0, n);
+    const alone = m.forward({ images: images.narrow(0, b, 1), source: row(source, s!), target: row(target, t!) }).logits;
+    assertClose(batch.narrow(0, b, 1).narrow(1, 0, t!).toArray(), alone.toArray(), 1e-5, `row ${b}`);
+  });
+  // An MoE model is not compacted (capacity counts padding) and still reads padding as invisible.
+  const moe = new M6Model(tiny({ experts: 4, capacityFactor: 0 })).eval();
+  const withMoe = moe.forward({ images, source, sourceMask, target, targetMask }).logits;
+  const alone0 = moe.forward({ images: images.narrow(0, 0, 1), source: source.narrow(0, 0, 1).narrow(1, 0, 3), target: target.narrow(0, 0, 1).narrow(1, 0, 9) }).logits;
+  assertClose(withMoe.narrow(0, 0, 1).toArray(), alone0.toArray(), 1e-5, 'moe row 0');
+});
