@@ -7,7 +7,7 @@
 import * as torch from '../torch/index.js';
 import type { Tensor } from '../torch/index.js';
 import { contrastiveLoss, type M6Model } from '../model/index.js';
-import { IGNORE_INDEX, type TrainingTensors } from './batchTensors.js';
+import { IGNORE_INDEX, nextTokenLabels, type TrainingTensors } from './batchTensors.js';
 import { DEFAULT_LOSS_MEAN, type LossMean } from './lossMean.js';
 import type { MoeRouting } from './metrics.js';
 import type { Batch } from '../data/loader.js';
@@ -165,16 +165,14 @@ function planBatch(t: TrainingTensors, tasks: readonly string[]): { plan: Forwar
 
 /** The generative rows' label tokens and the rows that have any: what the two means divide by. */
 export function lmCounts(batch: Batch): { tokens: number; rows: number } {
-  const [B, L] = batch.targetMask.shape as [number, number];
+  // The label tokens the loss reads: counted as nextTokenLabels counts them (a packed row's pair boundaries are none).
+  const { counts } = nextTokenLabels(batch.targetIds, batch.targetMask, batch.pairOf?.target);
   let tokens = 0, rows = 0;
-  for (let b = 0; b < B; b++) {
-    const task = batch.tasks[b]!;
-    if (task === 'recommend' || CONTRASTIVE_TASKS.has(task)) continue;
-    let n = 0;
-    for (let t = 1; t < L; t++) if (batch.targetMask.data[b * L + t] !== 0) n++;
-    tokens += n;
-    if (n > 0) rows++;
-  }
+  batch.tasks.forEach((task, b) => {
+    if (task === 'recommend' || CONTRASTIVE_TASKS.has(task)) return;
+    tokens += counts[b]!;
+    if (counts[b]! > 0) rows++;
+  });
   return { tokens, rows };
 }
 

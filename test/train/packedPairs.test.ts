@@ -8,7 +8,7 @@ import { DataLoader, type Batch, type Example } from '../../src/data/loader.js';
 import { Tokenizer } from '../../src/data/tokenizer.js';
 import { M6Model, preset } from '../../src/model/index.js';
 import { batchToTensors, IGNORE_INDEX, positionsInPairs } from '../../src/train/batchTensors.js';
-import { batchLoss } from '../../src/train/objectives.js';
+import { batchLoss, lmCounts } from '../../src/train/objectives.js';
 import { packAnswerPairs } from '../../src/tasks/taskData.js';
 import { tempDir, writeSolidImage } from '../data/fixtures.js';
 import { assertClose } from '../helpers.js';
@@ -62,6 +62,8 @@ test('a packed row trains each pair as if alone: same labels, same logits, the i
     // One pair's <eos> does not predict the next pair's <bos>: exactly the lone rows' labels.
     assert.deepEqual(lp.map(([y]) => y), la.map(([y]) => y));
     assert.equal(tp.labelCounts[0], ta.labelCounts.reduce((a, b) => a + b, 0));
+    // What data parallel divides by (all-reduced lmCounts) is what the loss reads.
+    assert.deepEqual(lmCounts(packed), { tokens: tp.labelCounts[0], rows: 1 });
     lp.forEach(([, v], i) => assertClose(v, la[i]![1], 1e-5, `label position ${i}`));
     // Without isolation a lone row's image reads its question, so its logits differ: the test can tell.
     const open = model.forward({ images: ta.images, source: ta.source, sourceMask: ta.sourceMask, target: ta.target, targetMask: ta.targetMask }).logits;
