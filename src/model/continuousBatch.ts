@@ -98,7 +98,7 @@ export class ContinuousBatch {
         const tgt = model.embedTarget(torch.full([M, 1], this.o.bosId, { dtype: 'int64', device }), 'text', 0);
         const x = prefix.x ? torch.cat([prefix.x, tgt], 1) : tgt;
         const valid = torch.cat([prefix.valid ?? torch.ones([M, 0], { dtype: 'bool', device }), torch.ones([M, 1], { dtype: 'bool', device })], 1);
-        const isolated = isolatedImageMask(prompt.isolateImage, prompt.images !== undefined, P, prompt.source?.shape[1] ?? 0, M, device);
+        const isolated = isolatedImageMask(prompt.isolateImage, prompt.images !== undefined, P, prompt.source?.shape[1] ?? 0);
         const h = model.runBlocks(x, prefixLmMask(valid, P, isolated), caches).x;
         this.choose(rows, model.head(h.narrow(1, P, 1)).squeeze(1));
         this.merge(rows, caches, valid);

@@ -130,7 +130,7 @@ class CachedStepper implements Stepper {
     const x = prefix.x ? torch.cat([prefix.x, tgt], 1) : tgt;                                       // (B, P + 1, D)
     const prefixValid = prefix.valid ?? torch.ones([B, 0], { dtype: 'bool', device });
     let keyValid = torch.cat([prefixValid, torch.ones([B, maxNew], { dtype: 'bool', device })], 1);
-    const isolated = isolatedImageMask(prompt.isolateImage, prompt.images !== undefined, P, prompt.source?.shape[1] ?? 0, B, device);
+    const isolated = isolatedImageMask(prompt.isolateImage, prompt.images !== undefined, P, prompt.source?.shape[1] ?? 0);
     const h = model.runBlocks(x, prefixLmMask(keyValid.narrow(1, 0, P + 1), P, isolated), this.caches).x;
     let logits = model.head(h.narrow(1, P, 1)).squeeze(1);                                          // (B, V)
     if (this.expand > 1) {

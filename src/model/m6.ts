@@ -397,7 +397,7 @@ export class M6Model extends Module {
       const valid = prefix.valid ? torch.cat([prefix.valid, targetValid], 1) : targetValid;
       const S = input.source?.shape[1] ?? 0;
       const imageLength = input.images ? P - S : 0;
-      const isolate = input.isolateImage === true ? torch.ones([B], { dtype: 'bool', device: target.device }) : input.isolateImage === false ? undefined : input.isolateImage;
+      const isolate = input.isolateImage === false ? undefined : input.isolateImage;
       const pairIds = pairs ? torch.cat([pairs.source, pairs.target], 1) : undefined;
       const pairMask = (ids: Tensor | undefined) => (ids !== undefined || isolate !== undefined
         ? { imageLength, ...(ids ? { pairs: ids } : {}), ...(isolate ? { isolateImage: isolate } : {}) } : undefined);
@@ -578,9 +578,9 @@ function compactLayout(I: number, S: number, T: number, sourceMask: Tensor | und
  * `packAnswers` model), for a prefix of P positions ending with `sourceLength` text ones; undefined
  * when the prompt is read as usual.
  */
-export function isolatedImageMask(isolate: boolean | undefined, hasImages: boolean, P: number, sourceLength: number, rows: number, device: torch.Device): PairMaskOptions | undefined {
+export function isolatedImageMask(isolate: boolean | undefined, hasImages: boolean, P: number, sourceLength: number): PairMaskOptions | undefined {
   if (isolate !== true || !hasImages) return undefined;
-  return { imageLength: P - sourceLength, isolateImage: torch.ones([rows], { dtype: 'bool', device }) };
+  return { imageLength: P - sourceLength, isolateImage: true };
 }
 
 /** Packed pairs and isolated images in the prefix-LM mask (the sequence starts with `imageLength` image positions). */
@@ -588,8 +588,8 @@ export interface PairMaskOptions {
   imageLength: number;
   /** (B, L − imageLength) int64: the pair of each text position (source then target), -1 at padding; absent = all pair 0. */
   pairs?: Tensor;
-  /** (B) bool: rows whose image positions attend only image positions. */
-  isolateImage?: Tensor;
+  /** Rows whose image positions attend only image positions: (B) bool, or true for all. */
+  isolateImage?: Tensor | true;
 }
 
 /**
@@ -616,8 +616,10 @@ export function prefixLmMask(valid: Tensor, prefixLength: number | Tensor, o?: P
       const pair = torch.cat([torch.full([B!, I], -1, { dtype: 'int64', device }), text], 1);   // (B, L): image -1
       const pi = pair.unsqueeze(2), pj = pair.unsqueeze(1);
       const imageQuery = pi.eq(-1);
-      const seesAll = o.isolateImage ? imageQuery.logicalAnd(o.isolateImage.logicalNot().view(B!, 1, 1)) : imageQuery;
-      allowed = allowed.logicalAnd(pj.eq(-1).logicalOr(pi.eq(pj)).logicalOr(seesAll));
+      let ok = pj.eq(-1).logicalOr(pi.eq(pj));
+      if (o.isolateImage === undefined) ok = ok.logicalOr(imageQuery);
+      else if (o.isolateImage !== true) ok = ok.logicalOr(imageQuery.logicalAnd(o.isolateImage.logicalNot().view(B!, 1, 1)));
+      allowed = allowed.logicalAnd(ok);
     }
     return allowed.logicalOr(self).unsqueeze(1);
   });
