@@ -43,6 +43,12 @@ export interface Example {
    * over the image trains each pair as if it were alone (Batch.pairOf).
    */
   pairs?: ReadonlyArray<{ source: string; target: string }>;
+  /**
+   * What the row reads when its condition is dropped (design: the instruction without a prompt), in
+   * a share of batches set by LoaderOptions.promptDropout: the model learns p(image) beside
+   * p(image | prompt), which classifier-free guidance contrasts at sampling time.
+   */
+  unconditionalSource?: string;
 }
 
 export interface TaskSource {
@@ -119,6 +125,12 @@ export interface LoaderOptions {
    * together are exactly the one-process batch, whatever the number of ranks.
    */
   shard?: { rank: number; worldSize: number };
+  /**
+   * The share of rows with an `unconditionalSource` that read it instead of their source
+   * (classifier-free guidance); drawn per (seed, step, slot), so a batch is the same on a resume or
+   * over any number of ranks. Default 0.
+   */
+  promptDropout?: number;
 }
 
 /** What batch k is made of: decided on the main thread, in order, from the seed alone. */
@@ -403,7 +415,7 @@ export class DataLoader {
         }
       }),
     );
-    const kept = examples.map((e, i) => ({ ...e, image: images[i]! })).filter((e) => e.image !== 'bad');
+    const kept = examples.map((e, i) => ({ ...e, image: images[i]!, unconditional: this.dropsPrompt(e.example, plan.step, plan.picks[i]!.slot ?? i) })).filter((e) => e.image !== 'bad');
     const size = this.opts.image?.size ?? 0;
     const withImage = kept.some((e) => e.image !== null);
     const plane = 3 * size * size;
@@ -415,7 +427,7 @@ export class DataLoader {
         imageMask[b] = 1;
       }
     });
-    const texts = kept.map((e) => this.rowTokens(e.example));
+    const texts = kept.map((e) => this.rowTokens(e.unconditional ? { ...e.example, source: e.example.unconditionalSource! } : e.example));
     const source = padBatch(texts.map((t) => t.source), tokenizer.padId);
     const target = padBatch(texts.map((t) => t.target), tokenizer.padId);
     const batch: Batch = {
@@ -436,6 +448,13 @@ export class DataLoader {
       batch.pairOf = { source: padPairs(texts.map((t) => t.sourcePairs), source.ids.shape[1]!), target: padPairs(texts.map((t) => t.targetPairs), target.ids.shape[1]!) };
     }
     return batch;
+  }
+
+  /** Whether the row in `slot` of batch `step` reads its unconditional source (LoaderOptions.promptDropout). */
+  private dropsPrompt(example: Example, step: number, slot: number): boolean {
+    const p = this.opts.promptDropout ?? 0;
+    if (p <= 0 || example.unconditionalSource === undefined) return false;
+    return new Rng(deriveSeed(this.opts.seed, 'prompt-dropout', step, slot)).next() < p;
   }
 
   /** A row's source and target ids as the model reads them, and for each token its pair (all 0 unless packed). */

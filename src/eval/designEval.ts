@@ -51,6 +51,8 @@ export interface DesignEvalOptions extends SamplingOptions {
   /** Seed of the classifier and of the sampled designs (default 0). */
   seed?: number;
   /** (SamplingOptions) Sampling of the designs; the defaults are design's own (DESIGN_SAMPLING). */
+  /** Classifier-free guidance scale of the designs (default: design's own, designGuidance). */
+  guidance?: number;
   /** How many designs are written as PNG files for the report (default 12). */
   samples?: number;
   /** Where those PNG files go (default RUN/design-eval). */
@@ -193,7 +195,7 @@ export async function designAll(ctx: EvalContext, wanted: readonly Wanted[], see
   const chunk = ctx.batchSize * 8;
   for (let at = 0; at < wanted.length; at += chunk) {
     const part = wanted.slice(at, at + chunk);
-    const results = await ctx.pipeline.designEach(part.map((w) => w.prompt), { seed: deriveSeed(seed, 'design-eval', at), batchSize: ctx.batchSize, ...pickSampling(o) });
+    const results = await ctx.pipeline.designEach(part.map((w) => w.prompt), { seed: deriveSeed(seed, 'design-eval', at), batchSize: ctx.batchSize, ...pickSampling(o), ...(o.guidance !== undefined ? { guidance: o.guidance } : {}) });
     results.forEach((r, k) => {
       if (r.ok) made.push({ ...part[k]!, image: r.images[0]! });
       else failures.push({ id: part[k]!.id, error: r.error });

@@ -32,6 +32,10 @@ export interface M6Config {
    * inference alike (the question still attends the image). false = one question per row, the image
    * attending it (configs from before). */
   packAnswers: boolean;
+  /** The share of design rows trained with their prompt left out (the instruction alone), so the
+   * model also learns what an image looks like unprompted and design can sample with classifier-free
+   * guidance (designs pushed away from that towards the prompt); 0 = never (configs from before). */
+  designPromptDropout: number;
   // ---- sparse Mixture-of-Experts FFN (M6-T)
   experts: number;            // 0 = dense FFN everywhere
   moeEvery: number;           // every N-th layer (counting from the 2nd when 2) is an MoE layer
@@ -50,7 +54,7 @@ export interface M6Config {
 const NANO: M6Config = {
   name: 'm6-nano', vocabSize: 4096 + 1024, imageCodeStart: 4096, imageCodes: 1024,
   layers: 4, dim: 128, heads: 4, ffnDim: 512, maxTextLen: 96, dropout: 0, shareLayers: false,
-  imageSize: 64, patchSize: 8, stemChannels: 32, layoutChannels: 8, packAnswers: true,
+  imageSize: 64, patchSize: 8, stemChannels: 32, layoutChannels: 8, packAnswers: true, designPromptDropout: 0.1,
   experts: 0, moeEvery: 2, expertGroups: 1, topK: 1, capacityFactor: 1.25, auxLossWeight: 0.01, zLossWeight: 0.001,
   items: 0, itemTextLen: 0, itemIdDropout: 0,
 };
@@ -113,6 +117,8 @@ export function validateConfig(c: M6Config): M6Config {
   c.layoutChannels ??= 0;
   // Configs written before answer packing read one question per row.
   c.packAnswers ??= false;
+  // Configs written before classifier-free guidance never dropped a design prompt.
+  c.designPromptDropout ??= 0;
   const bad: string[] = [];
   const posInt = (k: keyof M6Config) => { const v = c[k]; if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) bad.push(`${k} must be a positive integer (got ${String(v)})`); };
   (['vocabSize', 'imageCodes', 'layers', 'dim', 'heads', 'ffnDim', 'maxTextLen', 'imageSize', 'patchSize', 'stemChannels', 'moeEvery', 'expertGroups', 'topK'] as const).forEach(posInt);
@@ -130,6 +136,7 @@ export function validateConfig(c: M6Config): M6Config {
   if (!(c.itemIdDropout >= 0 && c.itemIdDropout < 1)) bad.push(`itemIdDropout must be in [0, 1), got ${c.itemIdDropout}`);
   if (!Number.isInteger(c.layoutChannels) || c.layoutChannels < 0) bad.push(`layoutChannels must be a non-negative integer (got ${c.layoutChannels})`);
   if (typeof c.packAnswers !== 'boolean') bad.push(`packAnswers must be true or false (got ${JSON.stringify(c.packAnswers)})`);
+  if (!(c.designPromptDropout >= 0 && c.designPromptDropout < 1)) bad.push(`designPromptDropout must be in [0, 1), got ${c.designPromptDropout}`);
   if (c.dropout < 0 || c.dropout >= 1) bad.push(`dropout must be in [0, 1), got ${c.dropout}`);
   if (bad.length) throw new ConfigError(`invalid M6 config '${c.name}': ${bad.join('; ')}`);
   return c;

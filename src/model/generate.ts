@@ -55,6 +55,14 @@ export interface GenerateOptions extends SamplingOptions {
   suppressTokens?: readonly number[];
   bosId?: number;
   padId?: number;
+  /**
+   * Classifier-free guidance (Ho & Salimans; Parti and Muse for image tokens): every step also runs
+   * the model on `unconditional` (the prompt left out, e.g. design's bare instruction: one row, or
+   * one per prompt), and the next token is drawn from u + scale·(c − u) of the two logits. scale 1
+   * is plain conditional decoding; > 1 follows the prompt more closely, at twice the compute. The
+   * model must have been trained with prompts dropped (M6Config.designPromptDropout).
+   */
+  guidance?: { scale: number; unconditional: GenerationPrompt };
   /** Called for each token as soon as it is chosen (streaming). Beam search calls it at the end, for
    * the best hypothesis, because until then no token is final. */
   onToken?: (token: number, step: number, row: number) => void;
@@ -191,6 +199,55 @@ class FullStepper implements Stepper {
   reorder(rows: readonly number[]): void { this.seqs = rows.map((r) => [...this.seqs[r]]); }
 
   dispose(): void { for (const t of this.owned) t.dispose(); }
+}
+
+/**
+ * Classifier-free guidance over another stepper that runs 2N rows: the N prompts, then their N
+ * unconditional twins. Both halves are fed the same tokens (the guided choice) and reordered together.
+ */
+class GuidedStepper implements Stepper {
+  constructor(private readonly inner: Stepper, private readonly rows: number, private readonly scale: number) {}
+
+  next(tokens: readonly number[] | undefined): Tensor {
+    const logits = this.inner.next(tokens && [...tokens, ...tokens]);                // (2N, V)
+    const N = logits.shape[0] / 2;
+    const c = logits.narrow(0, 0, N), u = logits.narrow(0, N, N);
+    return u.add(c.sub(u).mul(this.scale));
+  }
+
+  reorder(rows: readonly number[]): void {
+    const N = this.rows;
+    this.inner.reorder([...rows, ...rows.map((r) => r + N)]);
+  }
+
+  dispose(): void { this.inner.dispose(); }
+}
+
+/**
+ * The prompt and its unconditional twin as one prompt of 2B rows (sources right-padded to one
+ * length); an unconditional prompt of one row stands for every prompt. The tensors made are pushed
+ * on `owned` (kept: the generation frees them).
+ */
+function guidedPrompt(prompt: GenerationPrompt, unconditional: GenerationPrompt, pad: number, owned: Tensor[]): GenerationPrompt {
+  const B = promptBatch(prompt), U = promptBatch(unconditional);
+  if (U !== 1 && U !== B) throw new RangeError(`guidance: the unconditional prompt has ${U} rows; give 1 or one per prompt (${B})`);
+  if ((prompt.images === undefined) !== (unconditional.images === undefined)) throw new RangeError('guidance: the prompt and its unconditional twin must both have images or both have none');
+  if ((prompt.source === undefined) !== (unconditional.source === undefined)) throw new RangeError('guidance: the prompt and its unconditional twin must both have a source or both have none');
+  return torch.noGrad(() => torch.scope(() => {
+    const rows = (t: Tensor) => (U === B ? t : t.expand(B, ...t.shape.slice(1)));
+    const out: GenerationPrompt = { batch: 2 * B, ...(prompt.isolateImage !== undefined ? { isolateImage: prompt.isolateImage } : {}) };
+    if (prompt.images && unconditional.images) out.images = torch.cat([prompt.images, rows(unconditional.images)], 0);
+    if (prompt.source && unconditional.source) {
+      const device = prompt.source.device;
+      const maskOf = (p: GenerationPrompt) => p.sourceMask ?? torch.ones(p.source!.shape, { dtype: 'bool', device });
+      const L = Math.max(prompt.source.shape[1], unconditional.source.shape[1]);
+      const widen = (t: Tensor, fill: number | boolean, dtype: 'int64' | 'bool') => (t.shape[1] === L ? t : torch.cat([t, torch.full([t.shape[0], L - t.shape[1]], fill, { dtype, device })], 1));
+      out.source = torch.cat([widen(prompt.source, pad, 'int64'), rows(widen(unconditional.source, pad, 'int64'))], 0);
+      out.sourceMask = torch.cat([widen(maskOf(prompt), false, 'bool'), rows(widen(maskOf(unconditional), false, 'bool'))], 0);
+    }
+    for (const t of [out.images, out.source, out.sourceMask]) if (t) owned.push(t.keep());
+    return out;
+  }));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -355,6 +412,7 @@ class Generation {
   readonly search: Search;
   private readonly stepper: Stepper;
   private readonly banned: Tensor;
+  private readonly owned: Tensor[] = [];
   private readonly wasTraining: boolean;
 
   constructor(readonly model: M6Model, prompt: GenerationPrompt, opts: GenerateOptions) {
@@ -383,10 +441,16 @@ class Generation {
       lengthPenalty: opts.lengthPenalty ?? 1, earlyStopping: opts.earlyStopping ?? true,
     };
 
+    const scale = opts.guidance?.scale ?? 1;
+    if (!(Number.isFinite(scale) && scale >= 0)) throw new RangeError(`guidance scale must be a number ≥ 0 (1 = none), got ${scale}`);
+    const guided = opts.guidance !== undefined && scale !== 1;
+    const stepped = guided ? guidedPrompt(prompt, opts.guidance!.unconditional, pad, this.owned) : prompt;
+    const rows = guided ? 2 * batch : batch;
     this.banned = torch.noGrad(() => bannedTokens(cfg, kind, opts.suppressTokens ?? [pad, bos], modelDevice(model)).keep());
-    this.stepper = (opts.useCache ?? true)
-      ? new CachedStepper(model, prompt, batch, numBeams, kind, maxNew, bos)
-      : new FullStepper(model, prompt, batch, numBeams, kind, bos);
+    const stepper = (opts.useCache ?? true)
+      ? new CachedStepper(model, stepped, rows, numBeams, kind, maxNew, bos)
+      : new FullStepper(model, stepped, rows, numBeams, kind, bos);
+    this.stepper = guided ? new GuidedStepper(stepper, batch * numBeams, scale) : stepper;
     this.search = numBeams > 1 ? new BeamSearch(this.stepper, this.banned, s, batch) : new TokenSearch(this.stepper, this.banned, s, batch);
     if (sample && opts.seed !== undefined) torch.manualSeed(opts.seed);
     // Generation runs in eval mode (no dropout) and gives the model back as it found it.
@@ -397,6 +461,7 @@ class Generation {
   dispose(): void {
     this.stepper.dispose();
     this.banned.dispose();
+    for (const t of this.owned) t.dispose();
     this.model.train(this.wasTraining);
   }
 }

@@ -6,13 +6,14 @@ import sharp from 'sharp';
 import * as torch from '../torch/index.js';
 import type { Tensor } from '../torch/index.js';
 import { deriveSeed } from '../data/random.js';
+import { InputError } from '../torch/inputError.js';
 import type { Tokenizer } from '../data/tokenizer.js';
 import { gridSize, type M6Model } from '../model/index.js';
 import { generateAsync } from '../model/generate.js';
 import type { VqTokenizer } from '../model/vq.js';
 import type { SamplingOptions } from '../model/sampling.js';
-import { DESIGN_SAMPLING } from '../tasks/instructions.js';
-import { encodeDesignPrompt } from '../tasks/designPrompt.js';
+import { DESIGN_GUIDANCE, DESIGN_SAMPLING } from '../tasks/instructions.js';
+import { encodeDesignPrompt, encodeUnconditionalDesign } from '../tasks/designPrompt.js';
 import { keptTensors, sourceTensors } from './inputs.js';
 import type { ComputeContext } from './text.js';
 
@@ -20,6 +21,9 @@ export interface DesignOptions extends SamplingOptions {
   /** Images per prompt. */
   n: number;
   seed: number;
+  /** Classifier-free guidance scale (1 = none; default DESIGN_GUIDANCE for a model trained with
+   * prompts dropped, 1 otherwise): each row is also sampled without its prompt, at twice the compute. */
+  guidance?: number;
   /** Rows generated at once. */
   batchSize?: number;
   /** Runs each step's compute (e.g. under autocast); default: as is. */
@@ -68,8 +72,21 @@ function samplingOf(o: SamplingOptions): Required<SamplingOptions> {
   return { temperature: o.temperature ?? DESIGN_SAMPLING.temperature, topK: o.topK ?? DESIGN_SAMPLING.topK, topP: o.topP ?? DESIGN_SAMPLING.topP };
 }
 
-/** What one sampling call needs besides its rows: the seed, the sampling and how steps run. */
-interface SampleCall { seed: number; sampling: Required<SamplingOptions>; context: ComputeContext; signal?: AbortSignal }
+/**
+ * The guidance scale a design call samples with: the one asked for, else DESIGN_GUIDANCE where the
+ * model learnt unprompted images too (M6Config.designPromptDropout) and none where it did not.
+ */
+export function designGuidance(model: M6Model, asked: number | undefined): number {
+  if (asked !== undefined && !(Number.isFinite(asked) && asked >= 0)) throw new InputError(`guidance must be a number ≥ 0 (1 = none), got ${asked}`);
+  const trained = model.cfg.designPromptDropout > 0;
+  if (asked !== undefined && asked !== 1 && !trained) {
+    throw new InputError(`guidance ${asked}: this model was trained without dropping design prompts (designPromptDropout 0), so it has no unprompted image model to guide against; use guidance 1`);
+  }
+  return asked ?? (trained ? DESIGN_GUIDANCE : 1);
+}
+
+/** What one sampling call needs besides its rows: the seed, the sampling, the guidance and how steps run. */
+interface SampleCall { seed: number; sampling: Required<SamplingOptions>; guidance: number; context: ComputeContext; signal?: AbortSignal }
 
 /**
  * One sampled image per encoded source (rows right-padded to one length), decoded by the VQ. The
@@ -78,10 +95,12 @@ interface SampleCall { seed: number; sampling: Required<SamplingOptions>; contex
 async function sampleImages(model: M6Model, tokenizer: Tokenizer, vq: VqTokenizer, sources: readonly number[][], c: SampleCall): Promise<DesignImage[]> {
   const grid = checkGrid(model, vq);
   const prompt = keptTensors(() => sourceTensors(sources, tokenizer.padId, model.device));
+  const unconditional = keptTensors(() => sourceTensors([encodeUnconditionalDesign(tokenizer)], tokenizer.padId, model.device));
   const { sequences } = await generateAsync(model, prompt.tensors, {
     kind: 'image', sample: true, ...c.sampling, seed: c.seed, bosId: tokenizer.bosId, padId: tokenizer.padId,
+    ...(c.guidance !== 1 ? { guidance: { scale: c.guidance, unconditional: unconditional.tensors } } : {}),
     stepContext: c.context, ...(c.signal !== undefined ? { signal: c.signal } : {}),
-  }).finally(prompt.dispose);
+  }).finally(() => { prompt.dispose(); unconditional.dispose(); });
   return c.context(() => torch.noGrad(() => torch.scope(() => {
     const codes = sequences.map((seq) => Int32Array.from(seq, (id) => id - tokenizer.imageCodeStart));
     const flat = new Int32Array(sources.length * grid * grid);
@@ -94,8 +113,8 @@ async function sampleImages(model: M6Model, tokenizer: Tokenizer, vq: VqTokenize
 const asIs: ComputeContext = (fn) => fn();
 
 /** The sampling call of `o` for one seed. */
-function sampleCall(o: Omit<DesignOptions, 'n'>, seed: number): SampleCall {
-  return { seed, sampling: samplingOf(o), context: o.context ?? asIs, ...(o.signal !== undefined ? { signal: o.signal } : {}) };
+function sampleCall(model: M6Model, o: Omit<DesignOptions, 'n'>, seed: number): SampleCall {
+  return { seed, sampling: samplingOf(o), guidance: designGuidance(model, o.guidance), context: o.context ?? asIs, ...(o.signal !== undefined ? { signal: o.signal } : {}) };
 }
 
 /**
@@ -105,6 +124,7 @@ function sampleCall(o: Omit<DesignOptions, 'n'>, seed: number): SampleCall {
 export async function generateDesigns(model: M6Model, tokenizer: Tokenizer, vq: VqTokenizer, prompts: readonly string[], o: DesignOptions): Promise<DesignResult[]> {
   if (!Number.isInteger(o.n) || o.n < 1) throw new RangeError(`n (images per prompt) must be a positive integer, got ${o.n}`);
   checkGrid(model, vq);
+  designGuidance(model, o.guidance);   // a bad scale fails before any prompt is drawn
   const batchSize = o.batchSize ?? 16;
   vq.eval();
   const results: DesignResult[] = [];
@@ -114,7 +134,7 @@ export async function generateDesigns(model: M6Model, tokenizer: Tokenizer, vq: 
     const images: DesignImage[] = [];
     for (let at = 0, chunk = 0; at < o.n; at += batchSize, chunk++) {
       const rows = Math.min(batchSize, o.n - at);
-      images.push(...await sampleImages(model, tokenizer, vq, Array.from({ length: rows }, () => encoded.ids), sampleCall(o, deriveSeed(o.seed, 'design', prompt, chunk))));
+      images.push(...await sampleImages(model, tokenizer, vq, Array.from({ length: rows }, () => encoded.ids), sampleCall(model, o, deriveSeed(o.seed, 'design', prompt, chunk))));
     }
     results.push({ ok: true, images });
   }
@@ -127,6 +147,7 @@ export async function generateDesigns(model: M6Model, tokenizer: Tokenizer, vq: 
  */
 export async function designOnePerPrompt(model: M6Model, tokenizer: Tokenizer, vq: VqTokenizer, prompts: readonly string[], o: Omit<DesignOptions, 'n'>): Promise<DesignResult[]> {
   checkGrid(model, vq);
+  designGuidance(model, o.guidance);
   const batchSize = o.batchSize ?? 16;
   vq.eval();
   const results: DesignResult[] = new Array(prompts.length);
@@ -138,7 +159,7 @@ export async function designOnePerPrompt(model: M6Model, tokenizer: Tokenizer, v
   });
   for (let at = 0, k = 0; at < ok.length; at += batchSize, k++) {
     const rows = ok.slice(at, at + batchSize);
-    const images = await sampleImages(model, tokenizer, vq, rows.map((r) => r.ids), sampleCall(o, deriveSeed(o.seed, 'design-batch', k)));
+    const images = await sampleImages(model, tokenizer, vq, rows.map((r) => r.ids), sampleCall(model, o, deriveSeed(o.seed, 'design-batch', k)));
     rows.forEach((r, b) => { results[r.i] = { ok: true, images: [images[b]!] }; });
   }
   return results;

@@ -76,6 +76,8 @@ export interface DesignCallOptions extends SamplingOptions {
   seed?: number;
   /** Rows sampled at once (default 16). */
   batchSize?: number;
+  /** Classifier-free guidance scale (1 = none; default 2 for a model trained with design prompts dropped). */
+  guidance?: number;
   /** Stops the designs at their next decode step: the call rejects with the signal's reason. */
   signal?: AbortSignal;
 }
@@ -254,8 +256,8 @@ export class Pipeline implements Disposable {
   }
 
   /** How a design call runs: its seed, batch size, signal, and the pipeline's step context. */
-  private designRun(o: Omit<DesignCallOptions, 'n'>): { seed: number; batchSize?: number; signal?: AbortSignal; context: ComputeContext } {
-    return { seed: o.seed ?? 0, ...(o.batchSize !== undefined ? { batchSize: o.batchSize } : {}), ...(o.signal !== undefined ? { signal: o.signal } : {}), context: this.context };
+  private designRun(o: Omit<DesignCallOptions, 'n'>): { seed: number; batchSize?: number; guidance?: number; signal?: AbortSignal; context: ComputeContext } {
+    return { seed: o.seed ?? 0, ...(o.batchSize !== undefined ? { batchSize: o.batchSize } : {}), ...(o.guidance !== undefined ? { guidance: o.guidance } : {}), ...(o.signal !== undefined ? { signal: o.signal } : {}), context: this.context };
   }
 
   private designSetup(o: SamplingOptions): { vq: VqTokenizer; sampling: SamplingOptions } {

@@ -9,7 +9,7 @@ import type { BatchSettings } from './settings.js';
 
 export interface DescribeJob { pixels: Float32Array; maxNewTokens?: number }
 export interface AnswerJob { question: string; pixels?: Float32Array; maxNewTokens?: number }
-export interface DesignJob { prompt: string; n: number; seed: number; sampling: SamplingOptions }
+export interface DesignJob { prompt: string; n: number; seed: number; sampling: SamplingOptions & { guidance?: number } }
 export type EmbedJob = { text: string } | { pixels: Float32Array };
 /** A recommend query's model work: a history (item indices) to score, or an item to compare every item with. */
 export type RecommendJob = { history: readonly number[] } | { similarTo: number };

@@ -15,6 +15,17 @@ export function designSource(prompt: string): string {
   return `${TASKS.design.instruction} ${prompt.trim()}`;
 }
 
+/** The source of a design row whose prompt is dropped (M6Config.designPromptDropout): the instruction
+ * alone, what classifier-free guidance contrasts the prompt with. */
+export function unconditionalDesignSource(): string {
+  return TASKS.design.instruction;
+}
+
+/** The encoded unconditional source (tokens then <eos>), as the loader encodes a dropped prompt. */
+export function encodeUnconditionalDesign(tokenizer: Tokenizer): number[] {
+  return [...tokenizer.encode(unconditionalDesignSource()), tokenizer.eosId];
+}
+
 /** A row's design prompt (its caption, else its label), or undefined when it has neither. */
 export function designPromptOf(row: DataRow): string | undefined {
   const prompt = (row.caption ?? row.label)?.trim();

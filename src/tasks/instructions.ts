@@ -42,3 +42,9 @@ export const TASKS: Readonly<Record<TaskName, TaskInfo>> = Object.freeze({
  * variety together) is lowest there (the README's "Why these defaults" gives the measurements).
  */
 export const DESIGN_SAMPLING: Readonly<Required<SamplingOptions>> = Object.freeze({ temperature: 0.6, topK: 100, topP: 0.95 });
+
+/**
+ * The classifier-free guidance scale design samples with when the model was trained with prompts
+ * dropped (M6Config.designPromptDropout): chosen on the validation split (README, "Why these defaults").
+ */
+export const DESIGN_GUIDANCE = 2;

@@ -8,7 +8,7 @@ import type { Example, TaskSource } from '../data/loader.js';
 import { readDataset, readTable, type DataRow } from '../data/manifest.js';
 import { deriveSeed } from '../data/random.js';
 import { denoisingPair } from './denoising.js';
-import { designPromptOf, designSource } from './designPrompt.js';
+import { designPromptOf, designSource, unconditionalDesignSource } from './designPrompt.js';
 import { TASKS, type TaskName } from './instructions.js';
 import { buildRecommendData, type RecommendData } from './recommendData.js';
 
@@ -195,7 +195,7 @@ export async function buildTaskData(spec: DatasetSpec, requested: readonly TaskR
         skipped.push('design: skipped: no row has both an image and a caption or label (give --image-col and --text-col: the first text column is the prompt)');
         continue;
       }
-      examples = usable.map((r) => ({ id: r.id, targetImage: r.imagePath!, source: designSource(designPromptOf(r)!), ...heldOutOf(r) }));
+      examples = usable.map((r) => ({ id: r.id, targetImage: r.imagePath!, source: designSource(designPromptOf(r)!), unconditionalSource: unconditionalDesignSource(), ...heldOutOf(r) }));
     } else if (name === 'embed') {
       // Image–text pairs: the row's caption (its first text part) is the text an image should be found by.
       const usable = rows.filter((r) => r.imagePath !== undefined && r.caption !== undefined);

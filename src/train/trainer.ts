@@ -174,6 +174,7 @@ function trainingLoader(o: TrainOptions, dp: DataParallel | undefined): DataLoad
     ...textLimits(cfg),
     // A contrastive task's rows come as a whole group in every batch: its negatives are its group-mates.
     groupTasks: CONTRASTIVE_TASKS,
+    promptDropout: cfg.designPromptDropout,
     ...(o.workers !== undefined ? { workers: o.workers } : {}),
     ...(dp !== undefined ? { shard: { rank: dp.rank, worldSize: dp.worldSize } } : {}),
   });

@@ -4,7 +4,7 @@
 // (seeded: same seed, same bytes), bad prompts failing alone, and the design evaluation's numbers.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
@@ -144,6 +144,38 @@ test('m6 design: n PNGs of the model\'s image size per prompt; same seed, same b
   const badN = await m6(['design', '--run', run, 'Red Dress', '--n', '0', '--out', join(dir, 'd5')]);
   assert.equal(badN.status, 2);
   assert.match(badN.stderr, /--n must be ≥ 1/);
+});
+
+test('m6 design --guidance: a run trained with design prompts dropped guides by default (2), 1 draws other images; a run from before refuses it', async () => {
+  const files = async (runDir: string, out: string, extra: string[]) => {
+    const r = await m6(['design', '--run', runDir, 'Red Polka-Dot Dress', '--n', '2', '--seed', '5', '--out', join(dir, out), '--json', ...extra]);
+    assert.equal(r.status, 0, r.stderr);
+    return (JSON.parse(r.stdout) as Array<{ files: string[] }>)[0]!.files.map((f) => readFileSync(f));
+  };
+  const byDefault = await files(run, 'g-default', []);
+  const two = await files(run, 'g2', ['--guidance', '2']);
+  const one = await files(run, 'g1', ['--guidance', '1']);
+  two.forEach((b, i) => assert.ok(b.equals(byDefault[i]!), 'the default is guidance 2'));
+  assert.ok(one.some((b, i) => !b.equals(two[i]!)), 'guidance 1 draws other images than 2');
+
+  // The same weights with a config from before classifier-free guidance (no designPromptDropout): no guidance by default, and none may be asked for.
+  const old = join(dir, 'before-guidance');
+  cpSync(run, old, { recursive: true });
+  for (const step of readdirSync(join(old, 'checkpoints'))) {
+    const file = join(old, 'checkpoints', step, 'config.json');
+    if (!existsSync(file)) continue;
+    const { designPromptDropout: _dropped, ...config } = JSON.parse(readFileSync(file, 'utf8'));
+    writeFileSync(file, JSON.stringify(config));
+  }
+  const plain = await files(old, 'g-old', []);
+  plain.forEach((b, i) => assert.ok(b.equals(one[i]!), 'a run from before samples unguided'));
+  const refused = await m6(['design', '--run', old, 'Red Dress', '--guidance', '3', '--out', join(dir, 'g-refused')]);
+  assert.equal(refused.status, 2);
+  assert.match(refused.stderr, /guidance 3: this model was trained without dropping design prompts \(designPromptDropout 0\)/);
+  const negative = await m6(['design', '--run', run, 'Red Dress', '--guidance', '-1', '--out', join(dir, 'g-bad')]);
+  assert.equal(negative.status, 2);
+  assert.match(negative.stderr, /--guidance must be ≥ 0/);
+  for (const r of [refused, negative]) assert.doesNotMatch(r.stderr, /\n\s+at /);
 });
 
 test('evaluateDesign on the tiny run: finite accuracies, baselines and Fréchet distances; sample PNGs; the classifier is cached', async () => {

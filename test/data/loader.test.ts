@@ -240,3 +240,30 @@ test('shard: the ranks\' shares of every batch are the one-process batch (slots 
     assert.deepEqual([...slots, ...group], rows(b, 0, b.ids.length), `batch ${k}`);
   });
 });
+
+test('promptDropout: that share of rows with an unconditionalSource read it instead, the same on a resume and over ranks', async () => {
+  const prompted = Array.from({ length: 10 }, (_v, i): Example => ({ id: `d${i}`, source: 'a red dress', unconditionalSource: 'what colour is it?', target: 'a blue shirt' }));
+  const plain = Array.from({ length: 10 }, (_v, i): Example => ({ id: `q${i}`, source: 'a red dress', target: 'a blue shirt' }));
+  const tasks: TaskSource[] = [{ name: 'design', examples: prompted }, { name: 'answer', examples: plain }];
+  const ids = (text: string) => [...tokenizer.encode(text), tokenizer.eosId];
+  const sourcesOf = (b: Batch) => b.ids.map((_id, r) => {
+    const row = Array.from(b.sourceIds.data.subarray(r * b.sourceIds.shape[1]!, (r + 1) * b.sourceIds.shape[1]!));
+    return row.slice(0, row.reduce((n, _t, j) => (b.sourceMask.data[r * b.sourceIds.shape[1]! + j] ? j + 1 : n), 0));
+  });
+  const dropped = (batches: Batch[]) => batches.flatMap((b) => sourcesOf(b).map((s, r) => ({ task: b.tasks[r], dropped: s.join() === ids('what colour is it?').join() })));
+  const batches = await collect(tasks, { batchSize: 8, promptDropout: 0.25, workers: 0 }, 100);
+  const rows = dropped(batches);
+  const design = rows.filter((r) => r.task === 'design');
+  const share = design.filter((r) => r.dropped).length / design.length;
+  assert.ok(share > 0.17 && share < 0.33, `design rows reading the bare instruction: ${share}`);
+  assert.ok(rows.filter((r) => r.task === 'answer').every((r) => !r.dropped), 'rows without an unconditionalSource keep their source');
+  // Off by default; the same batches on a resume and over two ranks.
+  assert.ok(dropped(await collect(tasks, { batchSize: 8, workers: 0 }, 20)).every((r) => !r.dropped));
+  const loader = new DataLoader(tasks, { tokenizer, batchSize: 8, seed: 1, promptDropout: 0.25, workers: 0 });
+  const tail: Batch[] = [];
+  for await (const b of loader.batches({ steps: 3, startStep: 40 })) tail.push(b);
+  await loader.close();
+  assert.equal(digest(tail), digest(batches.slice(40, 43)));
+  const ranks = await Promise.all([0, 1].map((rank) => collect(tasks, { batchSize: 8, promptDropout: 0.25, workers: 0, shard: { rank, worldSize: 2 } }, 5)));
+  ranks[0]!.forEach((b, k) => assert.deepEqual([...sourcesOf(b), ...sourcesOf(ranks[1]![k]!)], sourcesOf(batches[k]!), `batch ${k}`));
+});

@@ -115,6 +115,24 @@ test('design: n PNGs of the model\'s size, seeded; embed: unit vectors for text 
   assert.equal(meta.width, pipeline.config.imageSize);
   const again = (await post('/v1/design', { prompt: 'red dress', n: 2, seed: 3 })).json() as typeof out;
   assert.equal(again.images[0]!.png, out.images[0]!.png, 'same seed, same image');
+  // Classifier-free guidance: 2 by default for this run (trained with design prompts dropped), 1 = none.
+  const guided = (await post('/v1/design', { prompt: 'red dress', n: 2, seed: 3, guidance: 2 })).json() as typeof out;
+  assert.deepEqual(guided.images.map((im) => im.png), out.images.map((im) => im.png));
+  // (Two training steps leave the prompted and unprompted logits close: a strong scale shows the difference.)
+  const unguided = await post('/v1/design', { prompt: 'red dress', n: 2, seed: 3, guidance: 1 });
+  assert.equal(unguided.statusCode, 200, unguided.body);
+  const strong = (await post('/v1/design', { prompt: 'red dress', n: 2, seed: 3, guidance: 20 })).json() as typeof out;
+  assert.notDeepEqual((unguided.json() as typeof out).images.map((im) => im.png), strong.images.map((im) => im.png));
+  problem(await post('/v1/design', { prompt: 'red dress', guidance: -1 }), 400, /must be >= 0/, 'guidance');
+  const cfg = pipeline.config as { designPromptDropout: number };
+  const dropout = cfg.designPromptDropout;
+  cfg.designPromptDropout = 0;   // as if the run came from before guidance
+  try {
+    problem(await post('/v1/design', { prompt: 'red dress', guidance: 3 }), 422, /trained without dropping design prompts/, 'guidance');
+    assert.equal((await post('/v1/design', { prompt: 'red dress', guidance: 1 })).statusCode, 200);
+  } finally {
+    cfg.designPromptDropout = dropout;
+  }
 
   const norm = (v: number[]) => Math.sqrt(v.reduce((s, x) => s + x * x, 0));
   const t = (await post('/v1/embed', { text: 'red dress' })).json() as { vector: number[]; dim: number };

@@ -5,7 +5,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
-import { UsageError } from '../errors.js';
+import { asUsageError, UsageError } from '../errors.js';
 import { openPipeline } from '../openPipeline.js';
 import { addSamplingOptions, samplingFromFlags, type SamplingFlags } from '../samplingOptions.js';
 import { numberFlag } from '../flags.js';
@@ -40,7 +40,7 @@ export function registerDesign(program: Command): void {
       const sampling = samplingFromFlags(flags);
       const out = resolve(flags.out);
       using m6 = await openPipeline(flags.run, 'design');
-      const results = await m6.design(prompts, { n, seed, ...sampling });
+      const results = await m6.design(prompts, { n, seed, ...sampling }).catch((err: unknown) => { throw asUsageError(err); });
       mkdirSync(out, { recursive: true });
       const rows: Printed[] = results.map((r, i) => {
         if (!r.ok) return { input: prompts[i]!, error: r.error };

@@ -117,9 +117,9 @@ export function registerEval(program: Command): void {
     .option('--index <dir>', 'search: a catalog index built (by this run) from exactly the held-out rows judged; default: one built in a temp folder')
     .option('--allow-train-rows', 'score held-out rows even where the run trained on them (a training-set evaluation, labelled as such); without it such rows are refused'))
     .action(async (flags: EvalFlags) => {
-      const { run: runDir, tasks: taskText, limit: limitText, batchSize: batchText, seed: seedText, json, out, temperature, topK, topP, allowTrainRows, holdout, index, ...datasetFlags } = flags;
+      const { run: runDir, tasks: taskText, limit: limitText, batchSize: batchText, seed: seedText, json, out, temperature, topK, topP, guidance, allowTrainRows, holdout, index, ...datasetFlags } = flags;
       if (holdout !== 'val' && holdout !== 'test') throw new UsageError(`--holdout must be val or test, got '${holdout}'`);
-      const sampling = samplingFromFlags({ temperature, topK, topP });
+      const sampling = samplingFromFlags({ temperature, topK, topP, guidance });
       let tasks: TaskName[];
       try {
         tasks = parseTaskList(taskText).map((t) => t.name);

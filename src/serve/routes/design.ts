@@ -15,7 +15,13 @@ export const designRoutes: FastifyPluginAsyncTypebox = async (app) => {
     const n = body.n ?? 1;
     const most = app.m6.limits.maxDesignImages;
     if (n > most) throw new HttpProblem(422, 'validation', `n: ${n} images asked for; this server designs at most ${most} per request`, 'n');
-    const sampling = { temperature: body.temperature ?? DESIGN_SAMPLING.temperature, topK: body.topK ?? DESIGN_SAMPLING.topK, topP: body.topP ?? DESIGN_SAMPLING.topP };
+    if (body.guidance !== undefined && body.guidance !== 1 && app.m6.pipeline.config.designPromptDropout === 0) {
+      throw new HttpProblem(422, 'validation', `guidance: this model was trained without dropping design prompts, so it cannot be guided; give 1 or leave it out`, 'guidance');
+    }
+    const sampling = {
+      temperature: body.temperature ?? DESIGN_SAMPLING.temperature, topK: body.topK ?? DESIGN_SAMPLING.topK, topP: body.topP ?? DESIGN_SAMPLING.topP,
+      ...(body.guidance !== undefined ? { guidance: body.guidance } : {}),
+    };
     const out = await runJob(app, request, reply, b, { prompt, n, seed: body.seed ?? 0, sampling });
     return { images: out.images.map((im) => ({ png: im.png.toString('base64'), width: im.size, height: im.size, codes: Array.from(im.codes) })), ms: elapsed(reply) };
   });
