@@ -76,7 +76,7 @@ export interface DesignCallOptions extends SamplingOptions {
   seed?: number;
   /** Rows sampled at once (default 16). */
   batchSize?: number;
-  /** Classifier-free guidance scale (1 = none; default 2 for a model trained with design prompts dropped). */
+  /** Classifier-free guidance scale (1 = none; default DESIGN_GUIDANCE, 3, for a model trained with design prompts dropped). */
   guidance?: number;
   /** Stops the designs at their next decode step: the call rejects with the signal's reason. */
   signal?: AbortSignal;

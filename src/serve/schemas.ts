@@ -32,7 +32,7 @@ export const DesignBody = Type.Object({
   temperature: Type.Optional(Type.Number({ minimum: 0.01, maximum: 10 })),
   topK: Type.Optional(Type.Integer({ minimum: 1 })),
   topP: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 1 })),
-  guidance: Type.Optional(Type.Number({ minimum: 0, maximum: 20, description: 'classifier-free guidance scale (1 = none; default 2 for a model trained with design prompts dropped, else 1); > 1 costs twice the compute' })),
+  guidance: Type.Optional(Type.Number({ minimum: 0, maximum: 20, description: 'classifier-free guidance scale (1 = none; default 3 for a model trained with design prompts dropped, else 1); > 1 costs twice the compute' })),
 }, { additionalProperties: false });
 export const DesignOut = Type.Object({
   images: Type.Array(Type.Object({ png: Type.String({ contentEncoding: 'base64' }), width: Type.Integer(), height: Type.Integer(), codes: Type.Array(Type.Integer()) })),

@@ -47,4 +47,4 @@ export const DESIGN_SAMPLING: Readonly<Required<SamplingOptions>> = Object.freez
  * The classifier-free guidance scale design samples with when the model was trained with prompts
  * dropped (M6Config.designPromptDropout): chosen on the validation split (README, "Why these defaults").
  */
-export const DESIGN_GUIDANCE = 2;
+export const DESIGN_GUIDANCE = 3;

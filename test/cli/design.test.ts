@@ -15,6 +15,7 @@ import { loadRun } from '../../src/pipelines/runFolder.js';
 import { loadPipeline } from '../../src/pipelines/index.js';
 import { evaluateRun } from '../../src/eval/evaluation.js';
 import { evaluateDesign, type DesignEvaluation } from '../../src/eval/designEval.js';
+import { DESIGN_GUIDANCE } from '../../src/tasks/instructions.js';
 import { m6, specWith, writeTinyConfig } from '../data/fixtures.js';
 
 let dir = '';
@@ -146,17 +147,17 @@ test('m6 design: n PNGs of the model\'s image size per prompt; same seed, same b
   assert.match(badN.stderr, /--n must be ≥ 1/);
 });
 
-test('m6 design --guidance: a run trained with design prompts dropped guides by default (2), 1 draws other images; a run from before refuses it', async () => {
+test('m6 design --guidance: a run trained with design prompts dropped guides by default (DESIGN_GUIDANCE), 1 draws other images; a run from before refuses it', async () => {
   const files = async (runDir: string, out: string, extra: string[]) => {
     const r = await m6(['design', '--run', runDir, 'Red Polka-Dot Dress', '--n', '2', '--seed', '5', '--out', join(dir, out), '--json', ...extra]);
     assert.equal(r.status, 0, r.stderr);
     return (JSON.parse(r.stdout) as Array<{ files: string[] }>)[0]!.files.map((f) => readFileSync(f));
   };
   const byDefault = await files(run, 'g-default', []);
-  const two = await files(run, 'g2', ['--guidance', '2']);
+  const two = await files(run, 'g2', ['--guidance', String(DESIGN_GUIDANCE)]);
   const one = await files(run, 'g1', ['--guidance', '1']);
-  two.forEach((b, i) => assert.ok(b.equals(byDefault[i]!), 'the default is guidance 2'));
-  assert.ok(one.some((b, i) => !b.equals(two[i]!)), 'guidance 1 draws other images than 2');
+  two.forEach((b, i) => assert.ok(b.equals(byDefault[i]!), `the default is guidance ${DESIGN_GUIDANCE}`));
+  assert.ok(one.some((b, i) => !b.equals(two[i]!)), 'guidance 1 draws other images than the default');
 
   // The same weights with a config from before classifier-free guidance (no designPromptDropout): no guidance by default, and none may be asked for.
   const old = join(dir, 'before-guidance');

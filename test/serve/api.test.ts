@@ -17,6 +17,7 @@ import { openCatalogIndex, openQueryIndex, readShopperData, recommendItems, user
 import { loadDatasetSpecFile, resolveDatasetSpec } from '../../src/data/datasetSpec.js';
 import { build } from '../../src/serve/app.js';
 import { readRunSplit } from '../../src/train/runSplit.js';
+import { DESIGN_GUIDANCE } from '../../src/tasks/instructions.js';
 import { buildTinyIndex, multipart, pngOf, trainTinyRun, type TinyRun } from './fixtures.js';
 
 let tiny: TinyRun;
@@ -115,8 +116,8 @@ test('design: n PNGs of the model\'s size, seeded; embed: unit vectors for text 
   assert.equal(meta.width, pipeline.config.imageSize);
   const again = (await post('/v1/design', { prompt: 'red dress', n: 2, seed: 3 })).json() as typeof out;
   assert.equal(again.images[0]!.png, out.images[0]!.png, 'same seed, same image');
-  // Classifier-free guidance: 2 by default for this run (trained with design prompts dropped), 1 = none.
-  const guided = (await post('/v1/design', { prompt: 'red dress', n: 2, seed: 3, guidance: 2 })).json() as typeof out;
+  // Classifier-free guidance: DESIGN_GUIDANCE by default for this run (trained with design prompts dropped), 1 = none.
+  const guided = (await post('/v1/design', { prompt: 'red dress', n: 2, seed: 3, guidance: DESIGN_GUIDANCE })).json() as typeof out;
   assert.deepEqual(guided.images.map((im) => im.png), out.images.map((im) => im.png));
   // (Two training steps leave the prompted and unprompted logits close: a strong scale shows the difference.)
   const unguided = await post('/v1/design', { prompt: 'red dress', n: 2, seed: 3, guidance: 1 });

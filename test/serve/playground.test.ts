@@ -84,6 +84,7 @@ test('the playground: describe, answer, design, embed, search and recommend from
     await page.click('[data-examples="design"] button.example');
     assert.equal(await page.inputValue('#design-prompt'), (await page.textContent('[data-examples="design"] button.example'))?.trim());
     await page.fill('#design-n', '4');
+    await page.fill('#design-guidance', '3');   // sent as guidance: 3 (a value the server refused would show no images)
     await page.click('[data-go="design"]');
     await page.waitForSelector('#output .grid img:nth-child(4)');
     assert.equal(await page.locator('#output .grid img').count(), 4);

@@ -85,7 +85,7 @@ function requestFor(task: Task): { body: BodyInit; headers: Record<string, strin
   const fields: Record<string, string | number | boolean> = {};
   const value = (id: string) => ($<HTMLInputElement>(id)).value;
   if (task === 'answer') fields.question = value('#answer-question');
-  if (task === 'design') Object.assign(fields, { prompt: value('#design-prompt'), n: Number(value('#design-n')), seed: Number(value('#design-seed')), temperature: Number(value('#design-temperature')) });
+  if (task === 'design') Object.assign(fields, { prompt: value('#design-prompt'), n: Number(value('#design-n')), seed: Number(value('#design-seed')), temperature: Number(value('#design-temperature')), ...(value('#design-guidance').trim() !== '' ? { guidance: Number(value('#design-guidance')) } : {}) });
   if (task === 'embed' && !files.has('embed')) fields.text = value('#embed-text');
   if (task === 'describe' && $<HTMLInputElement>('#describe-stream').checked) fields.stream = true;
   if (task === 'search') Object.assign(fields, searchFields());
