@@ -246,6 +246,9 @@ export async function runTraining(o: RunTrainingOptions): Promise<RunTrainingRes
       }
     } else if (rd !== undefined) initItems(model, tokenizer, rd);
     o.log(`model ${config.name}: ${(model.numParameters() / 1e6).toFixed(2)}M parameters, ${config.layers} layers × ${config.dim}, images ${config.imageSize}px, vocabulary ${config.vocabSize}`);
+    if (config.designPromptDropout > 0 && data.train.some((t) => t.name === 'design')) {
+      o.log(`design: ${Math.round(config.designPromptDropout * 100)}% of prompts dropped for the bare instruction, so designs can be sampled with classifier-free guidance (designPromptDropout)`);
+    }
     if (o.trainUntil !== undefined) loop = { ...loop, minutes: Math.max(0.05, (o.trainUntil - Date.now()) / 60_000) };
     const result = await train({
       ...loop, runDir: o.runDir, model, tokenizer, tasks: packedAnswers(data.train, config, tokenizer, o.log), evalTasks: validation.sets, ...(itemCandidates !== undefined ? { itemCandidates } : {}),
