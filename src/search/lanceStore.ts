@@ -21,7 +21,8 @@ import { annMinRows, annPartitions, type AnnColumnInfo, type AnnOptions, type In
 // fail LanceDB's instanceof checks. Take the very module it uses.
 const arrow = createRequire(import.meta.url)('apache-arrow') as typeof import('apache-arrow');
 
-const ITEMS = 'items';
+/** The table of catalog rows in an index's LanceDB database (the bench queries it directly). */
+export const ITEMS = 'items';
 const META = 'm6_meta';
 const SCALARS = ['id', 'title', 'label', 'price', 'attributes', 'image_path'] as const;
 /** Small fragments (fewer rows than Lance's compaction target) from which a write compacts the table. */
