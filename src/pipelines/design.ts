@@ -95,12 +95,13 @@ interface SampleCall { seed: number; sampling: Required<SamplingOptions>; guidan
 async function sampleImages(model: M6Model, tokenizer: Tokenizer, vq: VqTokenizer, sources: readonly number[][], c: SampleCall): Promise<DesignImage[]> {
   const grid = checkGrid(model, vq);
   const prompt = keptTensors(() => sourceTensors(sources, tokenizer.padId, model.device));
-  const unconditional = keptTensors(() => sourceTensors([encodeUnconditionalDesign(tokenizer)], tokenizer.padId, model.device));
+  // The unprompted twin only where it is used (guidance 1 samples the prompts alone).
+  const unconditional = c.guidance !== 1 ? keptTensors(() => sourceTensors([encodeUnconditionalDesign(tokenizer)], tokenizer.padId, model.device)) : undefined;
   const { sequences } = await generateAsync(model, prompt.tensors, {
     kind: 'image', sample: true, ...c.sampling, seed: c.seed, bosId: tokenizer.bosId, padId: tokenizer.padId,
-    ...(c.guidance !== 1 ? { guidance: { scale: c.guidance, unconditional: unconditional.tensors } } : {}),
+    ...(unconditional !== undefined ? { guidance: { scale: c.guidance, unconditional: unconditional.tensors } } : {}),
     stepContext: c.context, ...(c.signal !== undefined ? { signal: c.signal } : {}),
-  }).finally(() => { prompt.dispose(); unconditional.dispose(); });
+  }).finally(() => { prompt.dispose(); unconditional?.dispose(); });
   return c.context(() => torch.noGrad(() => torch.scope(() => {
     const codes = sequences.map((seq) => Int32Array.from(seq, (id) => id - tokenizer.imageCodeStart));
     const flat = new Int32Array(sources.length * grid * grid);
